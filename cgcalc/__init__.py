@@ -1,0 +1,15 @@
+"""cgcalc: a computational-graph calculator (forward values and backprop gradients of every node)."""
+
+from .errors import CgcalcError, GraphError, RowsError, ShapeError
+from .graph import Graph, load, loads
+from .runtime import Result
+
+__all__ = ["CgcalcError", "Graph", "GraphError", "Result", "RowsError", "ShapeError", "load", "loads"]
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("cgcalc")
+    raise AttributeError(name)

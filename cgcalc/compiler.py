@@ -1,0 +1,207 @@
+"""GraphSpec -> Plan: resolve names, check ops and arity against LAYERS, find cycles, order the nodes
+(Kahn's algorithm, ties in file order, no recursion), infer shapes before anything runs."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+from .errors import GraphError, ShapeError, suggest
+from .expr import lower
+from .layers import LAYERS, Layer, fmt_shape
+from .spec import GraphSpec, InputSpec, Limits, NodeSpec
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Step:
+    """One node, ready to run: its layer class, argument slots, attributes and gradient needs."""
+
+    slot: int
+    name: str
+    op: str
+    cls: type[Layer]
+    args: tuple[int, ...]  # slots of its inputs (names or constants)
+    attrs: dict
+    needs: tuple[bool, ...]  # which inputs take a gradient
+    spec: NodeSpec
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """Slots: the inputs (file order), then the nodes (execution order), then the constants."""
+
+    spec: GraphSpec
+    names: tuple[str, ...]  # of inputs and nodes, by slot
+    index: dict[str, int]
+    inputs: tuple[InputSpec, ...]
+    steps: tuple[Step, ...]
+    constants: tuple[float, ...]  # values of slots n_named, n_named + 1, ...
+    shapes: tuple[tuple[int, ...], ...]  # per input and node, with the file's values
+    has_grad: tuple[bool, ...]  # per input and node: does any gradient flow into it from an input?
+    outputs: tuple[str, ...]
+
+    @property
+    def n_named(self) -> int:
+        return len(self.names)
+
+    def infer_shapes(self, input_shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        """Every slot's shape, given the inputs' shapes (raises ShapeError located at the node)."""
+        shapes = list(input_shapes) + [()] * len(self.steps) + [()] * len(self.constants)
+        for st in self.steps:
+            try:
+                shapes[st.slot] = st.cls.infer([shapes[a] for a in st.args], st.attrs)
+            except ShapeError as e:
+                args = ", ".join(f"{self.label(a)} {fmt_shape(shapes[a])}" for a in st.args)
+                pos = st.spec.pos or (None, None)
+                raise ShapeError(
+                    f"node '{st.name}' ({st.op}): {e.message} [{args}]",
+                    file=self.spec.file, line=pos[0], col=pos[1], node=st.name,
+                ) from None
+        return shapes
+
+    def label(self, slot: int) -> str:
+        """A slot's name, or a constant's value as written."""
+        if slot < len(self.names):
+            return self.names[slot]
+        return fmt_const(self.constants[slot - len(self.names)])
+
+
+def fmt_const(x: float) -> str:
+    return str(int(x)) if x == x and abs(x) < 1e16 and x == int(x) else repr(x)
+
+
+def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
+    limits = limits or Limits.from_env()
+    file = spec.file
+
+    def err(msg: str, pos, node: str | None = None, cls=GraphError) -> GraphError:
+        line, col = pos if pos else (None, None)
+        return cls(msg, file=file, line=line, col=col, node=node)
+
+    nodes: list[NodeSpec] = []
+    for ns in spec.nodes:
+        if ns.expr is not None:
+            nodes.extend(lower(ns, file, limits.max_depth))
+        else:
+            nodes.append(ns)
+
+    # names: unique across inputs and nodes
+    where: dict[str, tuple] = {}
+    for inp in spec.inputs:
+        where[inp.name] = ("input", inp.pos)
+    for ns in nodes:
+        if ns.name in where:
+            kind, pos = where[ns.name]
+            first = f" at line {pos[0]}" if pos else ""
+            raise err(f"name '{ns.name}' is used twice (first as {'an input' if kind == 'input' else 'a node'}{first})",
+                      ns.pos, ns.name)
+        where[ns.name] = ("node", ns.pos)
+    n_in = len(spec.inputs)
+    node_index = {ns.name: j for j, ns in enumerate(nodes)}
+
+    # ops, arity, attributes, references
+    deps: list[list[int]] = []
+    attrs_of: list[dict] = []
+    for ns in nodes:
+        cls = LAYERS.get(ns.op)
+        if cls is None:
+            raise err(f"unknown op '{ns.op}'{suggest(ns.op, LAYERS)} in node '{ns.name}' (see: cgcalc ops)",
+                      ns.op_pos, ns.name)
+        if len(ns.inputs) != cls.arity:
+            s = "" if cls.arity == 1 else "s"
+            raise err(f"op '{ns.op}' takes {cls.arity} input{s}, node '{ns.name}' gives {len(ns.inputs)}",
+                      ns.op_pos, ns.name)
+        try:
+            attrs_of.append(cls.check_attrs(ns.attrs))
+        except GraphError as e:
+            raise err(f"node '{ns.name}': {e.message}", ns.attr_pos or ns.pos, ns.name) from None
+        d = []
+        for i, ref in enumerate(ns.inputs):
+            if isinstance(ref, str):
+                if ref not in where:
+                    pos = ns.in_pos[i] if i < len(ns.in_pos) else ns.pos
+                    raise err(f"undefined name '{ref}' in node '{ns.name}'{suggest(ref, where)}", pos, ns.name)
+                if ref in node_index:
+                    d.append(node_index[ref])
+        deps.append(d)
+
+    order = _toposort(nodes, deps, err)
+
+    # slots: inputs, nodes in execution order, constants
+    names = [inp.name for inp in spec.inputs] + [nodes[j].name for j in order]
+    index = {name: s for s, name in enumerate(names)}
+    constants: list[float] = []
+    const_slot: dict[float, int] = {}
+    has_grad = [inp.grad for inp in spec.inputs] + [False] * len(nodes)
+    steps = []
+    for j in order:
+        ns = nodes[j]
+        args = []
+        for ref in ns.inputs:
+            if isinstance(ref, str):
+                args.append(index[ref])
+            else:
+                key = ref if ref == ref else "nan"
+                if key not in const_slot:
+                    const_slot[key] = len(names) + len(constants)
+                    constants.append(ref)
+                args.append(const_slot[key])
+        slot = index[ns.name]
+        needs = tuple(a < len(names) and has_grad[a] for a in args)
+        has_grad[slot] = any(needs)
+        steps.append(Step(slot, ns.name, ns.op, LAYERS[ns.op], tuple(args), attrs_of[j], needs, ns))
+
+    for name, pos in zip(spec.outputs, spec.outputs_pos):
+        if name not in index:
+            raise err(f"output '{name}' is not an input or a node{suggest(name, index)}", pos)
+
+    plan = Plan(spec, tuple(names), index, spec.inputs, tuple(steps), tuple(constants), (),
+                tuple(has_grad), spec.outputs)
+    shapes = plan.infer_shapes([inp.shape for inp in spec.inputs])
+    object.__setattr__(plan, "shapes", tuple(shapes[: len(names)]))
+    return plan
+
+
+def _toposort(nodes: list[NodeSpec], deps: list[list[int]], err) -> list[int]:
+    """Kahn's algorithm; among the ready nodes the first in the file goes first."""
+    n = len(nodes)
+    indeg = [0] * n
+    users: list[list[int]] = [[] for _ in range(n)]
+    for j, d in enumerate(deps):
+        for k in set(d):
+            indeg[j] += 1
+            users[k].append(j)
+    ready = [j for j in range(n) if indeg[j] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        j = heapq.heappop(ready)
+        order.append(j)
+        for u in users[j]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) == n:
+        return order
+    # a cycle: walk from the first node left over along its remaining dependencies until one repeats
+    left = {j for j in range(n) if indeg[j] > 0}
+    j = min(left)
+    seen: dict[int, int] = {}
+    path: list[int] = []
+    while j not in seen:
+        seen[j] = len(path)
+        path.append(j)
+        j = next(k for k in deps[j] if k in left)
+    cycle = path[seen[j]:]
+    first = min(cycle)
+    k = cycle.index(first)
+    cycle = cycle[k:] + cycle[:k]
+    # deps point backwards (node -> its input); show the direction data flows
+    members = [nodes[c].name for c in reversed(cycle)]
+    members = members[-1:] + members[:-1]
+    text = " -> ".join(members + [members[0]])
+    return _raise(err(f"cycle: {text}", nodes[first].pos, nodes[first].name))
+
+
+def _raise(e: Exception):
+    raise e

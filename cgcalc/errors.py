@@ -1,0 +1,72 @@
+"""Errors and exit codes: the library raises, only the CLI exits."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CHECK_FAILED = 1  # computed, but a check failed (check mismatch, --strict and a NaN/inf)
+    USAGE = 2  # bad usage, or an invalid graph or rows file
+
+
+class CgcalcError(Exception):
+    """An error in user input, located as precisely as we know (1-based line and column)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        node: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.col = col
+        self.node = node
+
+    def located(self, file: str | None = None, line: int | None = None, col: int | None = None):
+        """Fill in the location where it is still unknown; returns self for `raise e.located(...)`."""
+        if self.file is None:
+            self.file = file
+        if self.line is None and line is not None:
+            self.line, self.col = line, col
+        return self
+
+    @property
+    def where(self) -> str:
+        parts = [p for p in (self.file, self.line, self.col) if p is not None]
+        return ":".join(str(p) for p in parts)
+
+    def __str__(self) -> str:
+        where = self.where
+        return f"{where}: {self.message}" if where else self.message
+
+
+class GraphError(CgcalcError):
+    """The graph file is invalid: syntax, names, ops, shapes, limits."""
+
+
+class ShapeError(GraphError):
+    """Shapes that do not fit together, found before running."""
+
+
+class RowsError(CgcalcError):
+    """A batch rows file is invalid: bad cell, unknown column."""
+
+
+class UsageError(CgcalcError):
+    """Bad command-line usage that the argument parser cannot catch (e.g. --set of an unknown input)."""
+
+
+def suggest(word: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or ''."""
+    import difflib  # only on the error path
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,108 @@
+"""The Python API: load a graph file, run it, read the result."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from .compiler import Plan, compile_spec
+from .errors import GraphError
+from .runtime import Result, run
+from .spec import GraphSpec, Limits, parse
+
+
+class Graph:
+    """A compiled graph, ready to run any number of times (each run is independent)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    @property
+    def spec(self) -> GraphSpec:
+        return self.plan.spec
+
+    @property
+    def name(self) -> str:
+        return self.plan.spec.name
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.plan.inputs)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.plan.outputs
+
+    def run(self, overrides: Mapping[str, Any] | None = None, /, *, output: str | list[str] | None = None,
+            **inputs: Any) -> Result:
+        """Run forward and backward.
+
+        Parameters
+        ----------
+        overrides : mapping, optional
+            Input name -> value (a number, nested list or ndarray), replacing the file's value.
+        output : str or list of str, optional
+            The output whose gradient is computed (default: the first of the graph's outputs); a list
+            computes the gradient of each (the first is the selected one).
+        **inputs
+            More overrides, by keyword: ``g.run(apple=120)``.
+
+        Returns
+        -------
+        Result
+            ``value(name)``, ``grad(name)``, ``to_dict()``.
+        """
+        merged = dict(overrides or {})
+        merged.update(inputs)
+        outs = [output] if isinstance(output, str) else output
+        return run(self.plan, merged, outs)
+
+    def __repr__(self) -> str:
+        return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
+
+
+def loads(text: str | bytes, *, file: str | None = None, name: str | None = None,
+          limits: Limits | None = None, json: bool = False) -> Graph:
+    """Compile a graph from YAML (or JSON) text.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The graph file's content.
+    file : str, optional
+        A file name to show in error messages.
+    name : str, optional
+        The graph's name when the text gives none.
+    json : bool
+        Try the fast JSON reader first (JSON is also valid YAML, so YAML text still loads).
+
+    Raises
+    ------
+    GraphError
+        With file, line and column of the problem.
+    """
+    limits = limits or Limits.from_env()
+    spec = parse(text, file, name=name, limits=limits, json_first=json)
+    return Graph(compile_spec(spec, limits))
+
+
+def load(path: str | os.PathLike) -> Graph:
+    """Compile a graph file (``.yaml``, ``.yml`` or ``.json``).
+
+    Raises
+    ------
+    GraphError
+        The file cannot be read, or is invalid (with line and column).
+    """
+    path = os.fspath(path)
+    limits = Limits.from_env()
+    try:
+        size = os.path.getsize(path)
+        if size > limits.max_file_bytes:
+            raise GraphError(f"file is {size:,} bytes, over the limit of {limits.max_file_bytes:,} "
+                             "(raise it with CGCALC_MAX_FILE_BYTES)", file=path)
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise GraphError(f"cannot read the file: {e.strerror or e}", file=path) from None
+    return loads(data, file=path, limits=limits, json=path.lower().endswith(".json"))

@@ -1,0 +1,224 @@
+"""Forward and backward over a compiled Plan; returns an immutable Result.
+
+A graph whose inputs are all scalars runs on Python floats (no numpy at all); anything else runs on
+numpy arrays. A fresh layer object is made for every node on every run: nothing is shared.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from .compiler import Plan
+from .errors import CgcalcError, GraphError, UsageError, suggest
+from .kernels import FLOAT, array_kernel
+
+Value = Any  # a float, or a numpy array
+
+
+def input_values(plan: Plan, overrides: Mapping[str, Any] | None) -> list[Value]:
+    """The inputs' values by slot: the file's, replaced by overrides (numbers, lists or arrays)."""
+    values: list[Value] = []
+    for inp in plan.inputs:
+        values.append(inp.value if not inp.shape else _file_array(inp))
+    for name, v in (overrides or {}).items():
+        slot = plan.index.get(name)
+        if slot is None or slot >= len(plan.inputs):
+            kind = "a node, not an input" if slot is not None else "not an input"
+            raise UsageError(f"cannot set '{name}': it is {kind}{suggest(name, [i.name for i in plan.inputs])}")
+        values[slot] = as_value(v, name)
+    return values
+
+
+def as_value(v: Any, name: str) -> Value:
+    """A user's number or (nested) list or array as float64: a float, or an ndarray."""
+    if isinstance(v, bool):
+        raise UsageError(f"value of '{name}' must be a number, not {v}")
+    if isinstance(v, (int, float)):
+        return float(v)
+    import numpy as np
+
+    try:
+        a = np.array(v, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise UsageError(f"value of '{name}' must be a number or a rectangular list of numbers") from None
+    return float(a) if a.ndim == 0 else a
+
+
+def _file_array(inp):
+    import numpy as np
+
+    a = np.array(inp.value, dtype=np.float64).reshape(inp.shape)
+    a.flags.writeable = False
+    return a
+
+
+def shape_of(v: Value) -> tuple[int, ...]:
+    return () if type(v) is float else tuple(v.shape)
+
+
+class Result:
+    """Values and gradients of one run. Read-only."""
+
+    __slots__ = ("plan", "values", "grads", "output", "warnings")
+
+    def __init__(self, plan: Plan, values: list, grads: dict[str, list], output: str, warnings: list[str]):
+        self.plan = plan
+        self.values = values  # by slot
+        self.grads = grads  # output name -> gradients by slot (None for no gradient)
+        self.output = output
+        self.warnings = tuple(warnings)
+
+    def _slot(self, name: str) -> int:
+        slot = self.plan.index.get(name)
+        if slot is None:
+            raise KeyError(f"no input or node named '{name}'{suggest(name, self.plan.index)}")
+        return slot
+
+    def value(self, name: str) -> Value:
+        """The forward value of an input or node (a float or an ndarray)."""
+        return self.values[self._slot(name)]
+
+    def grad(self, name: str, output: str | None = None) -> Value | None:
+        """d sum(output) / d name (the selected output unless given); None for a `grad: false` input."""
+        out = output or self.output
+        if out not in self.grads:
+            raise KeyError(f"no gradients were computed for output '{out}'")
+        return self.grads[out][self._slot(name)]
+
+    @property
+    def outputs(self) -> dict[str, Value]:
+        return {o: self.value(o) for o in self.plan.outputs}
+
+    def to_dict(self) -> dict:
+        """The JSON shape of the contract (floats stay floats, NaN included; arrays become lists)."""
+        plan = self.plan
+        multi = len(self.grads) > 1
+        rows = []
+        n_in = len(plan.inputs)
+        for slot, name in enumerate(plan.names):
+            if slot < n_in:
+                op, ins = "input", []
+            else:
+                st = plan.steps[slot - n_in]
+                op, ins = st.op, [plan.label(a) for a in st.args]
+            row = {"name": name, "op": op, "inputs": ins, "value": to_plain(self.values[slot]),
+                   "grad": to_plain(self.grads[self.output][slot])}
+            if multi:
+                row["grads"] = {o: to_plain(g[slot]) for o, g in self.grads.items()}
+            rows.append(row)
+        return {"graph": plan.spec.name, "output": self.output,
+                "outputs": {o: to_plain(v) for o, v in self.outputs.items()}, "nodes": rows}
+
+
+def to_plain(v: Value):
+    if v is None or type(v) is float:
+        return v
+    return v.tolist() if getattr(v, "ndim", 0) else float(v)
+
+
+def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[str] | None = None,
+        exact: bool = False) -> Result:
+    """Forward, then backward from each of `outputs` (default: the first of the graph's outputs)."""
+    outputs = list(outputs or plan.outputs[:1])
+    for o in outputs:
+        if o not in plan.index:
+            raise UsageError(f"no input or node named '{o}'{suggest(o, plan.index)}")
+    values = input_values(plan, overrides) + [None] * len(plan.steps) + list(plan.constants)
+    n_in = len(plan.inputs)
+    scalar = all(type(v) is float for v in values[:n_in])
+    if overrides and any(shape_of(values[i]) != plan.shapes[i] for i in range(n_in)):
+        plan.infer_shapes([shape_of(v) for v in values[:n_in]])  # raises on a mismatch
+    if scalar:
+        return _run(plan, values, outputs, FLOAT)
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        return _run(plan, values, outputs, array_kernel(exact))
+
+
+def _run(plan: Plan, values: list, outputs: list[str], k) -> Result:
+    steps = plan.steps
+    layers = []
+    append = layers.append
+    for st in steps:
+        layer = st.cls(k, st.needs, 0, st.attrs)
+        try:
+            values[st.slot] = layer.forward(*[values[a] for a in st.args])
+        except CgcalcError as e:
+            pos = st.spec.pos or (None, None)
+            raise GraphError(f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file,
+                             line=pos[0], col=pos[1], node=st.name) from None
+        append(layer)
+    warnings = _nonfinite_values(plan, values, k)
+    grads = {}
+    for out in outputs:
+        grads[out] = g = _backward(plan, values, layers, plan.index[out], k)
+        warnings += _nonfinite_grads(plan, g, out, k)
+    n = plan.n_named
+    return Result(plan, values[:n], grads, outputs[0], warnings)
+
+
+def _backward(plan: Plan, values: list, layers: list, out: int, k) -> list:
+    n = plan.n_named
+    grads: list = [None] * n
+    y = values[out]
+    grads[out] = 1.0 if k is FLOAT else k.np.ones_like(y)
+    steps = plan.steps
+    for i in range(len(steps) - 1, -1, -1):
+        st = steps[i]
+        g = grads[st.slot]
+        if g is None or not st.cls.arity or True not in st.needs:
+            continue
+        for a, d in zip(st.args, layers[i].backward(g)):
+            if d is not None:
+                old = grads[a]
+                grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+    # no path to the output: gradient 0; a `grad: false` input: none
+    for slot in range(n):
+        if grads[slot] is None:
+            if slot < len(plan.inputs) and not plan.inputs[slot].grad:
+                continue
+            v = values[slot]
+            grads[slot] = 0.0 if k is FLOAT else k.np.zeros_like(v, dtype=k.np.float64) * 1.0
+    return grads
+
+
+def _finite(v, k) -> bool:
+    return math.isfinite(v) if type(v) is float else bool(k.np.isfinite(v).all())
+
+
+def _nonfinite_values(plan: Plan, values: list, k) -> list[str]:
+    n = plan.n_named
+    if k is FLOAT:
+        try:
+            if math.isfinite(math.fsum(values[:n])):
+                return []
+        except (OverflowError, ValueError):
+            pass
+    for slot in range(n):
+        v = values[slot]
+        if not _finite(v, k):
+            what = _kind(v, k)
+            if slot < len(plan.inputs):
+                return [f"input '{plan.names[slot]}' is {what}"]
+            st = plan.steps[slot - len(plan.inputs)]
+            args = ", ".join(plan.label(a) for a in st.args)
+            return [f"{what} first produced by node '{st.name}' = {st.op}({args})"]
+    return []
+
+
+def _nonfinite_grads(plan: Plan, grads: list, out: str, k) -> list[str]:
+    # the first gradient to go bad in backward order points at the node that produced it
+    n_in = len(plan.inputs)
+    for slot in [s.slot for s in reversed(plan.steps)] + list(range(n_in)):
+        g = grads[slot]
+        if g is not None and not _finite(g, k):
+            return [f"{_kind(g, k)} in the gradient of '{out}' first at '{plan.names[slot]}'"]
+    return []
+
+
+def _kind(v, k) -> str:
+    if type(v) is float:
+        return "NaN" if v != v else "inf"
+    return "NaN" if bool(k.np.isnan(v).any()) else "inf"

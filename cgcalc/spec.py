@@ -1,0 +1,484 @@
+"""Graph file -> plain frozen dataclasses with source positions. The only module that imports yaml.
+
+Structure and types only: names are resolved, ops checked and shapes inferred by the compiler.
+YAML 1.1's traps are handled here, deliberately: scalars are read from the composed node tree (never
+constructed by PyYAML), so `1e-3` is a number, `yes`/`on` are not, and a duplicated key is an error.
+JSON files (`.json`) load with the json module; positions are then found only when an error needs them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import GraphError, suggest
+
+Pos = tuple[int, int] | None  # 1-based (line, column)
+Ref = str | float  # an input/node name, or a constant
+
+TOP_KEYS = ("name", "description", "inputs", "nodes", "outputs")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?\Z")
+_INT_RE = re.compile(r"[-+]?[0-9]+\Z")
+_SPECIAL = {
+    ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
+    "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan,
+}
+_TRUE = ("true", "True", "TRUE")
+_FALSE = ("false", "False", "FALSE")
+_NULL = ("", "~", "null", "Null", "NULL")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards against absurd or hostile files; each can be raised by an environment variable."""
+
+    max_elements: int = 10_000_000  # numbers in one input (CGCALC_MAX_ELEMENTS)
+    max_depth: int = 200  # nesting of an expression or an array (CGCALC_MAX_DEPTH)
+    max_file_bytes: int = 512 * 1024 * 1024  # size of a graph or --set text (CGCALC_MAX_FILE_BYTES)
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        def get(var: str, default: int) -> int:
+            text = os.environ.get(var)
+            if text is None:
+                return default
+            try:
+                return int(text)
+            except ValueError:
+                raise GraphError(f"{var} must be a whole number, got {text!r}") from None
+
+        return cls(
+            get("CGCALC_MAX_ELEMENTS", cls.max_elements),
+            get("CGCALC_MAX_DEPTH", cls.max_depth),
+            get("CGCALC_MAX_FILE_BYTES", cls.max_file_bytes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    name: str
+    value: float | tuple[float, ...]  # a float, or the elements of an array in C order
+    shape: tuple[int, ...]
+    grad: bool
+    pos: Pos = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NodeSpec:
+    name: str
+    op: str | None  # None for the expression form (see `expr`)
+    inputs: tuple[Ref, ...] = ()
+    attrs: dict[str, Any] = field(default_factory=dict)
+    pos: Pos = None  # the node's name
+    op_pos: Pos = None
+    in_pos: tuple[Pos, ...] = ()
+    attr_pos: Pos = None
+    expr: str | None = None
+    expr_pos: Pos = None  # where the expression's first character stands
+    origin: str | None = None  # for a node made from an expression: the node it was written as
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GraphSpec:
+    name: str
+    description: str
+    inputs: tuple[InputSpec, ...]
+    nodes: tuple[NodeSpec, ...]
+    outputs: tuple[str, ...]
+    outputs_pos: tuple[Pos, ...]
+    file: str | None = None
+
+
+# --- numbers and scalars -------------------------------------------------------------------------
+
+
+def parse_number(text: str) -> float | None:
+    """A number as a user of YAML 1.2 or JSON means it (1e-3, 2E2, .inf, nan), or None."""
+    if _NUMBER_RE.match(text):
+        if text.lstrip("+-").startswith("_") or "__" in text:
+            return None
+        return float(text.replace("_", ""))
+    return _SPECIAL.get(text.lower())
+
+
+# Two views of a parsed file: composed YAML nodes (with positions) and plain JSON values (without).
+# The builder below reads both through these few functions.
+
+
+class _Yaml:
+    @staticmethod
+    def kind(n) -> str:
+        return n.id  # 'scalar', 'sequence', 'mapping'
+
+    @staticmethod
+    def pos(n) -> Pos:
+        m = n.start_mark
+        return (m.line + 1, m.column + 1)
+
+    @staticmethod
+    def items(n):
+        return n.value
+
+    @staticmethod
+    def seq(n):
+        return n.value
+
+    @staticmethod
+    def text(n) -> str:
+        return n.value
+
+    @staticmethod
+    def plain(n) -> bool:
+        return not n.style  # None (pure Python loader) or "" (libyaml)
+
+    @staticmethod
+    def check_tag(n) -> None:
+        tag = n.tag
+        if not tag.startswith("tag:yaml.org,2002:") or tag[18:] not in _SAFE_TAGS:
+            raise GraphError(f"tag '{tag}' is not allowed (cgcalc reads data, never objects)")
+
+
+_SAFE_TAGS = {"str", "int", "float", "bool", "null", "seq", "map"}
+
+
+class _Plain:
+    @staticmethod
+    def kind(n) -> str:
+        if isinstance(n, dict):
+            return "mapping"
+        if isinstance(n, list):
+            return "sequence"
+        return "scalar"
+
+    @staticmethod
+    def pos(n) -> Pos:
+        return None
+
+    @staticmethod
+    def items(n):
+        return list(n.items())
+
+    @staticmethod
+    def seq(n):
+        return n
+
+    @staticmethod
+    def text(n) -> str:
+        if n is None:
+            return "null"
+        if isinstance(n, bool):
+            return "true" if n else "false"
+        return n if isinstance(n, str) else repr(n)
+
+    @staticmethod
+    def plain(n) -> bool:
+        return not isinstance(n, str)
+
+    @staticmethod
+    def check_tag(n) -> None:
+        pass
+
+
+class _Builder:
+    def __init__(self, view, file: str | None, limits: Limits) -> None:
+        self.v = view
+        self.file = file
+        self.limits = limits
+
+    def err(self, msg: str, n=None, pos: Pos = None) -> GraphError:
+        if pos is None and n is not None:
+            pos = self.v.pos(n)
+        line, col = pos if pos else (None, None)
+        return GraphError(msg, file=self.file, line=line, col=col)
+
+    # scalars
+
+    def scalar(self, n, what: str):
+        v = self.v
+        if v.kind(n) != "scalar":
+            raise self.err(f"{what} must be a single value, not a {v.kind(n)}", n)
+        v.check_tag(n)
+        return v.text(n)
+
+    def number(self, n, what: str) -> float:
+        v = self.v
+        if v.kind(n) == "scalar" and not isinstance(n, (str, bool)) and isinstance(n, (int, float)):
+            return float(n)  # JSON number
+        text = self.scalar(n, what)
+        # quoted text is not a number, except the forms our own JSON output writes for non-finite values
+        x = parse_number(text) if v.plain(n) or text in ("NaN", "Infinity", "-Infinity") else None
+        if x is None:
+            shown = text if v.plain(n) else repr(text)
+            raise self.err(f"bad number {shown} for {what}", n)
+        return x
+
+    def boolean(self, n, what: str) -> bool:
+        if isinstance(n, bool):
+            return n
+        text = self.scalar(n, what)
+        if self.v.plain(n) and text in _TRUE:
+            return True
+        if self.v.plain(n) and text in _FALSE:
+            return False
+        raise self.err(f"{what} must be true or false, got '{text}'", n)
+
+    def string(self, n, what: str) -> str:
+        if self.v.kind(n) == "scalar" and n is None:
+            raise self.err(f"{what} is empty", n)
+        return self.scalar(n, what)
+
+    def name(self, n, what: str) -> str:
+        text = self.scalar(n, what)
+        if not NAME_RE.match(text):
+            raise self.err(
+                f"bad {what} '{text}': names are letters, digits and _, not starting with a digit", n
+            )
+        return text
+
+    def attr_value(self, n, depth: int = 0):
+        v = self.v
+        kind = v.kind(n)
+        if kind == "sequence":
+            items = v.seq(n)
+            if len(items) > 64 or depth > 2:
+                raise self.err("attribute list is too long or too deep", n)
+            return [self.attr_value(x, depth + 1) for x in items]
+        if kind == "mapping":
+            raise self.err("an attribute value must be a number, true/false or a list", n)
+        if isinstance(n, (bool, int, float)) or n is None:
+            return n
+        text = self.scalar(n, "attribute")
+        if not v.plain(n):
+            return text
+        if _INT_RE.match(text):
+            return int(text)
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        if text in _NULL:
+            return None
+        x = parse_number(text)
+        return text if x is None else x
+
+    def mapping(self, n, what: str) -> list:
+        v = self.v
+        if v.kind(n) != "mapping":
+            raise self.err(f"{what} must be a mapping (name: value), not a {v.kind(n)}", n)
+        v.check_tag(n)
+        pairs = v.items(n)
+        seen: dict[str, Any] = {}
+        for k, _ in pairs:
+            key = self.scalar(k, "a key")
+            if key in seen:
+                line = v.pos(seen[key])
+                first = f" (first at line {line[0]})" if line else ""
+                raise self.err(f"duplicate key '{key}' in {what}{first}", k)
+            seen[key] = k
+        return pairs
+
+    # the file
+
+    def graph(self, root, default_name: str) -> GraphSpec:
+        v = self.v
+        if root is None or (v.kind(root) == "scalar" and v.text(root) in _NULL and v.plain(root)):
+            raise self.err("the file is empty: expected a mapping with 'inputs', 'nodes' and 'outputs'", pos=(1, 1))
+        top = dict()
+        for k, val in self.mapping(root, "the graph"):
+            key = v.text(k)
+            if key not in TOP_KEYS:
+                raise self.err(f"unknown key '{key}'{suggest(key, TOP_KEYS)}; expected one of: {', '.join(TOP_KEYS)}", k)
+            top[key] = (k, val)
+        name = self.string(top["name"][1], "name") if "name" in top else default_name
+        desc = self.string(top["description"][1], "description") if "description" in top else ""
+        inputs = self.inputs(top["inputs"][1]) if "inputs" in top else ()
+        if "nodes" not in top:
+            raise self.err("the graph has no 'nodes'", pos=(1, 1))
+        nodes = self.nodes(top["nodes"][1])
+        if not nodes:
+            raise self.err("'nodes' is empty: a graph needs at least one node", top["nodes"][0])
+        if "outputs" in top:
+            out_node = top["outputs"][1]
+            items = v.seq(out_node) if v.kind(out_node) == "sequence" else [out_node]
+            if not items:
+                raise self.err("'outputs' is empty", top["outputs"][0])
+            outputs = tuple(self.name(x, "output name") for x in items)
+            outputs_pos = tuple(v.pos(x) for x in items)
+        else:
+            outputs, outputs_pos = (nodes[-1].name,), (nodes[-1].pos,)
+        return GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file)
+
+    def inputs(self, n) -> tuple[InputSpec, ...]:
+        v = self.v
+        if v.kind(n) == "scalar" and v.plain(n) and v.text(n) in _NULL:
+            return ()
+        out = []
+        for k, val in self.mapping(n, "'inputs'"):
+            name = self.name(k, "input name")
+            grad = True
+            if v.kind(val) == "mapping":
+                fields = {}
+                for fk, fv in self.mapping(val, f"input '{name}'"):
+                    key = v.text(fk)
+                    if key not in ("value", "grad"):
+                        raise self.err(f"unknown key '{key}' in input '{name}'{suggest(key, ('value', 'grad'))}; expected value, grad", fk)
+                    fields[key] = fv
+                if "value" not in fields:
+                    raise self.err(f"input '{name}' has no 'value'", val)
+                if "grad" in fields:
+                    grad = self.boolean(fields["grad"], f"'grad' of input '{name}'")
+                val = fields["value"]
+            value, shape = self.array(val, f"input '{name}'")
+            out.append(InputSpec(name, value, shape, grad, v.pos(k)))
+        return tuple(out)
+
+    def array(self, n, what: str):
+        """A number, or a rectangular nested list of numbers: (value, shape)."""
+        v = self.v
+        if v.kind(n) != "sequence":
+            return self.number(n, what), ()
+        # the shape comes from the first element at each depth; its size is checked before any walk,
+        # so that an alias bomb is refused at once
+        shape = []
+        probe = n
+        while v.kind(probe) == "sequence":
+            items = v.seq(probe)
+            shape.append(len(items))
+            if len(shape) > self.limits.max_depth:
+                raise self.err(f"{what} is nested more than {self.limits.max_depth} deep", n)
+            if not items:
+                break
+            probe = items[0]
+        size = math.prod(shape)
+        if size > self.limits.max_elements:
+            raise self.err(
+                f"{what} has {size:,} elements, over the limit of {self.limits.max_elements:,} "
+                "(raise it with CGCALC_MAX_ELEMENTS)",
+                n,
+            )
+        flat: list[float] = []
+        stack = [(n, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if depth == len(shape):
+                flat.append(self.number(node, f"an element of {what}"))
+                continue
+            if v.kind(node) != "sequence" or len(v.seq(node)) != shape[depth]:
+                got = f"{len(v.seq(node))} elements" if v.kind(node) == "sequence" else "a single value"
+                raise self.err(
+                    f"{what} is not rectangular: expected {shape[depth]} elements at depth {depth + 1}, got {got}",
+                    node,
+                )
+            stack.extend((x, depth + 1) for x in reversed(v.seq(node)))
+        return tuple(flat), tuple(shape)
+
+    def nodes(self, n) -> tuple[NodeSpec, ...]:
+        v = self.v
+        if v.kind(n) == "scalar" and v.plain(n) and v.text(n) in _NULL:
+            return ()
+        out = []
+        for k, val in self.mapping(n, "'nodes'"):
+            name = self.name(k, "node name")
+            if v.kind(val) == "scalar":
+                text = self.scalar(val, f"node '{name}'")
+                pos = v.pos(val)
+                if pos and not v.plain(val):
+                    pos = (pos[0], pos[1] + 1)  # past the opening quote
+                out.append(NodeSpec(name, None, pos=v.pos(k), expr=text, expr_pos=pos))
+            elif v.kind(val) == "mapping":
+                out.append(self.node_mapping(name, k, val))
+            else:
+                raise self.err(
+                    f"node '{name}' must be {{op: NAME, in: [...]}} or an expression string, not a list", val
+                )
+        return tuple(out)
+
+    def node_mapping(self, name: str, k, val) -> NodeSpec:
+        v = self.v
+        fields = {v.text(fk): (fk, fv) for fk, fv in self.mapping(val, f"node '{name}'")}
+        if "op" not in fields:
+            raise self.err(f"node '{name}' has no 'op'", val)
+        op = self.string(fields["op"][1], f"'op' of node '{name}'")
+        if "in" not in fields:
+            raise self.err(f"node '{name}' has no 'in' (its inputs)", val)
+        ins = fields["in"][1]
+        items = v.seq(ins) if v.kind(ins) == "sequence" else [ins]
+        if len(items) > 16:
+            raise self.err(f"node '{name}' has {len(items)} inputs; no op takes more than 3", ins)
+        refs = tuple(self.ref(x, name) for x in items)
+        attrs = {key: self.attr_value(fv) for key, (fk, fv) in fields.items() if key not in ("op", "in")}
+        attr_pos = next((v.pos(fk) for key, (fk, fv) in fields.items() if key not in ("op", "in")), None)
+        return NodeSpec(
+            name, op, refs, attrs, v.pos(k), v.pos(fields["op"][1]), tuple(v.pos(x) for x in items), attr_pos
+        )
+
+    def ref(self, n, node: str) -> Ref:
+        v = self.v
+        if isinstance(n, (int, float)) and not isinstance(n, bool):
+            return float(n)
+        text = self.scalar(n, f"an input of node '{node}'")
+        if v.plain(n):
+            x = parse_number(text)
+            if x is not None:
+                return x
+        if not NAME_RE.match(text):
+            raise self.err(f"bad input '{text}' of node '{node}': expected a name or a number", n)
+        return text
+
+
+def _compose_yaml(text: str | bytes, file: str | None):
+    import yaml
+
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.compose(text, Loader=loader_cls)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        what = " ".join(str(p) for p in (e.context, e.problem) if p) or "invalid YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
+    except yaml.YAMLError as e:
+        raise GraphError(f"YAML syntax: {e}", file=file) from None
+
+
+def parse(text: str | bytes, file: str | None = None, *, name: str | None = None,
+          limits: Limits | None = None, json_first: bool = False) -> GraphSpec:
+    """Read a graph's text (YAML, or JSON when json_first) into a GraphSpec; raises GraphError."""
+    limits = limits or Limits.from_env()
+    if len(text) > limits.max_file_bytes:
+        raise GraphError(
+            f"file is {len(text):,} bytes, over the limit of {limits.max_file_bytes:,} "
+            "(raise it with CGCALC_MAX_FILE_BYTES)", file=file)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise GraphError(f"the file is not UTF-8 text (byte {e.start})", file=file) from None
+    default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+    if json_first:
+        plain = _json_plain(text)
+        if plain is not None:
+            try:
+                return _Builder(_Plain, file, limits).graph(plain, default_name)
+            except GraphError:
+                pass  # found again below, with its line and column
+    root = _compose_yaml(text, file)
+    return _Builder(_Yaml, file, limits).graph(root, default_name)
+
+
+def _json_plain(text: str):
+    """JSON values, or None when the text is not JSON (the YAML path then reports the error)."""
+    import json
+
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError("duplicate key")
+        return dict(items)
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=lambda c: None)
+    except (ValueError, RecursionError):
+        return None
