@@ -96,7 +96,6 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
             raise err(f"name '{ns.name}' is used twice (first as {'an input' if kind == 'input' else 'a node'}{first})",
                       ns.pos, ns.name)
         where[ns.name] = ("node", ns.pos)
-    n_in = len(spec.inputs)
     node_index = {ns.name: j for j, ns in enumerate(nodes)}
 
     # ops, arity, attributes, references

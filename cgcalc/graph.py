@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .compiler import Plan, compile_spec
 from .errors import GraphError
@@ -83,7 +84,13 @@ def loads(text: str | bytes, *, file: str | None = None, name: str | None = None
     """
     limits = limits or Limits.from_env()
     spec = parse(text, file, name=name, limits=limits, json_first=json)
-    return Graph(compile_spec(spec, limits))
+    try:
+        return Graph(compile_spec(spec, limits))
+    except GraphError as e:
+        if json and e.line is None:
+            # the fast JSON reader keeps no positions: read the file again as YAML to say where
+            compile_spec(parse(text, file, name=name, limits=limits), limits)
+        raise
 
 
 def load(path: str | os.PathLike) -> Graph:

@@ -7,7 +7,8 @@ numpy arrays. A fresh layer object is made for every node on every run: nothing 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .compiler import Plan
 from .errors import CgcalcError, GraphError, UsageError, suggest
@@ -88,7 +89,10 @@ class Result:
 
     @property
     def outputs(self) -> dict[str, Value]:
-        return {o: self.value(o) for o in self.plan.outputs}
+        """The graph's outputs, and the selected output when it is not one of them."""
+        names = list(self.plan.outputs)
+        names += [o for o in self.grads if o not in names]
+        return {o: self.value(o) for o in names}
 
     def to_dict(self) -> dict:
         """The JSON shape of the contract (floats stay floats, NaN included; arrays become lists)."""

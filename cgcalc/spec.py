@@ -136,10 +136,11 @@ class _Yaml:
         return not n.style  # None (pure Python loader) or "" (libyaml)
 
     @staticmethod
-    def check_tag(n) -> None:
+    def bad_tag(n) -> str | None:
         tag = n.tag
         if not tag.startswith("tag:yaml.org,2002:") or tag[18:] not in _SAFE_TAGS:
-            raise GraphError(f"tag '{tag}' is not allowed (cgcalc reads data, never objects)")
+            return tag
+        return None
 
 
 _SAFE_TAGS = {"str", "int", "float", "bool", "null", "seq", "map"}
@@ -179,8 +180,8 @@ class _Plain:
         return not isinstance(n, str)
 
     @staticmethod
-    def check_tag(n) -> None:
-        pass
+    def bad_tag(n) -> str | None:
+        return None
 
 
 class _Builder:
@@ -195,13 +196,19 @@ class _Builder:
         line, col = pos if pos else (None, None)
         return GraphError(msg, file=self.file, line=line, col=col)
 
+    def check_tag(self, n) -> None:
+        tag = self.v.bad_tag(n)
+        if tag:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise self.err(f"tag '{shown}' is not allowed (cgcalc reads data, never objects)", n)
+
     # scalars
 
     def scalar(self, n, what: str):
         v = self.v
         if v.kind(n) != "scalar":
             raise self.err(f"{what} must be a single value, not a {v.kind(n)}", n)
-        v.check_tag(n)
+        self.check_tag(n)
         return v.text(n)
 
     def number(self, n, what: str) -> float:
@@ -212,7 +219,7 @@ class _Builder:
         # quoted text is not a number, except the forms our own JSON output writes for non-finite values
         x = parse_number(text) if v.plain(n) or text in ("NaN", "Infinity", "-Infinity") else None
         if x is None:
-            shown = text if v.plain(n) else repr(text)
+            shown = f"'{text}'" if v.plain(n) else f'"{text}" (quoted text)'
             raise self.err(f"bad number {shown} for {what}", n)
         return x
 
@@ -267,7 +274,7 @@ class _Builder:
         v = self.v
         if v.kind(n) != "mapping":
             raise self.err(f"{what} must be a mapping (name: value), not a {v.kind(n)}", n)
-        v.check_tag(n)
+        self.check_tag(n)
         pairs = v.items(n)
         seen: dict[str, Any] = {}
         for k, _ in pairs:
@@ -344,6 +351,7 @@ class _Builder:
         shape = []
         probe = n
         while v.kind(probe) == "sequence":
+            self.check_tag(probe)
             items = v.seq(probe)
             shape.append(len(items))
             if len(shape) > self.limits.max_depth:
@@ -365,6 +373,8 @@ class _Builder:
             if depth == len(shape):
                 flat.append(self.number(node, f"an element of {what}"))
                 continue
+            if v.kind(node) == "sequence":
+                self.check_tag(node)
             if v.kind(node) != "sequence" or len(v.seq(node)) != shape[depth]:
                 got = f"{len(v.seq(node))} elements" if v.kind(node) == "sequence" else "a single value"
                 raise self.err(
@@ -436,7 +446,7 @@ def _compose_yaml(text: str | bytes, file: str | None):
         return yaml.compose(text, Loader=loader_cls)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        what = " ".join(str(p) for p in (e.context, e.problem) if p) or "invalid YAML"
+        what = str(e.problem or "invalid YAML") + (f" ({e.context})" if e.context else "")
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
     except yaml.YAMLError as e:
@@ -482,3 +492,26 @@ def _json_plain(text: str):
         return json.loads(text, object_pairs_hook=pairs, parse_constant=lambda c: None)
     except (ValueError, RecursionError):
         return None
+
+
+def parse_value(text: str, what: str, limits: Limits | None = None):
+    """A value given on the command line or in a rows file: a number, or a YAML/JSON list of numbers.
+    Returns a float, or (flat elements, shape)."""
+    x = parse_number(text.strip())
+    if x is not None:
+        return x
+    limits = limits or Limits.from_env()
+    if len(text) > limits.max_file_bytes:
+        raise GraphError(f"{what} is over {limits.max_file_bytes:,} bytes")
+    b = _Builder(_Yaml, None, limits)
+    try:
+        node = _compose_yaml(text, None)
+    except GraphError:
+        raise GraphError(f"bad value for {what}: {text!r} is not a number or a list of numbers") from None
+    if node is None or node.id != "sequence":
+        raise GraphError(f"bad value for {what}: {text!r} is not a number or a list of numbers")
+    try:
+        return b.array(node, what)
+    except GraphError as e:
+        e.line = e.col = None
+        raise

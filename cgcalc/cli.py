@@ -1,0 +1,192 @@
+"""The command line: a thin typer client of the library. The only module that prints, opens output
+files, creates a Console, and turns a CgcalcError into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from .errors import CgcalcError, ExitCode, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="cgcalc: forward values and backprop gradients of every node of a computational graph.",
+)
+
+_state = {"debug": False}
+
+
+def _debug() -> bool:
+    return _state["debug"] or os.environ.get("CGCALC_DEBUG", "") not in ("", "0")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+@contextmanager
+def _errors():
+    """CgcalcError -> 'error: FILE:LINE:COL: message' and exit 2; no traceback unless --debug."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except CgcalcError as e:
+        if _debug():
+            raise
+        _err(str(e))
+        raise typer.Exit(ExitCode.USAGE) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(130) from None
+    except MemoryError:
+        if _debug():
+            raise
+        _err("out of memory (the graph or its arrays are too large for this machine)")
+        raise typer.Exit(ExitCode.USAGE) from None
+    except Exception as e:  # a bug: still one line, and a way to see more
+        if _debug():
+            raise
+        _err(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please report it)")
+        raise typer.Exit(3) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"cgcalc {version('cgcalc')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the version and exit.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks (also CGCALC_DEBUG=1).")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+GraphArg = Annotated[str, typer.Argument(help="The graph file (.yaml, .yml or .json).", metavar="GRAPH")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", "-s", metavar="NAME=VALUE", help="Override an input: a number or a list, e.g. --set x=[1,2]. Repeatable.")]
+OutputOpt = Annotated[str | None, typer.Option(
+    "--output", "-O", help="The output to differentiate (default: the first listed).")]
+
+
+def _load(path: str):
+    from .graph import load
+
+    return load(path)
+
+
+def _overrides(sets: list[str] | None) -> dict:
+    from .spec import parse_value
+
+    out = {}
+    for item in sets or []:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise UsageError(f"--set takes NAME=VALUE, got {item!r}")
+        v = parse_value(text, f"--set {name}")
+        if isinstance(v, tuple):
+            import numpy as np
+
+            v = np.array(v[0], dtype=np.float64).reshape(v[1])
+        out[name] = v
+    return out
+
+
+def _report(result) -> None:
+    for w in result.warnings:
+        _warn(w)
+
+
+@app.command()
+def run(
+    graph: GraphArg,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17,
+                                           help="Significant digits in the table (JSON and CSV are always exact).")] = 6,
+    full: Annotated[bool, typer.Option("--full", help="Show arrays in full in the table.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a NaN or inf appears.")] = False,
+) -> None:
+    """Forward values and gradients of every input and node."""
+    with _errors():
+        g = _load(graph)
+        r = g.run(_overrides(set_), output=output)
+        if fmt is Format.json:
+            from .export import to_json
+
+            sys.stdout.write(to_json(r))
+        elif fmt is Format.csv:
+            from .export import to_csv
+
+            sys.stdout.write(to_csv(r))
+        else:
+            from .render import result_table
+
+            _console().print(result_table(r, precision, full))
+        _report(r)
+        if strict and r.warnings:
+            raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command()
+def validate(
+    graphs: Annotated[list[str], typer.Argument(help="Graph files to check.", metavar="GRAPH...")],
+) -> None:
+    """Check graph files without running them: exit 0 when all are valid, 2 otherwise."""
+    from .graph import load
+
+    bad = 0
+    for path in graphs:
+        try:
+            with _errors():
+                g = load(path)
+        except typer.Exit:
+            bad += 1
+            continue
+        typer.echo(f"ok: {path} ({len(g.plan.inputs)} inputs, {len(g.plan.steps)} nodes)")
+    if bad:
+        raise typer.Exit(ExitCode.USAGE)
+
+
+@app.command()
+def ops() -> None:
+    """Every op with its layer class, forward rule and backward rule."""
+    from .layers import LAYERS
+    from .render import ops_table
+
+    _console().print(ops_table(LAYERS))
+
+
+def main() -> None:
+    app()

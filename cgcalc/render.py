@@ -1,0 +1,97 @@
+"""Rich renderables for the terminal. Builds, never prints and never exits."""
+
+from __future__ import annotations
+
+import math
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from .runtime import Result
+
+# like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
+BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
+INLINE_ELEMENTS = 8  # arrays up to this size are shown whole; larger ones by shape and a few elements
+
+
+def fmt_num(x: float, precision: int) -> str:
+    if x != x:
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    s = f"{x:.{precision}g}"
+    return "0" if s == "-0" else s
+
+
+def fmt_value(v, precision: int, full: bool = False) -> str:
+    """A float as rounded text; an array compactly with its shape (whole when small, or when full)."""
+    if v is None:
+        return "—"
+    if type(v) is float or getattr(v, "ndim", 0) == 0:
+        return fmt_num(float(v), precision)
+    shape = "×".join(map(str, v.shape))
+    if full or v.size <= INLINE_ELEMENTS:
+        return _nested(v.tolist(), precision) + ("" if v.ndim == 1 and v.size <= INLINE_ELEMENTS else f"  ({shape})")
+    flat = v.ravel()
+    head = ", ".join(fmt_num(float(x), precision) for x in flat[:3])
+    return f"({shape}) [{head}, …, {fmt_num(float(flat[-1]), precision)}]"
+
+
+def _nested(v, precision: int) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_nested(x, precision) for x in v) + "]"
+    return fmt_num(v, precision)
+
+
+def result_table(result: Result, precision: int = 6, full: bool = False) -> Table:
+    """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked."""
+    plan = result.plan
+    spec = plan.spec
+    outs = list(result.grads)
+    title = spec.name + (f" — {spec.description}" if spec.description else "")
+    table = Table(title=title, box=BOX, header_style="bold", title_style="bold",
+                  pad_edge=False, show_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("op", style="cyan", no_wrap=True)
+    table.add_column("inputs")
+    table.add_column("value", justify="right", no_wrap=not full)
+    for o in outs:
+        table.add_column(f"∂{o}/∂", justify="right", style="magenta", no_wrap=not full)
+    table.add_column("", no_wrap=True)  # the output mark
+
+    n_in = len(plan.inputs)
+    marked = set(plan.outputs) | set(outs)
+    for slot, name in enumerate(plan.names):
+        if slot == n_in:
+            table.add_section()
+        if slot < n_in:
+            inp = plan.inputs[slot]
+            op, ins = ("input" if inp.grad else "const"), ""
+        else:
+            st = plan.steps[slot - n_in]
+            op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
+        is_out = name in marked
+        cells = [
+            Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
+            op, ins, fmt_value(result.values[slot], precision, full),
+        ]
+        for o in outs:
+            g = result.grads[o][slot]
+            text = fmt_value(g, precision, full)
+            cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
+        cells.append(Text("◀ output", style="bold green") if is_out else "")
+        table.add_row(*cells)
+    return table
+
+
+def ops_table(layers: dict) -> Table:
+    table = Table(title="cgcalc ops", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("op", style="cyan", no_wrap=True)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("in", justify="right")
+    table.add_column("forward")
+    table.add_column("backward")
+    for name, cls in layers.items():
+        table.add_row(name, cls.cls_name, str(cls.arity), cls.forward_rule, cls.backward_rule)
+    return table
