@@ -33,6 +33,17 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def _print(renderable) -> None:
+    """Print to stdout; when piped, as wide as the renderable needs rather than cropped at 80 columns."""
+    console = _console()
+    if not console.is_terminal:
+        from rich.console import Console
+
+        width = console.measure(renderable, options=console.options.update(max_width=1000)).maximum
+        console = Console(highlight=False, soft_wrap=False, width=max(80, min(width, 1000)))
+    console.print(renderable)
+
+
 def _err(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
 
@@ -153,7 +164,7 @@ def run(
         else:
             from .render import result_table
 
-            _console().print(result_table(r, precision, full))
+            _print(result_table(r, precision, full))
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)
@@ -185,7 +196,7 @@ def ops() -> None:
     from .layers import LAYERS
     from .render import ops_table
 
-    _console().print(ops_table(LAYERS))
+    _print(ops_table(LAYERS))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from .runtime import Result
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
-INLINE_ELEMENTS = 8  # arrays up to this size are shown whole; larger ones by shape and a few elements
+INLINE_ELEMENTS = 6  # 1-D arrays up to this size are shown whole; others by shape and first elements
 
 
 def fmt_num(x: float, precision: int) -> str:
@@ -25,23 +25,25 @@ def fmt_num(x: float, precision: int) -> str:
 
 
 def fmt_value(v, precision: int, full: bool = False) -> str:
-    """A float as rounded text; an array compactly with its shape (whole when small, or when full)."""
+    """A float as rounded text; an array compactly with its shape (in full, row by row, when full)."""
     if v is None:
         return "—"
     if type(v) is float or getattr(v, "ndim", 0) == 0:
         return fmt_num(float(v), precision)
+    if full:
+        return _nested(v.tolist(), precision, 0)
+    if v.ndim == 1 and v.size <= INLINE_ELEMENTS:
+        return _nested(v.tolist(), precision, 0)
     shape = "×".join(map(str, v.shape))
-    if full or v.size <= INLINE_ELEMENTS:
-        return _nested(v.tolist(), precision) + ("" if v.ndim == 1 and v.size <= INLINE_ELEMENTS else f"  ({shape})")
-    flat = v.ravel()
-    head = ", ".join(fmt_num(float(x), precision) for x in flat[:3])
-    return f"({shape}) [{head}, …, {fmt_num(float(flat[-1]), precision)}]"
+    head = ", ".join(fmt_num(float(x), precision) for x in v.ravel()[:3])
+    return f"{shape} [{head}{', …' if v.size > 3 else ''}]"
 
 
-def _nested(v, precision: int) -> str:
-    if isinstance(v, list):
-        return "[" + ", ".join(_nested(x, precision) for x in v) + "]"
-    return fmt_num(v, precision)
+def _nested(v, precision: int, depth: int) -> str:
+    if not isinstance(v, list):
+        return fmt_num(v, precision)
+    sep = ",\n" + " " * (depth + 1) if v and isinstance(v[0], list) else ", "
+    return "[" + sep.join(_nested(x, precision, depth + 1) for x in v) + "]"
 
 
 def result_table(result: Result, precision: int = 6, full: bool = False) -> Table:
@@ -52,13 +54,13 @@ def result_table(result: Result, precision: int = 6, full: bool = False) -> Tabl
     title = spec.name + (f" — {spec.description}" if spec.description else "")
     table = Table(title=title, box=BOX, header_style="bold", title_style="bold",
                   pad_edge=False, show_edge=False)
-    table.add_column("name", no_wrap=True)
-    table.add_column("op", style="cyan", no_wrap=True)
+    table.add_column("name", no_wrap=True, min_width=min(24, max(map(len, plan.names))))
+    table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     table.add_column("inputs")
-    table.add_column("value", justify="right", no_wrap=not full)
+    table.add_column("value", justify="right")
     for o in outs:
-        table.add_column(f"∂{o}/∂", justify="right", style="magenta", no_wrap=not full)
-    table.add_column("", no_wrap=True)  # the output mark
+        table.add_column(f"∂{o}/∂", justify="right", style="magenta")
+    table.add_column("", no_wrap=True, min_width=8)  # the output mark
 
     n_in = len(plan.inputs)
     marked = set(plan.outputs) | set(outs)
