@@ -133,6 +133,13 @@ def _overrides(sets: list[str] | None) -> dict:
     return out
 
 
+def _outputs(g, output: str | None) -> list[str] | None:
+    """--output NAME, or 'all' (every output of the graph: a gradient column each, the Jacobian)."""
+    if output == "all" and "all" not in g.plan.index:
+        return list(g.outputs)
+    return [output] if output else None
+
+
 def _report(result) -> None:
     for w in result.warnings:
         _warn(w)
@@ -152,7 +159,7 @@ def run(
     """Forward values and gradients of every input and node."""
     with _errors():
         g = _load(graph)
-        r = g.run(_overrides(set_), output=output)
+        r = g.run(_overrides(set_), output=_outputs(g, output))
         if fmt is Format.json:
             from .export import to_json
 
@@ -168,6 +175,134 @@ def run(
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command()
+def check(
+    graph: GraphArg,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    eps: Annotated[float, typer.Option("--eps", help="Step of the central difference.")] = 1e-6,
+    rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance.")] = 1e-5,
+    atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
+    full: Annotated[bool, typer.Option("--full", help="List every element, not just the worst of each input.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
+    from .gradcheck import check as gradcheck
+
+    with _errors():
+        if eps <= 0 or rtol < 0 or atol < 0:
+            raise UsageError("--eps must be positive, --rtol and --atol not negative")
+        g = _load(graph)
+        report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol)
+        if fmt is Format.table:
+            from .render import check_table
+
+            _print(check_table(report, full))
+        elif fmt is Format.json:
+            from .export import dumps
+
+            sys.stdout.write(dumps(report.to_dict()) + "\n")
+        else:
+            raise UsageError("check writes a table or json")
+        fails = sum(e.status == "FAIL" for c in report.inputs for e in c.elements)
+        if fails:
+            _err(f"{fails} gradient element{'s' if fails > 1 else ''} disagree with central differences")
+            raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command()
+def trace(
+    graph: GraphArg,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+    step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
+) -> None:
+    """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
+    from .render import trace_view
+    from .trace import trace as make_trace
+
+    with _errors():
+        g = _load(graph)
+        t = make_trace(g.plan, _overrides(set_), output)
+        view = trace_view(t, precision)
+        if step and sys.stdin.isatty() and sys.stdout.isatty():
+            console = _console()
+            for line in view.renderables:
+                console.print(line)
+                if line.plain.startswith("  ") and not line.plain.startswith("      "):
+                    input()
+        else:
+            _print(view)
+
+
+class FigureFormat(StrEnum):
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+@app.command()
+def export(
+    graph: GraphArg,
+    fmt: Annotated[FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here; .svg, .png or .pdf is drawn by Graphviz's dot.")] = None,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+) -> None:
+    """The graph with values and gradients on its edges, like the book's figures."""
+    from .export import to_dot, to_mermaid
+
+    with _errors():
+        ext = os.path.splitext(out)[1].lower().lstrip(".") if out else ""
+        drawn = ext in ("svg", "png", "pdf")
+        if fmt is None:
+            fmt = FigureFormat.mermaid if ext in ("mmd", "mermaid") else FigureFormat.dot
+        if drawn and fmt is not FigureFormat.dot:
+            raise UsageError(f"-o {out}: pictures are drawn from the dot format, not {fmt.value}")
+        g = _load(graph)
+        r = g.run(_overrides(set_), output=_outputs(g, output))
+        text = to_dot(r, precision) if fmt is FigureFormat.dot else to_mermaid(r, precision)
+        if drawn:
+            _draw(text, out, ext)
+        elif out:
+            _write_atomic(out, text)
+        else:
+            sys.stdout.write(text)
+
+
+def _draw(dot_text: str, out: str, ext: str) -> None:
+    import shutil
+    import subprocess
+
+    dot = shutil.which("dot")
+    if dot is None:
+        raise UsageError(
+            f"cannot draw {out}: Graphviz's 'dot' is not installed (Debian/Ubuntu: apt-get install graphviz; "
+            "macOS: brew install graphviz; or write the text with -o graph.dot)"
+        )
+    proc = subprocess.run([dot, f"-T{ext}"], input=dot_text.encode(), capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise UsageError(f"Graphviz failed: {proc.stderr.decode(errors='replace').strip()}")
+    _write_atomic(out, proc.stdout)
+
+
+def _write_atomic(path: str, data: str | bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cgcalc-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 @app.command()

@@ -63,3 +63,99 @@ def to_csv(result: Result) -> str:
             row += [cell(n["grads"][o]) for o in outs]
         w.writerow(row)
     return buf.getvalue()
+
+
+# --- figures: the graph with values and gradients on its edges, as in the book ---------------------
+
+
+def _figure_parts(result: Result, precision: int):
+    """(nodes, edges) of the figure: inputs and outputs as boxes, ops as circles, constants as text.
+    An edge carries the value flowing along it and the gradient flowing back."""
+    from .render import fmt_value
+
+    plan = result.plan
+    grads = result.grads[result.output]
+    n_in = len(plan.inputs)
+
+    def num(v) -> str:
+        if v is not None and getattr(v, "ndim", 0):
+            return "×".join(map(str, v.shape)) + " array"
+        return fmt_value(v, precision)
+
+    nodes = []  # (id, kind, label, name)
+    edges = []  # (src id, dst id, value text, grad text)
+    ids = {}
+    for slot in range(n_in):
+        ids[slot] = f"n{slot}"
+        nodes.append((ids[slot], "input", plan.names[slot], plan.names[slot]))
+    const_ids = {}
+    for st in plan.steps:
+        ids[st.slot] = f"n{st.slot}"
+        nodes.append((ids[st.slot], "op", st.cls.symbol, st.name))
+    for st in plan.steps:
+        for a in st.args:
+            if a >= plan.n_named:
+                if a not in const_ids:
+                    const_ids[a] = f"c{a - plan.n_named}"
+                    nodes.append((const_ids[a], "const", plan.label(a), plan.label(a)))
+                edges.append((const_ids[a], ids[st.slot], plan.label(a), ""))
+            else:
+                edges.append((ids[a], ids[st.slot], num(result.values[a]), num(grads[a])))
+    for o in plan.outputs:
+        slot = plan.index[o]
+        oid = f"out{slot}"
+        nodes.append((oid, "output", o, o))
+        edges.append((ids[slot], oid, num(result.values[slot]), num(grads[slot])))
+    return nodes, edges
+
+
+def _q(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_dot(result: Result, precision: int = 6) -> str:
+    """Graphviz: values above each edge (black), gradients below (red), as in the book's figures."""
+    nodes, edges = _figure_parts(result, precision)
+    spec = result.plan.spec
+    title = spec.name + (f": {spec.description}" if spec.description else "")
+    out = [
+        f'digraph "{_q(spec.name)}" {{',
+        "  rankdir=LR;",
+        f'  label="{_q(title)}\\n(value above each edge, gradient of {_q(result.output)} below, in red)";',
+        '  labelloc=t; fontname="Helvetica";',
+        '  node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=11];',
+    ]
+    shapes = {"input": "shape=box", "output": "shape=box, style=bold", "op": "shape=circle, width=0.6, fixedsize=true",
+              "const": "shape=plaintext"}
+    for nid, kind, label, name in nodes:
+        out.append(f'  {nid} [{shapes[kind]}, label="{_q(label)}", tooltip="{_q(name)}"];')
+    for src, dst, value, grad in edges:
+        if grad:
+            label = f'<{_html(value)}<br/><font color="red">{_html(grad)}</font>>'
+        else:
+            label = f'"{_q(value)}"'
+        out.append(f"  {src} -> {dst} [label={label}];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def to_mermaid(result: Result, precision: int = 6) -> str:
+    """Mermaid flowchart: each edge labelled 'value / ∂ gradient'."""
+    nodes, edges = _figure_parts(result, precision)
+    shapes = {"input": ('["', '"]'), "output": ('[["', '"]]'), "op": ('(("', '"))'), "const": ('>"', '"]')}
+    out = ["flowchart LR"]
+    for nid, kind, label, _name in nodes:
+        left, right = shapes[kind]
+        out.append(f"  {nid}{left}{_mq(label)}{right}")
+    for src, dst, value, grad in edges:
+        text = f"{value} / ∂ {grad}" if grad else value
+        out.append(f'  {src} -->|"{_mq(text)}"| {dst}')
+    return "\n".join(out) + "\n"
+
+
+def _mq(text: str) -> str:
+    return text.replace('"', "#quot;").replace("\n", " ")

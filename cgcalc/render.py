@@ -97,3 +97,77 @@ def ops_table(layers: dict) -> Table:
     for name, cls in layers.items():
         table.add_row(name, cls.cls_name, str(cls.arity), cls.forward_rule, cls.backward_rule)
     return table
+
+
+def trace_view(t, precision: int = 6):
+    """The book's walk through backprop: forward steps, then backward steps with their local derivatives."""
+    from rich.console import Group
+
+    def v(x) -> str:
+        return fmt_value(x, precision)
+
+    lines: list = [Text(f"{t.graph}: forward, in execution order", style="bold")]
+    width = max((len(s.name) for s in t.forward), default=0)
+    for s in t.forward:
+        args = ", ".join(f"{label}={v(x)}" for label, x in s.args)
+        line = Text("  ")
+        line.append(s.name.ljust(width), style="bold")
+        line.append(f" = {s.op}({args}) = ")
+        line.append(v(s.value), style="bold")
+        lines.append(line)
+    lines.append(Text(""))
+    lines.append(Text(f"backward, in reverse order: d = ∂{t.output}/∂·, seeded with d {t.output} = {v(t.seed)}",
+                      style="bold"))
+    for s in t.backward:
+        head = Text("  ")
+        head.append(f"{s.name}", style="bold")
+        head.append(f" ({s.op})   upstream d {s.name} = ")
+        head.append(v(s.upstream), style="magenta")
+        lines.append(head)
+        for p in s.passes:
+            line = Text("      ")
+            line.append(f"d {p.to} ")
+            line.append("+= " if p.accumulated else "= ")
+            if p.local is not None:
+                local = f"{p.via}({v(p.local)})" if p.via else v(p.local)
+                line.append(f"{v(s.upstream)} × {local} = ")
+            line.append(v(p.grad), style="magenta")
+            if p.accumulated:
+                line.append(f"   (total d {p.to} = {v(p.total)})", style="dim")
+            lines.append(line)
+        if s.passes and s.passes[0].local is None:
+            lines.append(Text(f"      rule: {s.rule}", style="dim"))
+    lines.append(Text(""))
+    lines.append(Text(f"gradients of the inputs: d {t.output}/d ·", style="bold"))
+    for name, g in t.grads:
+        lines.append(Text(f"  d {name} = {v(g)}"))
+    return Group(*lines)
+
+
+def check_table(report, full: bool = False) -> Table:
+    """One row per input (its worst element), or per element with full: analytic vs numeric."""
+    table = Table(title=f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
+                  f"atol {report.atol:g})", box=BOX, header_style="bold", title_style="bold",
+                  pad_edge=False, show_edge=False)
+    multi = len({c.output for c in report.inputs}) > 1
+    if multi:
+        table.add_column("output", no_wrap=True)
+    for name, justify in (("input", "left"), ("element", "left"), ("backprop", "right"), ("numeric", "right"),
+                          ("abs err", "right"), ("rel err", "right"), ("", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    style = {"pass": "green", "FAIL": "bold red", "kink": "yellow", "undefined": "yellow"}
+    for c in report.inputs:
+        elements = c.elements if full else (c.worst,)
+        for e in elements:
+            where = "" if not c.shape else str(list(e.index))
+            if c.shape and not full and len(c.elements) > 1:
+                where += f" (worst of {len(c.elements)})"
+            row = [c.name, where, fmt_num(e.analytic, 10), fmt_num(e.numeric, 10), f"{e.abs_err:.1e}",
+                   f"{e.rel_err:.1e}", Text(_status_text(e.status), style=style[e.status])]
+            table.add_row(*([c.output] if multi else []), *row)
+    return table
+
+
+def _status_text(status: str) -> str:
+    return {"pass": "ok", "FAIL": "FAIL", "kink": "kink (no derivative here)",
+            "undefined": "undefined at x ± eps"}[status]

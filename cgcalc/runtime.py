@@ -121,31 +121,62 @@ def to_plain(v: Value):
     return v.tolist() if getattr(v, "ndim", 0) else float(v)
 
 
-def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[str] | None = None,
-        exact: bool = False) -> Result:
-    """Forward, then backward from each of `outputs` (default: the first of the graph's outputs)."""
+class Session:
+    """One evaluation context: the slot values (inputs given) and the kernel they call for."""
+
+    def __init__(self, plan: Plan, overrides: Mapping[str, Any] | None = None, exact: bool = False) -> None:
+        self.plan = plan
+        self.values = input_values(plan, overrides) + [None] * len(plan.steps) + list(plan.constants)
+        n_in = len(plan.inputs)
+        if overrides and any(shape_of(self.values[i]) != plan.shapes[i] for i in range(n_in)):
+            plan.infer_shapes([shape_of(v) for v in self.values[:n_in]])  # raises on a mismatch
+        scalar = all(type(v) is float for v in self.values[:n_in])
+        self.k = FLOAT if scalar else array_kernel(exact)
+
+    def errstate(self):
+        """numpy's warnings off (non-finite values are reported by us, by node); nothing for floats."""
+        if self.k is FLOAT:
+            from contextlib import nullcontext
+
+            return nullcontext()
+        return self.k.np.errstate(all="ignore")
+
+    def forward(self, values: list | None = None) -> list:
+        """Run every node; fills `values` in place and returns the layers (for backward)."""
+        return forward(self.plan, self.values if values is None else values, self.k)
+
+    def backward(self, layers: list, output: str, values: list | None = None) -> list:
+        return _backward(self.plan, self.values if values is None else values, layers,
+                         self.plan.index[output], self.k)
+
+
+def check_outputs(plan: Plan, outputs: list[str] | None) -> list[str]:
     outputs = list(outputs or plan.outputs[:1])
     for o in outputs:
         if o not in plan.index:
             raise UsageError(f"no input or node named '{o}'{suggest(o, plan.index)}")
-    values = input_values(plan, overrides) + [None] * len(plan.steps) + list(plan.constants)
-    n_in = len(plan.inputs)
-    scalar = all(type(v) is float for v in values[:n_in])
-    if overrides and any(shape_of(values[i]) != plan.shapes[i] for i in range(n_in)):
-        plan.infer_shapes([shape_of(v) for v in values[:n_in]])  # raises on a mismatch
-    if scalar:
-        return _run(plan, values, outputs, FLOAT)
-    import numpy as np
-
-    with np.errstate(all="ignore"):
-        return _run(plan, values, outputs, array_kernel(exact))
+    return outputs
 
 
-def _run(plan: Plan, values: list, outputs: list[str], k) -> Result:
-    steps = plan.steps
+def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[str] | None = None,
+        exact: bool = False) -> Result:
+    """Forward, then backward from each of `outputs` (default: the first of the graph's outputs)."""
+    outputs = check_outputs(plan, outputs)
+    s = Session(plan, overrides, exact)
+    with s.errstate():
+        layers = s.forward()
+        warnings = _nonfinite_values(plan, s.values, s.k)
+        grads = {}
+        for out in outputs:
+            grads[out] = g = s.backward(layers, out)
+            warnings += _nonfinite_grads(plan, g, out, s.k)
+    return Result(plan, s.values[: plan.n_named], grads, outputs[0], warnings)
+
+
+def forward(plan: Plan, values: list, k) -> list:
     layers = []
     append = layers.append
-    for st in steps:
+    for st in plan.steps:
         layer = st.cls(k, st.needs, 0, st.attrs)
         try:
             values[st.slot] = layer.forward(*[values[a] for a in st.args])
@@ -154,13 +185,7 @@ def _run(plan: Plan, values: list, outputs: list[str], k) -> Result:
             raise GraphError(f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file,
                              line=pos[0], col=pos[1], node=st.name) from None
         append(layer)
-    warnings = _nonfinite_values(plan, values, k)
-    grads = {}
-    for out in outputs:
-        grads[out] = g = _backward(plan, values, layers, plan.index[out], k)
-        warnings += _nonfinite_grads(plan, g, out, k)
-    n = plan.n_named
-    return Result(plan, values[:n], grads, outputs[0], warnings)
+    return layers
 
 
 def _backward(plan: Plan, values: list, layers: list, out: int, k) -> list:

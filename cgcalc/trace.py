@@ -1,0 +1,95 @@
+"""`cgcalc trace`: backprop step by step, as the book explains it. Pure data out; render.py draws it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .compiler import Plan
+from .kernels import FLOAT
+from .runtime import Session, check_outputs
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardStep:
+    name: str
+    op: str
+    args: tuple[tuple[str, Any], ...]  # (label, value) of each input
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one backward step hands to one of its inputs."""
+
+    to: str
+    via: str | None  # the input the local derivative equals, for mul (d a = dout × b)
+    local: Any  # the local derivative (a number for scalars; None when it is a Jacobian)
+    grad: Any  # upstream x local: what is passed
+    total: Any  # the input's gradient so far, after adding this (differs from grad when accumulated)
+    accumulated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BackwardStep:
+    name: str
+    op: str
+    rule: str
+    upstream: Any
+    passes: tuple[Pass, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    graph: str
+    output: str
+    inputs: tuple[tuple[str, Any], ...]
+    forward: tuple[ForwardStep, ...]
+    seed: Any
+    backward: tuple[BackwardStep, ...]
+    grads: tuple[tuple[str, Any], ...]  # every input's final gradient
+
+
+def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | None = None) -> Trace:
+    (out,) = check_outputs(plan, [output] if output else None)
+    s = Session(plan, overrides)
+    values = s.values
+    with s.errstate():
+        layers = s.forward()
+        fwd = tuple(
+            ForwardStep(st.name, st.op, tuple((plan.label(a), values[a]) for a in st.args), values[st.slot])
+            for st in plan.steps
+        )
+        n = plan.n_named
+        grads: list = [None] * n
+        out_slot = plan.index[out]
+        seed = 1.0 if s.k is FLOAT else s.k.np.ones_like(values[out_slot])
+        grads[out_slot] = seed
+        steps = []
+        for i in range(len(plan.steps) - 1, -1, -1):
+            st = plan.steps[i]
+            g = grads[st.slot]
+            if g is None or True not in st.needs:
+                continue
+            layer = layers[i]
+            ds = layer.backward(g)
+            scalar = all(type(values[a]) is float for a in st.args) and type(g) is float
+            locals_ = layer.backward(1.0) if scalar else (None,) * len(ds)
+            passes = []
+            for j, (a, d, loc) in enumerate(zip(st.args, ds, locals_)):
+                if d is None:
+                    continue
+                old = grads[a]
+                grads[a] = d if old is None else old + d
+                via = plan.label(st.args[1 - j]) if st.op == "mul" else None
+                passes.append(Pass(plan.label(a), via, loc, d, grads[a], old is not None))
+            steps.append(BackwardStep(st.name, st.op, st.cls.backward_rule, g, tuple(passes)))
+    n_in = len(plan.inputs)
+    return Trace(
+        plan.spec.name, out,
+        tuple((plan.names[i], values[i]) for i in range(n_in)),
+        fwd, seed, tuple(steps),
+        tuple((plan.names[i], grads[i] if grads[i] is not None or not plan.inputs[i].grad else 0.0)
+              for i in range(n_in)),
+    )
