@@ -3,6 +3,7 @@ files, creates a Console, and turns a CgcalcError into a one-line message and an
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from contextlib import contextmanager
@@ -303,6 +304,149 @@ def _write_atomic(path: str, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class RowsFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command()
+def batch(
+    graph: GraphArg,
+    rows: Annotated[str, typer.Argument(help="Rows: CSV (header = input names) or JSON Lines; - for stdin.",
+                                        metavar="ROWS")],
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here (CSV, or JSON Lines for .jsonl), "
+                                            "atomically; default: stdout.")] = None,
+    output: OutputOpt = None,
+    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv or jsonl (default: "
+                                                           "from ROWS' extension).")] = None,
+    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv or jsonl (default: from "
+                                                          "OUT's extension, else csv).")] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows evaluated together.")] = 65536,
+    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")] = False,
+    fast_math: Annotated[bool, typer.Option("--fast-math", help="numpy's exp/log/tanh/pow for graphs of scalars "
+                                            "(faster; may differ from `run` in the last bit).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")] = False,
+) -> None:
+    """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
+    from .batch import DEFAULT_CHUNK_ROWS, CsvRows, JsonlRows, run_rows
+
+    del DEFAULT_CHUNK_ROWS
+    with _errors():
+        g = _load(graph)
+        plan = g.plan
+        fmt_in = rows_format.value if rows_format else ("jsonl" if rows.lower().endswith((".jsonl", ".ndjson")) else "csv")
+        fmt_out = out_format.value if out_format else ("jsonl" if out and out.lower().endswith((".jsonl", ".ndjson")) else "csv")
+        src = _open_rows(rows)
+        counter = _ByteCounter(src)
+        import io as _io
+
+        text = _io.TextIOWrapper(_io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline="")
+        names = [i.name for i in plan.inputs]
+        label = "<stdin>" if rows == "-" else rows
+        try:
+            reader = (CsvRows(text, label, names) if fmt_in == "csv"
+                      else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
+        except UnicodeDecodeError:
+            raise UsageError(f"{label}: not UTF-8 text") from None
+        bad_lines: list[str] = []
+
+        def on_bad(e) -> None:
+            bad_lines.append(str(e))
+            _warn(f"{e} (row skipped)")
+
+        with _progress(quiet, counter.total) as advance, _atomic_output(out) as sink:
+            try:
+                summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
+                                   on_bad if skip_bad_rows else None,
+                                   lambda n: advance(counter.read), exact=not fast_math)
+            except UnicodeDecodeError:
+                raise UsageError(f"{label}: not UTF-8 text") from None
+        if summary.bad:
+            _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
+                  f"(each reported above); {summary.written:,} written")
+        if summary.nonfinite:
+            _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
+                  f"results, first at {label}:{summary.first_nonfinite_line} "
+                  f"(run that row alone with `cgcalc run --set` to see which node produced it)")
+        if verbose:
+            for note in summary.notes:
+                _warn(note)
+        if not quiet and sys.stderr.isatty():
+            sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+
+
+def _open_rows(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed with the process; read to the end
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
+
+
+class _ByteCounter(io.RawIOBase):
+    """Counts the bytes read through it, for the progress bar."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.read_bytes = 0
+        try:
+            self.total = os.fstat(f.fileno()).st_size or None
+        except (OSError, ValueError, io.UnsupportedOperation):
+            self.total = None
+
+    @property
+    def read(self):  # noqa: D401 - used as a number by the progress callback
+        return self.read_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.f.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.read_bytes += n
+        return n
+
+
+@contextmanager
+def _progress(quiet: bool, total: int | None):
+    """A Rich progress bar on stderr, only on a terminal; yields a function taking bytes read so far."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("batch"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("rows", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@contextmanager
+def _atomic_output(path: str | None):
+    """A text sink that appears complete at `path` (or on stdout) only when the block succeeds."""
+    import shutil
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path)) if path else None
+    fd, tmp = tempfile.mkstemp(prefix=".cgcalc-batch-", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            yield f
+        if path:
+            os.replace(tmp, path)
+        else:
+            with open(tmp, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 @app.command()

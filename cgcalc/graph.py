@@ -8,7 +8,7 @@ from typing import Any
 
 from .compiler import Plan, compile_spec
 from .errors import GraphError
-from .runtime import Result, run
+from .runtime import BatchResult, Result, run, run_batch
 from .spec import GraphSpec, Limits, parse
 
 
@@ -57,6 +57,29 @@ class Graph:
         merged.update(inputs)
         outs = [output] if isinstance(output, str) else output
         return run(self.plan, merged, outs)
+
+    def run_batch(self, columns: Mapping[str, Any], *, output: str | list[str] | None = None,
+                  exact: bool = True) -> BatchResult:
+        """Run many rows at once, vectorized.
+
+        Parameters
+        ----------
+        columns : mapping
+            Input name -> array whose first axis is the row; inputs left out keep the file's values.
+        output : str or list of str, optional
+            As in `run`.
+        exact : bool
+            For a graph of scalars, compute exp/log/tanh/pow/sigmoid with the C library, element by element,
+            so that every row equals `run` bit for bit (default); False uses numpy's faster versions.
+
+        Returns
+        -------
+        BatchResult
+            ``outputs[name]`` and ``grads[output][input]``: arrays with a leading row axis;
+            ``columns()`` in the order `cgcalc batch` writes them.
+        """
+        outs = [output] if isinstance(output, str) else output
+        return run_batch(self.plan, columns, outs, exact)
 
     def __repr__(self) -> str:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"

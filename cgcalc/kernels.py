@@ -140,6 +140,10 @@ class ExactKernel(NumpyKernel):
 
 
 FLOAT = FloatKernel()
+
+# The seed of backward, d out/d out. Layers may test `dout is ONE` to skip multiplying by it (x * 1.0 == x
+# exactly, so no bit changes); in array runs it stands for an array of ones of the output's shape.
+ONE = 1.0
 _cache: dict[str, object] = {}
 
 

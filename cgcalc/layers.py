@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .errors import GraphError, ShapeError
-from .kernels import FLOAT
+from .kernels import FLOAT, ONE
 
 Shape = tuple[int, ...]
 
@@ -68,6 +68,7 @@ class Layer:
     forward_rule: ClassVar[str] = ""
     backward_rule: ClassVar[str] = ""
     attr_defaults: ClassVar[dict[str, Any]] = {}
+    scalar_dout: ClassVar[bool] = True  # backward accepts a Python float standing for a full array
 
     __slots__ = ("k", "needs", "lead", "attrs")
 
@@ -117,12 +118,17 @@ class _Binary(Layer):
         return self.f(a, b)
 
     def backward(self, dout):
+        if self.k is not FLOAT and type(dout) is float and (self.ta or self.tb):
+            # a float dout stands for a full array: make it one where an input was broadcast
+            out = broadcast_shapes(self.ta, self.tb)
+            if self.ta != out or self.tb != out:
+                dout = self.k.np.full(out, dout)
         da, db = self.df(dout)
         if self.k is FLOAT:
             return da, db
-        if da is not None:
+        if da is not None and type(da) is not float:
             da = sum_to(da, self.ta).reshape(self.sa) if self.sa or self.ta else _scalar(da)
-        if db is not None:
+        if db is not None and type(db) is not float:
             db = sum_to(db, self.tb).reshape(self.sb) if self.sb or self.tb else _scalar(db)
         return da, db
 
@@ -161,6 +167,8 @@ class MulLayer(_Binary):
         return a * b
 
     def df(self, dout):
+        if dout is ONE:  # the seed: x * 1.0 is x, bit for bit; skip the work
+            return (self.b if self.needs[0] else None, self.a if self.needs[1] else None)
         return (dout * self.b if self.needs[0] else None, dout * self.a if self.needs[1] else None)
 
 

@@ -23,6 +23,7 @@ def matmul_shape(sa, sb, op: str = "matmul"):
 
 
 class MatMul(Layer):
+    scalar_dout = False
     op, cls_name, symbol, arity = "matmul", "MatMul", "@", 2
     forward_rule, backward_rule = "a @ b", "da = dout @ b.T;  db = a.T @ dout"
     __slots__ = ("a2", "b2", "sa", "sb", "sy")
@@ -54,6 +55,7 @@ class MatMul(Layer):
 
 
 class Affine(Layer):
+    scalar_dout = False
     op, cls_name, symbol, arity = "affine", "Affine", "affine", 3
     forward_rule, backward_rule = "x @ W + b", "dx = dout @ W.T;  dW = x.T @ dout;  db = dout summed to b's shape"
     __slots__ = ("mm", "sb", "tb")
@@ -78,6 +80,7 @@ class Affine(Layer):
 
 
 class _Reduce(Layer):
+    scalar_dout = False
     arity = 1
     attr_defaults = {"axis": None, "keepdims": False}
     __slots__ = ("axes", "shape")
@@ -175,6 +178,7 @@ class MeanLayer(_Reduce):
 
 
 class SoftmaxWithLoss(Layer):
+    scalar_dout = False
     op, cls_name, symbol, arity = "softmax_with_loss", "SoftmaxWithLoss", "softmax\nloss", 2
     forward_rule = "mean over samples of -sum(t * log softmax(x)); x (C,) or (N, C); t one-hot or class indices"
     backward_rule = "dx = (softmax(x) * sum(t) - t) / N;  dt = -log softmax(x) / N  (none for class indices)"

@@ -12,7 +12,7 @@ from typing import Any
 
 from .compiler import Plan
 from .errors import CgcalcError, GraphError, UsageError, suggest
-from .kernels import FLOAT, array_kernel
+from .kernels import FLOAT, ONE, array_kernel
 
 Value = Any  # a float, or a numpy array
 
@@ -146,8 +146,10 @@ class Session:
         return forward(self.plan, self.values if values is None else values, self.k)
 
     def backward(self, layers: list, output: str, values: list | None = None) -> list:
-        return _backward(self.plan, self.values if values is None else values, layers,
-                         self.plan.index[output], self.k)
+        """Every slot's gradient: 0 where the output does not depend on it, None for `grad: false`."""
+        values = self.values if values is None else values
+        grads = backward(self.plan, values, layers, self.plan.index[output], self.k)
+        return complete(self.plan, values, grads, self.k, range(self.plan.n_named))
 
 
 def check_outputs(plan: Plan, outputs: list[str] | None) -> list[str]:
@@ -173,11 +175,11 @@ def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[st
     return Result(plan, s.values[: plan.n_named], grads, outputs[0], warnings)
 
 
-def forward(plan: Plan, values: list, k) -> list:
+def forward(plan: Plan, values: list, k, lead: int = 0) -> list:
     layers = []
     append = layers.append
     for st in plan.steps:
-        layer = st.cls(k, st.needs, 0, st.attrs)
+        layer = st.cls(k, st.needs, lead, st.attrs)
         try:
             values[st.slot] = layer.forward(*[values[a] for a in st.args])
         except CgcalcError as e:
@@ -188,28 +190,40 @@ def forward(plan: Plan, values: list, k) -> list:
     return layers
 
 
-def _backward(plan: Plan, values: list, layers: list, out: int, k) -> list:
-    n = plan.n_named
-    grads: list = [None] * n
-    y = values[out]
-    grads[out] = 1.0 if k is FLOAT else k.np.ones_like(y)
+def backward(plan: Plan, values: list, layers: list, out: int, k) -> list:
+    """Gradients by slot, seeded with ONE at `out`; None where no gradient arrived."""
+    grads: list = [None] * plan.n_named
+    grads[out] = ONE
     steps = plan.steps
     for i in range(len(steps) - 1, -1, -1):
         st = steps[i]
         g = grads[st.slot]
-        if g is None or not st.cls.arity or True not in st.needs:
+        if g is None or True not in st.needs:
             continue
+        if type(g) is float and k is not FLOAT and not st.cls.scalar_dout:
+            g = k.np.full(values[st.slot].shape, g)
         for a, d in zip(st.args, layers[i].backward(g)):
             if d is not None:
                 old = grads[a]
                 grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
-    # no path to the output: gradient 0; a `grad: false` input: none
-    for slot in range(n):
-        if grads[slot] is None:
-            if slot < len(plan.inputs) and not plan.inputs[slot].grad:
+    return grads
+
+
+def complete(plan: Plan, values: list, grads: list, k, slots) -> list:
+    """Gradients as the user sees them: arrays of the value's shape (ONE and other floats spread out),
+    0 where the output does not depend on a slot, None for a `grad: false` input."""
+    n_in = len(plan.inputs)
+    for slot in slots:
+        g = grads[slot]
+        if g is None:
+            if slot < n_in and not plan.inputs[slot].grad:
                 continue
-            v = values[slot]
-            grads[slot] = 0.0 if k is FLOAT else k.np.zeros_like(v, dtype=k.np.float64) * 1.0
+            g = 0.0
+        if k is not FLOAT:
+            shape = getattr(values[slot], "shape", ())
+            if getattr(g, "shape", ()) != shape:
+                g = k.np.full(shape, g) if shape else float(g)
+        grads[slot] = g
     return grads
 
 
@@ -251,3 +265,75 @@ def _kind(v, k) -> str:
     if type(v) is float:
         return "NaN" if v != v else "inf"
     return "NaN" if bool(k.np.isnan(v).any()) else "inf"
+
+
+class BatchResult:
+    """Outputs and input gradients of many rows at once, each array with a leading row axis."""
+
+    __slots__ = ("rows", "outputs", "grads", "output")
+
+    def __init__(self, rows: int, outputs: dict, grads: dict, output: str) -> None:
+        self.rows = rows
+        self.outputs = outputs  # output name -> array (rows, *shape)
+        self.grads = grads  # output name -> {input name -> array (rows, *shape)}
+        self.output = output  # the selected output
+
+    def columns(self) -> dict:
+        """Every output O, then dO/dX for each differentiated output O and each input X: name -> array."""
+        cols = dict(self.outputs)
+        for o, per_input in self.grads.items():
+            for x, g in per_input.items():
+                cols[f"d{o}/d{x}"] = g
+        return cols
+
+
+def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None = None,
+              exact: bool = True) -> BatchResult:
+    """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
+
+    Row i's results equal `run(plan, {name: columns[name][i]})`: bit for bit for a graph of scalars
+    (exp, log, tanh, pow and sigmoid then use the C library element by element, as single runs do; pass
+    exact=False for numpy's faster versions), and to rounding otherwise (matmul's BLAS sums in its own order).
+    """
+    import numpy as np
+
+    outputs = check_outputs(plan, outputs)
+    names = [i.name for i in plan.inputs]
+    n_in = len(names)
+    rows = None
+    given: dict[int, Any] = {}
+    for name, col in columns.items():
+        slot = plan.index.get(name)
+        if slot is None or slot >= n_in:
+            raise UsageError(f"'{name}' is not an input of the graph{suggest(name, names)}")
+        a = np.asarray(col, dtype=np.float64)
+        if a.ndim == 0:
+            raise UsageError(f"column '{name}' needs a leading row axis (got a single number)")
+        if rows is None:
+            rows = a.shape[0]
+        elif a.shape[0] != rows:
+            raise UsageError(f"column '{name}' has {a.shape[0]} rows, others have {rows}")
+        given[slot] = a
+    rows = rows or 0
+    per_row = [tuple(given[s].shape[1:]) if s in given else plan.shapes[s] for s in range(n_in)]
+    if per_row != list(plan.shapes[:n_in]):
+        plan.infer_shapes(per_row)
+    k = array_kernel(exact=exact and all(not s for s in per_row))
+    values: list = [None] * (plan.n_named + len(plan.constants))
+    for s, inp in enumerate(plan.inputs):
+        if s in given:
+            values[s] = given[s]
+        else:
+            file_value = inp.value if not inp.shape else _file_array(inp)
+            values[s] = np.broadcast_to(np.asarray(file_value, dtype=np.float64), (rows, *inp.shape))
+    values[plan.n_named:] = plan.constants
+    with np.errstate(all="ignore"):
+        layers = forward(plan, values, k, lead=1)
+        grads = {}
+        input_slots = [s for s in range(n_in) if plan.inputs[s].grad]
+        for o in outputs:
+            g = backward(plan, values, layers, plan.index[o], k)
+            complete(plan, values, g, k, input_slots)
+            grads[o] = {names[s]: g[s] for s in input_slots}
+    outs = {o: values[plan.index[o]] for o in dict.fromkeys(list(plan.outputs) + outputs)}
+    return BatchResult(rows, outs, grads, outputs[0])

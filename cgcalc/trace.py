@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .compiler import Plan
-from .kernels import FLOAT
+from .kernels import FLOAT, ONE
 from .runtime import Session, check_outputs
 
 
@@ -64,7 +64,7 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
         n = plan.n_named
         grads: list = [None] * n
         out_slot = plan.index[out]
-        seed = 1.0 if s.k is FLOAT else s.k.np.ones_like(values[out_slot])
+        seed = ONE if s.k is FLOAT else s.k.np.ones_like(values[out_slot])
         grads[out_slot] = seed
         steps = []
         for i in range(len(plan.steps) - 1, -1, -1):
