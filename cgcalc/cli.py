@@ -227,14 +227,21 @@ def trace(
 
     with _errors():
         g = _load(graph)
+        if output == "all" and "all" not in g.plan.index:
+            raise UsageError(f"trace follows one output at a time: choose one of {', '.join(g.outputs)}")
         t = make_trace(g.plan, _overrides(set_), output)
         view = trace_view(t, precision)
         if step and sys.stdin.isatty() and sys.stdout.isatty():
             console = _console()
+            console.print("(press Enter for the next step, Ctrl-D to see the rest at once)", style="dim")
+            waiting = True
             for line in view.renderables:
                 console.print(line)
-                if line.plain.startswith("  ") and not line.plain.startswith("      "):
-                    input()
+                if waiting and line.plain.startswith("  ") and not line.plain.startswith("      "):
+                    try:
+                        input()
+                    except EOFError:
+                        waiting = False
         else:
             _print(view)
 
@@ -274,6 +281,13 @@ def export(
             sys.stdout.write(text)
 
 
+def _usual_mode(path: str) -> None:
+    """mkstemp makes files private (0600); give ours the mode any new file would get (0666 less umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _draw(dot_text: str, out: str, ext: str) -> None:
     import shutil
     import subprocess
@@ -299,6 +313,7 @@ def _write_atomic(path: str, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+        _usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -439,6 +454,7 @@ def _atomic_output(path: str | None):
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             yield f
         if path:
+            _usual_mode(tmp)
             os.replace(tmp, path)
         else:
             with open(tmp, "rb") as f:

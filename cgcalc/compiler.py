@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import GraphError, ShapeError, suggest
 from .expr import lower
@@ -12,8 +13,7 @@ from .layers import LAYERS, Layer, fmt_shape
 from .spec import GraphSpec, InputSpec, Limits, NodeSpec
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Step:
+class Step(NamedTuple):
     """One node, ready to run: its layer class, argument slots, attributes and gradient needs."""
 
     slot: int
@@ -110,18 +110,22 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
             s = "" if cls.arity == 1 else "s"
             raise err(f"op '{ns.op}' takes {cls.arity} input{s}, node '{ns.name}' gives {len(ns.inputs)}",
                       ns.op_pos, ns.name)
-        try:
-            attrs_of.append(cls.check_attrs(ns.attrs))
-        except GraphError as e:
-            raise err(f"node '{ns.name}': {e.message}", ns.attr_pos or ns.pos, ns.name) from None
+        if ns.attrs:
+            try:
+                attrs_of.append(cls.check_attrs(ns.attrs))
+            except GraphError as e:
+                raise err(f"node '{ns.name}': {e.message}", ns.attr_pos or ns.pos, ns.name) from None
+        else:
+            attrs_of.append(cls.attr_defaults)  # shared, never mutated
         d = []
         for i, ref in enumerate(ns.inputs):
-            if isinstance(ref, str):
+            if type(ref) is str:
                 if ref not in where:
                     pos = ns.in_pos[i] if i < len(ns.in_pos) else ns.pos
                     raise err(f"undefined name '{ref}' in node '{ns.name}'{suggest(ref, where)}", pos, ns.name)
-                if ref in node_index:
-                    d.append(node_index[ref])
+                j = node_index.get(ref)
+                if j is not None:
+                    d.append(j)
         deps.append(d)
 
     order = _toposort(nodes, deps, err)
@@ -129,6 +133,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     # slots: inputs, nodes in execution order, constants
     names = [inp.name for inp in spec.inputs] + [nodes[j].name for j in order]
     index = {name: s for s, name in enumerate(names)}
+    n_named = len(names)
     constants: list[float] = []
     const_slot: dict[float, int] = {}
     has_grad = [inp.grad for inp in spec.inputs] + [False] * len(nodes)
@@ -137,7 +142,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
         ns = nodes[j]
         args = []
         for ref in ns.inputs:
-            if isinstance(ref, str):
+            if type(ref) is str:
                 args.append(index[ref])
             else:
                 key = ref if ref == ref else "nan"
@@ -146,8 +151,8 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
                     constants.append(ref)
                 args.append(const_slot[key])
         slot = index[ns.name]
-        needs = tuple(a < len(names) and has_grad[a] for a in args)
-        has_grad[slot] = any(needs)
+        needs = tuple([a < n_named and has_grad[a] for a in args])
+        has_grad[slot] = True in needs
         steps.append(Step(slot, ns.name, ns.op, LAYERS[ns.op], tuple(args), attrs_of[j], needs, ns))
 
     for name, pos in zip(spec.outputs, spec.outputs_pos):
@@ -164,6 +169,8 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
 def _toposort(nodes: list[NodeSpec], deps: list[list[int]], err) -> list[int]:
     """Kahn's algorithm; among the ready nodes the first in the file goes first."""
     n = len(nodes)
+    if all(not d or max(d) < j for j, d in enumerate(deps)):
+        return list(range(n))  # already in order: Kahn's with file-order ties would give exactly this
     indeg = [0] * n
     users: list[list[int]] = [[] for _ in range(n)]
     for j, d in enumerate(deps):

@@ -109,38 +109,38 @@ def trace_view(t, precision: int = 6):
     lines: list = [Text(f"{t.graph}: forward, in execution order", style="bold")]
     width = max((len(s.name) for s in t.forward), default=0)
     for s in t.forward:
-        args = ", ".join(f"{label}={v(x)}" for label, x in s.args)
+        args = ", ".join(f"{label}={v(x)}" if label else v(x) for label, x in s.args)
         line = Text("  ")
         line.append(s.name.ljust(width), style="bold")
         line.append(f" = {s.op}({args}) = ")
         line.append(v(s.value), style="bold")
         lines.append(line)
     lines.append(Text(""))
-    lines.append(Text(f"backward, in reverse order: d = ∂{t.output}/∂·, seeded with d {t.output} = {v(t.seed)}",
+    lines.append(Text(f"backward, in reverse order: ∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {v(t.seed)}",
                       style="bold"))
     for s in t.backward:
         head = Text("  ")
         head.append(f"{s.name}", style="bold")
-        head.append(f" ({s.op})   upstream d {s.name} = ")
+        head.append(f" ({s.op})   upstream ∂{s.name} = ")
         head.append(v(s.upstream), style="magenta")
         lines.append(head)
         for p in s.passes:
             line = Text("      ")
-            line.append(f"d {p.to} ")
+            line.append(f"∂{p.to} ")
             line.append("+= " if p.accumulated else "= ")
             if p.local is not None:
                 local = f"{p.via}({v(p.local)})" if p.via else v(p.local)
                 line.append(f"{v(s.upstream)} × {local} = ")
             line.append(v(p.grad), style="magenta")
             if p.accumulated:
-                line.append(f"   (total d {p.to} = {v(p.total)})", style="dim")
+                line.append(f"   (total ∂{p.to} = {v(p.total)})", style="dim")
             lines.append(line)
         if s.passes and s.passes[0].local is None:
             lines.append(Text(f"      rule: {s.rule}", style="dim"))
     lines.append(Text(""))
-    lines.append(Text(f"gradients of the inputs: d {t.output}/d ·", style="bold"))
+    lines.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
     for name, g in t.grads:
-        lines.append(Text(f"  d {name} = {v(g)}"))
+        lines.append(Text(f"  ∂{name} = {v(g)}"))
     return Group(*lines)
 
 

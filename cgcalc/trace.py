@@ -15,7 +15,7 @@ from .runtime import Session, check_outputs
 class ForwardStep:
     name: str
     op: str
-    args: tuple[tuple[str, Any], ...]  # (label, value) of each input
+    args: tuple[tuple[str | None, Any], ...]  # (name, value) of each input; no name for a constant
     value: Any
 
 
@@ -58,7 +58,8 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
     with s.errstate():
         layers = s.forward()
         fwd = tuple(
-            ForwardStep(st.name, st.op, tuple((plan.label(a), values[a]) for a in st.args), values[st.slot])
+            ForwardStep(st.name, st.op, tuple((plan.names[a] if a < plan.n_named else None, values[a])
+                                              for a in st.args), values[st.slot])
             for st in plan.steps
         )
         n = plan.n_named
