@@ -103,6 +103,11 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class SortBy(StrEnum):
+    order = "order"
+    grad = "grad"
+
+
 GraphArg = Annotated[str, typer.Argument(help="The graph file (.yaml, .yml or .json).", metavar="GRAPH")]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="NAME=VALUE", help="Override an input: a number or a list, e.g. --set x=[1,2]. Repeatable.")]
@@ -156,6 +161,9 @@ def run(
                                            help="Significant digits in the table (JSON and CSV are always exact).")] = 6,
     full: Annotated[bool, typer.Option("--full", help="Show arrays in full in the table.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a NaN or inf appears.")] = False,
+    all_rows: Annotated[bool, typer.Option("--all", help="Every row in the table, however large the graph.")] = False,
+    sort: Annotated[SortBy, typer.Option("--sort", help="Table order: execution order, or by |gradient| "
+                                         "(the most sensitive nodes first).")] = SortBy.order,
 ) -> None:
     """Forward values and gradients of every input and node."""
     with _errors():
@@ -170,9 +178,10 @@ def run(
 
             sys.stdout.write(to_csv(r))
         else:
-            from .render import result_table
+            from .render import MAX_ROWS, result_table
 
-            _print(result_table(r, precision, full))
+            _print(result_table(r, precision, full, None if all_rows else MAX_ROWS,
+                                "grad" if sort is SortBy.grad else None))
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)

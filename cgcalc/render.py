@@ -46,15 +46,55 @@ def _nested(v, precision: int, depth: int) -> str:
     return "[" + sep.join(_nested(x, precision, depth + 1) for x in v) + "]"
 
 
-def result_table(result: Result, precision: int = 6, full: bool = False) -> Table:
-    """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked."""
+MAX_ROWS = 40  # a larger graph's table shows a selection (--all shows every row)
+
+
+def _magnitude(g) -> float:
+    if g is None:
+        return -1.0
+    if type(g) is float:
+        return abs(g) if g == g else math.inf
+    a = abs(g)
+    return float(a.max()) if a.size and not (a != a).any() else (math.inf if a.size else 0.0)
+
+
+def select_rows(result: Result, max_rows: int | None = MAX_ROWS, sort: str | None = None) -> tuple[list, int]:
+    """The slots to show and how many were left out: every input, then nodes in execution order — or,
+    past max_rows, the first and last nodes and the outputs (or, with sort='grad', the largest |gradient|)."""
+    plan = result.plan
+    n_in, n = len(plan.inputs), plan.n_named
+    nodes = list(range(n_in, n))
+    grads = result.grads[result.output]
+    if sort == "grad":
+        nodes.sort(key=lambda s: -_magnitude(grads[s]))  # stable: ties stay in execution order
+    inputs = list(range(n_in))
+    if max_rows is None or n <= max_rows:
+        return inputs + nodes, 0
+    keep_in = inputs[: max_rows // 2]
+    room = max(max_rows - len(keep_in), 4)
+    outs = {plan.index[o] for o in list(plan.outputs) + list(result.grads)}
+    if sort == "grad":
+        chosen = nodes[:room]
+    else:
+        head, tail = nodes[: room // 2], nodes[len(nodes) - room // 2:]
+        chosen = head + [s for s in nodes if s in outs and s not in head and s not in tail] + tail
+    chosen_in_outs = [s for s in outs if s >= n_in and s not in chosen]
+    chosen += sorted(chosen_in_outs)
+    return keep_in + chosen, n - len(keep_in) - len(chosen)
+
+
+def result_table(result: Result, precision: int = 6, full: bool = False, max_rows: int | None = MAX_ROWS,
+                 sort: str | None = None) -> Table:
+    """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
+    A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
     plan = result.plan
     spec = plan.spec
     outs = list(result.grads)
+    slots, hidden = select_rows(result, max_rows, sort)
     title = spec.name + (f" — {spec.description}" if spec.description else "")
     table = Table(title=title, box=BOX, header_style="bold", title_style="bold",
                   pad_edge=False, show_edge=False)
-    table.add_column("name", no_wrap=True, min_width=min(24, max(map(len, plan.names))))
+    table.add_column("name", no_wrap=True, min_width=min(24, max(len(plan.names[s]) for s in slots)))
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     table.add_column("inputs")
     table.add_column("value", justify="right")
@@ -64,12 +104,16 @@ def result_table(result: Result, precision: int = 6, full: bool = False) -> Tabl
 
     n_in = len(plan.inputs)
     marked = set(plan.outputs) | set(outs)
-    for slot, name in enumerate(plan.names):
-        if slot == n_in:
+    previous = -1
+    for slot in slots:
+        if slot >= n_in > previous:
             table.add_section()
+        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
+            table.add_row(Text("⋮", style="dim"), "", "", "", *([""] * len(outs)), "")
+        previous = slot
+        name = plan.names[slot]
         if slot < n_in:
-            inp = plan.inputs[slot]
-            op, ins = ("input" if inp.grad else "const"), ""
+            op, ins = "input", ""
         else:
             st = plan.steps[slot - n_in]
             op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
@@ -84,6 +128,10 @@ def result_table(result: Result, precision: int = 6, full: bool = False) -> Tabl
             cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
         cells.append(Text("◀ output", style="bold green") if is_out else "")
         table.add_row(*cells)
+    if hidden:
+        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
+            "" if sort == "grad" else ", --sort grad ranks by |gradient|")
+        table.caption_justify = "left"
     return table
 
 
