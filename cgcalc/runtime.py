@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .compiler import Plan
+from .layers import fmt_shape
 from .errors import CgcalcError, GraphError, UsageError, suggest
 from .kernels import FLOAT, ONE, array_kernel
 
@@ -246,9 +247,20 @@ def _nonfinite_values(plan: Plan, values: list, k) -> list[str]:
             if slot < len(plan.inputs):
                 return [f"input '{plan.names[slot]}' is {what}"]
             st = plan.steps[slot - len(plan.inputs)]
-            args = ", ".join(plan.label(a) for a in st.args)
-            return [f"{what} first produced by node '{st.name}' = {st.op}({args})"]
+            args = ", ".join(_arg(plan, a, values[a]) for a in st.args)
+            where = f" (line {st.spec.pos[0]})" if st.spec.pos else ""
+            return [f"{what} first produced by node '{st.name}' = {st.op}({args}){where}"]
     return []
+
+
+def _arg(plan: Plan, slot: int, v) -> str:
+    """An input of a node as a warning shows it: name=value for a number, name (shape) for an array."""
+    if slot >= plan.n_named:
+        return plan.label(slot)
+    name = plan.names[slot]
+    if type(v) is float or getattr(v, "ndim", 0) == 0:
+        return f"{name}={float(v)!r}"
+    return f"{name} (array of shape {fmt_shape(tuple(v.shape))})"
 
 
 def _nonfinite_grads(plan: Plan, grads: list, out: str, k) -> list[str]:
@@ -257,7 +269,8 @@ def _nonfinite_grads(plan: Plan, grads: list, out: str, k) -> list[str]:
     for slot in [s.slot for s in reversed(plan.steps)] + list(range(n_in)):
         g = grads[slot]
         if g is not None and not _finite(g, k):
-            return [f"{_kind(g, k)} in the gradient of '{out}' first at '{plan.names[slot]}'"]
+            return [f"{_kind(g, k)} in the gradient ∂{out}/∂{plan.names[slot]} "
+                    "(the first to go non-finite, going backward)"]
     return []
 
 
