@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .compiler import Plan
-from .layers import fmt_shape
 from .errors import CgcalcError, GraphError, UsageError, suggest
 from .kernels import FLOAT, ONE, array_kernel
+from .layers import fmt_shape
 
 Value = Any  # a float, or a numpy array
 
