@@ -1,0 +1,78 @@
+"""The README, checked: its first set-up command through a real shell, in a fresh virtual environment (slow: it
+installs cgcalc and its dependencies from the package index), and its example table against the real output."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cgcalc.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+def setup_command() -> str:
+    """The first ```sh block under '## Set up'."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Set up"):]
+    match = re.search(r"```sh\n(.*?)\n```", section, re.DOTALL)
+    assert match, "no ```sh block under '## Set up'"
+    return match.group(1).strip()
+
+
+def test_setup_command_installs_and_runs_the_apple_graph():
+    cmd = setup_command()
+    assert "venv" in cmd and "pip install" in cmd and "cgcalc run graphs/apple.yaml" in cmd
+
+
+def test_readme_example_table_is_the_real_output():
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"```\n\$ cgcalc run (\S+)\n(.*?)```", text, re.DOTALL)
+    assert match, "no '$ cgcalc run ...' example in the README"
+    graph, shown = match.groups()
+    result = CliRunner(env={"CGCALC_DEBUG": None}).invoke(app, ["run", str(ROOT / graph)])
+    assert result.exit_code == 0 and result.stderr == ""
+
+    def lines(s: str) -> list[str]:
+        return [line.rstrip() for line in s.strip("\n").splitlines()]
+
+    assert lines(shown) == lines(result.stdout)
+
+
+@pytest.mark.slow
+def test_setup_command_in_a_fresh_checkout(tmp_path):
+    """Run the README's command exactly, in a copy of the checkout (so that the build leaves nothing behind)."""
+    checkout = tmp_path / "cgcalc"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
+        ".hypothesis"))
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    # `python3` is the interpreter running these tests (a venv made from a venv is based on its base Python)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.update(NO_COLOR="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("CGCALC_DEBUG", None)
+    proc = subprocess.run(["bash", "-c", setup_command()], cwd=checkout, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    rows = {}
+    for line in proc.stdout.splitlines():
+        words = line.removesuffix("◀ output").split()
+        if len(words) >= 4 and words[1] in ("input", "mul"):
+            rows[words[0]] = words[-2:]
+    # the book: 2 apples at 100 with 10% tax cost 220; d price/d apple = 2.2, d apple_num = 110, d tax = 200
+    assert rows == {"apple": ["100", "2.2"], "apple_num": ["2", "110"], "tax": ["1.1", "200"],
+                    "apple_price": ["200", "1.1"], "price": ["220", "1"]}
+    # a real install into the new environment, not the editable one these tests run from
+    where = subprocess.run([str(checkout / ".venv" / "bin" / "python"), "-c", "import cgcalc; print(cgcalc.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).resolve().is_relative_to((checkout / ".venv").resolve())

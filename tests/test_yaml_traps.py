@@ -1,0 +1,446 @@
+"""YAML 1.1's traps, handled deliberately (STYLE.md, "Traps seen in the anchors"): numbers that PyYAML reads as
+strings or booleans, duplicated keys, object tags, alias bombs, absurd nesting; and JSON graphs."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import textwrap
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import cgcalc
+from cgcalc.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None,
+             "CGCALC_MAX_FILE_BYTES": None}
+
+
+def cli(*args, env: dict | None = None):
+    return CliRunner(env=CLEAN_ENV).invoke(app, [str(a) for a in args], env=env)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+def assert_error(result, where: str, *fragments: str) -> str:
+    line = one_error_line(result)
+    prefix = f"error: {where}: "
+    assert line.startswith(prefix), f"expected {prefix!r}..., got {line!r}"
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    return line
+
+
+def value_of(text: str, name: str):
+    return cgcalc.loads(textwrap.dedent(text)).run().value(name)
+
+
+# --- numbers --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1e-3", 0.001), ("2E2", 200.0), ("1.5e+2", 150.0), ("-4e1", -40.0), ("1.0e3", 1000.0), ("5", 5.0)],
+)
+def test_scientific_notation_is_a_number(text, expected):
+    # PyYAML's YAML 1.1 resolver reads 1e-3 and 2E2 as strings (no dot, or no sign in the exponent)
+    v = value_of(f"inputs:\n  a: {text}\nnodes:\n  y: a * 2\n", "a")
+    assert type(v) is float
+    assert v == expected
+
+
+def test_scientific_notation_in_arrays_and_constants():
+    r = cgcalc.loads("inputs:\n  w: [1e-3, 2E2]\nnodes:\n  y: {op: mul, in: [w, 1e-1]}\n").run()
+    assert r.value("w").tolist() == [0.001, 200.0]
+    assert r.value("y").tolist() == pytest.approx([0.0001, 20.0], rel=1e-15)
+
+
+def test_scientific_notation_through_the_cli(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        inputs:
+          lr: 1e-3
+          n: 2E2
+        nodes:
+          y: lr * n
+        """)
+    result = cli("run", p, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    nodes = {n["name"]: n for n in json.loads(result.stdout)["nodes"]}
+    assert nodes["lr"]["value"] == 0.001
+    assert nodes["n"]["value"] == 200.0
+    assert nodes["y"]["value"] == pytest.approx(0.2)
+    assert nodes["lr"]["grad"] == 200.0  # d(lr * n)/dlr = n
+
+
+def test_special_floats():
+    r = cgcalc.loads("inputs:\n  a: .inf\n  b: -.inf\n  c: .nan\n  d: 1\nnodes:\n  y: d * 2\n").run()
+    assert r.value("a") == math.inf
+    assert r.value("b") == -math.inf
+    assert math.isnan(r.value("c"))
+
+
+def test_special_floats_through_the_cli(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        inputs:
+          a: .inf
+          b: -.inf
+          c: .nan
+          d: 1
+        nodes:
+          y: d * 2
+        """)
+    result = cli("run", p, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    nodes = {n["name"]: n for n in json.loads(result.stdout)["nodes"]}
+    assert (nodes["a"]["value"], nodes["b"]["value"], nodes["c"]["value"]) == ("Infinity", "-Infinity", "NaN")
+    assert nodes["y"]["value"] == 2.0
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "true", "False", "y"])
+def test_yaml11_booleans_are_not_numbers(tmp_path, word):
+    p = write(tmp_path, "g.yaml", f"inputs:\n  a: {word}\nnodes:\n  y: a * a\n")
+    assert_error(cli("run", p), f"{p}:2:6", f"'{word}'", "bad number")  # "  a: yes": the value is column 6
+
+
+def test_yaml11_boolean_inside_an_array(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: [1, on]\nnodes:\n  y: {op: sum, in: [a]}\n")
+    assert_error(cli("run", p), f"{p}:2:10", "'on'", "bad number")  # "  a: [1, on]": 'on' is column 10
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: `!!str 2` is YAML's explicit string '2', yet it loads as the number 2, "
+                   "while the quoted \"2\" is refused as quoted text")
+def test_explicit_str_tag_is_not_a_number(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: !!str 2\nnodes:\n  y: a * a\n")
+    assert_error(cli("run", p), f"{p}:2:6")
+
+
+# --- duplicated keys ------------------------------------------------------------------------------------
+
+
+def test_duplicated_input(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        inputs:
+          a: 1
+          a: 2
+        nodes:
+          y: a * a
+        """)
+    assert_error(cli("run", p), f"{p}:3:3", "duplicate key 'a'", "line 2")
+
+
+def test_duplicated_node(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        inputs:
+          a: 1
+        nodes:
+          y: a * a
+          y: a + a
+        """)
+    assert_error(cli("run", p), f"{p}:5:3", "duplicate key 'y'", "line 4")
+
+
+def test_duplicated_top_level_key(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        inputs:
+          a: 1
+        nodes:
+          y: a * a
+        inputs:
+          b: 2
+        """)
+    assert_error(cli("run", p), f"{p}:5:1", "duplicate key 'inputs'", "line 1")
+
+
+def test_duplicated_key_inside_a_node(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        inputs:
+          a: 1
+        nodes:
+          y: {op: mul, op: add, in: [a, a]}
+        """)
+    # "  y: {op: mul, op: add": '{' 6, first 'op' 7, second 'op' 16
+    assert_error(cli("run", p), f"{p}:4:16", "duplicate key 'op'")
+
+
+# --- tags: data, never objects --------------------------------------------------------------------------
+
+
+def _payload(marker: Path) -> str:
+    return f'!!python/object/apply:os.system ["touch {marker}"]'
+
+
+def test_the_payload_would_run_under_an_unsafe_loader(tmp_path):
+    # the control for the tests below: this text really does run a command when constructed unsafely
+    marker = tmp_path / "pwned"
+    yaml.unsafe_load(_payload(marker))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("template", "where", "tag"),
+    [
+        ("inputs:\n  a: {payload}\nnodes:\n  y: a * a\n", "2:6", "!!python/object/apply:os.system"),
+        ("inputs:\n  a: !!python/name:os.system\nnodes:\n  y: a * a\n", "2:6", "!!python/name:os.system"),
+        ("inputs:\n  a: !!python/object/new:os.system [x]\nnodes:\n  y: a * a\n", "2:6",
+         "!!python/object/new:os.system"),
+        ("inputs:\n  a: !!python/module:os\nnodes:\n  y: a * a\n", "2:6", "!!python/module:os"),
+        ("inputs:\n  a: 1\nnodes:\n  y: !!python/name:os.system\n", "4:6", "!!python/name:os.system"),
+        ("inputs:\n  a: {{value: {payload}, grad: false}}\nnodes:\n  y: a * a\n", "2:14",
+         "!!python/object/apply:os.system"),
+        ("inputs:\n  a: !custom 1\nnodes:\n  y: a * a\n", "2:6", "!custom"),
+    ],
+    ids=["apply-input", "name-input", "new-input", "module-input", "name-node", "apply-in-value", "unknown-tag"],
+)
+def test_object_tags_are_refused(tmp_path, template, where, tag):
+    marker = tmp_path / "pwned"
+    p = write(tmp_path, "g.yaml", template.format(payload=_payload(marker)))
+    assert_error(cli("run", p), f"{p}:{where}", f"tag '{tag}'", "not allowed")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{payload}\n",
+        "inputs:\n  a: 1\nnodes:\n  y: {payload}\n",
+        "inputs:\n  a: [1, {payload}]\nnodes:\n  y: {{op: sum, in: [a]}}\n",
+    ],
+    ids=["whole-document", "node", "array-element"],
+)
+def test_object_tags_elsewhere_are_refused_and_nothing_runs(tmp_path, template):
+    marker = tmp_path / "pwned"
+    p = write(tmp_path, "g.yaml", template.format(payload=_payload(marker)))
+    for command in ("run", "validate"):
+        one_error_line(cli(command, p))
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a python tag on a sequence (a whole document, or a node) is refused "
+                   "with 'must be a mapping, not a sequence' / 'not a list', without naming the tag")
+@pytest.mark.parametrize(
+    "template", ["{payload}\n", "inputs:\n  a: 1\nnodes:\n  y: {payload}\n"], ids=["whole-document", "node"]
+)
+def test_object_tag_on_a_sequence_is_named_in_the_message(tmp_path, template):
+    marker = tmp_path / "pwned"
+    p = write(tmp_path, "g.yaml", template.format(payload=_payload(marker)))
+    line = one_error_line(cli("run", p))
+    assert "tag '!!python/object/apply:os.system'" in line
+
+
+def test_python_in_an_expression_is_a_bad_expression(tmp_path):
+    marker = tmp_path / "pwned"
+    p = write(tmp_path, "g.yaml", f'inputs:\n  a: 1\nnodes:\n  y: __import__("os").system("touch {marker}")\n')
+    # '  y: __import__("os")': '__import__' is columns 6-15, '(' 16, and the '"' that no expression has is 17
+    assert_error(cli("run", p), f"{p}:4:17", "bad expression", "'y'")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("expr", ["a.__class__", "[a for a in a]", "lambda: a", "a if a else a", "a; a"])
+def test_other_python_is_not_an_expression(tmp_path, expr):
+    p = write(tmp_path, "g.yaml", f'inputs:\n  a: 1\nnodes:\n  y: "{expr}"\n')
+    line = one_error_line(cli("run", p))
+    assert "'y'" in line
+
+
+# --- alias bombs and limits -----------------------------------------------------------------------------
+
+
+class Deadline(BaseException):
+    """Raised in the main thread when a time limit passes (a BaseException: no `except Exception` eats it)."""
+
+
+@contextmanager
+def deadline(seconds: float):
+    if not hasattr(signal, "setitimer"):
+        pytest.skip("needs signal.setitimer")
+
+    def expire(signum, frame):
+        raise Deadline(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def billion_laughs() -> str:
+    """The classic: a: 10 ones, b: 10 a's, ... i: 10 h's, 10**9 numbers in all, each level an input."""
+    lines = ["inputs:", "  a: &a [" + ", ".join(["1"] * 10) + "]"]
+    names = "abcdefghi"
+    for prev, name in zip(names, names[1:]):
+        lines.append(f"  {name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    lines += ["nodes:", "  y: {op: sum, in: [i]}", ""]
+    return "\n".join(lines)
+
+
+def nested_laughs(levels: int) -> str:
+    """One input holding 10**levels numbers: each level's first element defines the anchor the rest repeat."""
+    text = "&l1 [" + ", ".join(["1"] * 10) + "]"
+    for k in range(2, levels + 1):
+        text = f"&l{k} [{text}, " + ", ".join([f"*l{k - 1}"] * 9) + "]"
+    return f"inputs:\n  x: {text}\nnodes:\n  y: {{op: sum, in: [x]}}\n"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the classic billion laughs (levels a..i, each an input) is refused only "
+                   "after ~20 s: the limit is per input, so a..g (10 + 100 + ... + 10**7 numbers, each under "
+                   "10,000,000) are all expanded and read before h trips it")
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    p = write(tmp_path, "bomb.yaml", billion_laughs())
+    start = time.perf_counter()
+    try:
+        with deadline(2.0):
+            result = cli("run", p)
+    except Deadline:
+        pytest.fail("the alias bomb was not refused within 2 s")
+    assert time.perf_counter() - start < 2.0
+    line = one_error_line(result)
+    assert "limit" in line and "CGCALC_MAX_ELEMENTS" in line
+
+
+def test_nested_billion_laughs_is_refused_quickly(tmp_path):
+    p = write(tmp_path, "bomb.yaml", nested_laughs(9))
+    start = time.perf_counter()
+    try:
+        with deadline(2.0):
+            result = cli("run", p)
+    except Deadline:
+        pytest.fail("the alias bomb was not refused within 2 s")
+    assert time.perf_counter() - start < 2.0
+    # 10**9 numbers against the default limit of 10**7; the input's value starts at column 6
+    assert_error(result, f"{p}:2:6", "'x'", "1,000,000,000", "limit", "10,000,000", "CGCALC_MAX_ELEMENTS")
+
+
+def test_max_elements_can_be_lowered_and_raised(tmp_path):
+    # 10**5 numbers through aliases: refused under a limit of 10**4, read in full under 10**6
+    p = write(tmp_path, "laughs.yaml", nested_laughs(5))
+    assert_error(cli("run", p, env={"CGCALC_MAX_ELEMENTS": "10000"}), f"{p}:2:6",
+                 "100,000", "10,000", "CGCALC_MAX_ELEMENTS")
+    result = cli("run", p, "--format", "json", env={"CGCALC_MAX_ELEMENTS": "1000000"})
+    assert result.exit_code == 0, result.stderr
+    nodes = {n["name"]: n for n in json.loads(result.stdout)["nodes"]}
+    assert nodes["y"]["value"] == 100000.0  # the sum of 10**5 ones
+    assert len(nodes["x"]["value"]) == 10
+
+
+def test_max_elements_must_be_a_number(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: 1\nnodes:\n  y: a * a\n")
+    line = one_error_line(cli("run", p, env={"CGCALC_MAX_ELEMENTS": "lots"}))
+    assert "CGCALC_MAX_ELEMENTS" in line
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["(" * 100_000 + "a" + ")" * 100_000 + " + 1", "-" * 100_000 + "a", " ** ".join(["a"] * 100_000)],
+    ids=["parentheses", "unary-minus", "right-associative-power"],
+)
+def test_expression_nested_100000_deep_is_an_error(tmp_path, expr):
+    p = write(tmp_path, "g.yaml", f"inputs:\n  a: 1\nnodes:\n  y: {expr}\n")
+    line = one_error_line(cli("run", p))
+    assert line.startswith(f"error: {p}:4:")
+    assert "bad expression" in line and "CGCALC_MAX_DEPTH" in line
+    assert "RecursionError" not in line
+
+
+def test_max_depth_can_be_raised(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: 1\nnodes:\n  y: " + "(" * 300 + "a" + ")" * 300 + " + 1\n")
+    one_error_line(cli("run", p))  # 300 deep: over the default
+    result = cli("run", p, "--format", "json", env={"CGCALC_MAX_DEPTH": "500"})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"] == {"y": 2.0}
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an array nested too deep says 'nested more than 200 deep' without "
+                   "saying it can be raised with CGCALC_MAX_DEPTH (the expression message does)")
+def test_array_nested_too_deep_names_the_limit(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: " + "[" * 300 + "1" + "]" * 300 + "\nnodes:\n  y: {op: sum, in: [x]}\n")
+    assert_error(cli("run", p), f"{p}:2:6", "200", "CGCALC_MAX_DEPTH")
+
+
+def test_array_nested_100000_deep_is_an_error(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: " + "[" * 100_000 + "1" + "]" * 100_000 + "\nnodes:\n"
+              "  y: {op: sum, in: [x]}\n")
+    line = one_error_line(cli("run", p))
+    assert line.startswith(f"error: {p}:2:")
+    assert "RecursionError" not in line and "nest" in line
+
+
+# --- JSON graphs ----------------------------------------------------------------------------------------
+
+APPLE_JSON = """\
+{
+  "name": "apple",
+  "description": "Buying two apples with 10% tax",
+  "inputs": {"apple": 100, "apple_num": 2, "tax": 1.1},
+  "nodes": {
+    "apple_price": {"op": "mul", "in": ["apple", "apple_num"]},
+    "price": {"op": "mul", "in": ["apple_price", "tax"]}
+  },
+  "outputs": ["price"]
+}
+"""
+
+
+def test_json_graph_gives_the_same_results_as_the_yaml_one(tmp_path):
+    p = tmp_path / "apple.json"
+    p.write_text(APPLE_JSON)
+    from_json = cli("run", p, "--format", "json")
+    from_yaml = cli("run", ROOT / "graphs" / "apple.yaml", "--format", "json")
+    assert from_json.exit_code == 0 and from_yaml.exit_code == 0, (from_json.stderr, from_yaml.stderr)
+    assert from_json.stderr == ""
+    assert json.loads(from_json.stdout) == json.loads(from_yaml.stdout)
+    d = json.loads(from_json.stdout)
+    assert d["outputs"] == {"price": 220.00000000000003}  # 100 * 2 * 1.1 in float64
+    grads = {n["name"]: n["grad"] for n in d["nodes"]}
+    assert grads == {"apple": 2 * 1.1, "apple_num": 1.1 * 100, "tax": 200.0, "apple_price": 1.1, "price": 1.0}
+    # and the table and CSV are the same too (the file's name shows nowhere: the graph names itself)
+    for fmt in ("table", "csv"):
+        assert cli("run", p, "--format", fmt).stdout == cli("run", ROOT / "graphs" / "apple.yaml", "--format", fmt).stdout
+
+
+def test_json_graph_through_the_api(tmp_path):
+    p = tmp_path / "apple.json"
+    p.write_text(APPLE_JSON)
+    assert cgcalc.load(p).run().to_dict() == cgcalc.load(ROOT / "graphs" / "apple.yaml").run().to_dict()
+
+
+INFINITY_BUG = pytest.mark.xfail(strict=True, reason="BUG: spec.number() means to accept the strings our own JSON "
+                                 "output writes for non-finite values, but parse_number() knows only 'inf', so "
+                                 "\"Infinity\" and \"-Infinity\" are refused as quoted text; only \"NaN\" reads back")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("NaN", math.nan), pytest.param("Infinity", math.inf, marks=INFINITY_BUG),
+     pytest.param("-Infinity", -math.inf, marks=INFINITY_BUG)],
+)
+def test_json_graph_reads_back_its_own_non_finite_strings(tmp_path, text, expected):
+    # what `run --format json` writes for a non-finite value can be given back as an input
+    p = tmp_path / "g.json"
+    p.write_text(f'{{"inputs": {{"a": "{text}", "d": 1e-3}}, "nodes": {{"y": "d * 2"}}}}')
+    r = cgcalc.load(p).run()
+    assert r.value("a") == expected or (math.isnan(expected) and math.isnan(r.value("a")))
+    assert r.value("d") == 0.001
