@@ -489,7 +489,8 @@ def validate(
         except typer.Exit:
             bad += 1
             continue
-        typer.echo(f"ok: {path} ({len(g.plan.inputs)} inputs, {len(g.plan.steps)} nodes)")
+        n_in, n_nodes = len(g.plan.inputs), len(g.plan.steps)
+        typer.echo(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})")
     if bad:
         raise typer.Exit(ExitCode.USAGE)
 

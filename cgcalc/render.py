@@ -21,6 +21,8 @@ def fmt_num(x: float, precision: int) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     s = f"{x:.{precision}g}"
+    if "e+" in s and abs(x) < 1e16:
+        s = f"{x:.0f}"  # 220 at 2 digits reads better as 220 than as 2.2e+02
     return "0" if s == "-0" else s
 
 
@@ -99,11 +101,12 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
     table.add_column("inputs")
     table.add_column("value", justify="right")
     for o in outs:
-        table.add_column(f"∂{o}/∂", justify="right", style="magenta")
+        table.add_column(f"grad of {o}", justify="right", style="magenta")
     table.add_column("", no_wrap=True, min_width=8)  # the output mark
 
     n_in = len(plan.inputs)
     marked = set(plan.outputs) | set(outs)
+    differentiated = set(outs)
     previous = -1
     for slot in slots:
         if slot >= n_in > previous:
@@ -126,7 +129,10 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
             g = result.grads[o][slot]
             text = fmt_value(g, precision, full)
             cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
-        cells.append(Text("◀ output", style="bold green") if is_out else "")
+        if name in differentiated:
+            cells.append(Text("◀ output", style="bold green"))
+        else:  # an output of the graph, not differentiated in this run
+            cells.append(Text("◁ output", style="dim") if is_out else "")
         table.add_row(*cells)
     if hidden:
         table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
@@ -140,8 +146,8 @@ def ops_table(layers: dict) -> Table:
     table.add_column("op", style="cyan", no_wrap=True)
     table.add_column("layer", no_wrap=True)
     table.add_column("in", justify="right")
-    table.add_column("forward")
-    table.add_column("backward")
+    table.add_column("forward", max_width=48)
+    table.add_column("backward", max_width=56)
     for name, cls in layers.items():
         table.add_row(name, cls.cls_name, str(cls.arity), cls.forward_rule, cls.backward_rule)
     return table

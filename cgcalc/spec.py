@@ -26,6 +26,7 @@ _INT_RE = re.compile(r"[-+]?[0-9]+\Z")
 _SPECIAL = {
     ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
     "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan,
+    "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf,  # as JSON writers spell them
 }
 _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
@@ -131,7 +132,8 @@ class _Yaml:
 
     @staticmethod
     def plain(n) -> bool:
-        return not n.style  # None (pure Python loader) or "" (libyaml)
+        # None (pure Python loader) or "" (libyaml); `!!str 2` is text, though written plain
+        return not n.style and not (n.tag == _STR_TAG and _yaml11_number(n.value))
 
     @staticmethod
     def bad_tag(n) -> str | None:
@@ -142,6 +144,17 @@ class _Yaml:
 
 
 _SAFE_TAGS = {"str", "int", "float", "bool", "null", "seq", "map"}
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _yaml11_number(text: str) -> bool:
+    """Would YAML 1.1 read this plain text as an int or a float? (Then a str tag on it was explicit.)"""
+    from yaml.resolver import Resolver
+
+    for tag, regexp in Resolver.yaml_implicit_resolvers.get(text[:1], []):
+        if tag.endswith((":int", ":float")) and regexp.match(text):
+            return True
+    return False
 
 
 class _Plain:
@@ -217,7 +230,7 @@ class _Builder:
         # quoted text is not a number, except the forms our own JSON output writes for non-finite values
         x = parse_number(text) if v.plain(n) or text in ("NaN", "Infinity", "-Infinity") else None
         if x is None:
-            shown = f"'{text}'" if v.plain(n) else f'"{text}" (quoted text)'
+            shown = f"'{text}'" if v.plain(n) else f'"{text}" ({"tagged !!str" if v is _Yaml and not n.style else "quoted text"})'
             raise self.err(f"bad number {shown} for {what}", n)
         return x
 
@@ -272,6 +285,7 @@ class _Builder:
         v = self.v
         if v is _Plain and type(n) is dict:
             return list(n.items())  # JSON: string keys, duplicates refused by the reader
+        self.check_tag(n)
         if v.kind(n) != "mapping":
             raise self.err(f"{what} must be a mapping (name: value), not a {v.kind(n)}", n)
         self.check_tag(n)
@@ -321,7 +335,7 @@ class _Builder:
         v = self.v
         if v.kind(n) == "scalar" and v.plain(n) and v.text(n) in _NULL:
             return ()
-        out = []
+        entries = []
         for k, val in self.mapping(n, "'inputs'"):
             name = self.name(k, "input name")
             grad = True
@@ -337,9 +351,38 @@ class _Builder:
                 if "grad" in fields:
                     grad = self.boolean(fields["grad"], f"'grad' of input '{name}'")
                 val = fields["value"]
+            entries.append((name, k, val, grad))
+        # every input's size is known from its first elements: refuse an alias bomb before reading a number
+        total = 0
+        for name, _, val, _ in entries:
+            shape = self.shape_of(val, f"input '{name}'")
+            total += math.prod(shape)
+            if total > self.limits.max_elements:
+                raise self.err(
+                    f"the inputs hold more than {self.limits.max_elements:,} numbers (input '{name}' alone "
+                    f"{math.prod(shape):,}); raise the limit with CGCALC_MAX_ELEMENTS", val)
+        out = []
+        for name, k, val, grad in entries:
             value, shape = self.array(val, f"input '{name}'")
             out.append(InputSpec(name, value, shape, grad, v.pos(k)))
         return tuple(out)
+
+    def shape_of(self, n, what: str) -> tuple[int, ...]:
+        """The shape an array would have, from the first element at each depth (no walk)."""
+        v = self.v
+        shape = []
+        probe = n
+        while v.kind(probe) == "sequence":
+            self.check_tag(probe)
+            items = v.seq(probe)
+            shape.append(len(items))
+            if len(shape) > self.limits.max_depth:
+                raise self.err(f"{what} is nested more than {self.limits.max_depth} deep "
+                               "(raise it with CGCALC_MAX_DEPTH)", n)
+            if not items:
+                break
+            probe = items[0]
+        return tuple(shape)
 
     def array(self, n, what: str):
         """A number, or a rectangular nested list of numbers: (value, shape)."""
@@ -348,17 +391,7 @@ class _Builder:
             return self.number(n, what), ()
         # the shape comes from the first element at each depth; its size is checked before any walk,
         # so that an alias bomb is refused at once
-        shape = []
-        probe = n
-        while v.kind(probe) == "sequence":
-            self.check_tag(probe)
-            items = v.seq(probe)
-            shape.append(len(items))
-            if len(shape) > self.limits.max_depth:
-                raise self.err(f"{what} is nested more than {self.limits.max_depth} deep", n)
-            if not items:
-                break
-            probe = items[0]
+        shape = self.shape_of(n, what)
         size = math.prod(shape)
         if size > self.limits.max_elements:
             raise self.err(
@@ -411,6 +444,7 @@ class _Builder:
             elif v.kind(val) == "mapping":
                 out.append(self.node_mapping(name, k, val))
             else:
+                self.check_tag(val)
                 raise self.err(
                     f"node '{name}' must be {{op: NAME, in: [...]}} or an expression string, not a list", val
                 )
@@ -457,7 +491,11 @@ def _compose_yaml(text: str | bytes, file: str | None):
         return yaml.compose(text, Loader=loader_cls)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        what = str(e.problem or "invalid YAML") + (f" ({e.context})" if e.context else "")
+        what = str(e.problem or "invalid YAML")
+        if e.context:
+            cm = e.context_mark
+            started = f" that starts at line {cm.line + 1}, column {cm.column + 1}" if cm and cm is not mark else ""
+            what += f" ({e.context}{started})"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
     except yaml.YAMLError as e:

@@ -75,9 +75,6 @@ def test_yaml_tab_indentation_is_a_syntax_error(tmp_path):
     assert_error(cli("run", p), f"{p}:2:1", "YAML syntax")  # the tab opens line 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unclosed '{' is reported at 5:1, the empty line after the file's "
-                   "last line, and the message does not say where the '{' was opened (4:6; PyYAML knows it as "
-                   "context_mark)")
 def test_unclosed_flow_mapping_says_where_it_was_opened(tmp_path):
     p = write(tmp_path, "g.yaml", """\
         inputs:
