@@ -36,9 +36,20 @@ class Chunk:
 
 def _cell(text: str) -> float:
     t = text.strip()
-    if not t or "_" in t:
+    if not t or "_" in t or not t.isascii():  # as numpy's reader: no 1_000, no non-ASCII digits
         raise ValueError(t)
     return float(t)
+
+
+def _cell_starts(text: str) -> list[int]:
+    """1-based column where each CSV cell of a line starts (commas inside quotes do not count)."""
+    starts, quoted = [1], False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            starts.append(i + 2)
+    return starts
 
 
 class CsvRows:
@@ -111,17 +122,16 @@ class CsvRows:
     def _row(self, line: int, text: str) -> list[float]:
         cells = next(csv.reader([text]))
         if len(cells) != len(self.names):
-            raise RowsError(f"row has {len(cells)} cells, the header has {len(self.names)}",
-                            file=self.file, line=line, col=1)
-        out, col = [], 1
-        for name, cell in zip(self.names, cells):
+            raise RowsError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, the header has "
+                            f"{len(self.names)}", file=self.file, line=line, col=1)
+        out = []
+        for name, cell, col in zip(self.names, cells, _cell_starts(text)):
             try:
                 out.append(_cell(cell))
             except ValueError:
                 why = f"bad number '{cell.strip()}'" if cell.strip() else "empty cell"
                 raise RowsError(f"column '{name}': {why}", file=self.file, line=line,
                                 col=col) from None
-            col += len(cell) + 1
         return out
 
 
@@ -157,21 +167,22 @@ class JsonlRows:
 
     def _row(self, line: int, text: str) -> dict:
         try:
-            obj = json.loads(text)
+            # integers as floats (a huge one is inf, as in --set); a key twice is an error, not the last one
+            obj = json.loads(text, parse_int=float, object_pairs_hook=_unique_pairs)
         except ValueError as e:
             col = getattr(e, "colno", None)
             raise RowsError(f"not a JSON object: {getattr(e, 'msg', e)}", file=self.file, line=line,
                             col=col) from None
         if not isinstance(obj, dict):
             raise RowsError("a row must be a JSON object {input: value, ...}", file=self.file, line=line, col=1)
-        if self.names is None:
-            self.names = list(obj)
         row = {}
         for name, v in obj.items():
             if name not in self.inputs:
                 raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, self.inputs)}",
                                 file=self.file, line=line, col=text.find(f'"{name}"') + 1 or None)
             row[name] = self._value(v, name, line)
+        if self.names is None:
+            self.names = list(obj)  # the first good row's keys
         return row
 
     def _value(self, v, name: str, line: int):
@@ -211,6 +222,15 @@ class JsonlRows:
             cols = {k: np.array([r[k] for _, r in group], dtype=np.float64) for k, _ in sig}
             yield Chunk([ln for ln, _ in group], cols, None)
             start = end
+
+
+def _unique_pairs(items):
+    d = dict(items)
+    if len(d) != len(items):
+        seen = set()
+        dup = next(k for k, _ in items if k in seen or seen.add(k))
+        raise ValueError(f"key '{dup}' appears twice")
+    return d
 
 
 def strict_in(v):
@@ -255,11 +275,15 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
     echo_names: list[str] = []
     for chunk in rows.chunks(chunk_rows, counted_bad):
         try:
-            res = run_batch(plan, chunk.columns, outputs, exact=exact)
+            res = run_batch(plan, chunk.columns, outputs, exact=exact, rows=len(chunk.lines))
         except CgcalcError as e:
-            # a shape that does not fit the graph, found for this chunk's rows
-            raise RowsError(f"rows from line {chunk.lines[0]}: {e.message}", file=getattr(rows, "file", None),
-                            line=chunk.lines[0]) from None
+            # rows whose arrays do not fit the graph (a group shares its shapes: all of them are bad)
+            errors = [RowsError(e.message, file=rows.file, line=line) for line in chunk.lines]
+            if counted_bad is None:
+                raise errors[0] from None
+            for err in errors:
+                counted_bad(err)
+            continue
         cols = res.columns()
         n = len(chunk.lines)
         summary.rows += n

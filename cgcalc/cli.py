@@ -318,7 +318,10 @@ def _write_atomic(path: str, data: str | bytes) -> None:
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cgcalc-", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".cgcalc-", dir=directory)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -458,7 +461,10 @@ def _atomic_output(path: str | None):
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path)) if path else None
-    fd, tmp = tempfile.mkstemp(prefix=".cgcalc-batch-", suffix=".part", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".cgcalc-batch-", suffix=".part", dir=directory)
+    except OSError as e:
+        raise UsageError(f"cannot write {path or 'the output'}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             yield f

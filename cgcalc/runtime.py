@@ -301,7 +301,7 @@ class BatchResult:
 
 
 def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None = None,
-              exact: bool = True) -> BatchResult:
+              exact: bool = True, rows: int | None = None) -> BatchResult:
     """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
 
     Row i's results equal `run(plan, {name: columns[name][i]})`: bit for bit for a graph of scalars
@@ -313,7 +313,6 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
     outputs = check_outputs(plan, outputs)
     names = [i.name for i in plan.inputs]
     n_in = len(names)
-    rows = None
     given: dict[int, Any] = {}
     for name, col in columns.items():
         slot = plan.index.get(name)
@@ -327,7 +326,8 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
         elif a.shape[0] != rows:
             raise UsageError(f"column '{name}' has {a.shape[0]} rows, others have {rows}")
         given[slot] = a
-    rows = rows or 0
+    if rows is None:
+        raise UsageError("run_batch needs at least one column, or rows=N to run the file's values N times")
     per_row = [tuple(given[s].shape[1:]) if s in given else plan.shapes[s] for s in range(n_in)]
     if per_row != list(plan.shapes[:n_in]):
         plan.infer_shapes(per_row)
