@@ -125,10 +125,10 @@ def loads(text: str | bytes, *, file: str | None = None, name: str | None = None
         spec = parse(text, file, name=name, limits=limits, json_first=json)
         try:
             return Graph(compile_spec(spec, limits))
-        except GraphError as e:
-            if json and e.line is None:
-                # the fast JSON reader keeps no positions: read the file again as YAML to say where
-                compile_spec(parse(text, file, name=name, limits=limits), limits)
+        except GraphError:
+            if not spec.exact_positions:
+                # the fast readers keep only lines: read the file again with PyYAML to say exactly where
+                compile_spec(parse(text, file, name=name, limits=limits, fast=False), limits)
             raise
 
 

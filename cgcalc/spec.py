@@ -90,6 +90,7 @@ class GraphSpec:
     outputs: tuple[str, ...]
     outputs_pos: tuple[Pos, ...]
     file: str | None = None
+    exact_positions: bool = True  # False when read by a fast path that keeps only the entries' lines
 
 
 # --- numbers and scalars -------------------------------------------------------------------------
@@ -195,11 +196,24 @@ class _Plain:
         return None
 
 
+class _FastYaml(_Plain):
+    """fastyaml's output: plain data in which every scalar is a str, as written, unquoted."""
+
+    @staticmethod
+    def plain(n) -> bool:
+        return True
+
+
 class _Builder:
-    def __init__(self, view, file: str | None, limits: Limits) -> None:
+    def __init__(self, view, file: str | None, limits: Limits, positions: dict | None = None) -> None:
         self.v = view
         self.file = file
         self.limits = limits
+        self.positions = positions or {}  # (section, name) -> (line, col), from a fast path
+        self.unique_keys = view is not _Yaml  # JSON and fastyaml refuse duplicate keys themselves
+
+    def key_pos(self, section: str, name: str, k) -> Pos:
+        return self.v.pos(k) or self.positions.get((section, name))
 
     def err(self, msg: str, n=None, pos: Pos = None) -> GraphError:
         if pos is None and n is not None:
@@ -283,8 +297,8 @@ class _Builder:
 
     def mapping(self, n, what: str) -> list:
         v = self.v
-        if v is _Plain and type(n) is dict:
-            return list(n.items())  # JSON: string keys, duplicates refused by the reader
+        if self.unique_keys and type(n) is dict:
+            return list(n.items())  # string keys, duplicates refused by the reader
         self.check_tag(n)
         if v.kind(n) != "mapping":
             raise self.err(f"{what} must be a mapping (name: value), not a {v.kind(n)}", n)
@@ -329,7 +343,7 @@ class _Builder:
             outputs_pos = tuple(v.pos(x) for x in items)
         else:
             outputs, outputs_pos = (nodes[-1].name,), (nodes[-1].pos,)
-        return GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file)
+        return GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file, v is _Yaml)
 
     def inputs(self, n) -> tuple[InputSpec, ...]:
         v = self.v
@@ -364,7 +378,7 @@ class _Builder:
         out = []
         for name, k, val, grad in entries:
             value, shape = self.array(val, f"input '{name}'")
-            out.append(InputSpec(name, value, shape, grad, v.pos(k)))
+            out.append(InputSpec(name, value, shape, grad, self.key_pos("inputs", name, k)))
         return tuple(out)
 
     def shape_of(self, n, what: str) -> tuple[int, ...]:
@@ -422,7 +436,8 @@ class _Builder:
         if v.kind(n) == "scalar" and v.plain(n) and v.text(n) in _NULL:
             return ()
         out = []
-        fast = self.v is _Plain and type(n) is dict
+        fast = self.unique_keys and type(n) is dict
+        positions = self.positions
         match = NAME_RE.match
         for k, val in self.mapping(n, "'nodes'"):
             if fast and type(val) is dict and len(val) == 2:
@@ -432,7 +447,8 @@ class _Builder:
                     (type(r) is str and match(r)) or type(r) is float or (type(r) is int and type(r) is not bool)
                     for r in ins
                 ):
-                    out.append(NodeSpec(k, op, tuple(r if type(r) is str else float(r) for r in ins)))
+                    out.append(NodeSpec(k, op, tuple(r if type(r) is str else float(r) for r in ins), {},
+                                        positions.get(("nodes", k))))
                     continue
             name = self.name(k, "node name")
             if v.kind(val) == "scalar":
@@ -440,7 +456,7 @@ class _Builder:
                 pos = v.pos(val)
                 if pos and not v.plain(val):
                     pos = (pos[0], pos[1] + 1)  # past the opening quote
-                out.append(NodeSpec(name, None, pos=v.pos(k), expr=text, expr_pos=pos))
+                out.append(NodeSpec(name, None, pos=self.key_pos("nodes", name, k), expr=text, expr_pos=pos))
             elif v.kind(val) == "mapping":
                 out.append(self.node_mapping(name, k, val))
             else:
@@ -466,7 +482,7 @@ class _Builder:
         attrs = {key: self.attr_value(fv) for key, (fk, fv) in fields.items() if key not in ("op", "in")}
         attr_pos = next((v.pos(fk) for key, (fk, fv) in fields.items() if key not in ("op", "in")), None)
         return NodeSpec(
-            name, op, refs, attrs, v.pos(k), v.pos(fields["op"][1]), tuple(v.pos(x) for x in items), attr_pos
+            name, op, refs, attrs, self.key_pos("nodes", name, k), v.pos(fields["op"][1]), tuple(v.pos(x) for x in items), attr_pos
         )
 
     def ref(self, n, node: str) -> Ref:
@@ -503,8 +519,12 @@ def _compose_yaml(text: str | bytes, file: str | None):
 
 
 def parse(text: str | bytes, file: str | None = None, *, name: str | None = None,
-          limits: Limits | None = None, json_first: bool = False) -> GraphSpec:
-    """Read a graph's text (YAML, or JSON when json_first) into a GraphSpec; raises GraphError."""
+          limits: Limits | None = None, json_first: bool = False, fast: bool = True) -> GraphSpec:
+    """Read a graph's text (YAML, or JSON when json_first) into a GraphSpec; raises GraphError.
+
+    The fast readers (json, fastyaml) keep only each entry's line: on an error they step aside and PyYAML
+    reads the file again, to report it with its line and column; callers that find an error later (the
+    compiler) do the same when `spec.exact_positions` is False (fast=False)."""
     limits = limits or Limits.from_env()
     if len(text) > limits.max_file_bytes:
         raise GraphError(
@@ -516,11 +536,20 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
         except UnicodeDecodeError as e:
             raise GraphError(f"the file is not UTF-8 text (byte {e.start})", file=file) from None
     default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
-    if json_first:
+    if json_first and fast:
         plain = _json_plain(text)
         if plain is not None:
             try:
                 return _Builder(_Plain, file, limits).graph(plain, default_name)
+            except GraphError:
+                pass  # found again below, with its line and column
+    elif fast:
+        from . import fastyaml
+
+        read = fastyaml.read(text)
+        if read is not None:
+            try:
+                return _Builder(_FastYaml, file, limits, read[1]).graph(read[0], default_name)
             except GraphError:
                 pass  # found again below, with its line and column
     root = _compose_yaml(text, file)

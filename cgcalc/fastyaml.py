@@ -1,0 +1,191 @@
+"""A fast reader for the plain subset of YAML that graph files are usually written in.
+
+PyYAML builds a Python object (and two position marks) for every scalar, which makes a 100,000-node file
+take seconds. Most graph files use only: top-level `key: value` lines, `inputs:`/`nodes:` blocks of
+`name: value` lines, plain scalars, and one-line (or bracket-continued) flow collections such as
+`{op: mul, in: [a, b]}` or `[[1, 2], [3, 4]]`. This module reads exactly that subset and returns plain
+Python data (every scalar a str, as written) with the line of each entry; on anything else — quotes, tags,
+anchors, block sequences, tabs, duplicate keys, a syntax error — it returns None, and the caller uses
+PyYAML, which then also reports any error with its line and column.
+"""
+
+from __future__ import annotations
+
+import re
+
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: +(.*))?\Z")
+_ENTRY = re.compile(r"( +)([A-Za-z_][A-Za-z0-9_]*):(?: +(.*))?\Z")
+# tabs and other control characters (YAML refuses some); the indicators that matter only at the start of a
+# scalar (quotes, & * ! | > % @ ` and "- ") are checked there
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ufeff\u2028\u2029]")
+# the usual node line, read by one regular expression: `  name: {op: mul, in: [a, b]}`
+_NODE = re.compile(r"\{op: ([A-Za-z_][A-Za-z0-9_]*), in: \[([A-Za-z0-9_., +\-]*)\]\}\Z")
+_FLOW_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): +")
+_INDICATOR = set("-?:,[]{}#&*!|>'\"%@`")
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def read(text: str):
+    """(data, positions) for the supported subset, or None. positions: {(section, name): (line, col)}."""
+    try:
+        return _Reader(text).document()
+    except (_Unsupported, RecursionError):
+        return None
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.i = 0
+        self.positions: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def next_content(self):
+        """The next line that is not blank or a comment: (index, text without comment), or None."""
+        while self.i < len(self.lines):
+            raw = self.lines[self.i].rstrip("\r")
+            stripped = raw.strip()
+            if not stripped or stripped.startswith("#"):
+                self.i += 1
+                continue
+            if _FORBIDDEN.search(raw):
+                raise _Unsupported
+            if "#" in raw:
+                cut = raw.find(" #")
+                if cut < 0 or "#" in raw[:cut]:
+                    raise _Unsupported
+                raw = raw[:cut]
+            return self.i, raw.rstrip()
+        return None
+
+    def document(self):
+        data: dict = {}
+        while True:
+            item = self.next_content()
+            if item is None:
+                break
+            i, line = item
+            m = _KEY.match(line)
+            if not m or m.group(1) in data:
+                raise _Unsupported
+            key, value = m.group(1), m.group(2)
+            self.i += 1
+            if key in ("inputs", "nodes") and value is None:
+                data[key] = self.block(key)
+            elif value is None:
+                raise _Unsupported  # null, or a block of another kind
+            else:
+                data[key] = self.value(value, i)
+        return (data, self.positions) if data else None
+
+    def block(self, section: str) -> dict:
+        out: dict = {}
+        indent = None
+        while True:
+            item = self.next_content()
+            if item is None:
+                break
+            i, line = item
+            if not line.startswith(" "):
+                break  # the next top-level key
+            m = _ENTRY.match(line)
+            if not m:
+                raise _Unsupported
+            if indent is None:
+                indent = len(m.group(1))
+            elif len(m.group(1)) != indent:
+                raise _Unsupported
+            name, value = m.group(2), m.group(3)
+            if value is None or name in out:
+                raise _Unsupported
+            self.i += 1
+            out[name] = self.value(value, i)
+            self.positions[(section, name)] = (i + 1, indent + 1)
+        if not out:
+            raise _Unsupported
+        return out
+
+    def value(self, text: str, i: int):
+        text = text.strip()
+        m = _NODE.match(text)
+        if m:
+            refs = [r.strip() for r in m.group(2).split(",")] if m.group(2).strip() else []
+            if all(r and not _bad_start(r, True) and ":" not in r for r in refs):
+                return {"op": m.group(1), "in": refs}
+        if text[0] in "[{":
+            # a flow collection may go on over more lines (more indented) until its brackets close
+            while _depth(text) > 0:
+                if self.i >= len(self.lines):
+                    raise _Unsupported
+                more = self.lines[self.i].rstrip("\r")
+                if _FORBIDDEN.search(more) or "#" in more or not more.startswith(" "):
+                    raise _Unsupported
+                text += " " + more.strip()
+                self.i += 1
+            value, end = _flow(text, 0)
+            if text[end:].strip():
+                raise _Unsupported
+            return value
+        return _plain_block(text)
+
+
+def _depth(text: str) -> int:
+    return text.count("[") + text.count("{") - text.count("]") - text.count("}")
+
+
+def _bad_start(text: str, flow: bool = False) -> bool:
+    """Does YAML read this scalar as something other than plain text (a quote, an alias, a tag, ...)?"""
+    c = text[0]
+    if c == "-" or (c in "?:" and not flow):  # plain when followed by a non-space: -0.5, -x
+        return len(text) < 2 or text[1] == " "
+    return c in _INDICATOR
+
+
+def _plain_block(text: str) -> str:
+    """A plain scalar in block context, as YAML reads it (here: the text itself), or unsupported."""
+    if _bad_start(text) or ": " in text or text.endswith(":"):
+        raise _Unsupported
+    return text
+
+
+def _flow(text: str, pos: int):
+    """A flow collection starting at text[pos]: (value, position after it)."""
+    opening = text[pos]
+    closing = "]" if opening == "[" else "}"
+    pos += 1
+    items: list = []
+    mapping: dict = {}
+    while True:
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+        if pos >= len(text):
+            raise _Unsupported
+        if text[pos] == closing:
+            return (items if opening == "[" else mapping), pos + 1
+        if opening == "{":
+            m = _FLOW_KEY.match(text, pos)
+            if not m or m.group(1) in mapping:
+                raise _Unsupported
+            pos = m.end()
+        if text[pos] in "[{":
+            value, pos = _flow(text, pos)
+        else:
+            end = pos
+            while end < len(text) and text[end] not in ",]}[{":
+                end += 1
+            value = text[pos:end].strip()
+            if not value or _bad_start(value, True) or ":" in value:
+                raise _Unsupported
+            pos = end
+        if opening == "[":
+            items.append(value)
+        else:
+            mapping[m.group(1)] = value
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+        elif pos >= len(text) or text[pos] != closing:
+            raise _Unsupported

@@ -1,0 +1,88 @@
+"""The fast YAML reader must read exactly what PyYAML reads, for every text it accepts (else it declines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cgcalc import fastyaml
+from cgcalc.spec import parse
+
+GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
+
+
+def composed_text_tree(text: str):
+    """PyYAML's reading of the text, every scalar as its text (cgcalc reads scalars itself)."""
+    def walk(n):
+        if n.id == "mapping":
+            keys = [k.value for k, _ in n.value]
+            assert len(set(keys)) == len(keys)
+            return {k.value: walk(v) for k, v in n.value}
+        if n.id == "sequence":
+            return [walk(x) for x in n.value]
+        assert n.style in (None, ""), "fastyaml accepted a quoted or block scalar"
+        assert n.tag in {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
+        return n.value
+
+    return walk(yaml.compose(text, Loader=yaml.SafeLoader))
+
+
+def test_every_example_graph_reads_the_same_both_ways() -> None:
+    for path in sorted(GRAPHS.glob("*.yaml")):
+        text = path.read_text()
+        read = fastyaml.read(text)
+        assert read is not None, f"{path.name} should be in the fast subset"
+        assert read[0] == composed_text_tree(text), path.name
+        fast, full = parse(text, str(path)), parse(text, str(path), fast=False)
+        assert [tuple(i[:4]) for i in fast.inputs] == [tuple(i[:4]) for i in full.inputs]
+        assert [(n.name, n.op, n.inputs, n.attrs, n.expr) for n in fast.nodes] == \
+               [(n.name, n.op, n.inputs, n.attrs, n.expr) for n in full.nodes]
+        assert (fast.name, fast.description, fast.outputs) == (full.name, full.description, full.outputs)
+        # the fast path keeps each entry's line and column
+        assert [n.pos for n in fast.nodes] == [n.pos for n in full.nodes]
+        assert [i.pos for i in fast.inputs] == [i.pos for i in full.inputs]
+
+
+# pieces of text that a graph file may hold, tricky ones included
+_word = st.text(alphabet="abcxyz_019", min_size=1, max_size=6).filter(lambda s: not s[0].isdigit())
+_scalar = st.one_of(
+    _word,
+    st.sampled_from(["1", "-2.5", "1e-3", "2E2", ".inf", "-.inf", ".nan", "yes", "null", "~", "true", "0x1F",
+                     "a * b", "-x ** 2", "sigmoid(x @ W + b)", "a:b", "a: b", "a #b", "a#b", "'q'", '"q"',
+                     "&a x", "*a", "!!str 2", "- x", "-x", "? x", "?x", "x,y", "[a]", "{a: 1}", "a\tb",
+                     "%x", "@x", "`x", "|", ">", "it's", "a  b", "x:", ":x", "#", "a]", "}"]),
+)
+
+
+@st.composite
+def _document(draw) -> str:
+    lines = []
+    if draw(st.booleans()):
+        lines.append("# a comment")
+    lines.append(f"name: {draw(_scalar)}")
+    lines.append("inputs:")
+    indent = " " * draw(st.integers(1, 4))
+    for _ in range(draw(st.integers(1, 4))):
+        value = draw(st.one_of(_scalar, st.lists(_scalar, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")))
+        lines.append(f"{indent}{draw(_word)}: {value}" + draw(st.sampled_from(["", "  # note", " #x"])))
+    lines.append("nodes:")
+    for _ in range(draw(st.integers(1, 4))):
+        refs = ", ".join(draw(st.lists(_scalar, max_size=3)))
+        value = draw(st.sampled_from([f"{{op: {draw(_scalar)}, in: [{refs}]}}", draw(_scalar),
+                                      f"{{op: sum, in: [{refs}], axis: {draw(_scalar)}}}"]))
+        lines.append(f"{indent}{draw(_word)}: {value}")
+    if draw(st.booleans()):
+        lines.append(f"outputs: [{', '.join(draw(st.lists(_word, min_size=1, max_size=2)))}]")
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\r\n"]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_document())
+def test_whatever_the_fast_reader_accepts_pyyaml_reads_the_same(text: str) -> None:
+    read = fastyaml.read(text)
+    if read is None:
+        return  # declined: PyYAML reads it (and reports any error)
+    assert read[0] == composed_text_tree(text)
