@@ -315,22 +315,8 @@ def _draw(dot_text: str, out: str, ext: str) -> None:
 
 def _write_atomic(path: str, data: str | bytes) -> None:
     """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".cgcalc-", dir=directory)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        _usual_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with _atomic_output(path, binary=isinstance(data, bytes)) as f:
+        f.write(data)
 
 
 class RowsFormat(StrEnum):
@@ -384,7 +370,7 @@ def batch(
             bad_lines.append(str(e))
             _warn(f"{e} (row skipped)")
 
-        with _progress(quiet, counter.total) as advance, _atomic_output(out) as sink:
+        with _progress(quiet, counter.total) as advance, _atomic_output(out, prefix=".cgcalc-batch-") as sink:
             try:
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
                                    on_bad if skip_bad_rows else None,
@@ -455,18 +441,19 @@ def _progress(quiet: bool, total: int | None):
 
 
 @contextmanager
-def _atomic_output(path: str | None):
-    """A text sink that appears complete at `path` (or on stdout) only when the block succeeds."""
+def _atomic_output(path: str | None, binary: bool = False, prefix: str = ".cgcalc-"):
+    """A sink that appears complete at `path` (or on stdout) only when the block succeeds: it is a
+    temporary file beside `path`, renamed into place at the end (for stdout: copied at the end)."""
     import shutil
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path)) if path else None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".cgcalc-batch-", suffix=".part", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
     except OSError as e:
         raise UsageError(f"cannot write {path or 'the output'}: {e.strerror or e}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
             yield f
         if path:
             _usual_mode(tmp)
