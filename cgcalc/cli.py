@@ -336,7 +336,8 @@ def batch(
                                                            "from ROWS' extension).")] = None,
     out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv or jsonl (default: from "
                                                           "OUT's extension, else csv).")] = None,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows evaluated together.")] = 65536,
+    chunk_rows: Annotated[int | None, typer.Option("--chunk-rows", min=1, help="Rows evaluated together "
+                                                   "(default 16,384).")] = None,
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")] = False,
     fast_math: Annotated[bool, typer.Option("--fast-math", help="numpy's exp/log/tanh/pow for graphs of scalars "
                                             "(faster; may differ from `run` in the last bit).")] = False,
@@ -346,7 +347,6 @@ def batch(
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from .batch import DEFAULT_CHUNK_ROWS, CsvRows, JsonlRows, run_rows
 
-    del DEFAULT_CHUNK_ROWS
     with _errors():
         g = _load(graph)
         plan = g.plan
@@ -372,7 +372,7 @@ def batch(
 
         with _progress(quiet, counter.total) as advance, _atomic_output(out, prefix=".cgcalc-batch-") as sink:
             try:
-                summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
+                summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows or DEFAULT_CHUNK_ROWS,
                                    on_bad if skip_bad_rows else None,
                                    lambda n: advance(counter.read), exact=not fast_math)
             except UnicodeDecodeError:

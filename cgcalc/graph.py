@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Mapping
-from contextlib import contextmanager
 from typing import Any
 
 from .compiler import Plan, compile_spec
 from .errors import GraphError
-from .runtime import BatchResult, Result, run, run_batch
+from .runtime import BatchResult, Result, gc_paused, run, run_batch
 from .spec import GraphSpec, Limits, parse
-
-
-@contextmanager
-def gc_paused():
-    """Building 100,000 small records makes Python's cyclic collector run again and again for nothing
-    (none of them form cycles): pause it meanwhile."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class Graph:

@@ -1,0 +1,573 @@
+"""`cgcalc batch --engine dask`: the same compiled graph over a partitioned Parquet or CSV dataset, on a
+dask.distributed cluster.
+
+Three stages per partition, fused by dask into one task: read a file (or a run of a Parquet file's row
+groups) into float64 columns indexed by source line; evaluate it with `run_batch` (`map_partitions`, the
+output schema declared up front); write it as one part file and return a one-row report. Parts are written
+into a temporary directory next to OUT, renamed into place when every part is done: OUT is complete or
+absent. A part's file name is its partition number, so a task that dask runs again after a worker died
+rewrites the same file: no row lost, none duplicated.
+
+The graph travels to the workers as its file text; each worker process compiles it once (`_graph`).
+Nothing here imports dask, pandas or pyarrow at import time: the core install never needs them.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .batch import CsvRows, Summary, _texts
+from .errors import CgcalcError, RowsError, UsageError, suggest
+from .graph import Graph, loads
+from .runtime import check_outputs, run_batch
+from .spec import Limits
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FORMATS = {"parquet": (".parquet", ".parq", ".pq"), "csv": (".csv",)}
+PARQUET_PART_ROWS = 1 << 20  # a large Parquet file is split into runs of row groups of about this many rows
+CSV_CHUNK_ROWS = 65536
+BAD = "__cgcalc_bad__"  # with skip_bad_rows: the RowsError of a bad row (None for a good one)
+INSTALL = "pip install 'cgcalc[dask]'"
+
+
+def require_dask() -> None:
+    """Raise UsageError saying what to install when dask, distributed or pyarrow is missing."""
+    try:
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as e:
+        raise UsageError(f"--engine dask needs {e.name or 'dask'}, which is not installed: {INSTALL}") from None
+
+
+@dataclass
+class DaskSummary(Summary):
+    """`batch.Summary` (rows, written, bad, nonfinite, first_nonfinite_line) and where the run went."""
+
+    out: str = ""
+    out_format: str = ""
+    files: int = 0
+    partitions: int = 0
+    workers: int = 0
+    first_nonfinite_file: str | None = None
+    errors: list[RowsError] = field(default_factory=list)  # the bad rows skipped, in file and line order
+
+
+class Part(NamedTuple):
+    """One partition: a whole file, or a run of a Parquet file's row groups."""
+
+    path: str  # absolute, for the workers
+    label: str  # as the user named it, for messages
+    row_groups: tuple[int, ...] | None = None
+    first_row: int = 0  # rows of the file before this run
+
+
+def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, output: list[str] | None = None,
+             scheduler: str | None = None, rows_format: str | None = None, out_format: str | None = None,
+             skip_bad_rows: bool = False, exact: bool = True, workers: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> DaskSummary:
+    """Evaluate every row of a Parquet or CSV dataset on a dask cluster; write a partitioned dataset to `out`.
+
+    Parameters
+    ----------
+    graph_text, graph_file : str or bytes, str
+        The graph file's content and its name (for messages; ``.json`` tries the JSON reader first).
+    rows : str
+        A file, a glob (``'data/*.parquet'``) or a directory (its ``.parquet``/``.csv`` files, recursively).
+    out : str
+        A directory that does not exist yet (or is empty): ``part-00000.parquet``, ... one per partition.
+    output : list of str, optional
+        The outputs whose gradients are written (default: the graph's first output).
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``); default: a LocalCluster with one worker
+        process per core on 127.0.0.1, closed at the end.
+    rows_format, out_format : {"parquet", "csv"}, optional
+        Default: from the files' extensions; the output defaults to the rows' format.
+    skip_bad_rows : bool
+        Skip a bad row (reported in ``summary.errors``) instead of failing on it.
+    exact : bool
+        As in `Graph.run_batch`: every row equal to `cgcalc run` bit for bit (default).
+    workers : int, optional
+        Worker processes of the LocalCluster (default: the number of cores).
+    progress : callable, optional
+        Called on this process as ``progress(partitions_done, partitions)``.
+
+    Returns
+    -------
+    DaskSummary
+
+    Raises
+    ------
+    GraphError, RowsError, UsageError
+        With file, line and column where known (for Parquet, the line is the 1-based row in the file).
+    CgcalcError
+        The cluster failed (cannot connect, a partition killed its workers again and again, ...).
+    """
+    require_dask()
+    out_abs = _check_out(out)
+    limits = Limits.from_env()
+    g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
+    outputs = check_outputs(g.plan, output)
+    files, fmt = _files(rows, rows_format)
+    out_format = out_format or fmt
+    if out_format not in FORMATS:
+        raise UsageError(f"--out-format {out_format}: the dask engine writes parquet or csv")
+    inputs = list(g.inputs)
+    names, parts = (_csv_parts if fmt == "csv" else _parquet_parts)(files, inputs)
+    results = _result_names(g, names, outputs)
+
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+
+    def frame(cols: list[str], extra: bool) -> pd.DataFrame:
+        meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}, index=pd.Index([], dtype="int64"))
+        if extra:
+            meta[BAD] = pd.Series(dtype=object)
+        return meta
+
+    key = hashlib.sha256(graph_file.encode() + b"\0" + (graph_text if isinstance(graph_text, bytes)
+                                                         else graph_text.encode())).hexdigest()
+    width = max(5, len(str(len(parts) - 1)))
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.cgcalc-", dir=os.path.dirname(out_abs))
+    try:
+        # object columns stay objects (a bad row's RowsError); dask would turn them into strings
+        with dask.config.set({"dataframe.convert-string": False}), _client(scheduler, workers) as client:
+            read = _read_csv if fmt == "csv" else _read_parquet
+            data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
+                               meta=frame(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
+            evaluated = data.map_partitions(_evaluate, key, graph_text, graph_file, limits, names, outputs, exact,
+                                            meta=frame(names + results, skip_bad_rows))
+            stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
+            stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
+                                             enforce_metadata=False)
+            reports = _compute(client, stats.to_delayed(), parts, progress)
+            n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        _finish(tmp, out_abs)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+    summary = DaskSummary(out=out, out_format=out_format, files=len(files), partitions=len(parts), workers=n_workers)
+    for part, rep in zip(parts, reports):
+        r = rep.iloc[0]
+        summary.rows += int(r["rows"])
+        summary.written += int(r["written"])
+        summary.bad += int(r["bad"])
+        summary.nonfinite += int(r["nonfinite"])
+        if r["first_nonfinite"] >= 0 and summary.first_nonfinite_line is None:
+            summary.first_nonfinite_file, summary.first_nonfinite_line = part.label, int(r["first_nonfinite"])
+        summary.errors.extend(r["errors"])
+    return summary
+
+
+_STATS = ("rows", "written", "bad", "nonfinite", "first_nonfinite")
+
+
+# -- the client side: files, partitions, schema -------------------------------------------------------------
+
+
+def _natural(path: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
+def _files(rows: str, rows_format: str | None) -> tuple[list[tuple[str, str]], str]:
+    """(absolute path, label) of every rows file, in natural order (part.2 before part.10), and the format."""
+    if rows_format is not None and rows_format not in FORMATS:
+        raise UsageError(f"--rows-format {rows_format}: the dask engine reads parquet or csv")
+    exts = FORMATS[rows_format] if rows_format else FORMATS["parquet"] + FORMATS["csv"]
+    if os.path.isdir(rows):
+        found = []
+        for root, dirs, names in os.walk(rows):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))  # _temporary, .ipynb_checkpoints
+            found += [os.path.join(root, n) for n in names
+                      if not n.startswith((".", "_")) and n.lower().endswith(exts)]
+        if not found:
+            raise UsageError(f"{rows}: no {' or '.join(exts)} files in this directory")
+    elif any(c in rows for c in "*?["):
+        found = [p for p in glob.glob(rows, recursive=True) if os.path.isfile(p)]
+        if not found:
+            raise UsageError(f"no files match '{rows}'")
+    elif os.path.isfile(rows):
+        found = [rows]
+    else:
+        raise UsageError(f"{rows}: no such file or directory")
+    found.sort(key=_natural)
+    fmt = rows_format
+    if fmt is None:
+        kinds = {p: next((k for k, e in FORMATS.items() if p.lower().endswith(e)), None) for p in found}
+        odd = next((p for p, k in kinds.items() if k is None), None)
+        if odd is not None:
+            raise UsageError(f"{odd}: neither .parquet nor .csv (give --rows-format)")
+        if len(set(kinds.values())) > 1:
+            raise UsageError(f"{rows}: both Parquet and CSV files match (give --rows-format, or a narrower glob)")
+        fmt = kinds[found[0]]
+    return [(os.path.abspath(p), p) for p in found], fmt
+
+
+def _check_out(out: str) -> str:
+    """OUT's absolute path, refusing one that holds anything: a run never writes over earlier results."""
+    path = os.path.abspath(out)
+    if os.path.isdir(path):
+        if os.listdir(path):
+            raise UsageError(f"{out}: the directory exists and is not empty (remove it, or choose another -o)")
+    elif os.path.lexists(path):
+        raise UsageError(f"{out}: exists and is not a directory (the dask engine writes a directory of parts)")
+    elif not os.path.isdir(os.path.dirname(path)):
+        raise UsageError(f"{out}: the directory {os.path.dirname(out) or '.'} does not exist")
+    return path
+
+
+def _unknown(name: str, inputs: list[str], file: str, line: int | None = None, col: int | None = None) -> RowsError:
+    return RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
+                     file=file, line=line, col=col)
+
+
+def _same_columns(names: list[str], first: list[str], first_label: str, file: str, line: int | None) -> None:
+    if set(names) != set(first):
+        missing = [n for n in first if n not in names]
+        what = f"no column '{missing[0]}'" if missing else f"column '{next(n for n in names if n not in first)}'"
+        raise RowsError(f"{what}, unlike {first_label}: every file of a dataset needs the same columns",
+                        file=file, line=line)
+
+
+def _csv_parts(files: list[tuple[str, str]], inputs: list[str]) -> tuple[list[str], list[Part]]:
+    """The first file's header is the dataset's columns; every file's header is checked here, before a task runs."""
+    names: list[str] | None = None
+    for path, label in files:
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                header = CsvRows(f, label, inputs)
+        except UnicodeDecodeError:
+            raise RowsError("not UTF-8 text", file=label) from None
+        except OSError as e:
+            raise RowsError(f"cannot read the file: {e.strerror or e}", file=label) from None
+        if names is None:
+            names = header.names
+        _same_columns(header.names, names, files[0][1], label, header.line)
+    return names or [], [Part(path, label) for path, label in files]
+
+
+def _parquet_parts(files: list[tuple[str, str]], inputs: list[str]) -> tuple[list[str], list[Part]]:
+    """Reads every file's footer: the columns and their types are checked here; a large file becomes runs
+    of row groups (a partition never splits a row group)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names: list[str] | None = None
+    parts = []
+    for path, label in files:
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as e:
+            raise RowsError(f"cannot read as Parquet: {e}", file=label) from None
+        schema = pf.schema_arrow
+        for name in schema.names:
+            if name not in inputs:
+                raise _unknown(name, inputs, label)
+            t = schema.field(name).type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
+                raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
+        if len(set(schema.names)) != len(schema.names):
+            dup = next(n for n in schema.names if schema.names.count(n) > 1)
+            raise RowsError(f"column '{dup}' appears twice", file=label)
+        if names is None:
+            names = list(schema.names)
+        _same_columns(list(schema.names), names, files[0][1], label, None)
+        md = pf.metadata
+        if md.num_row_groups <= 1 or md.num_rows <= PARQUET_PART_ROWS:
+            parts.append(Part(path, label))
+            continue
+        run: list[int] = []
+        first = rows = 0
+        for i in range(md.num_row_groups):
+            run.append(i)
+            rows += md.row_group(i).num_rows
+            if rows - first >= PARQUET_PART_ROWS or i == md.num_row_groups - 1:
+                parts.append(Part(path, label, tuple(run), first))
+                run, first = [], rows
+    return names or [], parts
+
+
+def _result_names(g: Graph, names: list[str], outputs: list[str]) -> list[str]:
+    """The columns `run_batch` adds (every output, then dO/dX), from a one-row run; each must be one number."""
+    import numpy as np
+
+    res = run_batch(g.plan, {n: np.zeros(1) for n in names}, outputs, rows=1).columns()
+    for name, a in res.items():
+        if a.shape[1:]:
+            raise UsageError(f"'{name}' is an array ({'x'.join(map(str, a.shape[1:]))}) in every row: the dask "
+                             "engine writes one number per cell (use `cgcalc batch` with a .jsonl output)")
+        if name in names:
+            raise UsageError(f"'{name}' is both a rows column and a result column")
+    return list(res)
+
+
+# -- the cluster --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        # a bad cell fails its task: the worker would log "Compute Failed" and a traceback on our stderr
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+                Client(cluster, set_as_default=False) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, set_as_default=False, timeout=30)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise UsageError(f"cannot connect to the dask scheduler at {scheduler}: {e}") from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=30)
+            versions = client.run(_version)
+        except TimeoutError:
+            raise UsageError(f"the dask scheduler at {scheduler} has no workers") from None
+        except Exception as e:
+            raise UsageError(f"the dask workers at {scheduler} cannot run cgcalc (install cgcalc {_version()} "
+                             f"and {INSTALL} on every worker): {e}") from None
+        odd = {w: v for w, v in versions.items() if v != _version()}
+        if odd:
+            w, v = next(iter(odd.items()))
+            raise UsageError(f"the dask worker {w} has cgcalc {v}, this is cgcalc {_version()}: results could "
+                             "differ; install the same version everywhere")
+        yield client
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("cgcalc")
+
+
+def _compute(client, tasks: list, parts: list[Part], progress) -> list[pd.DataFrame]:
+    """Run every partition's task; a bad cell (or any failure) cancels the rest and is raised here."""
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    index = {f.key: i for i, f in enumerate(futures)}
+    done = 0
+    try:
+        if progress is not None:
+            progress(0, len(futures))
+        for f in as_completed(futures, loop=client.loop):
+            if f.status == "error":
+                f.result()  # raises the task's own exception: a RowsError keeps its file, line and column
+            done += 1
+            if progress is not None:
+                progress(done, len(futures))
+        return [f.result() for f in futures]
+    except CgcalcError:
+        client.cancel(futures)
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        client.cancel(futures)
+        raise
+    except Exception as e:
+        client.cancel(futures)
+        i = next((index[f.key] for f in futures if f.status == "error"), None)
+        where = f" on {parts[i].label}" if i is not None else ""
+        raise CgcalcError(f"the dask run failed{where}: {type(e).__name__}: {e}") from e
+
+
+def _finish(tmp: str, out: str) -> None:
+    """Put the complete dataset in place: stray temporary files out (a killed write), the usual mode, rename."""
+    for name in os.listdir(tmp):
+        if name.endswith(".tmp"):
+            os.unlink(os.path.join(tmp, name))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700
+    try:
+        os.replace(tmp, out)  # replaces an empty directory; fails on one that someone filled meanwhile
+    except OSError as e:
+        raise UsageError(f"cannot move the results into {out}: {e.strerror or e}") from None
+
+
+def _remove(tmp: str) -> None:
+    """Remove the temporary directory; a cancelled task on a remote worker may still be finishing a part."""
+    for _ in range(10):
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.exists(tmp):
+            return
+        time.sleep(0.2)
+
+
+# -- the worker side: read, evaluate, write one partition ---------------------------------------------------
+
+_GRAPHS: dict[str, Graph] = {}
+_COMPILED: dict[str, int] = {}  # key -> times compiled in this process (the tests check it stays 1)
+_LOCK = threading.Lock()
+
+
+def _graph(key: str, text: str | bytes, file: str, limits: Limits) -> Graph:
+    """The compiled graph, once per worker process (a worker runs many partitions, maybe on several threads)."""
+    with _LOCK:
+        g = _GRAPHS.get(key)
+        if g is None:
+            if len(_GRAPHS) >= 8:  # a long-lived worker sees many graphs: keep the latest few
+                del _GRAPHS[next(iter(_GRAPHS))]
+            g = _GRAPHS[key] = loads(text, file=file, limits=limits, json=file.lower().endswith(".json"))
+            _COMPILED[key] = _COMPILED.get(key, 0) + 1
+        return g
+
+
+def _frame(names: list[str], columns: dict, lines, errors: list[RowsError] | None) -> pd.DataFrame:
+    """Good rows indexed by line; with skip_bad_rows, then the bad rows (NaN cells, their error in BAD)."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({n: columns[n] for n in names}, index=pd.Index(lines, dtype="int64"))
+    if errors is None:
+        return df
+    df[BAD] = None
+    if errors:
+        bad = pd.DataFrame({n: np.full(len(errors), np.nan) for n in names},
+                           index=pd.Index([e.line or 0 for e in errors], dtype="int64"))
+        bad[BAD] = pd.Series(errors, index=bad.index, dtype=object)
+        df = pd.concat([df, bad])
+    return df
+
+
+def _read_csv(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd.DataFrame:
+    """One CSV file, parsed by `batch.CsvRows` as local `cgcalc batch` does: same cells accepted, same lines."""
+    import numpy as np
+
+    errors: list[RowsError] | None = [] if skip else None
+    lines: list[list[int]] = []
+    cols: dict[str, list] = {n: [] for n in names}
+    try:
+        with open(part.path, encoding="utf-8-sig", newline="") as f:
+            reader = CsvRows(f, part.label, inputs)
+            _same_columns(reader.names, names, "the first file", part.label, reader.line)
+            for chunk in reader.chunks(CSV_CHUNK_ROWS, None if errors is None else errors.append):
+                lines.append(chunk.lines)
+                for n in names:
+                    cols[n].append(chunk.columns[n])
+    except UnicodeDecodeError:
+        raise RowsError("not UTF-8 text", file=part.label) from None
+    except OSError as e:
+        raise RowsError(f"cannot read the file: {e.strerror or e}", file=part.label) from None
+    columns = {n: np.concatenate(c) if c else np.zeros(0) for n, c in cols.items()}
+    return _frame(names, columns, np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64), errors)
+
+
+def _read_parquet(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd.DataFrame:
+    """One Parquet file or run of row groups; a null is a bad cell at its row (1-based, in the file)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(part.path)
+        table = pf.read_row_groups(part.row_groups) if part.row_groups is not None else pf.read()
+    except (OSError, pa.ArrowException) as e:
+        raise RowsError(f"cannot read as Parquet: {e}", file=part.label) from None
+    n = table.num_rows
+    lines = np.arange(part.first_row + 1, part.first_row + n + 1, dtype=np.int64)
+    first_bad = np.full(n, -1)  # per row, the first column holding a null
+    columns = {}
+    for j, name in enumerate(names):
+        col = table.column(name)
+        if pa.types.is_null(col.type):
+            col = col.cast(pa.float64())
+        if col.null_count:
+            first_bad[np.asarray(col.is_null()) & (first_bad < 0)] = j
+            col = pc.fill_null(col, 0)
+        columns[name] = np.asarray(col.to_numpy(), dtype=np.float64)
+    errors: list[RowsError] | None = [] if skip else None
+    bad = np.flatnonzero(first_bad >= 0)
+    if len(bad):
+        found = [RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=part.label,
+                           line=int(lines[i])) for i in bad]
+        if errors is None:
+            raise found[0]
+        errors.extend(found)
+        good = first_bad < 0
+        columns = {k: v[good] for k, v in columns.items()}
+        lines = lines[good]
+    return _frame(names, columns, lines, errors)
+
+
+def _evaluate(df: pd.DataFrame, key: str, text: str | bytes, file: str, limits: Limits, names: list[str],
+              outputs: list[str], exact: bool) -> pd.DataFrame:
+    """The given columns, then `run_batch`'s (every output O, then dO/dX) — the columns local batch writes."""
+    import numpy as np
+    import pandas as pd
+
+    g = _graph(key, text, file, limits)
+    bad = None
+    if BAD in df.columns:
+        is_bad = df[BAD].notna().to_numpy()
+        bad, df = df[is_bad], df[~is_bad]
+    cols = {n: df[n].to_numpy(dtype=np.float64) for n in names}
+    res = run_batch(g.plan, cols, outputs, exact=exact, rows=len(df)).columns()
+    out = pd.DataFrame(cols | res, index=df.index)
+    if bad is not None:
+        out[BAD] = None
+        out = pd.concat([out, bad[[BAD]]]) if len(bad) else out
+    return out
+
+
+def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
+           partition_info: dict | None = None) -> pd.DataFrame:
+    """Write one part file (to a temporary name, then renamed: a retried task replaces it whole); report on it."""
+    import numpy as np
+    import pandas as pd
+
+    errors: tuple = ()
+    if BAD in df.columns:
+        is_bad = df[BAD].notna().to_numpy()
+        errors = tuple(sorted(df[BAD][is_bad], key=lambda e: e.line or 0))
+        df = df[~is_bad].drop(columns=BAD)
+    number = partition_info["number"] if partition_info else 0
+    final = os.path.join(tmp, f"part-{number:0{width}d}.{fmt}")
+    part = os.path.join(tmp, f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
+    names = list(df.columns)
+    arrays = [df[c].to_numpy(dtype=np.float64) for c in names]
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_arrays([pa.array(a) for a in arrays], names=names), part)
+    else:
+        import csv
+
+        with open(part, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerow(names)
+            if len(df):
+                f.write("\n".join(map(",".join, zip(*[_texts(a, quote=True) for a in arrays]))))
+                f.write("\n")
+    os.replace(part, final)
+
+    first, nonfinite = -1, 0
+    if len(df) and len(names) > n_given:
+        finite = np.isfinite(np.column_stack(arrays[n_given:])).all(axis=1)
+        nonfinite = int((~finite).sum())
+        if nonfinite:
+            first = int(df.index[int(np.argmin(finite))])
+    return pd.DataFrame({"rows": [len(df) + len(errors)], "written": [len(df)], "bad": [len(errors)],
+                         "nonfinite": [nonfinite], "first_nonfinite": [first],
+                         "errors": pd.Series([errors], dtype=object)})
