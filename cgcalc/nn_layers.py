@@ -58,7 +58,7 @@ class Affine(Layer):
     scalar_dout = False
     op, cls_name, symbol, arity = "affine", "Affine", "affine", 3
     forward_rule, backward_rule = "x @ W + b", "dx = dout @ W.T;  dW = x.T @ dout;  db = dout summed to b's shape"
-    __slots__ = ("mm", "sb", "tb")
+    __slots__ = ("mm", "sb", "tb", "sy", "ty")
 
     @classmethod
     def infer(cls, shapes, attrs):
@@ -67,14 +67,16 @@ class Affine(Layer):
     def forward(self, x, W, b):
         self.mm = MatMul(self.k, self.needs[:2], self.lead)
         y = self.mm.forward(x, W)
-        self.sb = b.shape
+        self.sy, self.sb = y.shape, getattr(b, "shape", ())
         if self.lead:
             y, b = _align((y, b), self.lead)
-        self.tb = b.shape
+        self.ty, self.tb = y.shape, getattr(b, "shape", ())
         return y + b
 
     def backward(self, dout):
-        dx, dW = self.mm.backward(dout) if any(self.needs[:2]) else (None, None)
+        # b may have broadcast x @ W to a larger shape: the product's share of dout is summed back first
+        dmm = sum_to(dout, self.ty).reshape(self.sy) if any(self.needs[:2]) else None
+        dx, dW = self.mm.backward(dmm) if dmm is not None else (None, None)
         db = sum_to(dout, self.tb).reshape(self.sb) if self.needs[2] else None
         return dx, dW, db
 
@@ -198,6 +200,7 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, x, t):
         np, lead = self.k.np, self.lead
+        x, t = np.asarray(x), np.asarray(t)  # a class index may come as a plain float
         rank = x.ndim - lead
         z = x - x.max(axis=-1, keepdims=True)
         self.logp = logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
