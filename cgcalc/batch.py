@@ -142,6 +142,7 @@ class JsonlRows:
         self.f, self.file, self.inputs, self.shapes = f, file, inputs, shapes
         self.line = 0
         self.names: list[str] | None = None  # the first row's keys: the echo columns of a CSV output
+        self.notes: list[str] = []  # for --verbose: where rows could not all run together
 
     def chunks(self, size: int, on_bad) -> Iterator[Chunk]:
         import numpy as np
@@ -213,6 +214,7 @@ class JsonlRows:
             return tuple((k, np.shape(v)) for k, v in row.items())
 
         start = 0
+        groups = 0
         while start < len(pending):
             sig = signature(pending[start][1])
             end = start + 1
@@ -221,7 +223,11 @@ class JsonlRows:
             group = pending[start:end]
             cols = {k: np.array([r[k] for _, r in group], dtype=np.float64) for k, _ in sig}
             yield Chunk([ln for ln, _ in group], cols, None)
+            groups += 1
             start = end
+        if groups > 1:
+            self.notes.append(f"lines {pending[0][0]}-{pending[-1][0]}: rows set different inputs or shapes, so they "
+                              f"ran in {groups} groups (each group vectorized)")
 
 
 def _unique_pairs(items):
@@ -323,6 +329,8 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
             out.write("\n")
         if progress is not None:
             progress(n)
+    summary.notes.extend(getattr(rows, "notes", []))
+    summary.notes.append(f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}")
     if out_format == "csv" and not header_written:
         names = list(rows.names or [])
         csv.writer(out, lineterminator="\n").writerow(names + _result_names(plan, outputs))

@@ -374,7 +374,7 @@ def batch(
             try:
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows or DEFAULT_CHUNK_ROWS,
                                    on_bad if skip_bad_rows else None,
-                                   lambda n: advance(counter.read), exact=not fast_math)
+                                   lambda n: advance(counter.bytes_read), exact=not fast_math)
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
         if summary.bad:
@@ -386,7 +386,7 @@ def batch(
                   f"(run that row alone with `cgcalc run --set` to see which node produced it)")
         if verbose:
             for note in summary.notes:
-                _warn(note)
+                sys.stderr.write(f"note: {note}\n")
         if not quiet and sys.stderr.isatty():
             sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
 
@@ -405,15 +405,11 @@ class _ByteCounter(io.RawIOBase):
 
     def __init__(self, f) -> None:
         self.f = f
-        self.read_bytes = 0
+        self.bytes_read = 0
         try:
             self.total = os.fstat(f.fileno()).st_size or None
         except (OSError, ValueError, io.UnsupportedOperation):
             self.total = None
-
-    @property
-    def read(self):  # noqa: D401 - used as a number by the progress callback
-        return self.read_bytes
 
     def readable(self) -> bool:
         return True
@@ -422,7 +418,7 @@ class _ByteCounter(io.RawIOBase):
         data = self.f.read(len(b))
         n = len(data)
         b[:n] = data
-        self.read_bytes += n
+        self.bytes_read += n
         return n
 
 

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 FORMATS = {"parquet": (".parquet", ".parq", ".pq"), "csv": (".csv",)}
 PARQUET_PART_ROWS = 1 << 20  # a large Parquet file is split into runs of row groups of about this many rows
 CSV_CHUNK_ROWS = 65536
+RESUBMITS = 3  # times the partitions cancelled by a cluster restart are submitted again
 BAD = "__cgcalc_bad__"  # with skip_bad_rows: the RowsError of a bad row (None for a good one)
+CONNECT_TIMEOUT = 10  # seconds; distributed would retry a refused connection for 30
 INSTALL = "pip install 'cgcalc[dask]'"
 
 
@@ -134,24 +136,22 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
     import dask.dataframe as dd
     import pandas as pd
 
-    def frame(cols: list[str], extra: bool) -> pd.DataFrame:
-        meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}, index=pd.Index([], dtype="int64"))
-        if extra:
-            meta[BAD] = pd.Series(dtype=object)
-        return meta
-
-    key = hashlib.sha256(graph_file.encode() + b"\0" + (graph_text if isinstance(graph_text, bytes)
-                                                         else graph_text.encode())).hexdigest()
+    key = graph_key(graph_text, graph_file)
     width = max(5, len(str(len(parts) - 1)))
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.cgcalc-", dir=os.path.dirname(out_abs))
+    try:
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.cgcalc-", dir=os.path.dirname(out_abs))
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
     try:
         # object columns stay objects (a bad row's RowsError); dask would turn them into strings
         with dask.config.set({"dataframe.convert-string": False}), _client(scheduler, workers) as client:
             read = _read_csv if fmt == "csv" else _read_parquet
             data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
-                               meta=frame(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
-            evaluated = data.map_partitions(_evaluate, key, graph_text, graph_file, limits, names, outputs, exact,
-                                            meta=frame(names + results, skip_bad_rows))
+                               meta=_meta(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
+            # the text is one key of the task graph: sent to each worker once, not with every partition
+            text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
+            evaluated = data.map_partitions(_evaluate, key, text, graph_file, limits, names, outputs, exact,
+                                            meta=_meta(names + results, skip_bad_rows))
             stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
             stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
                                              enforce_metadata=False)
@@ -175,7 +175,17 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
     return summary
 
 
-_STATS = ("rows", "written", "bad", "nonfinite", "first_nonfinite")
+_STATS = ("rows", "written", "bad", "nonfinite", "first_nonfinite")  # a partition's report, with its errors
+
+
+def _meta(columns: list[str], bad: bool) -> pd.DataFrame:
+    """The empty frame dask is given for a stage's output: float64 columns, indexed by source line."""
+    import pandas as pd
+
+    meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}, index=pd.Index([], dtype="int64"))
+    if bad:
+        meta[BAD] = pd.Series(dtype=object)
+    return meta
 
 
 # -- the client side: files, partitions, schema -------------------------------------------------------------
@@ -328,14 +338,17 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
 
     if scheduler is None:
         n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        # a bad cell fails its task: the worker would log "Compute Failed" and a traceback on our stderr
+        # loopback only; no dashboard, and the scheduler's small HTTP server (health, metrics) on a free port
+        # rather than 8787, which another cluster may hold; a bad cell fails its task, and a worker would
+        # log "Compute Failed" and a traceback on our stderr: logs off
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
+                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                          silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster, set_as_default=False) as client:
             yield client
         return
     try:
-        client = Client(scheduler, set_as_default=False, timeout=30)
+        client = Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as e:
         raise UsageError(f"cannot connect to the dask scheduler at {scheduler}: {e}") from None
     with client:
@@ -362,33 +375,47 @@ def _version() -> str:
 
 
 def _compute(client, tasks: list, parts: list[Part], progress) -> list[pd.DataFrame]:
-    """Run every partition's task; a bad cell (or any failure) cancels the rest and is raised here."""
-    from distributed import as_completed
+    """Run every partition's task and return their reports, in partition order.
 
-    futures = client.compute(tasks)
-    index = {f.key: i for i, f in enumerate(futures)}
+    A task whose worker dies is run again by dask itself. A restart of the cluster (`client.restart()`, by
+    anyone) cancels every future instead: the partitions not done yet are submitted again (their part files
+    are rewritten whole, so this is safe). A bad cell, or any other failure, cancels the rest and is raised.
+    """
+    from distributed import CancelledError, as_completed
+
+    reports: list = [None] * len(tasks)
+    todo = list(range(len(tasks)))
     done = 0
-    try:
-        if progress is not None:
-            progress(0, len(futures))
-        for f in as_completed(futures, loop=client.loop):
-            if f.status == "error":
-                f.result()  # raises the task's own exception: a RowsError keeps its file, line and column
-            done += 1
-            if progress is not None:
-                progress(done, len(futures))
-        return [f.result() for f in futures]
-    except CgcalcError:
-        client.cancel(futures)
-        raise
-    except (KeyboardInterrupt, SystemExit):
-        client.cancel(futures)
-        raise
-    except Exception as e:
-        client.cancel(futures)
-        i = next((index[f.key] for f in futures if f.status == "error"), None)
-        where = f" on {parts[i].label}" if i is not None else ""
-        raise CgcalcError(f"the dask run failed{where}: {type(e).__name__}: {e}") from e
+    if progress is not None:
+        progress(0, len(tasks))
+    for _ in range(1 + RESUBMITS):
+        futures = client.compute([tasks[i] for i in todo])
+        index = {f.key: i for f, i in zip(futures, todo)}
+        cancelled = []
+        try:
+            for f in as_completed(futures, loop=client.loop):
+                try:
+                    # a failed task raises its own exception here: a RowsError keeps file, line and column
+                    reports[index[f.key]] = f.result()
+                except CancelledError:
+                    cancelled.append(index[f.key])
+                    continue
+                done += 1
+                if progress is not None:
+                    progress(done, len(tasks))
+        except (CgcalcError, KeyboardInterrupt, SystemExit):
+            client.cancel(futures)
+            raise
+        except Exception as e:
+            client.cancel(futures)
+            i = next((index[f.key] for f in futures if f.status == "error"), None)
+            where = f" on {parts[i].label}" if i is not None else ""
+            raise CgcalcError(f"the dask run failed{where}: {type(e).__name__}: {e}") from e
+        if not cancelled:
+            return reports
+        todo = sorted(cancelled)
+    raise CgcalcError(f"the dask run was cancelled {1 + RESUBMITS} times (is the cluster restarting again and "
+                      "again?)")
 
 
 def _finish(tmp: str, out: str) -> None:
@@ -419,6 +446,12 @@ def _remove(tmp: str) -> None:
 _GRAPHS: dict[str, Graph] = {}
 _COMPILED: dict[str, int] = {}  # key -> times compiled in this process (the tests check it stays 1)
 _LOCK = threading.Lock()
+
+
+def graph_key(text: str | bytes, file: str) -> str:
+    """What a worker's compiled graph is cached by: the text, and the file name its messages show."""
+    data = text if isinstance(text, bytes) else text.encode()
+    return hashlib.sha256(file.encode() + b"\0" + data).hexdigest()
 
 
 def _graph(key: str, text: str | bytes, file: str, limits: Limits) -> Graph:
