@@ -4,6 +4,7 @@ files, creates a Console, and turns a CgcalcError into a one-line message and an
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -11,10 +12,38 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from .errors import CgcalcError, ExitCode, UsageError
+from .errors import clean as _clean
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a bad option value, an unknown option, a missing argument) as one line,
+    `error: message (see 'cgcalc run --help')`, exit 2 — not a usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            _err("aborted")
+            sys.exit(130)
+        except Exception as e:
+            if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+                raise
+            message = e.format_message().strip()
+            if message:  # (none when the help was shown because no arguments were given)
+                ctx = getattr(e, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                _err(message.rstrip(".") + hint)
+            sys.exit(e.exit_code)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
@@ -46,11 +75,11 @@ def _print(renderable) -> None:
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.write(f"error: {_clean(message)}\n")
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.write(f"warning: {_clean(message)}\n")
 
 
 @contextmanager
@@ -197,15 +226,18 @@ def check(
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
     full: Annotated[bool, typer.Option("--full", help="List every element, not just the worst of each input.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    max_elements: Annotated[int, typer.Option("--max-elements", min=1, help="Check at most this many elements of "
+                                              "each input (a fixed random sample beyond it).")] = 1000,
 ) -> None:
     """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
     from .gradcheck import check as gradcheck
 
     with _errors():
-        if eps <= 0 or rtol < 0 or atol < 0:
-            raise UsageError("--eps must be positive, --rtol and --atol not negative")
+        if not (math.isfinite(eps) and eps > 0 and math.isfinite(rtol) and rtol >= 0
+                and math.isfinite(atol) and atol >= 0):
+            raise UsageError("--eps must be a positive number, --rtol and --atol numbers not below 0")
         g = _load(graph)
-        report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol)
+        report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
         if fmt is Format.table:
             from .render import check_table
 
@@ -453,7 +485,10 @@ def _atomic_output(path: str | None, binary: bool = False, prefix: str = ".cgcal
             yield f
         if path:
             _usual_mode(tmp)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
         else:
             with open(tmp, "rb") as f:
                 shutil.copyfileobj(f, sys.stdout.buffer)
@@ -471,17 +506,19 @@ def validate(
     from .graph import load
 
     bad = 0
+    worst = ExitCode.USAGE
     for path in graphs:
         try:
             with _errors():
                 g = load(path)
-        except typer.Exit:
+        except typer.Exit as e:
             bad += 1
+            worst = max(worst, e.exit_code)  # an internal error (3) stays visible
             continue
         n_in, n_nodes = len(g.plan.inputs), len(g.plan.steps)
         typer.echo(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})")
     if bad:
-        raise typer.Exit(ExitCode.USAGE)
+        raise typer.Exit(worst)
 
 
 @app.command()

@@ -9,6 +9,7 @@ absent. A part's file name is its partition number, so a task that dask runs aga
 rewrites the same file: no row lost, none duplicated.
 
 The graph travels to the workers as its file text; each worker process compiles it once (`_graph`).
+Unlike the rest of the library this module opens files: the workers read and write them where they run.
 Nothing here imports dask, pandas or pyarrow at import time: the core install never needs them.
 """
 
@@ -242,11 +243,6 @@ def _check_out(out: str) -> str:
     return path
 
 
-def _unknown(name: str, inputs: list[str], file: str, line: int | None = None, col: int | None = None) -> RowsError:
-    return RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
-                     file=file, line=line, col=col)
-
-
 def _same_columns(names: list[str], first: list[str], first_label: str, file: str, line: int | None) -> None:
     if set(names) != set(first):
         missing = [n for n in first if n not in names]
@@ -288,7 +284,8 @@ def _parquet_parts(files: list[tuple[str, str]], inputs: list[str]) -> tuple[lis
         schema = pf.schema_arrow
         for name in schema.names:
             if name not in inputs:
-                raise _unknown(name, inputs, label)
+                raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
+                                file=label)
             t = schema.field(name).type
             if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
                 raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
@@ -393,15 +390,23 @@ def _compute(client, tasks: list, parts: list[Part], progress) -> list[pd.DataFr
         index = {f.key: i for f, i in zip(futures, todo)}
         cancelled = []
         try:
-            for f in as_completed(futures, loop=client.loop):
+            # the reports of all the partitions finished meanwhile in one round trip, not one each
+            for batch in as_completed(futures, loop=client.loop).batches():
                 try:
                     # a failed task raises its own exception here: a RowsError keeps file, line and column
-                    reports[index[f.key]] = f.result()
-                except CancelledError:
-                    cancelled.append(index[f.key])
-                    continue
-                done += 1
-                if progress is not None:
+                    got = client.gather(batch)
+                except CancelledError:  # a restart: see which ones, one by one
+                    got = []
+                    for f in list(batch):
+                        try:
+                            got.append(f.result())
+                        except CancelledError:
+                            cancelled.append(index[f.key])
+                            batch.remove(f)
+                for f, report in zip(batch, got):
+                    reports[index[f.key]] = report
+                done += len(batch)
+                if progress is not None and batch:
                     progress(done, len(tasks))
         except (CgcalcError, KeyboardInterrupt, SystemExit):
             client.cancel(futures)
@@ -459,7 +464,7 @@ def _graph(key: str, text: str | bytes, file: str, limits: Limits) -> Graph:
     with _LOCK:
         g = _GRAPHS.get(key)
         if g is None:
-            if len(_GRAPHS) >= 8:  # a long-lived worker sees many graphs: keep the latest few
+            if len(_GRAPHS) >= 8:  # a long-lived worker sees many graphs: keep the 8 compiled last
                 del _GRAPHS[next(iter(_GRAPHS))]
             g = _GRAPHS[key] = loads(text, file=file, limits=limits, json=file.lower().endswith(".json"))
             _COMPILED[key] = _COMPILED.get(key, 0) + 1
@@ -471,7 +476,8 @@ def _frame(names: list[str], columns: dict, lines, errors: list[RowsError] | Non
     import numpy as np
     import pandas as pd
 
-    df = pd.DataFrame({n: columns[n] for n in names}, index=pd.Index(lines, dtype="int64"))
+    # copy=False: a block per column, no 2-D copy (the columns are fresh arrays, nobody else holds them)
+    df = pd.DataFrame({n: columns[n] for n in names}, index=pd.Index(lines, dtype="int64"), copy=False)
     if errors is None:
         return df
     df[BAD] = None
@@ -557,7 +563,7 @@ def _evaluate(df: pd.DataFrame, key: str, text: str | bytes, file: str, limits: 
         bad, df = df[is_bad], df[~is_bad]
     cols = {n: df[n].to_numpy(dtype=np.float64) for n in names}
     res = run_batch(g.plan, cols, outputs, exact=exact, rows=len(df)).columns()
-    out = pd.DataFrame(cols | res, index=df.index)
+    out = pd.DataFrame(cols | res, index=df.index, copy=False)
     if bad is not None:
         out[BAD] = None
         out = pd.concat([out, bad[[BAD]]]) if len(bad) else out
@@ -575,7 +581,9 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
         is_bad = df[BAD].notna().to_numpy()
         errors = tuple(sorted(df[BAD][is_bad], key=lambda e: e.line or 0))
         df = df[~is_bad].drop(columns=BAD)
-    number = partition_info["number"] if partition_info else 0
+    if partition_info is None:  # never guess a name: two partitions writing one file would lose rows
+        raise RuntimeError("dask did not say which partition this is (partition_info)")
+    number = partition_info["number"]
     final = os.path.join(tmp, f"part-{number:0{width}d}.{fmt}")
     part = os.path.join(tmp, f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
     names = list(df.columns)
@@ -597,7 +605,9 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
 
     first, nonfinite = -1, 0
     if len(df) and len(names) > n_given:
-        finite = np.isfinite(np.column_stack(arrays[n_given:])).all(axis=1)
+        finite = np.isfinite(arrays[n_given])
+        for a in arrays[n_given + 1:]:
+            finite &= np.isfinite(a)
         nonfinite = int((~finite).sum())
         if nonfinite:
             first = int(df.index[int(np.argmin(finite))])

@@ -45,7 +45,7 @@ class CgcalcError(Exception):
 
     def __str__(self) -> str:
         where = self.where
-        return f"{where}: {self.message}" if where else self.message
+        return clean(f"{where}: {self.message}" if where else self.message)
 
 
 class GraphError(CgcalcError):
@@ -62,6 +62,14 @@ class RowsError(CgcalcError):
 
 class UsageError(CgcalcError):
     """Bad command-line usage that the argument parser cannot catch (e.g. --set of an unknown input)."""
+
+
+def clean(text: str) -> str:
+    """Text safe for one terminal line: control characters, escapes and unpaired surrogates written out
+    (a file can put anything in a name, and an error message quotes it)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def suggest(word: str, choices) -> str:

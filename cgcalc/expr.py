@@ -8,7 +8,9 @@ itself. The dot keeps these names apart from any name a user can write.
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 
 from .errors import GraphError
 from .spec import NodeSpec, Pos, parse_number
@@ -135,7 +137,8 @@ class _Parser:
             sign, (kind, text, off) = -1, self.take()
         if kind == "num":
             x = sign * parse_number(text)
-            return int(x) if x == int(x) and "." not in text and "e" not in text.lower() else x
+            whole = math.isfinite(x) and x == int(x) and "." not in text and "e" not in text.lower()
+            return int(x) if whole else x
         if kind == "name" and text in ("true", "True", "false", "False") and sign == 1:
             return text in ("true", "True")
         if text == "[" and sign == 1:
@@ -159,7 +162,15 @@ def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
     p = _Parser(spec.expr or "", f"node '{spec.name}'", spec.expr_pos, file, max_depth)
     if not (spec.expr or "").strip():
         raise p.err("it is empty", 0)
-    tree = p.parse()
+    # the parser recurses about twice per level of nesting: make room for the depth allowed
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 3 * max_depth + 200))
+    try:
+        tree = p.parse()
+    except RecursionError:
+        raise p.err("nested too deep for this Python (lower CGCALC_MAX_DEPTH)", 0) from None
+    finally:
+        sys.setrecursionlimit(limit)
     if tree[0] != "op":
         shown = spec.expr.strip()
         raise p.err(

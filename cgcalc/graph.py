@@ -110,10 +110,15 @@ def loads(text: str | bytes, *, file: str | None = None, name: str | None = None
         spec = parse(text, file, name=name, limits=limits, json_first=json)
         try:
             return Graph(compile_spec(spec, limits))
-        except GraphError:
+        except GraphError as e:
             if not spec.exact_positions:
                 # the fast readers keep only lines: read the file again with PyYAML to say exactly where
-                compile_spec(parse(text, file, name=name, limits=limits, fast=False), limits)
+                try:
+                    compile_spec(parse(text, file, name=name, limits=limits, fast=False), limits)
+                except GraphError as located:
+                    if located.message.startswith("YAML syntax"):  # JSON that YAML cannot read
+                        raise e from None
+                    raise located from None
             raise
 
 

@@ -211,11 +211,15 @@ def check_table(report, full: bool = False) -> Table:
         table.add_column(name, justify=justify, no_wrap=True)
     style = {"pass": "green", "FAIL": "bold red", "kink": "yellow", "undefined": "yellow"}
     for c in report.inputs:
+        if not c.elements:
+            table.add_row(*([c.output] if multi else []), c.name, "(no elements)", "", "", "", "", "")
+            continue
         elements = c.elements if full else (c.worst,)
+        sampled = f", a sample of {c.total:,}" if len(c.elements) < c.total else ""
         for e in elements:
             where = "" if not c.shape else str(list(e.index))
             if c.shape and not full and len(c.elements) > 1:
-                where += f" (worst of {len(c.elements)})"
+                where += f" (worst of {len(c.elements):,}{sampled})"
             row = [c.name, where, fmt_num(e.analytic, 10), fmt_num(e.numeric, 10), f"{e.abs_err:.1e}",
                    f"{e.rel_err:.1e}", Text(_status_text(e.status), style=style[e.status])]
             table.add_row(*([c.output] if multi else []), *row)

@@ -261,7 +261,12 @@ class _Builder:
     def string(self, n, what: str) -> str:
         if self.v.kind(n) == "scalar" and n is None:
             raise self.err(f"{what} is empty", n)
-        return self.scalar(n, what)
+        text = self.scalar(n, what)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.err(f"{what} holds an unpaired surrogate (\\u{ord(text[0]):04x}...), which no output can carry", n) from None
+        return text
 
     def name(self, n, what: str) -> str:
         text = self.scalar(n, what)
@@ -514,8 +519,15 @@ def _compose_yaml(text: str | bytes, file: str | None):
             what += f" ({e.context}{started})"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (a control character, NUL)
+        line = col = None
+        if isinstance(text, str) and isinstance(e.position, int):
+            line = text.count("\n", 0, e.position) + 1
+            col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        what = f"character #x{e.character:04x} is not allowed in YAML" if isinstance(e.character, int) else str(e.reason)
+        raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
     except yaml.YAMLError as e:
-        raise GraphError(f"YAML syntax: {e}", file=file) from None
+        raise GraphError(f"YAML syntax: {' '.join(str(e).split())}", file=file) from None
 
 
 def parse(text: str | bytes, file: str | None = None, *, name: str | None = None,
@@ -541,8 +553,13 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
         if plain is not None:
             try:
                 return _Builder(_Plain, file, limits).graph(plain, default_name)
-            except GraphError:
-                pass  # found again below, with its line and column
+            except GraphError as e:
+                # found again below with its line and column, unless YAML cannot read this JSON at all
+                try:
+                    root = _compose_yaml(text, file)
+                except GraphError:
+                    raise e from None
+                return _Builder(_Yaml, file, limits).graph(root, default_name)
     elif fast:
         from . import fastyaml
 
@@ -556,6 +573,11 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
     return _Builder(_Yaml, file, limits).graph(root, default_name)
 
 
+def _json_int(text: str) -> int | float:
+    """JSON integers: exact when they fit a float's integers, else a float (1 and 400 zeros is inf)."""
+    return int(text) if len(text) <= 15 else float(text)
+
+
 def _json_plain(text: str):
     """JSON values, or None when the text is not JSON (the YAML path then reports the error)."""
     import json
@@ -567,7 +589,7 @@ def _json_plain(text: str):
         return d
 
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=lambda c: None)
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=lambda c: None, parse_int=_json_int)
     except (ValueError, RecursionError):
         return None
 
@@ -578,6 +600,10 @@ def parse_value(text: str, what: str, limits: Limits | None = None):
     x = parse_number(text.strip())
     if x is not None:
         return x
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GraphError(f"bad value for {what}: {text!r} is not valid UTF-8 text") from None
     limits = limits or Limits.from_env()
     if len(text) > limits.max_file_bytes:
         raise GraphError(f"{what} is over {limits.max_file_bytes:,} bytes")
