@@ -1,0 +1,260 @@
+"""Issue 4 benchmark: `Graph.run_batch` and `cgcalc batch` against hand-written numpy, side by side.
+
+    .venv/bin/python tests/benchmarks/bench_batch.py [--quick] [--runs N] [--keep]
+
+Targets (graphs/apple_orange.yaml: price and its gradients with respect to all 5 inputs):
+  1. in memory, 1,000,000 rows: run_batch <= 1.2x the same formulas hand-written in numpy;
+  2. CSV -> CSV, 1,000,000 rows: `cgcalc batch` <= 0.5x a script doing np.loadtxt + formulas + np.savetxt('%.17g')
+     (both as subprocesses); our output's floats are checked once to equal the baseline's;
+  3. peak RSS of `cgcalc batch` on 10,000,000 rows <= 1.2x its peak on 100,000 rows.
+--quick: 3 runs instead of 5; CSV -> CSV on 200,000 rows; memory on 1,000,000 vs 100,000 rows.
+Reports; always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CGCALC, GRAPHS, PYTHON, Report, fmt_bytes, fmt_s, interleaved, median, run_child, timed  # noqa: E402
+
+GRAPH = GRAPHS / "apple_orange.yaml"
+INPUTS = ("apple", "apple_num", "orange", "orange_num", "tax")
+HEADER = ",".join(INPUTS)
+OUT_HEADER = ",".join([*INPUTS, "price", *(f"dprice/d{x}" for x in INPUTS)])
+BLOCK = 100_000  # rows generated at a time
+
+
+def columns(n: int, seed: int) -> dict[str, np.ndarray]:
+    """A price list: prices with cents, whole counts, a tax rate with three decimals."""
+    rng = np.random.default_rng(seed)
+    return {
+        "apple": np.round(rng.uniform(50, 150, n), 2),
+        "apple_num": rng.integers(1, 11, n).astype(np.float64),
+        "orange": np.round(rng.uniform(50, 200, n), 2),
+        "orange_num": rng.integers(1, 11, n).astype(np.float64),
+        "tax": np.round(rng.uniform(1.0, 1.2, n), 3),
+    }
+
+
+def block_text(n: int, seed: int) -> str:
+    import io
+
+    c = columns(n, seed)
+    buf = io.StringIO()
+    np.savetxt(buf, np.column_stack([c[x] for x in INPUTS]), fmt="%.2f,%d,%.2f,%d,%.3f")
+    return buf.getvalue()
+
+
+def write_rows(path: Path, n: int, blocks: dict[int, str]) -> None:
+    """n rows, written in blocks of BLOCK; at most 10 distinct blocks are made and then repeated, so that
+    10 million rows take seconds to write (the content does not matter to the memory target)."""
+    with open(path, "w") as f:
+        f.write(HEADER + "\n")
+        done, i = 0, 0
+        while done < n:
+            m = min(BLOCK, n - done)
+            key = i % 10
+            if m == BLOCK:
+                if key not in blocks:
+                    blocks[key] = block_text(BLOCK, seed=key)
+                f.write(blocks[key])
+            else:
+                f.write(block_text(m, seed=1000 + i))
+            done += m
+            i += 1
+
+
+BASELINE_SCRIPT = textwrap.dedent(f"""\
+    # hand-written baseline of `cgcalc batch graphs/apple_orange.yaml ROWS -o OUT`
+    import sys
+    import numpy as np
+
+    src, dst = sys.argv[1], sys.argv[2]
+    d = np.loadtxt(src, delimiter=",", skiprows=1, ndmin=2)
+    apple, apple_num, orange, orange_num, tax = d.T
+    all_price = apple * apple_num + orange * orange_num
+    price = all_price * tax
+    out = np.column_stack([d, price, apple_num * tax, apple * tax, orange_num * tax, orange * tax, all_price])
+    np.savetxt(dst, out, fmt="%.17g", delimiter=",", header="{OUT_HEADER}", comments="")
+    """)
+
+
+def numpy_formulas(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    apple, apple_num, orange, orange_num, tax = (c[x] for x in INPUTS)
+    all_price = apple * apple_num + orange * orange_num
+    return {"price": all_price * tax, "apple": apple_num * tax, "apple_num": apple * tax,
+            "orange": orange_num * tax, "orange_num": orange * tax, "tax": all_price}
+
+
+def short(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def bench_memory(rep: Report, runs: int) -> None:
+    import cgcalc
+
+    n = 1_000_000
+    cols = columns(n, seed=42)
+    g = cgcalc.load(GRAPH)
+
+    def ours():
+        r = g.run_batch(cols)
+        return r
+
+    # the results once, for correctness, before timing
+    r = ours()
+    want = numpy_formulas(cols)
+    got = {"price": r.outputs["price"], **r.grads["price"]}
+    bad = [k for k in want if not np.array_equal(got[k], want[k])]
+    if bad:
+        rep.note(f"in memory: run_batch differs from the numpy formulas in {', '.join(bad)} (not bit for bit)")
+    else:
+        rep.note("in memory: run_batch's price and 5 gradients equal the numpy formulas bit for bit")
+    del r, got, want
+    gc.collect()
+    a, b = interleaved(timed(ours), timed(lambda: numpy_formulas(cols)), runs, warmup=1)
+    ratio = median(a) / median(b)
+    rep.row(f"in memory, run_batch, {short(n)} rows (fwd + 5 grads)", fmt_s(median(a)), fmt_s(median(b)), ratio,
+            "<= 1.2x", ratio <= 1.2)
+    a2, _ = interleaved(timed(lambda: g.run_batch(cols, exact=False)), timed(lambda: numpy_formulas(cols)), runs)
+    rep.row("  (info) run_batch(exact=False)", fmt_s(median(a2)), fmt_s(median(b)), median(a2) / median(b),
+            "-", None)
+
+
+def compare_outputs(ours: Path, base: Path) -> tuple[int, str | None]:
+    """(rows compared, first difference) comparing every cell as float(text)."""
+    with open(ours) as fa, open(base) as fb:
+        ha, hb = fa.readline().strip(), fb.readline().strip()
+        if ha != hb:
+            return 0, f"headers differ: ours {ha!r}, baseline {hb!r}"
+        n = 0
+        for la, lb in zip(fa, fb):
+            n += 1
+            if la == lb:
+                continue
+            xa, xb = la.rstrip("\n").split(","), lb.rstrip("\n").split(",")
+            if len(xa) != len(xb):
+                return n, f"data row {n}: {len(xa)} cells in ours, {len(xb)} in the baseline"
+            for j, (ta, tb) in enumerate(zip(xa, xb)):
+                va, vb = float(ta), float(tb)
+                if va != vb and not (va != va and vb != vb):
+                    return n, f"data row {n}, column {ha.split(',')[j]!r}: ours {ta!r}, baseline {tb!r}"
+        rest_a, rest_b = fa.readline(), fb.readline()
+        if rest_a or rest_b:
+            return n, f"row counts differ after {n} rows ({'ours' if rest_a else 'the baseline'} has more)"
+    return n, None
+
+
+def bench_csv(rep: Report, tmp: Path, n: int, runs: int, quick: bool, blocks: dict) -> None:
+    rows = tmp / f"rows_{n}.csv"
+    write_rows(rows, n, blocks)
+    script = tmp / "baseline_batch.py"
+    script.write_text(BASELINE_SCRIPT)
+    out_ours, out_base = tmp / "out_ours.csv", tmp / "out_base.csv"
+    cmd_ours = [CGCALC, "batch", str(GRAPH), str(rows), "-o", str(out_ours)]
+    cmd_base = [PYTHON, str(script), str(rows), str(out_base)]
+
+    # once, to check both ran and agree, before timing (also warms the page cache)
+    co, cb = run_child(cmd_ours), run_child(cmd_base)
+    label = f"CSV -> CSV, cgcalc batch, {short(n)} rows" + (" [quick: scaled]" if quick else "")
+    if quick:
+        rep.note(f"--quick: CSV -> CSV on {n:,} rows instead of 1,000,000")
+    if co.code != 0:
+        rep.error(label, f"cgcalc batch exited {co.code}: {co.stderr.strip()[-500:]}")
+        return
+    if cb.code != 0:
+        rep.error(label, f"baseline script exited {cb.code}: {cb.stderr.strip()[-500:]}")
+        return
+    compared, diff = compare_outputs(out_ours, out_base)
+    if diff:
+        rep.note(f"CSV output MISMATCH with the baseline: {diff}")
+    else:
+        rep.note(f"CSV output: all {compared:,} rows x 11 cells parse (float(text)) to the baseline's values")
+    size_ours, size_base = out_ours.stat().st_size, out_base.stat().st_size
+    a, b = interleaved(lambda: run_child(cmd_ours).seconds, lambda: run_child(cmd_base).seconds, runs)
+    ratio = median(a) / median(b)
+    rep.row(label, fmt_s(median(a)), fmt_s(median(b)), ratio, "<= 0.5x", ratio <= 0.5)
+    rep.note(f"CSV -> CSV: output sizes ours {fmt_bytes(size_ours)}, baseline {fmt_bytes(size_base)}; "
+             f"ours {n / median(a):,.0f} rows/s; runs ours {', '.join(fmt_s(x) for x in a)}; "
+             f"baseline {', '.join(fmt_s(x) for x in b)}")
+    rows.unlink()
+    out_ours.unlink(missing_ok=True)
+    out_base.unlink(missing_ok=True)
+
+
+def bench_peak(rep: Report, tmp: Path, big: int, small: int, runs: int, quick: bool, blocks: dict) -> None:
+    rows_big, rows_small = tmp / f"rows_{big}.csv", tmp / f"rows_{small}.csv"
+    write_rows(rows_small, small, blocks)
+    write_rows(rows_big, big, blocks)
+    out = tmp / "out_peak.csv"
+
+    def child(rows: Path):
+        c = run_child([CGCALC, "batch", str(GRAPH), str(rows), "-o", str(out)])
+        out.unlink(missing_ok=True)
+        if c.code != 0:
+            raise RuntimeError(f"cgcalc batch exited {c.code}: {c.stderr.strip()[-500:]}")
+        return c
+
+    label = f"peak RSS, batch {short(big)} vs {short(small)} rows" + (" [quick: scaled]" if quick else "")
+    if quick:
+        rep.note(f"--quick: peak memory on {big:,} rows instead of 10,000,000 (vs {small:,})")
+    big_runs, small_runs = [], []
+    try:
+        interleaved(lambda: big_runs.append(child(rows_big)) or 0.0,
+                    lambda: small_runs.append(child(rows_small)) or 0.0, runs)
+    except RuntimeError as e:
+        rep.error(label, str(e))
+        return
+    pa, pb = median([c.maxrss for c in big_runs]), median([c.maxrss for c in small_runs])
+    ratio = pa / pb
+    rep.row(label, fmt_bytes(pa), fmt_bytes(pb), ratio, "<= 1.2x", ratio <= 1.2)
+    rep.note(f"peak RSS: {big:,} rows took {fmt_s(median([c.seconds for c in big_runs]))} "
+             f"({big / median([c.seconds for c in big_runs]):,.0f} rows/s), peaks (KiB) "
+             f"{', '.join(str(c.maxrss >> 10) for c in big_runs)}; {small:,} rows took "
+             f"{fmt_s(median([c.seconds for c in small_runs]))}, peaks (KiB) "
+             f"{', '.join(str(c.maxrss >> 10) for c in small_runs)}")
+    rows_big.unlink()
+    rows_small.unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer runs, smaller files")
+    ap.add_argument("--runs", type=int, help="runs per measurement (default 5, 3 with --quick)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = ap.parse_args()
+    runs = args.runs or (3 if args.quick else 5)
+    rep = Report(f"bench_batch ({'quick, ' if args.quick else ''}median of interleaved runs: {runs}, in memory {9 if args.quick else 21})")
+    tmp = Path(tempfile.mkdtemp(prefix="cgcalc-bench-batch-"))
+    blocks: dict[int, str] = {}
+    try:
+        for name, f in [
+            ("in memory", lambda: bench_memory(rep, 9 if args.quick else 21)),  # cheap: more runs
+            ("CSV", lambda: bench_csv(rep, tmp, 200_000 if args.quick else 1_000_000, runs, args.quick, blocks)),
+            ("peak", lambda: bench_peak(rep, tmp, 1_000_000 if args.quick else 10_000_000, 100_000, runs,
+                                        args.quick, blocks)),
+        ]:
+            try:
+                f()
+            except Exception as e:  # a broken target is reported, and the others still run
+                rep.error(name, f"{type(e).__name__}: {e}")
+    finally:
+        if args.keep:
+            rep.note(f"temp dir kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    rep.finish()
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
