@@ -248,7 +248,7 @@ def strict_in(v):
     return v
 
 
-def _texts(a, quote: bool = False) -> list[str]:
+def cell_texts(a, quote: bool = False) -> list[str]:
     """Each row's cell text: shortest round-trip floats; arrays as JSON (CSV-quoted when quote)."""
     if a.ndim == 1:
         out = list(map(repr, a.tolist()))
@@ -309,7 +309,7 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
                 w = csv.writer(out, lineterminator="\n")
                 w.writerow(echo_names + list(cols))
                 header_written = True
-            parts = [_texts(a, quote=True) for a in cols.values()]
+            parts = [cell_texts(a, quote=True) for a in cols.values()]
             if chunk.echo is not None:
                 lead = chunk.echo
             else:
@@ -353,7 +353,7 @@ def _echo_csv(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> 
         else:
             inp = plan.inputs[plan.index[name]]
             a = np.broadcast_to(np.asarray(inp.value, dtype=np.float64).reshape(inp.shape), (n, *inp.shape))
-        cols.append(_texts(np.asarray(a), quote=True))
+        cols.append(cell_texts(np.asarray(a), quote=True))
     extra = [k for k in chunk.columns if k not in names]
     if extra:
         raise RowsError(f"this row sets '{extra[0]}', which the first row did not: a CSV output needs the same "

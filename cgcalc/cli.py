@@ -354,6 +354,12 @@ def _write_atomic(path: str, data: str | bytes) -> None:
 class RowsFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
+    parquet = "parquet"  # --engine dask only
+
+
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
 
 
 @app.command()
@@ -375,6 +381,12 @@ def batch(
                                             "(faster; may differ from `run` in the last bit).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")] = False,
+    engine: Annotated[Engine, typer.Option("--engine", help="local, or dask: a dataset of Parquet/CSV files on a "
+                                           "dask.distributed cluster (pip install 'cgcalc[dask]').")] = Engine.local,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask: the scheduler to connect to "
+                                                  "(default: a LocalCluster on this machine).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster "
+                                                "(default: one per core).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from .batch import DEFAULT_CHUNK_ROWS, CsvRows, JsonlRows, run_rows
@@ -382,6 +394,12 @@ def batch(
     with _errors():
         g = _load(graph)
         plan = g.plan
+        if engine is Engine.dask:
+            _batch_dask(graph, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
+                        scheduler, workers)
+            return
+        if RowsFormat.parquet in (rows_format, out_format) or rows.lower().endswith(".parquet"):
+            raise UsageError("Parquet is read and written by --engine dask (pip install 'cgcalc[dask]')")
         fmt_in = rows_format.value if rows_format else ("jsonl" if rows.lower().endswith((".jsonl", ".ndjson")) else "csv")
         fmt_out = out_format.value if out_format else ("jsonl" if out and out.lower().endswith((".jsonl", ".ndjson")) else "csv")
         src = _open_rows(rows)
@@ -421,6 +439,48 @@ def batch(
                 sys.stderr.write(f"note: {note}\n")
         if not quiet and sys.stderr.isatty():
             sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+
+
+def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, out_format, skip_bad_rows: bool,
+                fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
+    """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
+    from .dask_engine import require_dask, run_dask
+
+    require_dask()
+    if not out:
+        raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
+    with open(graph, "rb") as f:
+        text = f.read()
+    with _partition_progress(quiet) as progress:
+        summary = run_dask(text, graph, rows, out, output=_outputs(g, output),
+                           scheduler=scheduler, rows_format=rows_format.value if rows_format else None,
+                           out_format=out_format.value if out_format else None, skip_bad_rows=skip_bad_rows,
+                           exact=not fast_math, workers=workers, progress=progress)
+    for e in summary.errors:
+        _warn(f"{e} (row skipped)")
+    if summary.bad:
+        _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
+              f"(each reported above); {summary.written:,} written")
+    if summary.nonfinite:
+        _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
+              f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}")
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
+                         f"{summary.workers} workers)\n")
+
+
+@contextmanager
+def _partition_progress(quiet: bool):
+    """A Rich progress bar of partitions done, on stderr when it is a terminal; else no callback."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("batch (dask)"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("partitions", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _open_rows(path: str):

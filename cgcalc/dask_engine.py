@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .batch import CsvRows, Summary, _texts
+from .batch import CsvRows, Summary, cell_texts
 from .errors import CgcalcError, RowsError, UsageError, suggest
 from .graph import Graph, loads
 from .runtime import check_outputs, run_batch
@@ -157,7 +157,7 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
             stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
                                              enforce_metadata=False)
             reports = _compute(client, stats.to_delayed(), parts, progress)
-            n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+            n_workers = len(client.nthreads())
         _finish(tmp, out_abs)
     except BaseException:
         _remove(tmp)
@@ -599,7 +599,7 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
         with open(part, "w", encoding="utf-8", newline="") as f:
             csv.writer(f, lineterminator="\n").writerow(names)
             if len(df):
-                f.write("\n".join(map(",".join, zip(*[_texts(a, quote=True) for a in arrays]))))
+                f.write("\n".join(map(",".join, zip(*[cell_texts(a, quote=True) for a in arrays]))))
                 f.write("\n")
     os.replace(part, final)
 
