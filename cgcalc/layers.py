@@ -104,6 +104,7 @@ class Layer:
 
 class _Binary(Layer):
     arity = 2
+    keeps_inputs: ClassVar[bool] = True
     __slots__ = ("a", "b", "sa", "sb", "ta", "tb")
 
     @classmethod
@@ -116,7 +117,8 @@ class _Binary(Layer):
             if self.lead:
                 a, b = _align((a, b), self.lead)
             self.ta, self.tb = getattr(a, "shape", ()), getattr(b, "shape", ())
-        self.a, self.b = a, b
+        if self.keeps_inputs:  # add and sub do not need them: let big arrays go as soon as possible
+            self.a, self.b = a, b
         return self.f(a, b)
 
     def backward(self, dout):
@@ -141,6 +143,7 @@ def _scalar(g):
 
 class AddLayer(_Binary):
     op, cls_name, symbol = "add", "AddLayer", "+"
+    keeps_inputs = False
     forward_rule, backward_rule = "a + b", "da = dout;  db = dout"
 
     def f(self, a, b):
@@ -152,6 +155,7 @@ class AddLayer(_Binary):
 
 class SubLayer(_Binary):
     op, cls_name, symbol = "sub", "SubLayer", "-"
+    keeps_inputs = False
     forward_rule, backward_rule = "a - b", "da = dout;  db = -dout"
 
     def f(self, a, b):

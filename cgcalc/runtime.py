@@ -369,6 +369,12 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
     values[plan.n_named:] = plan.constants
     with np.errstate(all="ignore"):
         layers = forward(plan, values, k, lead=1)
+        # let go of the node values nobody reads again (the layers keep what backward needs): memory freed
+        # now is memory backward's arrays reuse, instead of asking the system for fresh pages
+        keep = {plan.index[o] for o in list(plan.outputs) + outputs}
+        for st in plan.steps:
+            if st.slot not in keep:
+                values[st.slot] = np.broadcast_to(np.float64(0.0), np.shape(values[st.slot]))
         grads = {}
         input_slots = [s for s in range(n_in) if plan.inputs[s].grad]
         for o in outputs:
