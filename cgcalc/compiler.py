@@ -86,17 +86,16 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
             nodes.append(ns)
 
     # names: unique across inputs and nodes
-    where: dict[str, tuple] = {}
-    for inp in spec.inputs:
-        where[inp.name] = ("input", inp.pos)
-    for ns in nodes:
-        if ns.name in where:
-            kind, pos = where[ns.name]
-            first = f" at line {pos[0]}" if pos else ""
-            raise err(f"name '{ns.name}' is used twice (first as {'an input' if kind == 'input' else 'a node'}{first})",
-                      ns.pos, ns.name)
-        where[ns.name] = ("node", ns.pos)
-    node_index = {ns.name: j for j, ns in enumerate(nodes)}
+    input_index = {inp.name: i for i, inp in enumerate(spec.inputs)}
+    node_index: dict[str, int] = {}
+    for j, ns in enumerate(nodes):
+        if ns.name in input_index or ns.name in node_index:
+            first_pos = (spec.inputs[input_index[ns.name]].pos if ns.name in input_index
+                         else nodes[node_index[ns.name]].pos)
+            first = f" at line {first_pos[0]}" if first_pos else ""
+            kind = "an input" if ns.name in input_index else "a node"
+            raise err(f"name '{ns.name}' is used twice (first as {kind}{first})", ns.pos, ns.name)
+        node_index[ns.name] = j
 
     # ops, arity, attributes, references
     deps: list[list[int]] = []
@@ -120,12 +119,13 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
         d = []
         for i, ref in enumerate(ns.inputs):
             if type(ref) is str:
-                if ref not in where:
-                    pos = ns.in_pos[i] if i < len(ns.in_pos) else ns.pos
-                    raise err(f"undefined name '{ref}' in node '{ns.name}'{suggest(ref, where)}", pos, ns.name)
                 j = node_index.get(ref)
                 if j is not None:
                     d.append(j)
+                elif ref not in input_index:
+                    pos = ns.in_pos[i] if i < len(ns.in_pos) else ns.pos
+                    known = [*input_index, *node_index]
+                    raise err(f"undefined name '{ref}' in node '{ns.name}'{suggest(ref, known)}", pos, ns.name)
         deps.append(d)
 
     order = _toposort(nodes, deps, err)
@@ -138,6 +138,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     const_slot: dict[float, int] = {}
     has_grad = [inp.grad for inp in spec.inputs] + [False] * len(nodes)
     steps = []
+    shared: dict[tuple, tuple] = {}
     for j in order:
         ns = nodes[j]
         args = []
@@ -152,6 +153,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
                 args.append(const_slot[key])
         slot = index[ns.name]
         needs = tuple([a < n_named and has_grad[a] for a in args])
+        needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
         has_grad[slot] = True in needs
         steps.append(Step(slot, ns.name, ns.op, LAYERS[ns.op], tuple(args), attrs_of[j], needs, ns))
 
