@@ -370,10 +370,10 @@ def batch(
     out: Annotated[str | None, typer.Option("--out", "-o", help="Write here (CSV, or JSON Lines for .jsonl), "
                                             "atomically; default: stdout.")] = None,
     output: OutputOpt = None,
-    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv or jsonl (default: "
-                                                           "from ROWS' extension).")] = None,
-    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv or jsonl (default: from "
-                                                          "OUT's extension, else csv).")] = None,
+    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl, or parquet with "
+                                                           "--engine dask (default: from ROWS' extension).")] = None,
+    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv, jsonl, or parquet with "
+                                                          "--engine dask (default: from OUT's extension, else csv).")] = None,
     chunk_rows: Annotated[int | None, typer.Option("--chunk-rows", min=1, help="Rows evaluated together "
                                                    "(default 16,384).")] = None,
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")] = False,
@@ -382,7 +382,7 @@ def batch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")] = False,
     engine: Annotated[Engine, typer.Option("--engine", help="local, or dask: a dataset of Parquet/CSV files on a "
-                                           "dask.distributed cluster (pip install 'cgcalc[dask]').")] = Engine.local,
+                                           "dask.distributed cluster (pip install 'cgcalc\\[dask]').")] = Engine.local,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask: the scheduler to connect to "
                                                   "(default: a LocalCluster on this machine).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster "
