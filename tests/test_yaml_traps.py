@@ -13,43 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from cli_helpers import CLEAN_ENV, assert_error, cli, one_error_line, write  # noqa: F401
 
 import cgcalc
-from cgcalc.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None,
-             "CGCALC_MAX_FILE_BYTES": None}
-
-
-def cli(*args, env: dict | None = None):
-    return CliRunner(env=CLEAN_ENV).invoke(app, [str(a) for a in args], env=env)
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    return lines[0]
-
-
-def assert_error(result, where: str, *fragments: str) -> str:
-    line = one_error_line(result)
-    prefix = f"error: {where}: "
-    assert line.startswith(prefix), f"expected {prefix!r}..., got {line!r}"
-    for fragment in fragments:
-        assert fragment in line, f"{fragment!r} not in {line!r}"
-    return line
 
 
 def value_of(text: str, name: str):
