@@ -31,24 +31,14 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from bench_batch import columns  # noqa: E402  (the same price list as the local benchmark)
+
 from cgcalc import dask_engine  # noqa: E402
 from cgcalc.graph import load  # noqa: E402
 from cgcalc.spec import Limits  # noqa: E402
 
 GRAPH = ROOT / "graphs" / "apple_orange.yaml"
 INPUTS = ("apple", "apple_num", "orange", "orange_num", "tax")
-
-
-def columns(n: int, seed: int) -> dict[str, np.ndarray]:
-    """A price list: prices with cents, whole counts, a tax rate with three decimals."""
-    rng = np.random.default_rng(seed)
-    return {
-        "apple": np.round(rng.uniform(50, 150, n), 2),
-        "apple_num": rng.integers(1, 11, n).astype(np.float64),
-        "orange": np.round(rng.uniform(50, 200, n), 2),
-        "orange_num": rng.integers(1, 11, n).astype(np.float64),
-        "tax": np.round(rng.uniform(1.0, 1.2, n), 3),
-    }
 
 
 def make_dataset(d: Path, rows: int, files: int) -> list[Path]:
