@@ -251,7 +251,7 @@ def strict_in(v):
 def cell_texts(a, quote: bool = False) -> list[str]:
     """Each row's cell text: shortest round-trip floats; arrays as JSON (CSV-quoted when quote)."""
     if a.ndim == 1:
-        out = list(map(repr, a.tolist()))
+        out = list(map(float.__repr__, a.tolist()))  # repr(), without the dispatch: ~10% faster
         import numpy as np
 
         if not np.isfinite(a).all():
