@@ -250,7 +250,7 @@ def check(
             raise UsageError("check writes a table or json")
         fails = sum(e.status == "FAIL" for c in report.inputs for e in c.elements)
         if fails:
-            _err(f"{fails} gradient element{'s' if fails > 1 else ''} disagree with central differences")
+            _err(f"{fails} gradient element{'s disagree' if fails > 1 else ' disagrees'} with central differences")
             raise typer.Exit(ExitCode.CHECK_FAILED)
 
 
