@@ -4,10 +4,13 @@ file; each chunk runs through `run_batch` once (one numpy call per node, not one
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from itertools import islice
+from typing import IO, Any, NamedTuple
 
 from .compiler import Plan
 from .errors import CgcalcError, RowsError, suggest
@@ -29,7 +32,7 @@ class Summary:
 
 @dataclass
 class Chunk:
-    lines: list[int]  # line number of each row in the rows file
+    lines: Sequence[int]  # line number of each row in the rows file
     columns: dict[str, Any]  # input name -> array (rows, *shape)
     echo: list[str] | None  # CSV: each row's own text, to copy to the output as it was
 
@@ -75,64 +78,83 @@ class CsvRows:
             dup = next(n for n in self.names if self.names.count(n) > 1)
             raise RowsError(f"column '{dup}' appears twice", file=file, line=self.line)
 
-    def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
-        import numpy as np
-
+    def blocks(self, size: int) -> Iterator[tuple[int, str]]:
+        """The text after the header, `size` lines at a time: (line number of the block's first line, text)."""
         while True:
-            lines, texts = [], []
-            for text in self.f:
-                self.line += 1
-                text = text.rstrip("\r\n")
-                if text.strip():
-                    lines.append(self.line)
-                    texts.append(text)
-                    if len(texts) >= size:
-                        break
-            if not texts:
+            raw = list(islice(self.f, size))
+            if not raw:
                 return
-            try:
-                data = np.loadtxt(texts, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
-                if data.shape[1] != len(self.names):
-                    raise ValueError
-                if any("_" in t for t in texts):  # numpy takes 1_000; cgcalc does not (as in graph files)
-                    raise ValueError
-            except ValueError:
-                lines, texts, data = self._slow(lines, texts, on_bad)
-            if texts:
-                yield Chunk(lines, {n: data[:, j] for j, n in enumerate(self.names)}, texts)
+            first = self.line + 1
+            self.line += len(raw)
+            yield first, "".join(raw)
 
-    def _slow(self, lines, texts, on_bad):
-        """Cell by cell, to name the bad one (and skip its row with --skip-bad-rows)."""
-        import numpy as np
+    def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
+        for first, text in self.blocks(size):
+            chunk = parse_csv(text, first, self.names, self.file, on_bad)
+            if chunk is not None:
+                yield chunk
 
-        good_lines, good_texts, values = [], [], []
-        for line, text in zip(lines, texts):
-            try:
-                values.append(self._row(line, text))
-            except RowsError as e:
-                if on_bad is None:
-                    raise
-                on_bad(e)
-                continue
-            good_lines.append(line)
-            good_texts.append(text)
-        data = np.array(values, dtype=np.float64).reshape(len(values), len(self.names))
-        return good_lines, good_texts, data
 
-    def _row(self, line: int, text: str) -> list[float]:
-        cells = next(csv.reader([text]))
-        if len(cells) != len(self.names):
-            raise RowsError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, the header has "
-                            f"{len(self.names)}", file=self.file, line=line, col=1)
-        out = []
-        for name, cell, col in zip(self.names, cells, _cell_starts(text)):
-            try:
-                out.append(_cell(cell))
-            except ValueError:
-                why = f"bad number '{cell.strip()}'" if cell.strip() else "empty cell"
-                raise RowsError(f"column '{name}': {why}", file=self.file, line=line,
-                                col=col) from None
-        return out
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def parse_csv(text: str, first: int, names: list[str], file: str,
+              on_bad: Callable[[RowsError], None] | None) -> Chunk | None:
+    """A block of CSV lines (the first is line `first` of `file`) -> a Chunk of its good rows, or None.
+    A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out."""
+    import numpy as np
+
+    lines = _NEWLINE.split(text) if "\r" in text else text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    numbers: range | list[int] = range(first, first + len(lines))
+    try:
+        if not all(lines) or "_" in text:  # blank lines; numpy takes 1_000, cgcalc does not (as in graph files)
+            raise ValueError
+        data = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
+        if data.shape != (len(lines), len(names)):
+            raise ValueError
+    except ValueError:  # find the bad cells (and the blank lines) one by one
+        numbers, lines, data = _slow(numbers, lines, names, file, on_bad)
+    if not lines:
+        return None
+    return Chunk(numbers, {n: data[:, j] for j, n in enumerate(names)}, lines)
+
+
+def _slow(numbers, texts, names, file, on_bad):
+    """Cell by cell, to name the bad one (and skip its row with --skip-bad-rows)."""
+    import numpy as np
+
+    good_lines, good_texts, values = [], [], []
+    for line, text in zip(numbers, texts):
+        if not text.strip():
+            continue
+        try:
+            values.append(_row(line, text, names, file))
+        except RowsError as e:
+            if on_bad is None:
+                raise
+            on_bad(e)
+            continue
+        good_lines.append(line)
+        good_texts.append(text)
+    data = np.array(values, dtype=np.float64).reshape(len(values), len(names))
+    return good_lines, good_texts, data
+
+
+def _row(line: int, text: str, names: list[str], file: str) -> list[float]:
+    cells = next(csv.reader([text]))
+    if len(cells) != len(names):
+        raise RowsError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, the header has "
+                        f"{len(names)}", file=file, line=line, col=1)
+    out = []
+    for name, cell, col in zip(names, cells, _cell_starts(text)):
+        try:
+            out.append(_cell(cell))
+        except ValueError:
+            why = f"bad number '{cell.strip()}'" if cell.strip() else "empty cell"
+            raise RowsError(f"column '{name}': {why}", file=file, line=line, col=col) from None
+    return out
 
 
 class JsonlRows:
@@ -261,79 +283,173 @@ def cell_texts(a, quote: bool = False) -> list[str]:
     return ['"' + t.replace('"', '""') + '"' for t in texts] if quote else texts
 
 
-def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str] | None = None,
-             chunk_rows: int = DEFAULT_CHUNK_ROWS, on_bad: Callable[[RowsError], None] | None = None,
-             progress: Callable[[int], None] | None = None, exact: bool = True) -> Summary:
-    """Evaluate every row of `rows` (CsvRows or JsonlRows) and write one output row each to `out`."""
-    import numpy as np
+class Block(NamedTuple):
+    """A block of rows evaluated: its output text and what the summary counts."""
 
-    outputs = check_outputs(plan, outputs)
-    summary = Summary()
-    counted_bad = on_bad
+    text: str
+    rows: int  # rows read, good and bad
+    written: int
+    nonfinite: int  # written rows with a NaN or inf among their results
+    first_nonfinite_line: int | None
+    errors: list[RowsError]  # the bad rows, in line order (without skip: only the first, and no text)
 
-    if on_bad is not None:
-        def counted_bad(e: RowsError) -> None:
-            summary.bad += 1
-            summary.rows += 1
-            on_bad(e)
 
-    header_written = False
-    echo_names: list[str] = []
-    for chunk in rows.chunks(chunk_rows, counted_bad):
+@dataclass
+class Job:
+    """What turns chunks of rows into output text: the same in this process and in a worker process."""
+
+    plan: Plan
+    outputs: list[str]
+    out_format: str  # "csv" or "jsonl"
+    file: str  # the rows file, for messages
+    skip: bool = False  # --skip-bad-rows
+    exact: bool = True
+    echo_names: list[str] | None = None  # CSV output: the input columns copied in front (None: not known yet)
+
+    def csv_block(self, first: int, text: str, names: list[str]) -> Block:
+        """CSV lines (the first is line `first`) -> their output rows."""
+        errors: list[RowsError] = []
         try:
-            res = run_batch(plan, chunk.columns, outputs, exact=exact, rows=len(chunk.lines))
-        except CgcalcError as e:
-            # rows whose arrays do not fit the graph (a group shares its shapes: all of them are bad)
-            errors = [RowsError(e.message, file=rows.file, line=line) for line in chunk.lines]
-            if counted_bad is None:
-                raise errors[0] from None
-            for err in errors:
-                counted_bad(err)
-            continue
-        cols = res.columns()
+            chunk = parse_csv(text, first, names, self.file, errors.append if self.skip else None)
+        except RowsError as e:
+            return Block("", 0, 0, 0, None, [e])
+        if chunk is None:
+            return Block("", len(errors), 0, 0, None, errors)
+        b = self.block(chunk)
+        return b._replace(rows=b.rows + len(errors), errors=errors + b.errors)
+
+    def block(self, chunk: Chunk) -> Block:
+        """One chunk of good rows, evaluated together -> their output rows."""
+        import numpy as np
+
         n = len(chunk.lines)
-        summary.rows += n
-        summary.written += n
+        try:
+            res = run_batch(self.plan, chunk.columns, self.outputs, exact=self.exact, rows=n)
+        except CgcalcError as e:
+            # rows whose arrays do not fit the graph (a chunk shares its shapes: all of them are bad)
+            errors = [RowsError(e.message, file=self.file, line=line) for line in chunk.lines]
+            return Block("", n, 0, 0, None, errors if self.skip else errors[:1])
+        cols = res.columns()
         bad = np.zeros(n, dtype=bool)
         for a in cols.values():
             fin = np.isfinite(a)
             if not fin.all():
                 bad |= ~fin.reshape(n, -1).all(axis=1)
-        if bad.any():
-            summary.nonfinite += int(bad.sum())
-            if summary.first_nonfinite_line is None:
-                summary.first_nonfinite_line = chunk.lines[int(np.argmax(bad))]
-        if out_format == "csv":
-            if not header_written:
-                echo_names = list(rows.names or chunk.columns)
-                w = csv.writer(out, lineterminator="\n")
-                w.writerow(echo_names + list(cols))
-                header_written = True
-            parts = [cell_texts(a, quote=True) for a in cols.values()]
-            if chunk.echo is not None:
-                lead = chunk.echo
+        nonfinite = int(bad.sum())
+        first_bad = chunk.lines[int(np.argmax(bad))] if nonfinite else None
+        if self.echo_names is None:
+            self.echo_names = list(chunk.columns)
+        text = self._csv(chunk, cols, n) if self.out_format == "csv" else self._jsonl(chunk, cols, n)
+        return Block(text, n, n, nonfinite, first_bad, [])
+
+    def _csv(self, chunk: Chunk, cols: dict, n: int) -> str:
+        # one %-template per row: repr() of the floats straight into the line (no list of cell strings)
+        specs, parts = [], []
+        lead = chunk.echo if chunk.echo is not None else _echo_csv(self.plan, chunk, self.echo_names, n, self.file)
+        if self.echo_names:
+            specs.append("%s")
+            parts.append(lead)
+        for a in cols.values():
+            if a.ndim == 1 and np_isfinite_all(a):
+                specs.append("%r")
+                parts.append(a.tolist())
             else:
-                lead = _echo_csv(plan, chunk, echo_names, n, rows.file)
-            text_cols = ([lead] if echo_names else []) + parts
-            # row by row, not one joined string: chunk-sized strings fragment the heap and memory creeps up
-            out.writelines([",".join(cells) + "\n" for cells in zip(*text_cols)])
+                specs.append("%s")
+                parts.append(cell_texts(a, quote=True))
+        template = ",".join(specs) + "\n"
+        return "".join([template % row for row in zip(*parts)])
+
+    def _jsonl(self, chunk: Chunk, cols: dict, n: int) -> str:
+        given = {k: strict(v.tolist()) for k, v in chunk.columns.items()}
+        results = {k: strict(v.tolist()) for k, v in cols.items()}
+        lines = []
+        for i in range(n):
+            obj = {k: v[i] for k, v in given.items()}
+            obj.update({k: v[i] for k, v in results.items()})
+            lines.append(json.dumps(obj, allow_nan=False))
+        lines.append("")
+        return "\n".join(lines)
+
+    def header(self, names: list[str]) -> str:
+        """The CSV output's header line: the echoed input columns, the outputs, the gradients."""
+        self.echo_names = list(names)
+        return _csv_line(names + _result_names(self.plan, self.outputs))
+
+
+def np_isfinite_all(a) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(a).all())
+
+
+def _csv_line(cells: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
+
+
+def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str] | None = None,
+             chunk_rows: int = DEFAULT_CHUNK_ROWS, on_bad: Callable[[RowsError], None] | None = None,
+             progress: Callable[[int], None] | None = None, exact: bool = True, jobs: int = 1,
+             graph_text: str | bytes | None = None, graph_file: str = "") -> Summary:
+    """Evaluate every row of `rows` (CsvRows or JsonlRows) and write one output row each to `out`.
+
+    With jobs > 1 (CSV rows only, and `graph_text`, the graph file's content, given), blocks of rows are
+    parsed, evaluated and formatted by that many worker processes; the output is the same, byte for byte.
+    """
+    outputs = check_outputs(plan, outputs)
+    job = Job(plan, outputs, out_format, rows.file, skip=on_bad is not None, exact=exact)
+    summary = Summary()
+    header_done = out_format != "csv"  # JSON Lines has none
+    if not header_done and isinstance(rows, CsvRows):
+        out.write(job.header(rows.names))
+        header_done = True
+    if isinstance(rows, CsvRows):
+        if jobs > 1 and graph_text is not None:
+            from .parallel import csv_blocks
+
+            blocks = csv_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file)
         else:
-            given = {k: strict(v.tolist()) for k, v in chunk.columns.items()}
-            results = {k: strict(v.tolist()) for k, v in cols.items()}
-            lines = []
-            for i in range(n):
-                obj = {k: v[i] for k, v in given.items()}
-                obj.update({k: v[i] for k, v in results.items()})
-                lines.append(json.dumps(obj, allow_nan=False))
-            out.write("\n".join(lines))
-            out.write("\n")
-        if progress is not None:
-            progress(n)
+            blocks = (job.csv_block(first, text, rows.names) for first, text in rows.blocks(chunk_rows))
+    else:
+        errors: list[RowsError] = []
+
+        def jsonl_blocks() -> Iterator[Block]:
+            for chunk in rows.chunks(chunk_rows, errors.append if job.skip else None):
+                b = job.block(chunk)
+                yield b._replace(rows=b.rows + len(errors), errors=errors + b.errors)
+                errors.clear()
+            yield Block("", len(errors), 0, 0, None, list(errors))
+
+        blocks = jsonl_blocks()
+    try:
+        for b in blocks:
+            if b.errors and not job.skip:
+                raise b.errors[0]
+            for e in b.errors:
+                on_bad(e)
+            summary.rows += b.rows
+            summary.bad += len(b.errors)
+            summary.written += b.written
+            summary.nonfinite += b.nonfinite
+            if summary.first_nonfinite_line is None:
+                summary.first_nonfinite_line = b.first_nonfinite_line
+            if b.text:
+                if not header_done:
+                    out.write(job.header(job.echo_names or []))
+                    header_done = True
+                out.write(b.text)
+            if progress is not None and b.rows:
+                progress(b.rows)
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
     summary.notes.extend(getattr(rows, "notes", []))
-    summary.notes.append(f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}")
-    if out_format == "csv" and not header_written:
-        names = list(rows.names or [])
-        csv.writer(out, lineterminator="\n").writerow(names + _result_names(plan, outputs))
+    summary.notes.append(f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}"
+                         + (f", by {jobs} worker processes" if jobs > 1 and isinstance(rows, CsvRows) else ""))
+    if out_format == "csv" and not header_done:
+        out.write(job.header(list(rows.names or [])))
     return summary
 
 

@@ -387,6 +387,8 @@ def batch(
                                                   "(default: a LocalCluster on this machine).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster "
                                                 "(default: one per core).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="CSV rows: worker processes (default: one "
+                                             "per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from .batch import DEFAULT_CHUNK_ROWS, CsvRows, JsonlRows, run_rows
@@ -420,11 +422,20 @@ def batch(
             bad_lines.append(str(e))
             _warn(f"{e} (row skipped)")
 
+        graph_text = None
+        if fmt_in == "csv":
+            from .parallel import auto_jobs
+
+            jobs = jobs or auto_jobs(counter.total)
+            if jobs > 1:
+                with open(graph, "rb") as f:
+                    graph_text = f.read()
         with _progress(quiet, counter.total) as advance, _atomic_output(out, prefix=".cgcalc-batch-") as sink:
             try:
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows or DEFAULT_CHUNK_ROWS,
                                    on_bad if skip_bad_rows else None,
-                                   lambda n: advance(counter.bytes_read), exact=not fast_math)
+                                   lambda n: advance(counter.bytes_read), exact=not fast_math,
+                                   jobs=jobs or 1, graph_text=graph_text, graph_file=graph)
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
         if summary.bad:

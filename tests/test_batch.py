@@ -1014,6 +1014,102 @@ def test_chunking_does_not_change_jsonl_rows_with_arrays(tmp_path):
         assert bit_equal(obj["y"], single.value("y")) and bit_equal(obj["dy/dw"], single.grad("w"))
 
 
+# --- worker processes (--jobs): the same output, byte for byte ------------------------------------
+
+
+def awkward_csv(path: Path) -> Path:
+    """Rows that take every path of the CSV reader: CRLF and blank lines, quoted cells, spaces, NaN and
+    infinities, exponents, a huge value that overflows, negative zero."""
+    rng = np.random.default_rng(5)
+    lines = ["x,y"]
+    for i in range(300):
+        x, y = rng.uniform(-3, 3), rng.uniform(0.1, 4)
+        cell = [repr(x), repr(y)]
+        if i % 17 == 0:
+            cell[0] = f'"{x!r}"'
+        if i % 23 == 0:
+            cell[1] = f" {y:.3e} "
+        if i % 41 == 0:
+            cell[0] = ["nan", "inf", "-inf", "1e308", "-0.0"][i // 41 % 5]
+        lines.append(",".join(cell) + ("\r" if i % 13 == 0 else ""))
+        if i % 29 == 0:
+            lines.append("")
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    return path
+
+
+@pytest.mark.parametrize("out_name", ["o.csv", "o.jsonl"])
+def test_jobs_give_the_same_bytes_as_one_process(tmp_path, out_name):
+    src = awkward_csv(tmp_path / "r.csv")
+    outs, errs = [], []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"{jobs}{out_name}"
+        r = cli("batch", GRAPHS / "expressions.yaml", src, "-o", out, "--output", "all", "--chunk-rows", "7",
+                "--jobs", jobs)
+        outs.append(out.read_bytes())
+        errs.append(r.stderr)
+    assert outs[0] == outs[1]
+    assert errs[0] == errs[1] and "first at" in errs[0], "the NaN/inf warning names the same first line"
+    n = 300 + (out_name.endswith(".csv"))
+    assert len(outs[0].splitlines()) == n
+    # and a row from a later block is the single run's
+    g = load("expressions.yaml")
+    rows = list(csv.reader(io.StringIO(src.read_text())))
+    rows = [r for r in rows[1:] if r]
+    x, y = (float(c) for c in rows[250])
+    single = g.run(x=x, y=y, output=["f", "g"])
+    text = outs[1].decode().splitlines()
+    if out_name.endswith(".csv"):
+        got = dict(zip(text[0].split(","), (c for c in next(csv.reader([text[251]])))))
+        got = {k: float(v) for k, v in got.items()}
+    else:
+        got = json.loads(text[250])
+    assert got["f"] == single.value("f") and got["dg/dx"] == single.grad("x", "g")
+
+
+def test_jobs_skip_bad_rows_reports_the_same_rows_in_order(tmp_path):
+    lines = apple_rows(500).splitlines()
+    for i in (3, 40, 41, 250, 499):
+        lines[i] = lines[i].replace(",", ",x", 1)
+    src = tmp_path / "r.csv"
+    src.write_text("\n".join(lines) + "\n")
+    results = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"{jobs}.csv"
+        r = cli("batch", GRAPHS / "apple.yaml", src, "-o", out, "--skip-bad-rows", "--chunk-rows", "16",
+                "--jobs", jobs)
+        results.append((out.read_bytes(), r.stderr))
+    assert results[0] == results[1]
+    reported = re.findall(r":(\d+):\d+: column 'apple_num'", results[0][1])
+    assert reported == ["4", "41", "42", "251", "500"]
+    assert "5 bad rows skipped of 500" in results[0][1]
+    assert len(results[0][0].splitlines()) == 1 + 495
+
+
+def test_jobs_a_bad_cell_in_a_later_block_is_the_same_error(tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text(apple_rows(400, bad_line=333))  # line 333 is "431,2,1.x": tax starts at column 7
+    for jobs in ("1", "2"):
+        r = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "o.csv", "--chunk-rows", "10", "--jobs", jobs,
+                code=2)
+        assert r.stderr == f"error: {src}:333:7: column 'tax': bad number '1.x'\n"
+        assert not (tmp_path / "o.csv").exists() and leftovers(tmp_path) == []
+
+
+def test_auto_jobs_only_for_files_worth_the_start_up():
+    from cgcalc.parallel import AUTO_MIN_BYTES, auto_jobs
+
+    assert auto_jobs(None) == 1 and auto_jobs(0) == 1 and auto_jobs(AUTO_MIN_BYTES - 1) == 1
+    assert auto_jobs(AUTO_MIN_BYTES) == min(len(os.sched_getaffinity(0)), 8)
+
+
+def test_verbose_says_how_many_worker_processes(tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text(apple_rows(20))
+    r = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "o.csv", "-v", "-j", "2", "--chunk-rows", "5")
+    assert "20 rows read in chunks of up to 5, by 2 worker processes" in r.stderr
+
+
 # --- subprocess: progress bar on a terminal, Ctrl-C -----------------------------------------------
 
 
@@ -1061,10 +1157,12 @@ def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path):
     assert b"200,000 rows -> stdout" in bytes(seen)
 
 
-def test_ctrl_c_leaves_no_out_file_and_no_temporary_file(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_no_out_file_and_no_temporary_file(tmp_path, jobs):
     src = big_apple_csv(tmp_path / "rows.csv", 2_000_000)
     out = tmp_path / "out.csv"
-    proc = subprocess.Popen([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "-o", out, "--chunk-rows", "1000"],
+    proc = subprocess.Popen([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "-o", out, "--chunk-rows", "1000",
+                             "--jobs", jobs],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
