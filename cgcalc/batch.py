@@ -99,26 +99,37 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def parse_csv(text: str, first: int, names: list[str], file: str,
-              on_bad: Callable[[RowsError], None] | None) -> Chunk | None:
+              on_bad: Callable[[RowsError], None] | None, arrow: bool = False) -> Chunk | None:
     """A block of CSV lines (the first is line `first` of `file`) -> a Chunk of its good rows, or None.
-    A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out."""
+    A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out. `arrow`: read
+    the cells with pyarrow (the same values; a block it cannot read goes the usual way)."""
     import numpy as np
 
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     lines = _NEWLINE.split(text) if "\r" in text else text.split("\n")
     if lines and not lines[-1]:
         lines.pop()
     numbers: range | list[int] = range(first, first + len(lines))
-    try:
-        if not all(lines) or "_" in text:  # blank lines; numpy takes 1_000, cgcalc does not (as in graph files)
-            raise ValueError
-        data = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
-        if data.shape != (len(lines), len(names)):
-            raise ValueError
-    except ValueError:  # find the bad cells (and the blank lines) one by one
+    columns = None
+    if lines and all(lines) and "_" not in text:  # blank lines; numpy takes 1_000, cgcalc does not
+        if arrow:
+            from .arrow_io import csv_floats
+
+            columns = csv_floats(text, names, len(lines))
+        else:
+            try:
+                data = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
+            except ValueError:
+                data = None
+            if data is not None and data.shape == (len(lines), len(names)):
+                columns = {n: data[:, j] for j, n in enumerate(names)}
+    if columns is None:  # find the bad cells (and the blank lines) one by one
         numbers, lines, data = _slow(numbers, lines, names, file, on_bad)
+        columns = {n: data[:, j] for j, n in enumerate(names)}
     if not lines:
         return None
-    return Chunk(numbers, {n: data[:, j] for j, n in enumerate(names)}, lines)
+    return Chunk(numbers, columns, lines)
 
 
 def _slow(numbers, texts, names, file, on_bad):
@@ -292,6 +303,7 @@ class Block(NamedTuple):
     nonfinite: int  # written rows with a NaN or inf among their results
     first_nonfinite_line: int | None
     errors: list[RowsError]  # the bad rows, in line order (without skip: only the first, and no text)
+    data: dict | None = None  # Parquet output: the columns (given inputs, then results) instead of text
 
 
 @dataclass
@@ -305,12 +317,13 @@ class Job:
     skip: bool = False  # --skip-bad-rows
     exact: bool = True
     echo_names: list[str] | None = None  # CSV output: the input columns copied in front (None: not known yet)
+    arrow: bool = False  # parse and write CSV with pyarrow (the same bytes, faster)
 
     def csv_block(self, first: int, text: str, names: list[str]) -> Block:
         """CSV lines (the first is line `first`) -> their output rows."""
         errors: list[RowsError] = []
         try:
-            chunk = parse_csv(text, first, names, self.file, errors.append if self.skip else None)
+            chunk = parse_csv(text, first, names, self.file, errors.append if self.skip else None, self.arrow)
         except RowsError as e:
             return Block("", 0, 0, 0, None, [e])
         if chunk is None:
@@ -339,13 +352,28 @@ class Job:
         first_bad = chunk.lines[int(np.argmax(bad))] if nonfinite else None
         if self.echo_names is None:
             self.echo_names = list(chunk.columns)
+        if self.out_format == "parquet":
+            given = _echo_arrays(self.plan, chunk, self.echo_names, n, self.file)
+            data = dict(zip(self.echo_names, given)) | cols
+            return Block("", n, n, nonfinite, first_bad, [], data)
         text = self._csv(chunk, cols, n) if self.out_format == "csv" else self._jsonl(chunk, cols, n)
         return Block(text, n, n, nonfinite, first_bad, [])
 
     def _csv(self, chunk: Chunk, cols: dict, n: int) -> str:
+        if self.arrow:
+            from .arrow_io import csv_rows, float_texts
+
+            def texts(a):
+                return float_texts(a) if a.ndim == 1 else cell_texts(a, quote=True)
+
+            if chunk.echo is not None:
+                cells = [chunk.echo] if self.echo_names else []
+            else:
+                cells = [texts(a) for a in _echo_arrays(self.plan, chunk, self.echo_names, n, self.file)]
+            return csv_rows(cells + [texts(a) for a in cols.values()])
+        lead = chunk.echo if chunk.echo is not None else _echo_csv(self.plan, chunk, self.echo_names, n, self.file)
         # one %-template per row: repr() of the floats straight into the line (no list of cell strings)
         specs, parts = [], []
-        lead = chunk.echo if chunk.echo is not None else _echo_csv(self.plan, chunk, self.echo_names, n, self.file)
         if self.echo_names:
             specs.append("%s")
             parts.append(lead)
@@ -391,14 +419,16 @@ def _csv_line(cells: list[str]) -> str:
 def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str] | None = None,
              chunk_rows: int = DEFAULT_CHUNK_ROWS, on_bad: Callable[[RowsError], None] | None = None,
              progress: Callable[[int], None] | None = None, exact: bool = True, jobs: int = 1,
-             graph_text: str | bytes | None = None, graph_file: str = "") -> Summary:
-    """Evaluate every row of `rows` (CsvRows or JsonlRows) and write one output row each to `out`.
+             graph_text: str | bytes | None = None, graph_file: str = "", arrow: bool = False) -> Summary:
+    """Evaluate every row of `rows` (CsvRows, JsonlRows or arrow_io.ParquetRows) and write one output row each
+    to `out` (a text file; for out_format "parquet", an arrow_io.ParquetSink).
 
     With jobs > 1 (CSV rows only, and `graph_text`, the graph file's content, given), blocks of rows are
     parsed, evaluated and formatted by that many worker processes; the output is the same, byte for byte.
+    `arrow`: CSV cells read and written by pyarrow (see arrow_io; the same output, byte for byte).
     """
     outputs = check_outputs(plan, outputs)
-    job = Job(plan, outputs, out_format, rows.file, skip=on_bad is not None, exact=exact)
+    job = Job(plan, outputs, out_format, rows.file, skip=on_bad is not None, exact=exact, arrow=arrow)
     summary = Summary()
     header_done = out_format != "csv"  # JSON Lines has none
     if not header_done and isinstance(rows, CsvRows):
@@ -434,6 +464,8 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
             summary.nonfinite += b.nonfinite
             if summary.first_nonfinite_line is None:
                 summary.first_nonfinite_line = b.first_nonfinite_line
+            if b.data is not None:
+                out.write(b.data)
             if b.text:
                 if not header_done:
                     out.write(job.header(job.echo_names or []))
@@ -450,6 +482,9 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
                          + (f", by {jobs} worker processes" if jobs > 1 and isinstance(rows, CsvRows) else ""))
     if out_format == "csv" and not header_done:
         out.write(job.header(list(rows.names or [])))
+    if out_format == "parquet":
+        names = job.echo_names if job.echo_names is not None else list(rows.names or [])
+        out.close(names + _result_names(plan, outputs))
     return summary
 
 
@@ -458,8 +493,9 @@ def _result_names(plan: Plan, outputs: list[str]) -> list[str]:
     return outs + [f"d{o}/d{i.name}" for o in outputs for i in plan.inputs if i.grad]
 
 
-def _echo_csv(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> list[str]:
-    """The input cells of a CSV row written from JSON Lines: the value each input had in that row."""
+def _echo_arrays(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> list:
+    """The given input columns of rows from JSON Lines or Parquet, in the first row's order: the value each
+    input had in that row (the file's value where the row left it out)."""
     import numpy as np
 
     cols = []
@@ -469,11 +505,16 @@ def _echo_csv(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> 
         else:
             inp = plan.inputs[plan.index[name]]
             a = np.broadcast_to(np.asarray(inp.value, dtype=np.float64).reshape(inp.shape), (n, *inp.shape))
-        cols.append(cell_texts(np.asarray(a), quote=True))
+        cols.append(np.asarray(a, dtype=np.float64))
     extra = [k for k in chunk.columns if k not in names]
     if extra:
-        raise RowsError(f"this row sets '{extra[0]}', which the first row did not: a CSV output needs the same "
-                        "columns in every row (write JSON Lines: -o OUT.jsonl)", file=file, line=chunk.lines[0])
+        raise RowsError(f"this row sets '{extra[0]}', which the first row did not: a CSV or Parquet output needs "
+                        "the same columns in every row (write JSON Lines: -o OUT.jsonl)", file=file,
+                        line=chunk.lines[0])
+    return cols
+
+
+def _echo_csv(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> list[str]:
+    """The input cells of a CSV row written from JSON Lines or Parquet."""
+    cols = [cell_texts(a, quote=True) for a in _echo_arrays(plan, chunk, names, n, file)]
     return [",".join(cells) for cells in zip(*cols)] if cols else [""] * n
-
-

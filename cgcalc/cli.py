@@ -97,6 +97,12 @@ def _errors():
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(128 + 13) from None  # as if killed by SIGPIPE
     except MemoryError:
         if _debug():
             raise
@@ -354,7 +360,7 @@ def _write_atomic(path: str, data: str | bytes) -> None:
 class RowsFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
-    parquet = "parquet"  # --engine dask only
+    parquet = "parquet"  # needs pyarrow
 
 
 class Engine(StrEnum):
@@ -365,15 +371,16 @@ class Engine(StrEnum):
 @app.command()
 def batch(
     graph: GraphArg,
-    rows: Annotated[str, typer.Argument(help="Rows: CSV (header = input names) or JSON Lines; - for stdin.",
+    rows: Annotated[str, typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for "
+                                        "stdin.",
                                         metavar="ROWS")],
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here (CSV, or JSON Lines for .jsonl), "
-                                            "atomically; default: stdout.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here (CSV; JSON Lines for .jsonl; "
+                                            "Parquet for .parquet), atomically; default: stdout.")] = None,
     output: OutputOpt = None,
-    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl, or parquet with "
-                                                           "--engine dask (default: from ROWS' extension).")] = None,
-    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv, jsonl, or parquet with "
-                                                          "--engine dask (default: from OUT's extension, else csv).")] = None,
+    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from "
+                                                           "ROWS' extension).")] = None,
+    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv, jsonl or parquet (default: from "
+                                                          "OUT's extension, else csv).")] = None,
     chunk_rows: Annotated[int | None, typer.Option("--chunk-rows", min=1, help="Rows evaluated together "
                                                    "(default 16,384).")] = None,
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")] = False,
@@ -391,7 +398,8 @@ def batch(
                                              "per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from .batch import DEFAULT_CHUNK_ROWS, CsvRows, JsonlRows, run_rows
+    from .arrow_io import why_not
+    from .batch import DEFAULT_CHUNK_ROWS, run_rows
 
     with _errors():
         g = _load(graph)
@@ -400,42 +408,42 @@ def batch(
             _batch_dask(graph, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
                         scheduler, workers)
             return
-        if RowsFormat.parquet in (rows_format, out_format) or rows.lower().endswith(".parquet"):
-            raise UsageError("Parquet is read and written by --engine dask (pip install 'cgcalc[dask]')")
-        fmt_in = rows_format.value if rows_format else ("jsonl" if rows.lower().endswith((".jsonl", ".ndjson")) else "csv")
-        fmt_out = out_format.value if out_format else ("jsonl" if out and out.lower().endswith((".jsonl", ".ndjson")) else "csv")
-        src = _open_rows(rows)
-        counter = _ByteCounter(src)
-        import io as _io
-
-        text = _io.TextIOWrapper(_io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline="")
-        names = [i.name for i in plan.inputs]
+        if out == "-":
+            out = None
+        fmt_in = rows_format.value if rows_format else _format_of(rows, "csv")
+        fmt_out = out_format.value if out_format else _format_of(out or "", "csv")
+        no_arrow = why_not()
+        arrow = no_arrow is None
+        if "parquet" in (fmt_in, fmt_out) and not arrow:
+            raise UsageError(f"Parquet needs pyarrow ({no_arrow})")
+        if fmt_out == "parquet" and not out and sys.stdout.isatty():
+            raise UsageError("Parquet is binary: write it to a file with -o OUT.parquet (or pipe it)")
         label = "<stdin>" if rows == "-" else rows
-        try:
-            reader = (CsvRows(text, label, names) if fmt_in == "csv"
-                      else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
-        except UnicodeDecodeError:
-            raise UsageError(f"{label}: not UTF-8 text") from None
-        bad_lines: list[str] = []
+        reader, total, done = _rows_reader(rows, label, fmt_in, plan)
 
         def on_bad(e) -> None:
-            bad_lines.append(str(e))
             _warn(f"{e} (row skipped)")
 
         graph_text = None
         if fmt_in == "csv":
             from .parallel import auto_jobs
 
-            jobs = jobs or auto_jobs(counter.total)
+            jobs = jobs or auto_jobs(total)
             if jobs > 1:
                 with open(graph, "rb") as f:
                     graph_text = f.read()
-        with _progress(quiet, counter.total) as advance, _atomic_output(out, prefix=".cgcalc-batch-") as sink:
+        with _progress(quiet, total) as advance, \
+                _atomic_output(out, binary=fmt_out == "parquet", prefix=".cgcalc-batch-") as f:
             try:
+                sink = f
+                if fmt_out == "parquet":
+                    from .arrow_io import ParquetSink
+
+                    sink = ParquetSink(f)
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows or DEFAULT_CHUNK_ROWS,
-                                   on_bad if skip_bad_rows else None,
-                                   lambda n: advance(counter.bytes_read), exact=not fast_math,
-                                   jobs=jobs or 1, graph_text=graph_text, graph_file=graph)
+                                   on_bad if skip_bad_rows else None, lambda n: advance(done(n)),
+                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph,
+                                   arrow=arrow)
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
         if summary.bad:
@@ -492,6 +500,44 @@ def _partition_progress(quiet: bool):
                   console=_console(stderr=True), transient=True) as bar:
         task = bar.add_task("partitions", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _format_of(path: str, default: str) -> str:
+    from .arrow_io import PARQUET_EXTS
+
+    p = path.lower()
+    return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
+
+
+def _rows_reader(rows: str, label: str, fmt: str, plan):
+    """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
+    last block) to progress done (bytes read, or rows for Parquet)."""
+    from .batch import CsvRows, JsonlRows
+
+    names = [i.name for i in plan.inputs]
+    if fmt == "parquet":
+        from .arrow_io import ParquetRows
+
+        if rows == "-":
+            raise UsageError("Parquet rows must be a file, not stdin")
+        if not os.path.isfile(rows):
+            raise UsageError(f"{rows}: no such file")
+        reader = ParquetRows(rows, label, names)
+        count = [0]
+
+        def rows_done(n: int) -> int:
+            count[0] += n
+            return count[0]
+
+        return reader, reader.total or None, rows_done
+    counter = _ByteCounter(_open_rows(rows))
+    text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline="")
+    try:
+        reader = (CsvRows(text, label, names) if fmt == "csv"
+                  else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
+    except UnicodeDecodeError:
+        raise UsageError(f"{label}: not UTF-8 text") from None
+    return reader, counter.total, lambda n: counter.bytes_read
 
 
 def _open_rows(path: str):

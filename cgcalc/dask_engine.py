@@ -29,8 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .arrow_io import check_parquet_schema, parquet_columns
 from .batch import CsvRows, Summary, cell_texts
-from .errors import CgcalcError, RowsError, UsageError, suggest
+from .errors import CgcalcError, RowsError, UsageError
 from .graph import Graph, loads
 from .runtime import check_outputs, run_batch
 from .spec import Limits
@@ -282,16 +283,7 @@ def _parquet_parts(files: list[tuple[str, str]], inputs: list[str]) -> tuple[lis
         except (OSError, pa.ArrowException) as e:
             raise RowsError(f"cannot read as Parquet: {e}", file=label) from None
         schema = pf.schema_arrow
-        for name in schema.names:
-            if name not in inputs:
-                raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
-                                file=label)
-            t = schema.field(name).type
-            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
-                raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
-        if len(set(schema.names)) != len(schema.names):
-            dup = next(n for n in schema.names if schema.names.count(n) > 1)
-            raise RowsError(f"column '{dup}' appears twice", file=label)
+        check_parquet_schema(schema, inputs, label)
         if names is None:
             names = list(schema.names)
         _same_columns(list(schema.names), names, files[0][1], label, None)
@@ -514,9 +506,7 @@ def _read_csv(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd
 
 def _read_parquet(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd.DataFrame:
     """One Parquet file or run of row groups; a null is a bad cell at its row (1-based, in the file)."""
-    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -524,29 +514,12 @@ def _read_parquet(part: Part, names: list[str], inputs: list[str], skip: bool) -
         table = pf.read_row_groups(part.row_groups) if part.row_groups is not None else pf.read()
     except (OSError, pa.ArrowException) as e:
         raise RowsError(f"cannot read as Parquet: {e}", file=part.label) from None
-    n = table.num_rows
-    lines = np.arange(part.first_row + 1, part.first_row + n + 1, dtype=np.int64)
-    first_bad = np.full(n, -1)  # per row, the first column holding a null
-    columns = {}
-    for j, name in enumerate(names):
-        col = table.column(name)
-        if pa.types.is_null(col.type):
-            col = col.cast(pa.float64())
-        if col.null_count:
-            first_bad[np.asarray(col.is_null()) & (first_bad < 0)] = j
-            col = pc.fill_null(col, 0)
-        columns[name] = np.asarray(col.to_numpy(), dtype=np.float64)
+    lines, columns, found = parquet_columns(table, names, part.first_row, part.label)
     errors: list[RowsError] | None = [] if skip else None
-    bad = np.flatnonzero(first_bad >= 0)
-    if len(bad):
-        found = [RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=part.label,
-                           line=int(lines[i])) for i in bad]
+    if found:
         if errors is None:
             raise found[0]
         errors.extend(found)
-        good = first_bad < 0
-        columns = {k: v[good] for k, v in columns.items()}
-        lines = lines[good]
     return _frame(names, columns, lines, errors)
 
 

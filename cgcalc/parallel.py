@@ -41,7 +41,7 @@ def csv_blocks(job: Job, rows: CsvRows, chunk_rows: int, jobs: int, graph_text: 
                graph_file: str) -> Iterator[Block]:
     """`job.csv_block` over the blocks of `rows`, computed by `jobs` worker processes, yielded in order."""
     args = (graph_text, graph_file, Limits.from_env(), job.outputs, job.out_format, job.file, job.skip,
-            job.exact, job.echo_names, rows.names)
+            job.exact, job.echo_names, rows.names, job.arrow)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
     try:
@@ -63,13 +63,13 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start(graph_text, graph_file, limits, outputs, out_format, file, skip, exact, echo_names, names) -> None:
+def _start(graph_text, graph_file, limits, outputs, out_format, file, skip, exact, echo_names, names, arrow) -> None:
     global _JOB, _NAMES
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
     from .graph import loads
 
     g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
-    _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names)
+    _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)
     _NAMES = names
 
 

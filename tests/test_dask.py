@@ -516,10 +516,10 @@ def test_cli_engine_dask_needs_an_output_directory(tmp_path):
     assert r.stderr.startswith("error: ") and "-o" in r.stderr and r.stderr.count("\n") == 1
 
 
-def test_cli_local_engine_refuses_parquet_with_a_hint(tmp_path):
+def test_cli_local_engine_reads_one_parquet_file_and_names_a_missing_one(tmp_path):
     from typer.testing import CliRunner
 
     from cgcalc.cli import app
 
     r = CliRunner().invoke(app, ["batch", str(GRAPHS / "apple.yaml"), str(tmp_path / "r.parquet")])
-    assert r.exit_code == 2 and "--engine dask" in r.stderr
+    assert r.exit_code == 2 and r.stderr == f"error: {tmp_path / 'r.parquet'}: no such file\n"

@@ -1,0 +1,226 @@
+"""The optional Arrow path (`pip install 'cgcalc[arrow]'`): pyarrow's C++ in place of Python's per-cell work.
+
+- CSV cells are parsed by Arrow's reader; a block it cannot read exactly as cgcalc's own reader does (a
+  blank line, an empty or bad cell, a NaN whose sign would be lost) returns None and goes the Python way, which
+  names the bad cell. Arrow accepts a subset of what Python's float() accepts, to the same value (tested).
+- Floats are written by Arrow, then patched to be `repr()`'s text exactly: Arrow's shortest round-trip digits
+  are the same, but it writes `3` for `3.0` and picks exponent notation at other magnitudes; those few
+  cells get `repr()` itself (tested against repr on random bit patterns). So the output is the same, byte
+  for byte, with or without pyarrow.
+- Parquet rows in and out.
+
+Nothing here is imported unless pyarrow is installed and a batch runs; CGCALC_ARROW=0 turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+from .export import NONFINITE
+
+INSTALL = "pip install 'cgcalc[arrow]'"
+
+
+def available() -> bool:
+    """pyarrow is installed, and CGCALC_ARROW is not 0."""
+    return why_not() is None
+
+
+def why_not() -> str | None:
+    """Why the Arrow path is not available, or None when it is."""
+    if os.environ.get("CGCALC_ARROW", "1").strip().lower() in ("0", "false", "no", "off"):
+        return "turned off by CGCALC_ARROW=0"
+    if importlib.util.find_spec("pyarrow") is None:
+        return f"not installed: {INSTALL}"
+    return None
+
+
+def csv_floats(text: str, names: list[str], n_lines: int) -> dict[str, Any] | None:
+    """The columns of CSV lines (no header, `n_lines` of them, no blank line) as float64 arrays, or None when
+    Arrow cannot read them exactly as cgcalc's Python reader would."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(text.encode()),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.float64() for n in names}, null_values=[],
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, UnicodeError):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    cols = {}
+    for n in names:
+        a = table.column(n).to_numpy()
+        if np.isnan(a).any():  # Arrow reads -nan as nan: the sign bit that float() keeps would be lost
+            return None
+        cols[n] = a
+    return cols
+
+
+def float_texts(a) -> Any:
+    """repr() of each float of a 1-D float64 array (NaN and infinities as in JSON output), as an Arrow array."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    s = pc.cast(pa.array(a, pa.float64()), pa.string())
+    mag = np.abs(a)
+    with np.errstate(invalid="ignore"):
+        # where repr() writes an exponent (or nan/inf): repr itself; Arrow's text is positional in between
+        odd = ~((mag >= 1e-4) & (mag < 1e16)) & (a != 0)
+    odd |= np.asarray(pc.match_substring(s, "e"))
+    s = pc.if_else(pc.match_substring(s, "."), s, pc.binary_join_element_wise(s, ".0", ""))  # 3 -> 3.0
+    at = np.flatnonzero(odd)
+    if len(at):
+        texts = [NONFINITE.get(t, t) for t in map(float.__repr__, a[at].tolist())]
+        s = pc.replace_with_mask(s, pa.array(odd), pa.array(texts, pa.string()))
+    return s
+
+
+def csv_rows(cells: list) -> str:
+    """CSV lines from columns of cell texts (Arrow string arrays or lists of str), joined by commas."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else pa.array(c, pa.string()) for c in cells]
+    rows = pc.binary_join_element_wise(*cols, ",")
+    rows = pc.binary_join_element_wise(rows, "\n", "")
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.combine_chunks()
+    if len(rows) == 0:
+        return ""
+    _, offsets, data = rows.buffers()
+    off = np.frombuffer(offsets, dtype=np.int32)
+    start, end = int(off[rows.offset]), int(off[rows.offset + len(rows)])
+    return data.to_pybytes()[start:end].decode()
+
+
+PARQUET_EXTS = (".parquet", ".parq", ".pq")
+
+
+def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
+    """The column names of a Parquet file whose columns are all inputs of the graph, holding numbers."""
+    import pyarrow as pa
+
+    from .errors import RowsError, suggest
+
+    for name in schema.names:
+        if name not in inputs:
+            raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}", file=label)
+        t = schema.field(name).type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
+            raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
+    if len(set(schema.names)) != len(schema.names):
+        dup = next(n for n in schema.names if schema.names.count(n) > 1)
+        raise RowsError(f"column '{dup}' appears twice", file=label)
+    return list(schema.names)
+
+
+def parquet_columns(table, names: list[str], first_row: int, label: str):
+    """float64 columns of a Parquet table (integers converted as float() would); a null is a bad cell at its
+    row (1-based in the file). Returns (row numbers, columns, errors), only the good rows in the columns."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .errors import RowsError
+
+    n = table.num_rows
+    lines = np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)
+    first_bad = np.full(n, -1)  # per row, the first column holding a null
+    columns = {}
+    for j, name in enumerate(names):
+        col = table.column(name)
+        if pa.types.is_null(col.type):
+            col = col.cast(pa.float64())
+        if col.null_count:
+            first_bad[np.asarray(col.is_null()) & (first_bad < 0)] = j
+            col = pc.fill_null(col, 0)
+        columns[name] = np.asarray(col.to_numpy(), dtype=np.float64)
+    bad = np.flatnonzero(first_bad >= 0)
+    errors = [RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=label, line=int(lines[i]))
+              for i in bad]
+    if len(bad):
+        good = first_bad < 0
+        columns = {k: v[good] for k, v in columns.items()}
+        lines = lines[good]
+    return lines, columns, errors
+
+
+class ParquetRows:
+    """A Parquet rows file, read a batch of rows at a time (the same interface as batch.CsvRows)."""
+
+    def __init__(self, path: str, label: str, inputs: list[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .errors import RowsError
+
+        self.file = label
+        try:
+            self.pf = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as e:
+            raise RowsError(f"cannot read as Parquet: {e}", file=label) from None
+        self.names = check_parquet_schema(self.pf.schema_arrow, inputs, label)
+        self.total = self.pf.metadata.num_rows
+
+    def chunks(self, size: int, on_bad):
+        import pyarrow as pa
+
+        from .batch import Chunk
+        from .errors import RowsError
+
+        first = 0
+        try:
+            for batch in self.pf.iter_batches(batch_size=size, columns=self.names):
+                lines, columns, errors = parquet_columns(batch, self.names, first, self.file)
+                first += batch.num_rows
+                for e in errors:
+                    if on_bad is None:
+                        raise e
+                    on_bad(e)
+                if len(lines):
+                    yield Chunk(lines, columns, None)
+        except (OSError, pa.ArrowException) as e:
+            raise RowsError(f"cannot read as Parquet: {e}", file=self.file) from None
+
+
+class ParquetSink:
+    """Rows written to a Parquet file: float64 columns, one row group per block of rows."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.writer = None
+
+    def write(self, columns: dict) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .errors import UsageError
+
+        for name, a in columns.items():
+            if a.ndim != 1:
+                raise UsageError(f"Parquet output holds one number per cell, and '{name}' is an array "
+                                 f"(shape {a.shape[1:]}): write CSV or JSON Lines")
+        table = pa.table({k: pa.array(v, pa.float64()) for k, v in columns.items()})
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.f, table.schema)
+        self.writer.write_table(table)
+
+    def close(self, names: list[str]) -> None:
+        """Finish the file (with these columns and no rows when nothing was written)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.f, pa.schema([(n, pa.float64()) for n in names]))
+        self.writer.close()
