@@ -23,7 +23,12 @@ class Step(NamedTuple):
     args: tuple[int, ...]  # slots of its inputs (names or constants)
     attrs: dict
     needs: tuple[bool, ...]  # which inputs take a gradient
-    spec: NodeSpec
+    spec: NodeSpec | None  # as read; None when compiled straight from JSON (compile_plain)
+
+    @property
+    def pos(self):
+        """Where the node is written: (line, column), or None."""
+        return self.spec.pos if self.spec is not None else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +57,7 @@ class Plan:
                 shapes[st.slot] = st.cls.infer([shapes[a] for a in st.args], st.attrs)
             except ShapeError as e:
                 args = ", ".join(f"{self.label(a)} {fmt_shape(shapes[a])}" for a in st.args)
-                pos = st.spec.pos or (None, None)
+                pos = st.pos or (None, None)
                 raise ShapeError(
                     f"node '{st.name}' ({st.op}): {e.message} [{args}]",
                     file=self.spec.file, line=pos[0], col=pos[1], node=st.name,
@@ -165,6 +170,87 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
                 tuple(has_grad), spec.outputs)
     shapes = plan.infer_shapes([inp.shape for inp in spec.inputs])
     object.__setattr__(plan, "shapes", tuple(shapes[: len(names)]))
+    return plan
+
+
+def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
+    """The straight path for a JSON graph whose nodes are all {"op": OP, "in": [...]}, each written after its
+    inputs (as a generated graph usually is): one pass over the JSON values, no NodeSpec record per node.
+
+    Returns None for anything else, or anything wrong (a name used twice, an unknown op, a node used before
+    it is defined...): the general path then reads the file and reports it with its line and column. The
+    Plan is the one compile_spec makes of the same file (tested), except that its steps have no NodeSpec.
+    Each node's JSON object is emptied once read, so that the file's values and the plan never take memory
+    together: the caller must read the text again if this returns None.
+    """
+    inputs = spec.inputs
+    n_in = len(inputs)
+    n_named = n_in + len(raw)
+    index = {inp.name: s for s, inp in enumerate(inputs)}
+    if len(index) != n_in:
+        return None
+    names = list(index)
+    has_grad = [inp.grad for inp in inputs]
+    constants: list[float] = []
+    const_slot: dict = {}
+    shared: dict[tuple, tuple] = {}
+    steps = []
+    make = Step._make  # tuple.__new__: no keyword handling per node
+    layers = LAYERS
+    scalars = all(not inp.shape for inp in inputs)  # and every op elementwise: every shape is ()
+    slot = n_in
+    for name, val in raw.items():
+        if type(val) is not dict or len(val) != 2:
+            return None
+        op, ins = val.get("op"), val.get("in")
+        cls = layers.get(op) if type(op) is str else None
+        if (cls is None or type(ins) is not list or len(ins) != cls.arity or name in index
+                or not (name.isascii() and name.isidentifier())):  # NAME_RE, in C
+            return None
+        if not cls.elementwise:
+            scalars = False
+        args = []
+        for r in ins:
+            t = type(r)
+            if t is str:
+                a = index.get(r)
+                if a is None:  # undefined, or defined further down: the general path sorts it out
+                    return None
+            elif t is float or t is int:  # never bool: type(True) is bool
+                x = float(r)
+                key = x if x == x else "nan"
+                a = const_slot.get(key)
+                if a is None:
+                    a = const_slot[key] = n_named + len(constants)
+                    constants.append(x)
+            else:
+                return None
+            args.append(a)
+        if len(args) == 2:
+            a, b = args
+            needs = (a < n_named and has_grad[a], b < n_named and has_grad[b])
+        else:
+            needs = tuple([a < n_named and has_grad[a] for a in args])
+        needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
+        has_grad.append(True in needs)
+        index[name] = slot
+        names.append(name)
+        steps.append(make((slot, name, cls.op, cls, tuple(args), cls.attr_defaults, needs, None)))
+        val.clear()
+        slot += 1
+    for out in spec.outputs:
+        if out not in index:
+            return None
+    plan = Plan(spec, tuple(names), index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad),
+                spec.outputs)
+    if scalars:
+        shapes: list = [()] * n_named
+    else:
+        try:
+            shapes = plan.infer_shapes([inp.shape for inp in inputs])
+        except GraphError:
+            return None
+    object.__setattr__(plan, "shapes", tuple(shapes[:n_named]))
     return plan
 
 

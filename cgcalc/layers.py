@@ -71,6 +71,7 @@ class Layer:
     backward_rule: ClassVar[str] = ""
     attr_defaults: ClassVar[dict[str, Any]] = {}
     scalar_dout: ClassVar[bool] = True  # backward accepts a Python float standing for a full array
+    elementwise: ClassVar[bool] = True  # the output's shape is the inputs' broadcast: scalars in, scalar out
 
     __slots__ = ("k", "needs", "lead", "attrs")
 

@@ -23,6 +23,7 @@ def matmul_shape(sa, sb, op: str = "matmul"):
 
 
 class MatMul(Layer):
+    elementwise = False
     scalar_dout = False
     op, cls_name, symbol, arity = "matmul", "MatMul", "@", 2
     forward_rule, backward_rule = "a @ b", "da = dout @ b.T;  db = a.T @ dout"
@@ -55,6 +56,7 @@ class MatMul(Layer):
 
 
 class Affine(Layer):
+    elementwise = False
     scalar_dout = False
     op, cls_name, symbol, arity = "affine", "Affine", "affine", 3
     forward_rule, backward_rule = "x @ W + b", "dx = dout @ W.T;  dW = x.T @ dout;  db = dout summed to b's shape"
@@ -82,6 +84,7 @@ class Affine(Layer):
 
 
 class _Reduce(Layer):
+    elementwise = False
     scalar_dout = False
     arity = 1
     attr_defaults = {"axis": None, "keepdims": False}
@@ -180,6 +183,7 @@ class MeanLayer(_Reduce):
 
 
 class SoftmaxWithLoss(Layer):
+    elementwise = False
     scalar_dout = False
     op, cls_name, symbol, arity = "softmax_with_loss", "SoftmaxWithLoss", "softmax\nloss", 2
     forward_rule = "mean over samples of -sum(t * log softmax(x)); x (C,) or (N, C); t one-hot or class indices"

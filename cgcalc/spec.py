@@ -321,7 +321,9 @@ class _Builder:
 
     # the file
 
-    def graph(self, root, default_name: str) -> GraphSpec:
+    def graph(self, root, default_name: str, raw_nodes: bool = False):
+        """The GraphSpec; with raw_nodes (JSON), when 'nodes' is a non-empty object: (the GraphSpec without
+        its nodes, the nodes object as read), for the compiler's straight path (compiler.compile_plain)."""
         v = self.v
         if root is None or (v.kind(root) == "scalar" and v.text(root) in _NULL and v.plain(root)):
             raise self.err("the file is empty: expected a mapping with 'inputs', 'nodes' and 'outputs'", pos=(1, 1))
@@ -336,9 +338,16 @@ class _Builder:
         inputs = self.inputs(top["inputs"][1]) if "inputs" in top else ()
         if "nodes" not in top:
             raise self.err("the graph has no 'nodes'", pos=(1, 1))
-        nodes = self.nodes(top["nodes"][1])
-        if not nodes:
-            raise self.err("'nodes' is empty: a graph needs at least one node", top["nodes"][0])
+        raw = top["nodes"][1]
+        if raw_nodes and type(raw) is dict and raw:
+            nodes: tuple[NodeSpec, ...] = ()
+            last = next(reversed(raw))
+        else:
+            raw = None
+            nodes = self.nodes(top["nodes"][1])
+            if not nodes:
+                raise self.err("'nodes' is empty: a graph needs at least one node", top["nodes"][0])
+            last = nodes[-1].name
         if "outputs" in top:
             out_node = top["outputs"][1]
             items = v.seq(out_node) if v.kind(out_node) == "sequence" else [out_node]
@@ -347,8 +356,9 @@ class _Builder:
             outputs = tuple(self.name(x, "output name") for x in items)
             outputs_pos = tuple(v.pos(x) for x in items)
         else:
-            outputs, outputs_pos = (nodes[-1].name,), (nodes[-1].pos,)
-        return GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file, v is _Yaml)
+            outputs, outputs_pos = (last,), (nodes[-1].pos if nodes else None,)
+        spec = GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file, v is _Yaml)
+        return (spec, raw) if raw_nodes else spec
 
     def inputs(self, n) -> tuple[InputSpec, ...]:
         v = self.v
@@ -528,6 +538,30 @@ def _compose_yaml(text: str | bytes, file: str | None):
         raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
     except yaml.YAMLError as e:
         raise GraphError(f"YAML syntax: {' '.join(str(e).split())}", file=file) from None
+
+
+def json_head(text: str | bytes, file: str | None = None, *, name: str | None = None,
+              limits: Limits | None = None) -> tuple[GraphSpec, dict] | None:
+    """For JSON text: its GraphSpec without the nodes, and the 'nodes' object as read, for the compiler to
+    take straight from the JSON values (compiler.compile_plain). None when that is not how to read it
+    (not JSON, no nodes object, or anything to report: `parse` then reads it and says where)."""
+    limits = limits or Limits.from_env()
+    if len(text) > limits.max_file_bytes:
+        return None
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return None
+    plain = _json_plain(text)
+    if plain is None:
+        return None
+    default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+    try:
+        head = _Builder(_Plain, file, limits).graph(plain, default_name, raw_nodes=True)
+    except GraphError:
+        return None
+    return None if head[1] is None else head
 
 
 def parse(text: str | bytes, file: str | None = None, *, name: str | None = None,
