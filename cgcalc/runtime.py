@@ -226,7 +226,7 @@ def backward(plan: Plan, values: list, layers: list, out: int, k) -> list:
         if g is None or True not in needs:
             continue
         if array and type(g) is float and not cls.scalar_dout:
-            g = k.np.full(values[slot].shape, g)
+            g = k.np.full(getattr(values[slot], "shape", ()), g)  # a scalar node in a graph of arrays
         ds = layers[i].backward(g)
         for j in range(len(args)):
             d = ds[j]

@@ -393,3 +393,13 @@ def test_a_scalar_run_does_not_import_numpy():
     loaded = top_level(modules_after(code))
     assert "cgcalc" in loaded
     assert "numpy" not in loaded
+
+
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_a_reduction_of_a_scalar_in_a_graph_with_arrays(op):
+    # found by test_json_plain: the numpy kernel gave backward a float where it expected an array
+    g = cgcalc.loads(f"inputs:\n  v: {{value: [1.0, 2.0], grad: false}}\n  x: 3.0\n"
+                     f"nodes:\n  r: {{op: {op}, in: [x]}}\n  y: r * x\n")
+    r = g.run()
+    assert float(r.value("y")) == 9.0
+    assert float(r.grad("x")) == 6.0  # d(x * x)/dx at 3, by hand
