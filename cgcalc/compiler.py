@@ -186,17 +186,23 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
     inputs = spec.inputs
     n_in = len(inputs)
     n_named = n_in + len(raw)
-    index = {inp.name: s for s, inp in enumerate(inputs)}
-    if len(index) != n_in:
+    # every name at once, in C (no resizing per node); a node's slot is set when it is reached, so a
+    # name still None is a node written further down
+    index: dict = dict.fromkeys([inp.name for inp in inputs])
+    index.update(dict.fromkeys(raw))
+    if len(index) != n_named:  # a name used twice (JSON refuses a node name twice; an input's, not)
         return None
-    names = list(index)
+    for s_, inp in enumerate(inputs):
+        index[inp.name] = s_
     has_grad = [inp.grad for inp in inputs]
     constants: list[float] = []
     const_slot: dict = {}
     shared: dict[tuple, tuple] = {}
     steps = []
-    make = Step._make  # tuple.__new__: no keyword handling per node
+    new = tuple.__new__  # a Step without NamedTuple's Python-level __new__ or _make
     layers = LAYERS
+    get = index.__getitem__
+    grad_of = has_grad.__getitem__
     scalars = all(not inp.shape for inp in inputs)  # and every op elementwise: every shape is ()
     slot = n_in
     for name, val in raw.items():
@@ -204,45 +210,31 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
             return None
         op, ins = val.get("op"), val.get("in")
         cls = layers.get(op) if type(op) is str else None
-        if (cls is None or type(ins) is not list or len(ins) != cls.arity or name in index
-                or not (name.isascii() and name.isidentifier())):  # NAME_RE, in C
+        if cls is None or type(ins) is not list or len(ins) != cls.arity:
             return None
         if not cls.elementwise:
             scalars = False
-        args = []
-        for r in ins:
-            t = type(r)
-            if t is str:
-                a = index.get(r)
-                if a is None:  # undefined, or defined further down: the general path sorts it out
-                    return None
-            elif t is float or t is int:  # never bool: type(True) is bool
-                x = float(r)
-                key = x if x == x else "nan"
-                a = const_slot.get(key)
-                if a is None:
-                    a = const_slot[key] = n_named + len(constants)
-                    constants.append(x)
-            else:
+        try:
+            args = tuple(map(get, ins))  # names written above: the common case, in C
+            needs = tuple(map(grad_of, args))
+        except (KeyError, TypeError):  # a number, or anything else
+            args = _plain_args(ins, index, n_named, constants, const_slot)
+            if args is None:
                 return None
-            args.append(a)
-        if len(args) == 2:
-            a, b = args
-            needs = (a < n_named and has_grad[a], b < n_named and has_grad[b])
-        else:
             needs = tuple([a < n_named and has_grad[a] for a in args])
         needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
         has_grad.append(True in needs)
         index[name] = slot
-        names.append(name)
-        steps.append(make((slot, name, cls.op, cls, tuple(args), cls.attr_defaults, needs, None)))
+        steps.append(new(Step, (slot, name, cls.op, cls, args, cls.attr_defaults, needs, None)))
         val.clear()
         slot += 1
+    names = tuple(index)  # inputs, then nodes: insertion order
+    if not (all(map(str.isidentifier, names)) and "".join(names).isascii()):  # NAME_RE, in C
+        return None
     for out in spec.outputs:
         if out not in index:
             return None
-    plan = Plan(spec, tuple(names), index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad),
-                spec.outputs)
+    plan = Plan(spec, names, index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs)
     if scalars:
         shapes: list = [()] * n_named
     else:
@@ -252,6 +244,28 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
             return None
     object.__setattr__(plan, "shapes", tuple(shapes[:n_named]))
     return plan
+
+
+def _plain_args(ins: list, index: dict, n_named: int, constants: list, const_slot: dict) -> tuple | None:
+    """The argument slots of a JSON node's "in": names written above, or numbers (constants); else None."""
+    args = []
+    for r in ins:
+        t = type(r)
+        if t is str:
+            a = index.get(r)
+            if a is None:  # undefined, or defined further down: the general path sorts it out
+                return None
+        elif t is float or t is int:  # never bool: type(True) is bool
+            x = float(r)
+            key = x if x == x else "nan"
+            a = const_slot.get(key)
+            if a is None:
+                a = const_slot[key] = n_named + len(constants)
+                constants.append(x)
+        else:
+            return None
+        args.append(a)
+    return tuple(args)
 
 
 def _toposort(nodes: list[NodeSpec], deps: list[list[int]], err) -> list[int]:

@@ -553,15 +553,39 @@ def json_head(text: str | bytes, file: str | None = None, *, name: str | None = 
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             return None
-    plain = _json_plain(text)
-    if plain is None:
-        return None
     default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+    # Read without the hook that refuses a key written twice (a Python call per object), then count: every
+    # key is followed by one ':', so if the file has as many ':' as the values read have keys, no key was
+    # lost to a duplicate. (A ':' inside a string, a description say, makes the counts differ: then the
+    # file is read again with the hook.)
+    plain = _json_plain(text, unique=False)
+    for unique in (False, True):
+        if plain is None:
+            return None
+        try:
+            head = _Builder(_Plain, file, limits).graph(plain, default_name, raw_nodes=True)
+        except GraphError:
+            return None
+        if head[1] is None:
+            return None
+        if unique or _keys(plain) == text.count(":"):
+            return head
+        plain = _json_plain(text)
+    return None
+
+
+def _keys(top: dict) -> int:
+    """The keys of a graph's JSON values as the builder accepted them (only the top, inputs, an input's
+    {value, grad} and nodes hold objects: anything else would have been refused)."""
+    n = len(top)
+    inputs = top.get("inputs")
+    if type(inputs) is dict:
+        n += len(inputs) + sum(len(v) for v in inputs.values() if type(v) is dict)
+    nodes = top["nodes"]
     try:
-        head = _Builder(_Plain, file, limits).graph(plain, default_name, raw_nodes=True)
-    except GraphError:
-        return None
-    return None if head[1] is None else head
+        return n + len(nodes) + sum(map(len, nodes.values()))
+    except TypeError:  # a node that is not an object: compile_plain takes no such graph anyway
+        return -1
 
 
 def parse(text: str | bytes, file: str | None = None, *, name: str | None = None,
@@ -612,8 +636,9 @@ def _json_int(text: str) -> int | float:
     return int(text) if len(text) <= 15 else float(text)
 
 
-def _json_plain(text: str):
-    """JSON values, or None when the text is not JSON (the YAML path then reports the error)."""
+def _json_plain(text: str, unique: bool = True):
+    """JSON values, or None when the text is not JSON (the YAML path then reports the error); unique:
+    None also when an object has a key twice (else the last one is kept)."""
     import json
 
     def pairs(items):
@@ -623,7 +648,8 @@ def _json_plain(text: str):
         return d
 
     try:
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=lambda c: None, parse_int=_json_int)
+        return json.loads(text, object_pairs_hook=pairs if unique else None, parse_constant=lambda c: None,
+                          parse_int=_json_int)
     except (ValueError, RecursionError):
         return None
 

@@ -129,3 +129,30 @@ def test_a_node_written_before_its_input_still_runs():
                                                        "a": {"op": "add", "in": ["x", 1]}}, "outputs": ["b"]})
     r = cgcalc.loads(text, json=True).run()
     assert r.value("b") == 6.0 and r.grad("x") == 5.0  # d(x*(x+1))/dx = 2x + 1, at x = 2
+
+
+@pytest.mark.parametrize("text, error", [
+    ('{"inputs": {"x": 1},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]},\n  "a": {"op": "add", "in": ["x", 2]}}}',
+     "g.json:3:3: duplicate key 'a' in 'nodes' (first at line 2)"),
+    ('{"inputs": {"x": 1},\n "nodes": {"a": {"op": "mul", "op": "add", "in": ["x", 2]}}}',
+     "g.json:2:31: duplicate key 'op' in node 'a' (first at line 2)"),
+    ('{"inputs": {"x": 1, "x": 2},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]}}}',
+     "g.json:1:21: duplicate key 'x' in 'inputs' (first at line 1)"),
+    ('{"inputs": {"x": {"value": 1, "value": 2}},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]}}}',
+     "g.json:1:31: duplicate key 'value' in input 'x' (first at line 1)"),  # the second \"value\"
+    ('{"nodes": {"a": {"op": "neg", "in": [1]}},\n "nodes": {"b": {"op": "neg", "in": [2]}}}',
+     "g.json:2:2: duplicate key 'nodes' in the graph (first at line 1)"),
+])
+def test_a_key_written_twice_is_still_an_error(text, error):
+    # the straight path reads JSON without the duplicate-refusing hook and counts ':' instead
+    with pytest.raises(GraphError) as e:
+        cgcalc.loads(text, file="g.json", json=True)
+    assert str(e.value) == error
+
+
+def test_a_colon_inside_a_string_reads_the_file_again_and_still_takes_the_straight_path():
+    text = json.dumps({"name": "a:b", "description": "chapter 5: apples", "inputs": {"x": 2.0},
+                       "nodes": {"a": {"op": "mul", "in": ["x", 3]}}})
+    g = cgcalc.loads(text, json=True)
+    assert g.plan.steps[0].spec is None and g.name == "a:b"
+    assert g.run().grad("x") == 3.0
