@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import GraphError, ShapeError, suggest
 from .expr import lower
 from .layers import LAYERS, Layer, fmt_shape
-from .spec import GraphSpec, InputSpec, Limits, NodeSpec
+from .spec import GraphSpec, InputSpec, Limits, NodeSpec, parse_number
 
 
 class Step(NamedTuple):
@@ -23,12 +23,7 @@ class Step(NamedTuple):
     args: tuple[int, ...]  # slots of its inputs (names or constants)
     attrs: dict
     needs: tuple[bool, ...]  # which inputs take a gradient
-    spec: NodeSpec | None  # as read; None when compiled straight from JSON (compile_plain)
-
-    @property
-    def pos(self):
-        """Where the node is written: (line, column), or None."""
-        return self.spec.pos if self.spec is not None else None
+    spec: NodeSpec | None  # as read; None when compiled straight from the file's values (compile_plain)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +39,17 @@ class Plan:
     shapes: tuple[tuple[int, ...], ...]  # per input and node, with the file's values
     has_grad: tuple[bool, ...]  # per input and node: does any gradient flow into it from an input?
     outputs: tuple[str, ...]
+    lines: Any = None  # compile_plain from YAML: each step's (line, column) as two arrays (0: unknown)
+
+    def pos_of(self, st: Step):
+        """Where a step's node is written: (line, column), or None."""
+        if st.spec is not None:
+            return st.spec.pos
+        if self.lines is not None:
+            i = st.slot - len(self.inputs)
+            line, col = self.lines[0][i], self.lines[1][i]
+            return (line, col) if line else None
+        return None
 
     @property
     def n_named(self) -> int:
@@ -57,7 +63,7 @@ class Plan:
                 shapes[st.slot] = st.cls.infer([shapes[a] for a in st.args], st.attrs)
             except ShapeError as e:
                 args = ", ".join(f"{self.label(a)} {fmt_shape(shapes[a])}" for a in st.args)
-                pos = st.pos or (None, None)
+                pos = self.pos_of(st) or (None, None)
                 raise ShapeError(
                     f"node '{st.name}' ({st.op}): {e.message} [{args}]",
                     file=self.spec.file, line=pos[0], col=pos[1], node=st.name,
@@ -173,27 +179,36 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     return plan
 
 
-def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
-    """The straight path for a JSON graph whose nodes are all {"op": OP, "in": [...]}, each written after its
-    inputs (as a generated graph usually is): one pass over the JSON values, no NodeSpec record per node.
+def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> Plan | None:
+    """The straight path for a graph whose nodes are all {op: OP, in: [...]}, each written after its inputs
+    (as a generated graph usually is): one pass over the values json (or fastyaml) read, no NodeSpec record
+    per node. With `positions` (fastyaml's {(section, name): (line, col)}), the values are fastyaml's: every
+    scalar a str, numbers as written; the nodes' positions are kept (Plan.pos_of) for warnings.
 
     Returns None for anything else, or anything wrong (a name used twice, an unknown op, a node used before
     it is defined...): the general path then reads the file and reports it with its line and column. The
     Plan is the one compile_spec makes of the same file (tested), except that its steps have no NodeSpec.
-    Each node's JSON object is emptied once read, so that the file's values and the plan never take memory
+    Each node's object is emptied once read, so that the file's values and the plan never take memory
     together: the caller must read the text again if this returns None.
     """
     inputs = spec.inputs
     n_in = len(inputs)
     n_named = n_in + len(raw)
+    text = positions is not None
     # every name at once, in C (no resizing per node); a node's slot is set when it is reached, so a
     # name still None is a node written further down
     index: dict = dict.fromkeys([inp.name for inp in inputs])
     index.update(dict.fromkeys(raw))
     if len(index) != n_named:  # a name used twice (JSON refuses a node name twice; an input's, not)
         return None
+    if text and any(len(n) in (3, 8) and parse_number(n) is not None for n in index):
+        return None  # a name like `inf` or `nan`, which YAML's reader takes as a number in `in`: general path
     for s_, inp in enumerate(inputs):
         index[inp.name] = s_
+    if text:
+        from array import array
+
+        lines, cols = array("l", bytes(8 * len(raw))), array("l", bytes(8 * len(raw)))
     has_grad = [inp.grad for inp in inputs]
     constants: list[float] = []
     const_slot: dict = {}
@@ -210,6 +225,8 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
             return None
         op, ins = val.get("op"), val.get("in")
         cls = layers.get(op) if type(op) is str else None
+        if text and type(ins) is str:
+            ins = [ins]  # `in: x` for one input
         if cls is None or type(ins) is not list or len(ins) != cls.arity:
             return None
         if not cls.elementwise:
@@ -218,7 +235,7 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
             args = tuple(map(get, ins))  # names written above: the common case, in C
             needs = tuple(map(grad_of, args))
         except (KeyError, TypeError):  # a number, or anything else
-            args = _plain_args(ins, index, n_named, constants, const_slot)
+            args = _plain_args(ins, index, n_named, constants, const_slot, text)
             if args is None:
                 return None
             needs = tuple([a < n_named and has_grad[a] for a in args])
@@ -227,6 +244,10 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
         index[name] = slot
         steps.append(new(Step, (slot, name, cls.op, cls, args, cls.attr_defaults, needs, None)))
         val.clear()
+        if text:
+            pos = positions.get(("nodes", name))
+            if pos:
+                lines[slot - n_in], cols[slot - n_in] = pos
         slot += 1
     names = tuple(index)  # inputs, then nodes: insertion order
     if not (all(map(str.isidentifier, names)) and "".join(names).isascii()):  # NAME_RE, in C
@@ -234,7 +255,8 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
     for out in spec.outputs:
         if out not in index:
             return None
-    plan = Plan(spec, names, index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs)
+    plan = Plan(spec, names, index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs,
+                (lines, cols) if text else None)
     if scalars:
         shapes: list = [()] * n_named
     else:
@@ -246,24 +268,31 @@ def compile_plain(spec: GraphSpec, raw: dict) -> Plan | None:
     return plan
 
 
-def _plain_args(ins: list, index: dict, n_named: int, constants: list, const_slot: dict) -> tuple | None:
-    """The argument slots of a JSON node's "in": names written above, or numbers (constants); else None."""
+def _plain_args(ins: list, index: dict, n_named: int, constants: list, const_slot: dict,
+                text: bool = False) -> tuple | None:
+    """The argument slots of a node's "in": names written above, or numbers (constants: JSON numbers, or
+    with `text` numbers as YAML writes them); None for anything else."""
     args = []
     for r in ins:
         t = type(r)
         if t is str:
             a = index.get(r)
-            if a is None:  # undefined, or defined further down: the general path sorts it out
+            if a is not None:
+                args.append(a)
+                continue
+            if not text or r in index:  # undefined, or defined further down: the general path sorts it out
                 return None
-        elif t is float or t is int:  # never bool: type(True) is bool
-            x = float(r)
-            key = x if x == x else "nan"
-            a = const_slot.get(key)
-            if a is None:
-                a = const_slot[key] = n_named + len(constants)
-                constants.append(x)
-        else:
+            r = parse_number(r)
+            if r is None:
+                return None
+        elif t is not float and t is not int:  # never bool: type(True) is bool
             return None
+        x = float(r)
+        key = x if x == x else "nan"
+        a = const_slot.get(key)
+        if a is None:
+            a = const_slot[key] = n_named + len(constants)
+            constants.append(x)
         args.append(a)
     return tuple(args)
 

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .arrow_io import check_parquet_schema, parquet_columns
-from .batch import CsvRows, Summary, cell_texts
+from .batch import Summary, cell_texts
 from .errors import CgcalcError, RowsError, UsageError
 from .graph import Graph, loads
+from .rows import CsvRows
 from .runtime import check_outputs, run_batch
 from .spec import Limits
 

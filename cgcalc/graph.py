@@ -9,7 +9,7 @@ from typing import Any
 from .compiler import Plan, compile_plain, compile_spec
 from .errors import GraphError
 from .runtime import BatchResult, Result, gc_paused, run, run_batch
-from .spec import GraphSpec, Limits, json_head, parse
+from .spec import GraphSpec, Limits, json_head, parse, yaml_head
 
 
 class Graph:
@@ -107,12 +107,12 @@ def loads(text: str | bytes, *, file: str | None = None, name: str | None = None
     """
     limits = limits or Limits.from_env()
     with gc_paused():
-        if json:
-            head = json_head(text, file, name=name, limits=limits)
-            plan = compile_plain(*head) if head is not None else None
-            del head  # the JSON values, emptied by compile_plain
-            if plan is not None:
-                return Graph(plan)
+        # the straight path (compile_plain) when the file's values allow it, else the general one
+        head = (json_head if json else yaml_head)(text, file, name=name, limits=limits)
+        plan = compile_plain(*head) if head is not None else None
+        del head  # the file's values, emptied by compile_plain
+        if plan is not None:
+            return Graph(plan)
         spec = parse(text, file, name=name, limits=limits, json_first=json)
         try:
             return Graph(compile_spec(spec, limits))

@@ -16,7 +16,8 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from .batch import Block, CsvRows, Job
+from .batch import Block, Job
+from .rows import CsvRows
 from .spec import Limits
 
 AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: workers take ~0.2 s to start

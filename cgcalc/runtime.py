@@ -215,7 +215,7 @@ def forward(plan: Plan, values: list, k, lead: int = 0) -> list:
                 values[slot] = layer.forward(*[values[a] for a in args])
             append(layer)
     except CgcalcError as e:
-        pos = st.pos or (None, None)
+        pos = plan.pos_of(st) or (None, None)
         raise GraphError(f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file,
                          line=pos[0], col=pos[1], node=st.name) from None
     return layers
@@ -282,7 +282,8 @@ def _nonfinite_values(plan: Plan, values: list, k) -> list[str]:
                 return [f"input '{plan.names[slot]}' is {what}"]
             st = plan.steps[slot - len(plan.inputs)]
             args = ", ".join(_arg(plan, a, values[a]) for a in st.args)
-            where = f" (line {st.pos[0]})" if st.pos else ""
+            pos = plan.pos_of(st)
+            where = f" (line {pos[0]})" if pos else ""
             return [f"{what} first produced by node '{st.name}' = {st.op}({args}){where}"]
     return []
 

@@ -574,6 +574,31 @@ def json_head(text: str | bytes, file: str | None = None, *, name: str | None = 
     return None
 
 
+def yaml_head(text: str | bytes, file: str | None = None, *, name: str | None = None,
+              limits: Limits | None = None) -> tuple[GraphSpec, dict, dict] | None:
+    """json_head for YAML in fastyaml's subset: the GraphSpec without its nodes, the nodes as fastyaml read
+    them (every scalar a str) and fastyaml's positions, for compiler.compile_plain; None otherwise."""
+    from . import fastyaml
+
+    limits = limits or Limits.from_env()
+    if len(text) > limits.max_file_bytes:
+        return None
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return None
+    read = fastyaml.read(text)
+    if read is None:
+        return None
+    default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+    try:
+        head = _Builder(_FastYaml, file, limits, read[1]).graph(read[0], default_name, raw_nodes=True)
+    except GraphError:
+        return None
+    return None if head[1] is None else (head[0], head[1], read[1])
+
+
 def _keys(top: dict) -> int:
     """The keys of a graph's JSON values as the builder accepted them (only the top, inputs, an input's
     {value, grad} and nodes hold objects: anything else would have been refused)."""

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +25,10 @@ from test_batch import GRAPHS, awkward_csv, bit_equal, leftovers, runner  # noqa
 
 import cgcalc  # noqa: E402
 from cgcalc.arrow_io import csv_floats, float_texts  # noqa: E402
-from cgcalc.batch import _row  # noqa: E402
 from cgcalc.cli import app  # noqa: E402
 from cgcalc.errors import RowsError  # noqa: E402
 from cgcalc.export import NONFINITE  # noqa: E402
+from cgcalc.rows import _row  # noqa: E402
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -249,3 +252,37 @@ def test_csv_dash_o_dash_is_stdout(tmp_path):
     r = cli("batch", GRAPHS / "apple.yaml", src, "-o", "-")
     assert list(csv.reader(io.StringIO(r.stdout)))[1][:2] == ["1", "2.2"]
     assert not Path("-").exists()
+
+
+NO_PANDAS = """
+import sys
+seen = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas":
+            seen.append(name)
+        return None
+sys.meta_path.insert(0, Watch())
+from cgcalc.cli import main
+sys.argv = ["cgcalc"] + sys.argv[1:]
+try:
+    main()
+except SystemExit as e:
+    assert not e.code, e.code
+print("pandas looked for" if seen else "no pandas")
+"""
+
+
+@pytest.mark.parametrize("src, out", [("r.csv", "o.csv"), ("r.parquet", "o.parquet"), ("r.parquet", "o.csv"),
+                                      ("r.csv", "o.parquet")])
+def test_the_arrow_path_never_imports_pandas(tmp_path, src, out):
+    # pa.array(), pa.scalar() and to_numpy() import pandas when it is installed: 0.2 s per process
+    cols = apple_columns(50)
+    write_parquet(tmp_path / "r.parquet", cols)
+    (tmp_path / "r.csv").write_text("apple,tax\n" + "".join(f"{a!r},{t!r}\n" for a, t in
+                                                            zip(cols["apple"].tolist(), cols["tax"].tolist())))
+    proc = subprocess.run([sys.executable, "-c", NO_PANDAS, "batch", str(GRAPHS / "apple.yaml"),
+                           str(tmp_path / src), "-o", str(tmp_path / out), "--jobs", "1"],
+                          capture_output=True, text=True, env={**os.environ, "CGCALC_ARROW": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "no pandas"

@@ -24,9 +24,10 @@ import pyarrow.parquet as pq  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 from cgcalc import dask_engine  # noqa: E402
-from cgcalc.batch import CsvRows, run_rows  # noqa: E402
+from cgcalc.batch import run_rows
 from cgcalc.errors import GraphError, RowsError, UsageError  # noqa: E402
 from cgcalc.graph import Graph, load  # noqa: E402
+from cgcalc.rows import CsvRows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"

@@ -1,6 +1,7 @@
-"""The straight JSON path (compiler.compile_plain) against the general one (spec.parse + compile_spec).
+"""The straight path (compiler.compile_plain) against the general one (spec.parse + compile_spec).
 
-For random JSON graphs, `cgcalc.loads(text, json=True)` must give the plan compile_spec gives — the same
+For random graphs, written as JSON and as YAML in fastyaml's plain subset, `cgcalc.loads` must give the
+plan compile_spec gives — the same
 names, slots, ops, arguments, constants, shapes and gradient needs — and the same results bit for bit; a
 file it does not take (an expression, a node used before it is written, an error) must go the general
 way and give the general path's error, with its line and column.
@@ -61,10 +62,36 @@ def json_graphs(draw) -> dict:
     return graph
 
 
-def general(text: str) -> cgcalc.Graph:
+def general(text: str, fmt: str = "json") -> cgcalc.Graph:
     """cgcalc.loads the way it was before the straight path: parse + compile_spec (errors located)."""
-    with mock.patch("cgcalc.graph.json_head", return_value=None):
-        return cgcalc.loads(text, file="g.json", json=True)
+    with mock.patch("cgcalc.graph.json_head", return_value=None), \
+            mock.patch("cgcalc.graph.yaml_head", return_value=None):
+        return load(text, fmt)
+
+
+def load(text: str, fmt: str) -> cgcalc.Graph:
+    return cgcalc.loads(text, file=f"g.{fmt}", json=fmt == "json")
+
+
+def to_yaml(graph: dict) -> str:
+    """The graph in the plain YAML that fastyaml reads: `name: {op: mul, in: [a, b]}` lines."""
+    def scalar(v) -> str:
+        return v if isinstance(v, str) else repr(float(v)) if isinstance(v, float) else str(v)
+
+    def flow(v) -> str:
+        if isinstance(v, list):
+            return "[" + ", ".join(flow(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {flow(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return scalar(v)
+
+    lines = ["inputs:"] + [f"  {k}: {flow(v)}" for k, v in graph["inputs"].items()]
+    lines += ["nodes:"] + [f"  {k}: {flow(v)}" for k, v in graph["nodes"].items()]
+    if "outputs" in graph:
+        lines.append(f"outputs: {flow(graph['outputs'])}")
+    return "\n".join(lines) + "\n"
 
 
 def same_value(a, b) -> bool:
@@ -74,18 +101,19 @@ def same_value(a, b) -> bool:
     return a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
 
 
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
 @PROPERTY
-@given(json_graphs())
-def test_the_straight_json_path_makes_the_general_paths_plan(graph):
-    text = json.dumps(graph)
+@given(graph=json_graphs())
+def test_the_straight_path_makes_the_general_paths_plan(fmt, graph):
+    text = json.dumps(graph) if fmt == "json" else to_yaml(graph)
     try:
-        expected = general(text).plan
+        expected = general(text, fmt).plan
     except GraphError as e:
         with pytest.raises(GraphError) as got:
-            cgcalc.loads(text, file="g.json", json=True)
+            load(text, fmt)
         assert str(got.value) == str(e)
         return
-    g = cgcalc.loads(text, file="g.json", json=True)
+    g = load(text, fmt)
     plan = g.plan
     plain_form = all(type(v) is dict for v in graph["nodes"].values())
     backward_only = all(
@@ -99,6 +127,7 @@ def test_the_straight_json_path_makes_the_general_paths_plan(graph):
     assert len(plan.constants) == len(expected.constants)
     assert all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(plan.constants, expected.constants))
     assert [st[:7] for st in plan.steps] == [st[:7] for st in expected.steps]
+    assert [plan.pos_of(st) for st in plan.steps] == [expected.pos_of(st) for st in expected.steps]
     try:
         r_exp = cgcalc.Graph(expected).run()
     except GraphError as e:
