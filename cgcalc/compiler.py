@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import GraphError, ShapeError, suggest
-from .expr import lower
 from .layers import LAYERS, Layer, fmt_shape
 from .spec import GraphSpec, InputSpec, Limits, NodeSpec, parse_number
 
@@ -92,6 +91,8 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     nodes: list[NodeSpec] = []
     for ns in spec.nodes:
         if ns.expr is not None:
+            from .expr import lower  # only for a graph with expressions (3 ms of start-up otherwise)
+
             nodes.extend(lower(ns, file, limits.max_depth))
         else:
             nodes.append(ns)

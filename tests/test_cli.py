@@ -474,3 +474,28 @@ def test_example_graph_runs(path, fmt):
         assert rows and list(rows[0])[:5] == ["name", "op", "inputs", "value", "grad"]
     else:
         assert "◀ output" in out
+
+
+# --- main(): only the command run is turned into click parameters (start-up), the same command line ------
+
+
+def _main(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "cgcalc", *args], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "100"})
+
+
+def test_main_with_one_command_reads_the_command_line_as_the_full_app_does():
+    r = _main("run", str(GRAPHS / "apple.yaml"), "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["outputs"]["price"] == 220.00000000000003
+    r = _main("run", "--help")
+    assert r.returncode == 0 and "Usage: python -m cgcalc run [OPTIONS]" in r.stdout
+    r = _main("--help")
+    for command in ("run", "check", "trace", "export", "batch", "validate", "ops"):
+        assert re.search(rf"│ {command} ", r.stdout), command
+    r = _main("rn", "x")
+    assert r.returncode == 2 and "No such command 'rn'. Did you mean 'run'?" in r.stderr
+    r = _main("run", str(GRAPHS / "apple.yaml"), "--nope")
+    assert r.returncode == 2 and r.stderr.startswith("error: No such option: --nope")
