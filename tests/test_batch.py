@@ -43,6 +43,16 @@ RTOL = 1e-12
 # --- helpers -------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True, params=["arrow", "python"])
+def csv_path(request):
+    """Every test here twice: with pyarrow reading and writing CSV (when installed), and without it."""
+    if request.param == "arrow":
+        pytest.importorskip("pyarrow")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CGCALC_ARROW", "1" if request.param == "arrow" else "0")
+        yield request.param
+
+
 def load(name: str) -> cgcalc.Graph:
     return cgcalc.load(GRAPHS / name)
 
