@@ -1132,9 +1132,10 @@ def big_apple_csv(path: Path, rows: int) -> Path:
     return path
 
 
-def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path, jobs):
     src = big_apple_csv(tmp_path / "rows.csv", 200_000)
-    plain = subprocess.run([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000"],
+    plain = subprocess.run([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000", "--jobs", jobs],
                            capture_output=True, check=True)
     master, slave = pty.openpty()
     seen = bytearray()
@@ -1152,7 +1153,7 @@ def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        proc = subprocess.run([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000"],
+        proc = subprocess.run([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000", "--jobs", jobs],
                               stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, check=False,
                               env={**os.environ, "TERM": "xterm", "COLUMNS": "100"}, timeout=60)
     finally:
