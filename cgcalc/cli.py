@@ -1,10 +1,10 @@
-"""The command line: a thin typer client of the library. The only module that prints, opens output
-files, creates a Console, and turns a CgcalcError into a one-line message and an exit code."""
+"""The command line: a thin typer client of the library. With cli_batch.py (the batch command), the only
+module that prints, opens output files, creates a Console, and turns a CgcalcError into a one-line message
+and an exit code."""
 
 from __future__ import annotations
 
 import gc
-import io
 import math
 import os
 import sys
@@ -83,6 +83,41 @@ def _err(message: str) -> None:
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"warning: {_clean(message)}\n")
+
+
+@contextmanager
+def _atomic_output(path: str | None, binary: bool = False, prefix: str = ".cgcalc-", name_only: bool = False):
+    """A sink that appears complete at `path` (or on stdout) only when the block succeeds: it is a
+    temporary file beside `path`, renamed into place at the end (for stdout: copied at the end).
+    name_only: yields the temporary file's name instead, for a writer that opens it itself."""
+    import shutil
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path)) if path else None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
+    except OSError as e:
+        raise UsageError(f"cannot write {path or 'the output'}: {e.strerror or e}") from None
+    try:
+        if name_only:
+            os.close(fd)
+            yield tmp
+        else:
+            with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
+                yield f
+        if path:
+            _usual_mode(tmp)
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+        else:
+            with open(tmp, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 @contextmanager
@@ -360,271 +395,7 @@ def _write_atomic(path: str, data: str | bytes) -> None:
         f.write(data)
 
 
-class RowsFormat(StrEnum):
-    csv = "csv"
-    jsonl = "jsonl"
-    parquet = "parquet"  # needs pyarrow
-
-
-class Engine(StrEnum):
-    local = "local"
-    dask = "dask"
-
-
-@app.command()
-def batch(
-    graph: GraphArg,
-    rows: Annotated[str, typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for "
-                                        "stdin.",
-                                        metavar="ROWS")],
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here (CSV; JSON Lines for .jsonl; "
-                                            "Parquet for .parquet), atomically; default: stdout.")] = None,
-    output: OutputOpt = None,
-    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from "
-                                                           "ROWS' extension).")] = None,
-    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv, jsonl or parquet (default: from "
-                                                          "OUT's extension, else csv).")] = None,
-    chunk_rows: Annotated[int | None, typer.Option("--chunk-rows", min=1, help="Rows evaluated together "
-                                                   "(default 16,384; with Parquet 131,072).")] = None,
-    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")] = False,
-    fast_math: Annotated[bool, typer.Option("--fast-math", help="numpy's exp/log/tanh/pow for graphs of scalars "
-                                            "(faster; may differ from `run` in the last bit).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")] = False,
-    engine: Annotated[Engine, typer.Option("--engine", help="local, or dask: a dataset of Parquet/CSV files on a "
-                                           "dask.distributed cluster (pip install 'cgcalc\\[dask]').")] = Engine.local,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask: the scheduler to connect to "
-                                                  "(default: a LocalCluster on this machine).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster "
-                                                "(default: one per core).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="CSV rows: worker processes (default: one "
-                                             "per core for files over 8 MB; 1: none).")] = None,
-) -> None:
-    """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from .arrow_io import why_not
-    from .batch import DEFAULT_CHUNK_ROWS, run_rows
-
-    with _errors():
-        g = _load(graph)
-        plan = g.plan
-        if engine is Engine.dask:
-            _batch_dask(graph, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
-                        scheduler, workers)
-            return
-        if out == "-":
-            out = None
-        fmt_in = rows_format.value if rows_format else _format_of(rows, "csv")
-        fmt_out = out_format.value if out_format else _format_of(out or "", "csv")
-        no_arrow = why_not()
-        arrow = no_arrow is None
-        if "parquet" in (fmt_in, fmt_out) and not arrow:
-            raise UsageError(f"Parquet needs pyarrow ({no_arrow})")
-        if fmt_out == "parquet" and not out and sys.stdout.isatty():
-            raise UsageError("Parquet is binary: write it to a file with -o OUT.parquet (or pipe it)")
-        label = "<stdin>" if rows == "-" else rows
-        reader, total, done = _rows_reader(rows, label, fmt_in, plan)
-
-        def on_bad(e) -> None:
-            _warn(f"{e} (row skipped)")
-
-        graph_text = None
-        if fmt_in == "csv":
-            from .parallel import auto_jobs
-
-            jobs = jobs or auto_jobs(total)
-            if jobs > 1:
-                with open(graph, "rb") as f:
-                    graph_text = f.read()
-        with _progress(quiet, total) as advance, \
-                _atomic_output(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet") as f:
-            try:
-                sink = f
-                if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
-                    from .arrow_io import ParquetSink
-
-                    sink = ParquetSink(f)
-                if chunk_rows is None:
-                    from .arrow_io import PARQUET_CHUNK_ROWS
-
-                    chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
-                summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
-                                   on_bad if skip_bad_rows else None, lambda n: advance(done(n)),
-                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph,
-                                   arrow=arrow)
-            except UnicodeDecodeError:
-                raise UsageError(f"{label}: not UTF-8 text") from None
-        if summary.bad:
-            _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-                  f"(each reported above); {summary.written:,} written")
-        if summary.nonfinite:
-            _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
-                  f"results, first at {label}:{summary.first_nonfinite_line} "
-                  f"(run that row alone with `cgcalc run --set` to see which node produced it)")
-        if verbose:
-            for note in summary.notes:
-                sys.stderr.write(f"note: {note}\n")
-        if not quiet and sys.stderr.isatty():
-            sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
-
-
-def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, out_format, skip_bad_rows: bool,
-                fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
-    """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
-    from .dask_engine import require_dask, run_dask
-
-    require_dask()
-    if not out:
-        raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
-    with open(graph, "rb") as f:
-        text = f.read()
-    with _partition_progress(quiet) as progress:
-        summary = run_dask(text, graph, rows, out, output=_outputs(g, output),
-                           scheduler=scheduler, rows_format=rows_format.value if rows_format else None,
-                           out_format=out_format.value if out_format else None, skip_bad_rows=skip_bad_rows,
-                           exact=not fast_math, workers=workers, progress=progress)
-    for e in summary.errors:
-        _warn(f"{e} (row skipped)")
-    if summary.bad:
-        _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-              f"(each reported above); {summary.written:,} written")
-    if summary.nonfinite:
-        _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
-              f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}")
-    if not quiet and sys.stderr.isatty():
-        sys.stderr.write(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
-                         f"{summary.workers} workers)\n")
-
-
-@contextmanager
-def _partition_progress(quiet: bool):
-    """A Rich progress bar of partitions done, on stderr when it is a terminal; else no callback."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("batch (dask)"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=_console(stderr=True), transient=True) as bar:
-        task = bar.add_task("partitions", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def _format_of(path: str, default: str) -> str:
-    from .arrow_io import PARQUET_EXTS
-
-    p = path.lower()
-    return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
-
-
-def _rows_reader(rows: str, label: str, fmt: str, plan):
-    """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
-    last block) to progress done (bytes read, or rows for Parquet)."""
-    from .rows import CsvRows, JsonlRows
-
-    names = [i.name for i in plan.inputs]
-    if fmt == "parquet":
-        from .arrow_io import ParquetRows
-
-        if rows == "-":
-            raise UsageError("Parquet rows must be a file, not stdin")
-        if not os.path.isfile(rows):
-            raise UsageError(f"{rows}: no such file")
-        reader = ParquetRows(rows, label, names)
-        count = [0]
-
-        def rows_done(n: int) -> int:
-            count[0] += n
-            return count[0]
-
-        return reader, reader.total or None, rows_done
-    counter = _ByteCounter(_open_rows(rows))
-    text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline="")
-    try:
-        reader = (CsvRows(text, label, names) if fmt == "csv"
-                  else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
-    except UnicodeDecodeError:
-        raise UsageError(f"{label}: not UTF-8 text") from None
-    return reader, counter.total, lambda n: counter.bytes_read
-
-
-def _open_rows(path: str):
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return open(path, "rb")  # noqa: SIM115 - closed with the process; read to the end
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
-
-
-class _ByteCounter(io.RawIOBase):
-    """Counts the bytes read through it, for the progress bar."""
-
-    def __init__(self, f) -> None:
-        self.f = f
-        self.bytes_read = 0
-        try:
-            self.total = os.fstat(f.fileno()).st_size or None
-        except (OSError, ValueError, io.UnsupportedOperation):
-            self.total = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.f.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.bytes_read += n
-        return n
-
-
-@contextmanager
-def _progress(quiet: bool, total: int | None):
-    """A Rich progress bar on stderr, only on a terminal; yields a function taking bytes read so far."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda done: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("batch"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=_console(stderr=True), transient=True) as bar:
-        task = bar.add_task("rows", total=total)
-        yield lambda done: bar.update(task, completed=done)
-
-
-@contextmanager
-def _atomic_output(path: str | None, binary: bool = False, prefix: str = ".cgcalc-", name_only: bool = False):
-    """A sink that appears complete at `path` (or on stdout) only when the block succeeds: it is a
-    temporary file beside `path`, renamed into place at the end (for stdout: copied at the end).
-    name_only: yields the temporary file's name instead, for a writer that opens it itself."""
-    import shutil
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path)) if path else None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
-    except OSError as e:
-        raise UsageError(f"cannot write {path or 'the output'}: {e.strerror or e}") from None
-    try:
-        if name_only:
-            os.close(fd)
-            yield tmp
-        else:
-            with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
-                yield f
-        if path:
-            _usual_mode(tmp)
-            try:
-                os.replace(tmp, path)
-            except OSError as e:
-                raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-        else:
-            with open(tmp, "rb") as f:
-                shutil.copyfileobj(f, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
 
 
 @app.command()
