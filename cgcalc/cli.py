@@ -195,7 +195,7 @@ def _load(path: str):
 
 
 def _overrides(sets: list[str] | None) -> dict:
-    from .spec import parse_value
+    from .read import parse_value
 
     out = {}
     for item in sets or []:

@@ -8,8 +8,9 @@ from typing import Any
 
 from .compiler import Plan, compile_plain, compile_spec
 from .errors import GraphError
+from .read import json_head, parse, yaml_head
 from .runtime import BatchResult, Result, gc_paused, run, run_batch
-from .spec import GraphSpec, Limits, json_head, parse, yaml_head
+from .spec import GraphSpec, Limits
 
 
 class Graph:

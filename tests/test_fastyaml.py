@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cgcalc import fastyaml
-from cgcalc.spec import parse
+from cgcalc.read import parse
 
 GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
 

@@ -1,4 +1,4 @@
-"""The straight path (compiler.compile_plain) against the general one (spec.parse + compile_spec).
+"""The straight path (compiler.compile_plain) against the general one (read.parse + compile_spec).
 
 For random graphs, written as JSON and as YAML in fastyaml's plain subset, `cgcalc.loads` must give the
 plan compile_spec gives — the same
