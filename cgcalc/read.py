@@ -10,7 +10,60 @@ from __future__ import annotations
 import os
 
 from .errors import GraphError
-from .spec import GraphSpec, Limits, _Builder, _FastYaml, _Plain, _Yaml, parse_number
+from .spec import GraphSpec, Limits, Pos, _Builder, _FastYaml, _Plain, parse_number
+
+
+class _Yaml:
+    """A view of PyYAML's composed nodes, for spec._Builder."""
+
+    composed = True
+
+    @staticmethod
+    def kind(n) -> str:
+        return n.id  # 'scalar', 'sequence', 'mapping'
+
+    @staticmethod
+    def pos(n) -> Pos:
+        m = n.start_mark
+        return (m.line + 1, m.column + 1)
+
+    @staticmethod
+    def items(n):
+        return n.value
+
+    @staticmethod
+    def seq(n):
+        return n.value
+
+    @staticmethod
+    def text(n) -> str:
+        return n.value
+
+    @staticmethod
+    def plain(n) -> bool:
+        # None (pure Python loader) or "" (libyaml); `!!str 2` is text, though written plain
+        return not n.style and not (n.tag == _STR_TAG and _yaml11_number(n.value))
+
+    @staticmethod
+    def bad_tag(n) -> str | None:
+        tag = n.tag
+        if not tag.startswith("tag:yaml.org,2002:") or tag[18:] not in _SAFE_TAGS:
+            return tag
+        return None
+
+
+_SAFE_TAGS = {"str", "int", "float", "bool", "null", "seq", "map"}
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _yaml11_number(text: str) -> bool:
+    """Would YAML 1.1 read this plain text as an int or a float? (Then a str tag on it was explicit.)"""
+    from yaml.resolver import Resolver
+
+    for tag, regexp in Resolver.yaml_implicit_resolvers.get(text[:1], []):
+        if tag.endswith((":int", ":float")) and regexp.match(text):
+            return True
+    return False
 
 
 def _compose_yaml(text: str | bytes, file: str | None):

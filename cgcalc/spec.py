@@ -108,60 +108,13 @@ def parse_number(text: str) -> float | None:
     return _SPECIAL.get(text.lower())
 
 
-# Two views of a parsed file: composed YAML nodes (with positions) and plain JSON values (without).
-# The builder below reads both through these few functions.
-
-
-class _Yaml:
-    @staticmethod
-    def kind(n) -> str:
-        return n.id  # 'scalar', 'sequence', 'mapping'
-
-    @staticmethod
-    def pos(n) -> Pos:
-        m = n.start_mark
-        return (m.line + 1, m.column + 1)
-
-    @staticmethod
-    def items(n):
-        return n.value
-
-    @staticmethod
-    def seq(n):
-        return n.value
-
-    @staticmethod
-    def text(n) -> str:
-        return n.value
-
-    @staticmethod
-    def plain(n) -> bool:
-        # None (pure Python loader) or "" (libyaml); `!!str 2` is text, though written plain
-        return not n.style and not (n.tag == _STR_TAG and _yaml11_number(n.value))
-
-    @staticmethod
-    def bad_tag(n) -> str | None:
-        tag = n.tag
-        if not tag.startswith("tag:yaml.org,2002:") or tag[18:] not in _SAFE_TAGS:
-            return tag
-        return None
-
-
-_SAFE_TAGS = {"str", "int", "float", "bool", "null", "seq", "map"}
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
-def _yaml11_number(text: str) -> bool:
-    """Would YAML 1.1 read this plain text as an int or a float? (Then a str tag on it was explicit.)"""
-    from yaml.resolver import Resolver
-
-    for tag, regexp in Resolver.yaml_implicit_resolvers.get(text[:1], []):
-        if tag.endswith((":int", ":float")) and regexp.match(text):
-            return True
-    return False
+# Views of a parsed file: plain JSON (or fastyaml) values, without positions, here; composed YAML nodes, with
+# positions, in read.py (_Yaml). The builder below reads them all through these few functions.
 
 
 class _Plain:
+    composed = False  # True for read._Yaml, the view of PyYAML's composed nodes: exact positions, keys checked
+
     @staticmethod
     def kind(n) -> str:
         if isinstance(n, dict):
@@ -213,7 +166,7 @@ class _Builder:
         self.file = file
         self.limits = limits
         self.positions = positions or {}  # (section, name) -> (line, col), from a fast path
-        self.unique_keys = view is not _Yaml  # JSON and fastyaml refuse duplicate keys themselves
+        self.unique_keys = not view.composed  # JSON and fastyaml refuse duplicate keys themselves
 
     def key_pos(self, section: str, name: str, k) -> Pos:
         return self.v.pos(k) or self.positions.get((section, name))
@@ -247,7 +200,7 @@ class _Builder:
         # quoted text is not a number, except the forms our own JSON output writes for non-finite values
         x = parse_number(text) if v.plain(n) or text in ("NaN", "Infinity", "-Infinity") else None
         if x is None:
-            shown = f"'{text}'" if v.plain(n) else f'"{text}" ({"tagged !!str" if v is _Yaml and not n.style else "quoted text"})'
+            shown = f"'{text}'" if v.plain(n) else f'"{text}" ({"tagged !!str" if v.composed and not n.style else "quoted text"})'
             raise self.err(f"bad number {shown} for {what}", n)
         return x
 
@@ -360,7 +313,7 @@ class _Builder:
             outputs_pos = tuple(v.pos(x) for x in items)
         else:
             outputs, outputs_pos = (last,), (nodes[-1].pos if nodes else None,)
-        spec = GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file, v is _Yaml)
+        spec = GraphSpec(name, desc, inputs, nodes, outputs, outputs_pos, self.file, v.composed)
         return (spec, raw) if raw_nodes else spec
 
     def inputs(self, n) -> tuple[InputSpec, ...]:
