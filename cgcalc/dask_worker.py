@@ -13,7 +13,6 @@ import uuid
 from typing import TYPE_CHECKING, NamedTuple
 
 from .arrow_io import parquet_columns
-from .batch import cell_texts
 from .errors import RowsError
 from .graph import Graph, loads
 from .rows import CsvRows
@@ -175,11 +174,12 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
     else:
         import csv
 
+        from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
+
         with open(part, "w", encoding="utf-8", newline="") as f:
             csv.writer(f, lineterminator="\n").writerow(names)
             if len(df):
-                f.write("\n".join(map(",".join, zip(*[cell_texts(a, quote=True) for a in arrays]))))
-                f.write("\n")
+                f.write(csv_rows([float_texts(a) for a in arrays]))
     os.replace(part, final)
 
     first, nonfinite = -1, 0
