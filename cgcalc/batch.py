@@ -228,7 +228,8 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
             close()
     summary.notes.extend(getattr(rows, "notes", []))
     summary.notes.append(f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}"
-                         + (f", by {jobs} worker processes" if jobs > 1 and isinstance(rows, CsvRows) else ""))
+                         + (f", by {jobs} worker processes" if jobs > 1 and isinstance(rows, CsvRows) else "")
+                         + (", CSV read and written with pyarrow" if arrow and isinstance(rows, CsvRows) else ""))
     if out_format == "csv" and not header_done:
         out.write(job.header(list(rows.names or [])))
     if out_format == "parquet":

@@ -286,3 +286,12 @@ def test_the_arrow_path_never_imports_pandas(tmp_path, src, out):
                           capture_output=True, text=True, env={**os.environ, "CGCALC_ARROW": "1"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no pandas"
+
+
+def test_verbose_says_whether_pyarrow_read_and_wrote_the_csv(tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_text("apple\n1\n2\n")
+    with_arrow = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "a.csv", "-v").stderr
+    without = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "b.csv", "-v", arrow=False).stderr
+    assert "2 rows read in chunks of up to 16,384, CSV read and written with pyarrow" in with_arrow
+    assert "pyarrow" not in without
