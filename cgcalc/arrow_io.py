@@ -23,13 +23,8 @@ from .export import NONFINITE
 INSTALL = "pip install 'cgcalc[arrow]'"
 
 
-def available() -> bool:
-    """pyarrow is installed, and CGCALC_ARROW is not 0."""
-    return why_not() is None
-
-
 def why_not() -> str | None:
-    """Why the Arrow path is not available, or None when it is."""
+    """Why the Arrow path is not available (pyarrow not installed, or CGCALC_ARROW=0), or None when it is."""
     if os.environ.get("CGCALC_ARROW", "1").strip().lower() in ("0", "false", "no", "off"):
         return "turned off by CGCALC_ARROW=0"
     if importlib.util.find_spec("pyarrow") is None:
