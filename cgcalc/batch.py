@@ -179,7 +179,7 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
     outputs = check_outputs(plan, outputs)
     job = Job(plan, outputs, out_format, rows.file, skip=on_bad is not None, exact=exact, arrow=arrow)
     summary = Summary()
-    header_done = out_format != "csv"  # JSON Lines has none
+    header_done = out_format != "csv"  # JSON Lines has none; Parquet has its schema (ParquetSink)
     if not header_done and isinstance(rows, CsvRows):
         out.write(job.header(rows.names))
         header_done = True
@@ -193,14 +193,14 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
     else:
         errors: list[RowsError] = []
 
-        def jsonl_blocks() -> Iterator[Block]:
+        def chunk_blocks() -> Iterator[Block]:  # JSON Lines and Parquet rows: chunks already parsed
             for chunk in rows.chunks(chunk_rows, errors.append if job.skip else None):
                 b = job.block(chunk)
                 yield b._replace(rows=b.rows + len(errors), errors=errors + b.errors)
                 errors.clear()
             yield Block("", len(errors), 0, 0, None, list(errors))
 
-        blocks = jsonl_blocks()
+        blocks = chunk_blocks()
     try:
         for b in blocks:
             if b.errors and not job.skip:
