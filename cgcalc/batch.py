@@ -17,6 +17,7 @@ from .export import NONFINITE, strict
 from .rows import Chunk, CsvRows, parse_csv
 from .runtime import check_outputs, run_batch
 
+_JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(x, allow_nan=False), without a new encoder per row
 DEFAULT_CHUNK_ROWS = 16384  # small enough that memory stays flat (measured: 10M rows ~ 100k rows)
 
 
@@ -137,15 +138,16 @@ class Job:
         return "".join([template % row for row in zip(*parts)])
 
     def _jsonl(self, chunk: Chunk, cols: dict, n: int) -> str:
-        given = {k: strict(v.tolist()) for k, v in chunk.columns.items()}
-        results = {k: strict(v.tolist()) for k, v in cols.items()}
-        lines = []
-        for i in range(n):
-            obj = {k: v[i] for k, v in given.items()}
-            obj.update({k: v[i] for k, v in results.items()})
-            lines.append(json.dumps(obj, allow_nan=False))
-        lines.append("")
-        return "\n".join(lines)
+        columns = {**chunk.columns, **cols}  # the row's inputs, then the results (names never clash)
+        if all(a.ndim == 1 for a in columns.values()) and all(map(np_isfinite_all, columns.values())):
+            # numbers only: one %-template per row; json writes a float as repr() does, so the text is
+            # json.dumps's, byte for byte (tested)
+            keys = ", ".join(json.dumps(k).replace("%", "%%") + ": %r" for k in columns)
+            template = "{" + keys + "}\n"
+            return "".join([template % row for row in zip(*[a.tolist() for a in columns.values()])])
+        values = [strict(a.tolist()) for a in columns.values()]
+        encode = _JSON.encode
+        return "".join([encode(dict(zip(columns, row))) + "\n" for row in zip(*values)])
 
     def header(self, names: list[str]) -> str:
         """The CSV output's header line: the echoed input columns, the outputs, the gradients."""

@@ -186,7 +186,7 @@ class JsonlRows:
     def _row(self, line: int, text: str) -> dict:
         try:
             # integers as floats (a huge one is inf, as in --set); a key twice is an error, not the last one
-            obj = json.loads(text, parse_int=float, object_pairs_hook=_unique_pairs)
+            obj = _DECODER.decode(text)
         except ValueError as e:
             col = getattr(e, "colno", None)
             raise RowsError(f"not a JSON object: {getattr(e, 'msg', e)}", file=self.file, line=line,
@@ -198,7 +198,7 @@ class JsonlRows:
             if name not in self.inputs:
                 raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, self.inputs)}",
                                 file=self.file, line=line, col=text.find(f'"{name}"') + 1 or None)
-            row[name] = self._value(v, name, line)
+            row[name] = v if type(v) is float else self._value(v, name, line)  # a number: the usual cell
         if self.names is None:
             self.names = list(obj)  # the first good row's keys
         return row
@@ -228,7 +228,7 @@ class JsonlRows:
     def _groups(self, pending, np) -> Iterator[Chunk]:
         """Consecutive rows that set the same inputs with the same shapes run together."""
         def signature(row):
-            return tuple((k, np.shape(v)) for k, v in row.items())
+            return tuple((k, () if type(v) is float else v.shape) for k, v in row.items())
 
         start = 0
         groups = 0
@@ -254,6 +254,9 @@ def _unique_pairs(items):
         dup = next(k for k, _ in items if k in seen or seen.add(k))
         raise ValueError(f"key '{dup}' appears twice")
     return d
+
+
+_DECODER = json.JSONDecoder(parse_int=float, object_pairs_hook=_unique_pairs)  # one, not one per row
 
 
 def strict_in(v):

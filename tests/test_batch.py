@@ -1210,3 +1210,18 @@ def test_ctrl_c_writing_to_stdout_writes_nothing(tmp_path):
     assert proc.returncode == 130, stderr
     assert stdout == b""
     assert leftovers(tmpdir) == []
+
+
+def test_jsonl_output_is_json_dumps_text_exactly(tmp_path):
+    # numbers-only rows are written with a %-template: the text must be json.dumps's own
+    rng = np.random.default_rng(9)
+    xs = np.concatenate([rng.normal(size=40) * 10.0 ** rng.integers(-30, 30, 40), [0.0, -0.0, 1e16, 1e-5, 3.0]])
+    src = write_csv(tmp_path / "r.csv", ["x", "y"], [[x, 1.5] for x in xs])
+    out = tmp_path / "o.jsonl"
+    cli("batch", GRAPHS / "expressions.yaml", src, "-o", out, "--output", "all")
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(xs)
+    for line, x in zip(lines, xs):
+        obj = json.loads(line)
+        assert line == json.dumps(obj, allow_nan=False)
+        assert list(obj)[:2] == ["x", "y"] and bit_equal(obj["x"], x)
