@@ -14,7 +14,7 @@ from typing import IO, NamedTuple
 from .compiler import Plan
 from .errors import CgcalcError, RowsError
 from .export import NONFINITE, strict
-from .rows import Chunk, CsvRows, parse_csv
+from .rows import Chunk, CsvRows, JsonlRows, parse_csv
 from .runtime import check_outputs, run_batch
 
 _JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(x, allow_nan=False), without a new encoder per row
@@ -54,6 +54,7 @@ class Block(NamedTuple):
     first_nonfinite_line: int | None
     errors: list[RowsError]  # the bad rows, in line order (without skip: only the first, and no text)
     data: dict | None = None  # Parquet output: the columns (given inputs, then results) instead of text
+    notes: tuple[str, ...] = ()  # for --verbose (JSON Lines rows grouped in a worker process)
 
 
 @dataclass
@@ -80,6 +81,25 @@ class Job:
             return Block("", len(errors), 0, 0, None, errors)
         b = self.block(chunk)
         return b._replace(rows=b.rows + len(errors), errors=errors + b.errors)
+
+    def jsonl_block(self, first: int, text: str, inputs: list[str], shapes: dict) -> Block:
+        """JSON Lines (the first is line `first`) -> their output rows (JSON Lines: no columns to agree on)."""
+        rows = JsonlRows(io.StringIO(text), self.file, inputs, shapes)
+        rows.line = first - 1
+        unread: list[RowsError] = []  # rows that could not be read (the rows the groups ran are in `done`)
+        done: list[Block] = []
+        try:
+            for chunk in rows.chunks(len(text) + 1, unread.append if self.skip else None):
+                done.append(self.block(chunk))
+        except RowsError as e:
+            return Block("", 0, 0, 0, None, [e])
+        errors = sorted(unread + [e for b in done for e in b.errors], key=lambda e: e.line or 0)  # in line order
+        if errors and not self.skip:
+            return Block("", 0, 0, 0, None, errors[:1])
+        lines = [b.first_nonfinite_line for b in done if b.first_nonfinite_line is not None]
+        return Block("".join(b.text for b in done), sum(b.rows for b in done) + len(unread),
+                     sum(b.written for b in done), sum(b.nonfinite for b in done), min(lines) if lines else None,
+                     errors, None, tuple(rows.notes))
 
     def block(self, chunk: Chunk) -> Block:
         """One chunk of good rows, evaluated together -> their output rows."""
@@ -174,8 +194,9 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
     """Evaluate every row of `rows` (CsvRows, JsonlRows or arrow_io.ParquetRows) and write one output row each
     to `out` (a text file; for out_format "parquet", an arrow_io.ParquetSink).
 
-    With jobs > 1 (CSV rows only, and `graph_text`, the graph file's content, given), blocks of rows are
-    parsed, evaluated and formatted by that many worker processes; the output is the same, byte for byte.
+    With jobs > 1 (CSV rows, or JSON Lines written as JSON Lines; and `graph_text`, the graph file's content,
+    given), blocks of rows are parsed, evaluated and formatted by that many worker processes; the output is the
+    same, byte for byte.
     `arrow`: CSV cells read and written by pyarrow (see arrow_io; the same output, byte for byte).
     """
     outputs = check_outputs(plan, outputs)
@@ -185,13 +206,13 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
     if not header_done and isinstance(rows, CsvRows):
         out.write(job.header(rows.names))
         header_done = True
-    if isinstance(rows, CsvRows):
-        if jobs > 1 and graph_text is not None:
-            from .parallel import csv_blocks
+    pool = jobs > 1 and graph_text is not None and (isinstance(rows, CsvRows) or out_format == "jsonl")
+    if pool:
+        from .parallel import pool_blocks
 
-            blocks = csv_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file)
-        else:
-            blocks = (job.csv_block(first, text, rows.names) for first, text in rows.blocks(chunk_rows))
+        blocks = pool_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file)
+    elif isinstance(rows, CsvRows):
+        blocks = (job.csv_block(first, text, rows.names) for first, text in rows.blocks(chunk_rows))
     else:
         errors: list[RowsError] = []
 
@@ -209,6 +230,7 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
                 raise b.errors[0]
             for e in b.errors:
                 on_bad(e)
+            summary.notes.extend(b.notes)
             summary.rows += b.rows
             summary.bad += len(b.errors)
             summary.written += b.written
@@ -230,7 +252,7 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
             close()
     summary.notes.extend(getattr(rows, "notes", []))
     summary.notes.append(f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}"
-                         + (f", by {jobs} worker processes" if jobs > 1 and isinstance(rows, CsvRows) else "")
+                         + (f", by {jobs} worker processes" if pool else "")
                          + (", CSV read and written with pyarrow" if arrow and isinstance(rows, CsvRows) else ""))
     if out_format == "csv" and not header_done:
         out.write(job.header(list(rows.names or [])))

@@ -53,8 +53,8 @@ def batch(
                                                   "(default: a LocalCluster on this machine).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster "
                                                 "(default: one per core).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="CSV rows: worker processes (default: one "
-                                             "per core for files over 8 MB; 1: none).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes for CSV rows, or JSON Lines "
+                                             "to JSON Lines (default: one per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from .arrow_io import why_not
@@ -84,7 +84,7 @@ def batch(
             _warn(f"{e} (row skipped)")
 
         graph_text = None
-        if fmt_in == "csv":
+        if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
             from .parallel import auto_jobs
 
             jobs = jobs or auto_jobs(total)

@@ -1,4 +1,5 @@
-"""`cgcalc batch` on several cores: worker processes parse, evaluate and format blocks of CSV lines.
+"""`cgcalc batch` on several cores: worker processes parse, evaluate and format blocks of CSV lines (or of JSON
+Lines written as JSON Lines).
 
 Writing a float in its shortest round-trip form (`repr`) costs more than everything else a row needs, and it
 runs under the GIL: so the blocks go to worker processes, and this process only reads the file, hands out
@@ -17,14 +18,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from .batch import Block, Job
-from .rows import CsvRows
+from .rows import CsvRows, JsonlRows
 from .spec import Limits
 
 AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: workers take ~0.2 s to start
 MAX_AUTO_JOBS = 8
 
 _JOB: Job | None = None
-_NAMES: list[str] = []
+_ROWS: tuple = ("csv", [], None)  # the rows' kind, their columns (CSV) or the graph's inputs, and input shapes
 
 
 def auto_jobs(size: int | None) -> int:
@@ -38,11 +39,16 @@ def auto_jobs(size: int | None) -> int:
     return max(1, min(cores, MAX_AUTO_JOBS))
 
 
-def csv_blocks(job: Job, rows: CsvRows, chunk_rows: int, jobs: int, graph_text: str | bytes,
-               graph_file: str) -> Iterator[Block]:
-    """`job.csv_block` over the blocks of `rows`, computed by `jobs` worker processes, yielded in order."""
+def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int, graph_text: str | bytes,
+                graph_file: str) -> Iterator[Block]:
+    """`job.csv_block` (or `job.jsonl_block`) over the blocks of `rows`, computed by `jobs` worker processes,
+    yielded in order."""
+    if isinstance(rows, CsvRows):
+        rows_args = ("csv", rows.names, None)
+    else:
+        rows_args = ("jsonl", rows.inputs, rows.shapes)
     args = (graph_text, graph_file, Limits.from_env(), job.outputs, job.out_format, job.file, job.skip,
-            job.exact, job.echo_names, rows.names, job.arrow)
+            job.exact, job.echo_names, job.arrow, *rows_args)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
     try:
@@ -64,16 +70,20 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start(graph_text, graph_file, limits, outputs, out_format, file, skip, exact, echo_names, names, arrow) -> None:
-    global _JOB, _NAMES
+def _start(graph_text, graph_file, limits, outputs, out_format, file, skip, exact, echo_names, arrow,
+           kind, names, shapes) -> None:
+    global _JOB, _ROWS
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
     from .graph import loads
 
     g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
     _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)
-    _NAMES = names
+    _ROWS = (kind, names, shapes)
 
 
 def _work(first: int, text: str) -> Block:
     assert _JOB is not None
-    return _JOB.csv_block(first, text, _NAMES)
+    kind, names, shapes = _ROWS
+    if kind == "csv":
+        return _JOB.csv_block(first, text, names)
+    return _JOB.jsonl_block(first, text, names, shapes)

@@ -64,19 +64,24 @@ class CsvRows:
 
     def blocks(self, size: int) -> Iterator[tuple[int, str]]:
         """The text after the header, `size` lines at a time: (line number of the block's first line, text)."""
-        while True:
-            raw = list(islice(self.f, size))
-            if not raw:
-                return
-            first = self.line + 1
-            self.line += len(raw)
-            yield first, "".join(raw)
+        return _blocks(self, size)
 
     def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
         for first, text in self.blocks(size):
             chunk = parse_csv(text, first, self.names, self.file, on_bad)
             if chunk is not None:
                 yield chunk
+
+
+def _blocks(rows, size: int) -> Iterator[tuple[int, str]]:
+    """`size` lines of rows.f at a time, counted in rows.line: (line number of the first, their text)."""
+    while True:
+        raw = list(islice(rows.f, size))
+        if not raw:
+            return
+        first = rows.line + 1
+        rows.line += len(raw)
+        yield first, "".join(raw)
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -160,6 +165,10 @@ class JsonlRows:
         self.line = 0
         self.names: list[str] | None = None  # the first row's keys: the echo columns of a CSV output
         self.notes: list[str] = []  # for --verbose: where rows could not all run together
+
+    def blocks(self, size: int) -> Iterator[tuple[int, str]]:
+        """`size` lines at a time, for worker processes: (line number of the block's first line, text)."""
+        return _blocks(self, size)
 
     def chunks(self, size: int, on_bad) -> Iterator[Chunk]:
         import numpy as np

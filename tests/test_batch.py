@@ -1106,6 +1106,48 @@ def test_jobs_a_bad_cell_in_a_later_block_is_the_same_error(tmp_path):
         assert not (tmp_path / "o.csv").exists() and leftovers(tmp_path) == []
 
 
+def jsonl_mix(path: Path) -> Path:
+    """neuron.yaml rows: vectors and matrices for x, some rows setting b, NaN as a string, and bad rows: not
+    JSON, an unknown key, a key twice, and an x of a shape the graph refuses."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for i in range(120):
+        row: dict = {"x": rng.normal(size=3).tolist()}
+        if i % 4 == 0:
+            row["b"] = float(rng.normal())
+        if i % 9 == 0:
+            row["x"] = rng.normal(size=(2, 3)).tolist()
+        if i % 31 == 0:
+            row["b"] = "NaN"
+        lines.append(json.dumps(row))
+    lines[10] = '{"x": [1, 2, 3'
+    lines[50] = '{"x": [1, 2, 3], "bb": 1}'
+    lines[70] = '{"x": [1, 2, 3], "x": [4, 5, 6]}'
+    lines[90] = '{"x": [1, 2, 3, 4]}'
+    lines.insert(60, "")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_jobs_give_the_same_json_lines_as_one_process(tmp_path, skip):
+    src = jsonl_mix(tmp_path / "r.jsonl")
+    results = []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"{jobs}.jsonl"
+        r = cli("batch", GRAPHS / "neuron.yaml", src, "-o", out, "--chunk-rows", "8", "--jobs", jobs,
+                *(["--skip-bad-rows"] if skip else []), code=0 if skip else 2)
+        results.append((out.read_bytes() if out.exists() else None, r.stderr))
+    assert results[0] == results[1]
+    if skip:
+        reported = re.findall(r"r\.jsonl:(\d+)", results[0][1])
+        assert reported[:4] == ["11", "51", "72", "92"], results[0][1]  # lines, counting the blank one
+        assert "4 bad rows skipped of 120" in results[0][1]
+        assert len(results[0][0].splitlines()) == 116
+    else:
+        assert results[0][0] is None and results[0][1].startswith(f"error: {src}:11:")
+
+
 def test_auto_jobs_only_for_files_worth_the_start_up():
     from cgcalc.parallel import AUTO_MIN_BYTES, auto_jobs
 
