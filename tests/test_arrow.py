@@ -295,3 +295,18 @@ def test_verbose_says_whether_pyarrow_read_and_wrote_the_csv(tmp_path):
     without = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "b.csv", "-v", arrow=False).stderr
     assert "2 rows read in chunks of up to 16,384, CSV read and written with pyarrow" in with_arrow
     assert "pyarrow" not in without
+
+
+def test_arrow_reads_long_digit_strings_overflow_and_halfway_cases_as_python_does():
+    from decimal import Decimal
+
+    rng = np.random.default_rng(5)
+    cells = []
+    for _ in range(500):
+        x = float(rng.normal() * 10.0 ** rng.integers(-320, 300))
+        cells += [str(Decimal(x)), repr(x) + "0000000000000000000001", f"{x:.25e}"]  # exact expansion (to 750 digits)
+    cells += ["1e5000", "-1e5000", "1e-400", "4.9e-324", "2.4703282292062327e-324", "2.4703282292062328e-324",
+              "0." + "0" * 400 + "1"]
+    got = csv_floats("\n".join(cells) + "\n", ["x"], len(cells))
+    assert got is not None
+    assert bit_equal(got["x"], [float(c) for c in cells])
