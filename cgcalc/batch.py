@@ -86,20 +86,42 @@ class Job:
         """JSON Lines (the first is line `first`) -> their output rows (JSON Lines: no columns to agree on)."""
         rows = JsonlRows(io.StringIO(text), self.file, inputs, shapes)
         rows.line = first - 1
-        unread: list[RowsError] = []  # rows that could not be read (the rows the groups ran are in `done`)
-        done: list[Block] = []
+        unread: list[RowsError] = []
         try:
-            for chunk in rows.chunks(len(text) + 1, unread.append if self.skip else None):
-                done.append(self.block(chunk))
+            blocks = [self.blocks(groups, unread) for groups in rows.runs(len(text) + 1, unread.append if self.skip
+                                                                          else None)]
         except RowsError as e:
             return Block("", 0, 0, 0, None, [e])
-        errors = sorted(unread + [e for b in done for e in b.errors], key=lambda e: e.line or 0)  # in line order
+        b = self.merge(blocks + [Block("", len(unread), 0, 0, None, unread)] if unread else blocks)
+        return b._replace(notes=tuple(rows.notes))
+
+    def blocks(self, groups: list[Chunk], unread: list[RowsError]) -> Block:
+        """The groups of rows read together, run; with the rows that could not be read meanwhile (taken from
+        `unread`): one Block, its bad rows in line order."""
+        done = [self.block(c) for c in groups]
+        if unread:
+            done.append(Block("", len(unread), 0, 0, None, list(unread)))
+            unread.clear()
+        return self.merge(done)
+
+    def merge(self, blocks: list[Block]) -> Block:
+        """Blocks of consecutive rows as one: texts in order, counts summed, bad rows in line order (without
+        --skip-bad-rows: only the first of them, and no text)."""
+        if len(blocks) == 1:
+            return blocks[0]
+        errors = sorted([e for b in blocks for e in b.errors], key=_line)
         if errors and not self.skip:
             return Block("", 0, 0, 0, None, errors[:1])
-        lines = [b.first_nonfinite_line for b in done if b.first_nonfinite_line is not None]
-        return Block("".join(b.text for b in done), sum(b.rows for b in done) + len(unread),
-                     sum(b.written for b in done), sum(b.nonfinite for b in done), min(lines) if lines else None,
-                     errors, None, tuple(rows.notes))
+        lines = [b.first_nonfinite_line for b in blocks if b.first_nonfinite_line is not None]
+        data = None
+        if any(b.data is not None for b in blocks):
+            import numpy as np
+
+            parts = [b.data for b in blocks if b.data is not None]
+            data = {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
+        return Block("".join(b.text for b in blocks), sum(b.rows for b in blocks), sum(b.written for b in blocks),
+                     sum(b.nonfinite for b in blocks), min(lines) if lines else None, errors, data,
+                     tuple(n for b in blocks for n in b.notes))
 
     def block(self, chunk: Chunk) -> Block:
         """One chunk of good rows, evaluated together -> their output rows."""
@@ -175,6 +197,10 @@ class Job:
         return _csv_line(names + _result_names(self.plan, self.outputs))
 
 
+def _line(e: RowsError) -> int:
+    return e.line or 0
+
+
 def np_isfinite_all(a) -> bool:
     import numpy as np
 
@@ -217,10 +243,14 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
         errors: list[RowsError] = []
 
         def chunk_blocks() -> Iterator[Block]:  # JSON Lines and Parquet rows: chunks already parsed
-            for chunk in rows.chunks(chunk_rows, errors.append if job.skip else None):
-                b = job.block(chunk)
-                yield b._replace(rows=b.rows + len(errors), errors=errors + b.errors)
-                errors.clear()
+            on_bad = errors.append if job.skip else None
+            if isinstance(rows, JsonlRows):
+                # the groups of rows read together as one Block: bad rows in line order, as workers report them
+                for groups in rows.runs(chunk_rows, on_bad):
+                    yield job.blocks(groups, errors)
+            else:
+                for chunk in rows.chunks(chunk_rows, on_bad):
+                    yield job.blocks([chunk], errors)
             yield Block("", len(errors), 0, 0, None, list(errors))
 
         blocks = chunk_blocks()

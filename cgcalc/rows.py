@@ -171,6 +171,12 @@ class JsonlRows:
         return _blocks(self, size)
 
     def chunks(self, size: int, on_bad) -> Iterator[Chunk]:
+        for group in self.runs(size, on_bad):
+            yield from group
+
+    def runs(self, size: int, on_bad) -> Iterator[list[Chunk]]:
+        """Up to `size` good rows at a time, as the groups they run in (alike rows: the same inputs and shapes);
+        a bad row is passed to on_bad (or raised) before the groups of the rows read with it."""
         import numpy as np
 
         pending: list[tuple[int, dict]] = []
@@ -187,10 +193,10 @@ class JsonlRows:
                 continue
             pending.append((self.line, row))
             if len(pending) >= size:
-                yield from self._groups(pending, np)
+                yield list(self._groups(pending, np))
                 pending = []
         if pending:
-            yield from self._groups(pending, np)
+            yield list(self._groups(pending, np))
 
     def _row(self, line: int, text: str) -> dict:
         try:

@@ -1129,6 +1129,22 @@ def jsonl_mix(path: Path) -> Path:
     return path
 
 
+def test_jobs_report_bad_json_lines_in_line_order_like_one_process(tmp_path):
+    # a row of the wrong shape (found when its group runs) before a line that is not JSON (found when read)
+    lines = [json.dumps({"x": [1.0, 2.0, 3.0]})] * 6
+    lines[1] = json.dumps({"x": [1.0, 2.0, 3.0, 4.0]})
+    lines[4] = '{"x": '
+    src = tmp_path / "r.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    reports = []
+    for jobs in ("1", "2"):
+        r = cli("batch", GRAPHS / "neuron.yaml", src, "-o", tmp_path / f"{jobs}.jsonl", "--skip-bad-rows",
+                "--jobs", jobs)
+        reports.append(r.stderr)
+    assert reports[0] == reports[1]
+    assert re.findall(r"r\.jsonl:(\d+)", reports[0]) == ["2", "5"]
+
+
 @pytest.mark.parametrize("skip", [True, False])
 def test_jobs_give_the_same_json_lines_as_one_process(tmp_path, skip):
     src = jsonl_mix(tmp_path / "r.jsonl")
