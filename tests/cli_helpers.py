@@ -1,8 +1,12 @@
-"""Helpers shared by the CLI error tests: run a command in-process, write a graph, read the one error line."""
+"""Helpers shared by the CLI tests: run a command in-process, write a graph, read the one error line, and stop a
+command that hangs."""
 
 from __future__ import annotations
 
+import signal
 import textwrap
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -45,3 +49,26 @@ def assert_error(result, where: str, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     return message
+
+
+class Hang(BaseException):
+    """Raised by time_limit's alarm: a BaseException, so that neither the CLI nor CliRunner swallows it."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise Hang if the block runs longer than `seconds` (main thread only; elsewhere it is not timed)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise Hang(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

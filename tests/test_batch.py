@@ -1226,22 +1226,28 @@ def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path, jobs):
     assert b"200,000 rows -> stdout" in bytes(seen)
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_leaves_no_out_file_and_no_temporary_file(tmp_path, jobs):
-    src = big_apple_csv(tmp_path / "rows.csv", 2_000_000)
-    out = tmp_path / "out.csv"
-    proc = subprocess.Popen([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "-o", out, "--chunk-rows", "1000",
-                             "--jobs", jobs],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def interrupt(args: list, watch: Path, env: dict | None = None) -> tuple[subprocess.Popen, bytes, bytes]:
+    """Start `cgcalc batch ...`, wait until its temporary output file appears in `watch`, then Ctrl-C it.
+    Skips the test when the run finishes first."""
+    proc = subprocess.Popen([*CGCALC, "batch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 10
-    while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
+    while not leftovers(watch) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # wait until it is writing its temporary file
-    time.sleep(0.5)
+    time.sleep(0.3)
     if proc.poll() is not None:
         proc.communicate()
         pytest.skip("the run finished before the signal")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
+    return proc, stdout, stderr
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_no_out_file_and_no_temporary_file(tmp_path, jobs):
+    src = big_apple_csv(tmp_path / "rows.csv", 2_000_000)
+    out = tmp_path / "out.csv"
+    proc, stdout, stderr = interrupt([GRAPHS / "apple.yaml", src, "-o", out, "--chunk-rows", "1000", "--jobs", jobs],
+                                     tmp_path)
     assert proc.returncode == 130, stderr
     assert b"interrupted" in stderr and b"Traceback" not in stderr
     assert stdout == b""
@@ -1254,17 +1260,8 @@ def test_ctrl_c_writing_to_stdout_writes_nothing(tmp_path):
     src = big_apple_csv(tmp_path / "rows.csv", 1_000_000)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = subprocess.Popen([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "1000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmpdir)})
-    deadline = time.monotonic() + 10
-    while not leftovers(tmpdir) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    if proc.poll() is not None:
-        proc.communicate()
-        pytest.skip("the run finished before the signal")
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    proc, stdout, stderr = interrupt([GRAPHS / "apple.yaml", src, "--chunk-rows", "1000"], tmpdir,
+                                     env={**os.environ, "TMPDIR": str(tmpdir)})
     assert proc.returncode == 130, stderr
     assert stdout == b""
     assert leftovers(tmpdir) == []

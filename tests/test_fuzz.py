@@ -28,18 +28,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import Hang, time_limit
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -667,29 +665,6 @@ def cli_args(draw):
 # ==================================================================================================
 # Running and judging one command
 # ==================================================================================================
-
-
-class Hang(BaseException):
-    """Raised by the alarm: a BaseException, so that neither the CLI nor CliRunner swallows it."""
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Fail a hang instead of waiting for ever (main thread only; elsewhere, only hypothesis' deadline)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @dataclass

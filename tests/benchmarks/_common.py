@@ -4,12 +4,14 @@ and the report table (`target | ours | baseline | ratio | limit | PASS/FAIL`).""
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,3 +155,25 @@ class Report:
         passed = sum(r[5] == "PASS" for r in self.rows)
         print("-+-".join("-" * w for w in self.WIDTHS))
         print(f"{passed} PASS, {failed} FAIL (this script reports; it always exits 0)", flush=True)
+
+
+@contextmanager
+def work_dir(rep: Report, prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary directory for a benchmark's files, removed at the end (with keep: kept, and said so)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            rep.note(f"temp dir kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def attempt(rep: Report, name: str, f: Callable, *args):
+    """f(*args), or None with the error in the report: a broken target is reported, and the others still run."""
+    try:
+        return f(*args)
+    except Exception as e:
+        rep.error(name, f"{type(e).__name__}: {e}")
+        return None

@@ -24,16 +24,27 @@ import argparse
 import gc
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CGCALC, GRAPHS, PYTHON, Report, fmt_bytes, fmt_s, interleaved, median, run_child, timed  # noqa: E402
+from _common import (  # noqa: E402
+    CGCALC,
+    GRAPHS,
+    PYTHON,
+    Report,
+    attempt,
+    fmt_bytes,
+    fmt_s,
+    interleaved,
+    median,
+    run_child,
+    timed,
+    work_dir,
+)
 
 
 class BatchReport(Report):
@@ -348,30 +359,19 @@ def main() -> None:
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
     rep = BatchReport(f"bench_batch ({'quick, ' if args.quick else ''}median of interleaved runs: {runs}, in memory {9 if args.quick else 21})")
-    tmp = Path(tempfile.mkdtemp(prefix="cgcalc-bench-batch-"))
     blocks: dict[int, str] = {}
     n_io = 200_000 if args.quick else 1_000_000
     arrow = importlib.util.find_spec("pyarrow") is not None
     if not arrow:
         rep.note("pyarrow is not importable: skipping 'CSV -> CSV with pyarrow' and 'Parquet -> Parquet' "
                  "(pip install 'cgcalc[arrow]' to run them)")
-    try:
-        for name, f in [
-            ("in memory", lambda: bench_memory(rep, 9 if args.quick else 21)),  # cheap: more runs
-            ("CSV", lambda: bench_csv(rep, tmp, n_io, runs, args.quick, blocks, arrow)),
-            *([("Parquet", lambda: bench_parquet(rep, tmp, n_io, runs, args.quick))] if arrow else []),
-            ("peak", lambda: bench_peak(rep, tmp, 1_000_000 if args.quick else 10_000_000, 100_000, runs,
-                                        args.quick, blocks)),
-        ]:
-            try:
-                f()
-            except Exception as e:  # a broken target is reported, and the others still run
-                rep.error(name, f"{type(e).__name__}: {e}")
-    finally:
-        if args.keep:
-            rep.note(f"temp dir kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with work_dir(rep, "cgcalc-bench-batch-", args.keep) as tmp:
+        attempt(rep, "in memory", bench_memory, rep, 9 if args.quick else 21)  # cheap: more runs
+        attempt(rep, "CSV", bench_csv, rep, tmp, n_io, runs, args.quick, blocks, arrow)
+        if arrow:
+            attempt(rep, "Parquet", bench_parquet, rep, tmp, n_io, runs, args.quick)
+        attempt(rep, "peak", bench_peak, rep, tmp, 1_000_000 if args.quick else 10_000_000, 100_000, runs,
+                args.quick, blocks)
     rep.finish()
 
 

@@ -31,12 +31,11 @@ import math
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CGCALC, GRAPHS, PYTHON, ROOT, Report, fmt_bytes, fmt_s, interleaved, median, run_child, timed  # noqa: E402, I001
+from _common import CGCALC, GRAPHS, PYTHON, ROOT, Report, attempt, work_dir, fmt_bytes, fmt_s, interleaved, median, run_child, timed  # noqa: E402, I001
 
 CHAIN_OPS = ("mul", "add", "sigmoid", "tanh", "relu")
 UNARY = ("sigmoid", "tanh", "relu")
@@ -356,7 +355,6 @@ def regular_install(tmp: Path) -> tuple[str, str]:
     a `cgcalc` script as pip writes it; the dependencies from this venv (a .pth line). The dev venv has
     cgcalc installed in editable mode, whose import hook (pathlib, fnmatch, ...) costs every Python start
     there ~15 ms, the baseline's too. Returns (its python, its cgcalc)."""
-    import shutil
     import sysconfig
     import venv
 
@@ -504,16 +502,7 @@ def main() -> None:
     quick = args.quick
     runs = args.runs or (3 if quick else 5)
     rep = Report(f"bench_scale ({'quick, ' if quick else ''}median of {runs} interleaved runs)")
-    tmp = Path(tempfile.mkdtemp(prefix="cgcalc-bench-scale-"))
-
-    def attempt(name, f, *a):
-        try:
-            return f(*a)
-        except Exception as e:  # a broken target is reported, and the others still run
-            rep.error(name, f"{type(e).__name__}: {e}")
-            return None
-
-    try:
+    with work_dir(rep, "cgcalc-bench-scale-", args.keep) as tmp:
         sizes = (10_000, 100_000)
         files = {}
         for kind, make in (("chain", chain_graph), ("tree", tree_graph)):
@@ -532,27 +521,22 @@ def main() -> None:
             rep.note("--quick: YAML load and YAML memory at 10,000 nodes only (100,000-node YAML not loaded)")
 
         for (kind, n), (_, j) in files.items():
-            out = attempt(f"run {kind} {n}", bench_run, rep, kind, n, j, runs)
+            out = attempt(rep, f"run {kind} {n}", bench_run, rep, kind, n, j, runs)
             if out and n == 100_000:
-                attempt(f"render {kind}", bench_render, rep, kind, n, out[1], out[0], runs, 15.0 if quick else None)
+                attempt(rep, f"render {kind}", bench_render, rep, kind, n, out[1], out[0], runs, 15.0 if quick else None)
             del out
             gc.collect()
         for (kind, n), (y, j) in files.items():
             if not (quick and n == 100_000):
-                attempt(f"YAML load {kind} {n}", bench_load, rep, kind, n, y, runs)
-            attempt(f"JSON load {kind} {n}", bench_load, rep, kind, n, j, runs)
+                attempt(rep, f"YAML load {kind} {n}", bench_load, rep, kind, n, y, runs)
+            attempt(rep, f"JSON load {kind} {n}", bench_load, rep, kind, n, j, runs)
         for kind in ("chain", "tree"):
             y, j = files[kind, 100_000]
-            attempt(f"memory {kind} JSON", bench_memory, rep, kind, 100_000, j, True)
-            attempt(f"memory {kind} YAML", bench_memory, rep, kind, 10_000 if quick else 100_000,
+            attempt(rep, f"memory {kind} JSON", bench_memory, rep, kind, 100_000, j, True)
+            attempt(rep, f"memory {kind} YAML", bench_memory, rep, kind, 10_000 if quick else 100_000,
                     files[kind, 10_000][0] if quick else y, False)
-        attempt("start-up", bench_startup, rep, 5 if quick else 10, tmp)
-        attempt("imports", bench_imports, rep)
-    finally:
-        if args.keep:
-            rep.note(f"temp dir kept: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        attempt(rep, "start-up", bench_startup, rep, 5 if quick else 10, tmp)
+        attempt(rep, "imports", bench_imports, rep)
     rep.finish()
 
 
