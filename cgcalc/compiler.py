@@ -213,7 +213,7 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
     if text:
         from array import array
 
-        lines, cols = array("l", bytes(8 * len(raw))), array("l", bytes(8 * len(raw)))
+        lines, cols = array("l", [0]) * len(raw), array("l", [0]) * len(raw)  # 0: no position
     has_grad = [inp.grad for inp in inputs]
     constants: list[float] = []
     const_slot: dict = {}
