@@ -181,16 +181,19 @@ class MulLayer(_Binary):
 
 class DivLayer(_Binary):
     op, cls_name, symbol = "div", "DivLayer", "÷"
-    forward_rule, backward_rule = "a / b", "da = dout / b;  db = -dout * a / (b * b)"
+    forward_rule, backward_rule = "a / b", "da = dout / b;  db = -dout * (y / b)  (y = a / b; never b * b)"
+    __slots__ = ("y",)
 
     def f(self, a, b):
-        return self.k.div(a, b)
+        self.y = y = self.k.div(a, b)
+        return y
 
     def df(self, dout):
-        a, b, div = self.a, self.b, self.k.div
+        # d(a/b)/db = -a / b**2, taken as -(a / b) / b: b * b under/overflows for |b| < 1e-154 or > 1e154
+        b, div = self.b, self.k.div
         return (
             div(dout, b) if self.needs[0] else None,
-            div(-dout * a, b * b) if self.needs[1] else None,
+            -dout * div(self.y, b) if self.needs[1] else None,
         )
 
 

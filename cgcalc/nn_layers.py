@@ -37,9 +37,14 @@ class MatMul(Layer):
         # promote 1-D operands (per row) to matrices, as np.matmul does, so that batch rows stay apart
         lead = self.lead
         self.sa, self.sb = a.shape, b.shape
-        self.a2 = a[..., None, :] if a.ndim - lead == 1 else a
-        self.b2 = b[..., :, None] if b.ndim - lead == 1 else b
-        y2 = self.a2 @ self.b2
+        a2 = a[..., None, :] if a.ndim - lead == 1 else a
+        b2 = b[..., :, None] if b.ndim - lead == 1 else b
+        if lead and a2.ndim != b2.ndim:
+            # per-row stacks of different rank, e.g. (2, 2, 3) @ (3, 2): pad the shorter one's stack after the
+            # row axis, or numpy would broadcast one operand's row axis against the other's stack axis
+            a2, b2 = _align((a2, b2), lead)
+        self.a2, self.b2 = a2, b2
+        y2 = a2 @ b2
         self.sy = y2.shape
         keep_rows = a.ndim - lead > 1
         keep_cols = b.ndim - lead > 1
@@ -221,7 +226,7 @@ class SoftmaxWithLoss(Layer):
         self.T = t
         self.n = x.shape[-2] if rank == 2 else 1
         prod = np.where(t == 0, 0.0, t * logp)
-        return -prod.sum(axis=tuple(range(lead, x.ndim))) / self.n
+        return 0.0 - prod.sum(axis=tuple(range(lead, x.ndim))) / self.n  # 0.0 - 0.0 is +0.0; -(0.0) is not
 
     def backward(self, dout):
         np = self.k.np
