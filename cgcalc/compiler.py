@@ -40,7 +40,7 @@ class Plan:
         self.steps = steps
         self.constants = constants  # values of slots n_named, n_named + 1, ...
         self.shapes = shapes  # per input and node, with the file's values
-        self.has_grad = has_grad  # per input and node: does any gradient flow into it from an input?
+        self.has_grad = has_grad  # per input and node: does it take a gradient? (every node; a grad-true input)
         self.outputs = outputs
         self.lines = lines  # compile_plain from YAML: each step's (line, column) as two arrays (0: unknown)
 
@@ -71,13 +71,79 @@ class Plan:
                     f"node '{st.name}' ({st.op}): {e.message} [{args}]",
                     file=self.spec.file, line=pos[0], col=pos[1], node=st.name,
                 ) from None
+        if not all(not sh for sh in shapes):
+            self.check_memory(shapes)
         return shapes
+
+    def check_memory(self, shapes: list[tuple[int, ...]], rows: int = 1) -> None:
+        """Refuse, before anything runs, a graph whose values and gradients would not fit in the memory limit
+        (a 480 KB file can ask for (40000, 1) @ (1, 40000): 12.8 GB a node)."""
+        sizes = [_size(sh) for sh in shapes[: self.n_named]]
+        need = 16 * rows * sum(sizes)  # float64 values and their gradients
+        limit = memory_limit()
+        if need <= limit[0]:
+            return
+        big = max(range(len(sizes)), key=sizes.__getitem__)
+        where = ""
+        pos = (None, None)
+        if big >= len(self.inputs):
+            st = self.steps[big - len(self.inputs)]
+            pos = self.pos_of(st) or pos
+        where = f"'{self.names[big]}' alone {fmt_shape(shapes[big])}: {_bytes(16 * rows * sizes[big])}"
+        per = f" for {rows:,} rows" if rows > 1 else ""
+        raise ShapeError(
+            f"the graph needs about {_bytes(need)} for its values and gradients{per} ({where}), over the limit "
+            f"of {_bytes(limit[0])} ({limit[1]}); set CGCALC_MAX_MEMORY (bytes, or e.g. 32G) to raise it",
+            file=self.spec.file, line=pos[0], col=pos[1], node=self.names[big] if big >= len(self.inputs) else None,
+        )
 
     def label(self, slot: int) -> str:
         """A slot's name, or a constant's value as written."""
         if slot < len(self.names):
             return self.names[slot]
         return fmt_const(self.constants[slot - len(self.names)])
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{int(n)} bytes"
+        n /= 1000
+    return ""
+
+
+_memory_limit: list = []
+
+
+def memory_limit() -> tuple[int, str]:
+    """(bytes, where the figure comes from): CGCALC_MAX_MEMORY, else half of this machine's memory."""
+    import os
+
+    text = os.environ.get("CGCALC_MAX_MEMORY")
+    if text is not None:
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+        t = text.strip().upper().removesuffix("B")
+        scale = units.get(t[-1:], 1)
+        try:
+            n = int(t[:-1] if t[-1:] in units else t) * scale
+        except ValueError:
+            raise GraphError(f"CGCALC_MAX_MEMORY must be a number of bytes (e.g. 8000000000 or 8G), got {text!r}") \
+                from None
+        return n, "CGCALC_MAX_MEMORY"
+    if not _memory_limit:
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            total = 16 << 30
+        _memory_limit.append((total // 2, "half of this machine's memory"))
+    return _memory_limit[0]
 
 
 def fmt_const(x: float) -> str:
@@ -152,7 +218,9 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     n_named = len(names)
     constants: list[float] = []
     const_slot: dict[float, int] = {}
-    has_grad = [inp.grad for inp in spec.inputs] + [False] * len(nodes)
+    # every node takes its true gradient, also one fed only by constants or `grad: false` inputs (the output
+    # may depend on it all the same); only constants and `grad: false` inputs take none
+    has_grad = [inp.grad for inp in spec.inputs] + [True] * len(nodes)
     steps = []
     shared: dict[tuple, tuple] = {}
     for j in order:
@@ -170,7 +238,6 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
         slot = index[ns.name]
         needs = tuple([a < n_named and has_grad[a] for a in args])
         needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
-        has_grad[slot] = True in needs
         steps.append(Step(slot, ns.name, ns.op, LAYERS[ns.op], tuple(args), attrs_of[j], needs, ns))
 
     for name, pos in zip(spec.outputs, spec.outputs_pos):
@@ -245,7 +312,7 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
                 return None
             needs = tuple([a < n_named and has_grad[a] for a in args])
         needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
-        has_grad.append(True in needs)
+        has_grad.append(True)  # every node takes a gradient (see compile_spec)
         index[name] = slot
         steps.append(new(Step, (slot, name, cls.op, cls, args, cls.attr_defaults, needs, None)))
         val.clear()

@@ -195,7 +195,17 @@ def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[st
         for out in outputs:
             grads[out] = g = s.backward(layers, out)
             warnings += _nonfinite_grads(plan, g, out, s.k)
-    return Result(plan, s.values[: plan.n_named], grads, outputs[0], warnings)
+    values = [_frozen(v) for v in s.values[: plan.n_named]]
+    grads = {o: [_frozen(v) for v in g] for o, g in grads.items()}
+    return Result(plan, values, grads, outputs[0], warnings)
+
+
+def _frozen(v: Value) -> Value:
+    """A result's array made read-only: a gradient may be another slot's value itself (mul hands out its
+    cached input), and a write through one must not change the other."""
+    if type(v) is not float and v is not None and v.flags.writeable:
+        v.flags.writeable = False
+    return v
 
 
 def forward(plan: Plan, values: list, k, lead: int = 0) -> list:
@@ -221,8 +231,9 @@ def forward(plan: Plan, values: list, k, lead: int = 0) -> list:
     return layers
 
 
-def backward(plan: Plan, values: list, layers: list, out: int, k) -> list:
-    """Gradients by slot, seeded with ONE at `out`; None where no gradient arrived."""
+def backward(plan: Plan, values: list, layers: list, out: int, k, flows: dict | None = None) -> list:
+    """Gradients by slot, seeded with ONE at `out`; None where no gradient arrived. With `flows`, also what
+    flows along each edge: flows[(step index, input index)] is the contribution the step passed back."""
     grads: list = [None] * plan.n_named
     grads[out] = ONE
     steps = plan.steps
@@ -241,7 +252,22 @@ def backward(plan: Plan, values: list, layers: list, out: int, k) -> list:
                 a = args[j]
                 old = grads[a]
                 grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+                if flows is not None:
+                    flows[i, j] = d
     return grads
+
+
+def edge_flows(result: Result) -> dict[tuple[int, int], Value]:
+    """What flows back along each edge in `result`'s run (step index, input index) -> gradient, for the
+    selected output: at a fan-out each edge carries its own contribution, not the node's total."""
+    plan = result.plan
+    n_in = len(plan.inputs)
+    s = Session(plan, {plan.names[i]: result.values[i] for i in range(n_in)})
+    flows: dict = {}
+    with s.errstate(), gc_paused():
+        layers = s.forward()
+        backward(plan, s.values, layers, plan.index[result.output], s.k, flows)
+    return flows
 
 
 def complete(plan: Plan, values: list, grads: list, k, slots) -> list:
@@ -249,10 +275,11 @@ def complete(plan: Plan, values: list, grads: list, k, slots) -> list:
     0 where the output does not depend on a slot, None for a `grad: false` input."""
     n_in = len(plan.inputs)
     for slot in slots:
+        if slot < n_in and not plan.inputs[slot].grad:
+            grads[slot] = None  # none, also when it is the output itself (its seed is not a gradient)
+            continue
         g = grads[slot]
         if g is None:
-            if slot < n_in and not plan.inputs[slot].grad:
-                continue
             g = 0.0
         if k is not FLOAT:
             shape = getattr(values[slot], "shape", ())
@@ -370,8 +397,9 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
     if rows is None:
         raise UsageError("run_batch needs at least one column, or rows=N to run the file's values N times")
     per_row = [tuple(given[s].shape[1:]) if s in given else plan.shapes[s] for s in range(n_in)]
-    if per_row != list(plan.shapes[:n_in]):
-        plan.infer_shapes(per_row)
+    shapes = plan.infer_shapes(per_row) if per_row != list(plan.shapes[:n_in]) else list(plan.shapes)
+    if any(shapes):
+        plan.check_memory(shapes, rows)
     k = array_kernel(exact=exact and all(not s for s in per_row))
     values: list = [None] * (plan.n_named + len(plan.constants))
     for s, inp in enumerate(plan.inputs):
@@ -380,7 +408,9 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
         else:
             file_value = inp.value if not inp.shape else _file_array(inp)
             values[s] = np.broadcast_to(np.asarray(file_value, dtype=np.float64), (rows, *inp.shape))
-    values[plan.n_named:] = plan.constants
+    # constants get the row axis too, so that a layer tells a per-row shape apart from the batch's: a literal
+    # class index of softmax_with_loss is a (rows,) column of indices, not a one-hot array of 2s
+    values[plan.n_named:] = [np.broadcast_to(np.float64(c), (rows,)) for c in plan.constants]
     with np.errstate(all="ignore"):
         layers = forward(plan, values, k, lead=1)
         # let go of the node values nobody reads again (the layers keep what backward needs): memory freed
@@ -396,4 +426,16 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
             complete(plan, values, g, k, input_slots)
             grads[o] = {names[s]: g[s] for s in input_slots}
     outs = {o: values[plan.index[o]] for o in dict.fromkeys(list(plan.outputs) + outputs)}
+    # a result is read-only, and never the caller's own column (mul hands out its cached input as a gradient)
+    theirs = list(given.values())
+    outs = {o: _private(v, theirs) for o, v in outs.items()}
+    grads = {o: {x: _private(v, theirs) for x, v in g.items()} for o, g in grads.items()}
     return BatchResult(rows, outs, grads, outputs[0])
+
+
+def _private(v, theirs: list):
+    import numpy as np
+
+    if any(np.may_share_memory(v, c) for c in theirs):
+        v = v.copy()
+    return _frozen(v)

@@ -91,6 +91,6 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
         plan.spec.name, out,
         tuple((plan.names[i], values[i]) for i in range(n_in)),
         fwd, seed, tuple(steps),
-        tuple((plan.names[i], grads[i] if grads[i] is not None or not plan.inputs[i].grad else 0.0)
+        tuple((plan.names[i], None if not plan.inputs[i].grad else 0.0 if grads[i] is None else grads[i])
               for i in range(n_in)),
     )
