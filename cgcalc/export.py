@@ -70,11 +70,14 @@ def to_csv(result: Result) -> str:
 
 def _figure_parts(result: Result, precision: int):
     """(nodes, edges) of the figure: inputs and outputs as boxes, ops as circles, constants as text.
-    An edge carries the value flowing along it and the gradient flowing back."""
+    A node carries its total gradient; an edge the value flowing along it and the gradient flowing back
+    along it (at a fan-out, each edge its own share; off the path to the selected output, none)."""
     from .render import fmt_value
+    from .runtime import edge_flows
 
     plan = result.plan
     grads = result.grads[result.output]
+    flows = edge_flows(result)
     n_in = len(plan.inputs)
 
     def num(v) -> str:
@@ -82,30 +85,32 @@ def _figure_parts(result: Result, precision: int):
             return "×".join(map(str, v.shape)) + " array"
         return fmt_value(v, precision)
 
-    nodes = []  # (id, kind, label, name)
-    edges = []  # (src id, dst id, value text, grad text)
+    nodes = []  # (id, kind, label, name, total gradient text or "")
+    edges = []  # (src id, dst id, value text, grad text or "" for none)
     ids = {}
     for slot in range(n_in):
         ids[slot] = f"n{slot}"
-        nodes.append((ids[slot], "input", plan.names[slot], plan.names[slot]))
+        g = grads[slot]
+        nodes.append((ids[slot], "input", plan.names[slot], plan.names[slot], "" if g is None else num(g)))
     const_ids = {}
     for st in plan.steps:
         ids[st.slot] = f"n{st.slot}"
-        nodes.append((ids[st.slot], "op", st.cls.symbol, st.name))
-    for st in plan.steps:
-        for a in st.args:
+        nodes.append((ids[st.slot], "op", st.cls.symbol, st.name, num(grads[st.slot])))
+    for i, st in enumerate(plan.steps):
+        for j, a in enumerate(st.args):
             if a >= plan.n_named:
                 if a not in const_ids:
                     const_ids[a] = f"c{a - plan.n_named}"
-                    nodes.append((const_ids[a], "const", plan.label(a), plan.label(a)))
+                    nodes.append((const_ids[a], "const", plan.label(a), plan.label(a), ""))
                 edges.append((const_ids[a], ids[st.slot], plan.label(a), ""))
             else:
-                edges.append((ids[a], ids[st.slot], num(result.values[a]), num(grads[a])))
+                d = flows.get((i, j))
+                edges.append((ids[a], ids[st.slot], num(result.values[a]), "" if d is None else num(d)))
     for o in plan.outputs:
         slot = plan.index[o]
         oid = f"out{slot}"
-        nodes.append((oid, "output", o, o))
-        edges.append((ids[slot], oid, num(result.values[slot]), num(grads[slot])))
+        nodes.append((oid, "output", o, o, ""))
+        edges.append((ids[slot], oid, num(result.values[slot]), "1" if o == result.output else ""))
     return nodes, edges
 
 
@@ -125,19 +130,22 @@ def to_dot(result: Result, precision: int = 6) -> str:
     out = [
         f'digraph "{_q(spec.name)}" {{',
         "  rankdir=LR;",
-        f'  label="{_q(title)}\\n(value above each edge, gradient of {_q(result.output)} below, in red)";',
+        f'  label="{_q(title)}\\n(value above each edge, gradient of {_q(result.output)} flowing back along it below, in red; ∂ beside a node: its total)";',
         '  labelloc=t; fontname="Helvetica";',
         '  node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=11];',
     ]
     shapes = {"input": "shape=box", "output": "shape=box, style=bold", "op": "shape=circle, width=0.6, fixedsize=true",
               "const": "shape=plaintext"}
-    for nid, kind, label, name in nodes:
-        out.append(f'  {nid} [{shapes[kind]}, label="{_q(label)}", tooltip="{_q(name)}"];')
+    for nid, kind, label, name, total in nodes:
+        xlabel = f', xlabel=<<font color="red" point-size="11">∂ {_html(total)}</font>>' if total else ""
+        out.append(f'  {nid} [{shapes[kind]}, label="{_q(label)}", tooltip="{_q(name)}"{xlabel}];')
     for src, dst, value, grad in edges:
         if grad:
             label = f'<{_html(value)}<br/><font color="red">{_html(grad)}</font>>'
-        else:
+        elif src.startswith("c"):  # a constant: a value, and no gradient to speak of
             label = f'"{_q(value)}"'
+        else:  # off the path to the selected output: no gradient flows here
+            label = f'"{_q(value)}", color="gray", fontcolor="gray"'
         out.append(f"  {src} -> {dst} [label={label}];")
     out.append("}")
     return "\n".join(out) + "\n"
@@ -148,12 +156,18 @@ def to_mermaid(result: Result, precision: int = 6) -> str:
     nodes, edges = _figure_parts(result, precision)
     shapes = {"input": ('["', '"]'), "output": ('[["', '"]]'), "op": ('(("', '"))'), "const": ('>"', '"]')}
     out = ["flowchart LR"]
-    for nid, kind, label, _name in nodes:
+    for nid, kind, label, _name, total in nodes:
         left, right = shapes[kind]
-        out.append(f"  {nid}{left}{_mq(label)}{right}")
-    for src, dst, value, grad in edges:
+        text = f"{label} · ∂ {total}" if total else label
+        out.append(f"  {nid}{left}{_mq(text)}{right}")
+    grey = []
+    for i, (src, dst, value, grad) in enumerate(edges):
         text = f"{value} / ∂ {grad}" if grad else value
         out.append(f'  {src} -->|"{_mq(text)}"| {dst}')
+        if not grad and not src.startswith("c"):
+            grey.append(str(i))  # off the path to the selected output: no gradient flows here
+    if grey:
+        out.append(f"  linkStyle {','.join(grey)} stroke:gray,color:gray")
     return "\n".join(out) + "\n"
 
 
