@@ -181,7 +181,7 @@ class MulLayer(_Binary):
 
 class DivLayer(_Binary):
     op, cls_name, symbol = "div", "DivLayer", "÷"
-    forward_rule, backward_rule = "a / b", "da = dout / b;  db = -dout * (y / b)  (y = a / b; never b * b)"
+    forward_rule, backward_rule = "a / b", "da = dout / b;  db = -(dout * y) / b  (y = a / b; never b * b)"
     __slots__ = ("y",)
 
     def f(self, a, b):
@@ -189,11 +189,12 @@ class DivLayer(_Binary):
         return y
 
     def df(self, dout):
-        # d(a/b)/db = -a / b**2, taken as -(a / b) / b: b * b under/overflows for |b| < 1e-154 or > 1e154
+        # d(a/b)/db = -a / b**2, taken as -(dout * (a / b)) / b: b * b under/overflows for |b| < 1e-154 or > 1e154,
+        # and dout first: an upstream gradient of exactly 0 stays 0 where (a / b) / b would overflow
         b, div = self.b, self.k.div
         return (
             div(dout, b) if self.needs[0] else None,
-            -dout * div(self.y, b) if self.needs[1] else None,
+            -div(dout * self.y, b) if self.needs[1] else None,
         )
 
 
