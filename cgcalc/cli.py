@@ -86,41 +86,6 @@ def _warn(message: str) -> None:
 
 
 @contextmanager
-def _atomic_output(path: str | None, binary: bool = False, prefix: str = ".cgcalc-", name_only: bool = False):
-    """A sink that appears complete at `path` (or on stdout) only when the block succeeds: it is a
-    temporary file beside `path`, renamed into place at the end (for stdout: copied at the end).
-    name_only: yields the temporary file's name instead, for a writer that opens it itself."""
-    import shutil
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path)) if path else None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
-    except OSError as e:
-        raise UsageError(f"cannot write {path or 'the output'}: {e.strerror or e}") from None
-    try:
-        if name_only:
-            os.close(fd)
-            yield tmp
-        else:
-            with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
-                yield f
-        if path:
-            _usual_mode(tmp)
-            try:
-                os.replace(tmp, path)
-            except OSError as e:
-                raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-        else:
-            with open(tmp, "rb") as f:
-                shutil.copyfileobj(f, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
 def _errors():
     """CgcalcError -> 'error: FILE:LINE:COL: message' and exit 2; no traceback unless --debug."""
     try:
@@ -359,21 +324,16 @@ def export(
         r = g.run(_overrides(set_), output=_outputs(g, output))
         text = to_dot(r, precision) if fmt is FigureFormat.dot else to_mermaid(r, precision)
         if drawn:
-            _draw(text, out, ext)
+            _draw(text, out, ext, graph)
         elif out:
-            _write_atomic(out, text)
+            from .outfile import write
+
+            write(out, text, inputs=[("graph file", graph)])
         else:
             sys.stdout.write(text)
 
 
-def _usual_mode(path: str) -> None:
-    """mkstemp makes files private (0600); give ours the mode any new file would get (0666 less umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def _draw(dot_text: str, out: str, ext: str) -> None:
+def _draw(dot_text: str, out: str, ext: str, graph: str) -> None:
     import shutil
     import subprocess
 
@@ -386,13 +346,9 @@ def _draw(dot_text: str, out: str, ext: str) -> None:
     proc = subprocess.run([dot, f"-T{ext}"], input=dot_text.encode(), capture_output=True, check=False)
     if proc.returncode != 0:
         raise UsageError(f"Graphviz failed: {proc.stderr.decode(errors='replace').strip()}")
-    _write_atomic(out, proc.stdout)
+    from .outfile import write
 
-
-def _write_atomic(path: str, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    with _atomic_output(path, binary=isinstance(data, bytes)) as f:
-        f.write(data)
+    write(out, proc.stdout, inputs=[("graph file", graph)])
 
 
 from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
+from .cli import GraphArg, OutputOpt, _console, _errors, _load, _outputs, _warn, app
 from .errors import UsageError
 
 
@@ -59,6 +59,7 @@ def batch(
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from .arrow_io import why_not
     from .batch import DEFAULT_CHUNK_ROWS, run_rows
+    from .outfile import output as output_file
 
     with _errors():
         g = _load(graph)
@@ -92,7 +93,8 @@ def batch(
                 with open(graph, "rb") as f:
                     graph_text = f.read()
         with _progress(quiet, total) as advance, \
-                _atomic_output(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet") as f:
+                output_file(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet",
+                            inputs=[("graph file", graph), ("rows file", rows)]) as f:
             try:
                 sink = f
                 if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)

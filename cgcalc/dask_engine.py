@@ -18,9 +18,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +38,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
 )
 from .errors import CgcalcError, RowsError, UsageError
 from .graph import Graph, loads
+from .outfile import new_directory
 from .rows import CsvRows
 from .runtime import check_outputs, run_batch
 from .spec import Limits
@@ -138,29 +136,21 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
 
     key = graph_key(graph_text, graph_file)
     width = max(5, len(str(len(parts) - 1)))
-    try:
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.cgcalc-", dir=os.path.dirname(out_abs))
-    except OSError as e:
-        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
-    try:
-        # object columns stay objects (a bad row's RowsError); dask would turn them into strings
-        with dask.config.set({"dataframe.convert-string": False}), _client(scheduler, workers) as client:
-            read = _read_csv if fmt == "csv" else _read_parquet
-            data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
-                               meta=_meta(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
-            # the text is one key of the task graph: sent to each worker once, not with every partition
-            text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
-            evaluated = data.map_partitions(_evaluate, key, text, graph_file, limits, names, outputs, exact,
-                                            meta=_meta(names + results, skip_bad_rows))
-            stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
-            stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
-                                             enforce_metadata=False)
-            reports = _compute(client, stats.to_delayed(), parts, progress)
-            n_workers = len(client.nthreads())
-        _finish(tmp, out_abs)
-    except BaseException:
-        _remove(tmp)
-        raise
+    # object columns stay objects (a bad row's RowsError); dask would turn them into strings
+    with new_directory(out_abs) as tmp, dask.config.set({"dataframe.convert-string": False}), \
+            _client(scheduler, workers) as client:
+        read = _read_csv if fmt == "csv" else _read_parquet
+        data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
+                           meta=_meta(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
+        # the text is one key of the task graph: sent to each worker once, not with every partition
+        text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
+        evaluated = data.map_partitions(_evaluate, key, text, graph_file, limits, names, outputs, exact,
+                                        meta=_meta(names + results, skip_bad_rows))
+        stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
+        stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
+                                         enforce_metadata=False)
+        reports = _compute(client, stats.to_delayed(), parts, progress)
+        n_workers = len(client.nthreads())
 
     summary = DaskSummary(out=out, out_format=out_format, files=len(files), partitions=len(parts), workers=n_workers)
     for part, rep in zip(parts, reports):
@@ -403,26 +393,3 @@ def _compute(client, tasks: list, parts: list[Part], progress) -> list[pd.DataFr
         todo = sorted(cancelled)
     raise CgcalcError(f"the dask run was cancelled {1 + RESUBMITS} times (is the cluster restarting again and "
                       "again?)")
-
-
-def _finish(tmp: str, out: str) -> None:
-    """Put the complete dataset in place: stray temporary files out (a killed write), the usual mode, rename."""
-    for name in os.listdir(tmp):
-        if name.endswith(".tmp"):
-            os.unlink(os.path.join(tmp, name))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700
-    try:
-        os.replace(tmp, out)  # replaces an empty directory; fails on one that someone filled meanwhile
-    except OSError as e:
-        raise UsageError(f"cannot move the results into {out}: {e.strerror or e}") from None
-
-
-def _remove(tmp: str) -> None:
-    """Remove the temporary directory; a cancelled task on a remote worker may still be finishing a part."""
-    for _ in range(10):
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not os.path.exists(tmp):
-            return
-        time.sleep(0.2)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import uuid
 from typing import TYPE_CHECKING, NamedTuple
 
 from .arrow_io import parquet_columns
 from .errors import RowsError
 from .graph import Graph, loads
+from .outfile import replacing
 from .rows import CsvRows
 from .runtime import run_batch
 from .spec import Limits
@@ -163,24 +163,23 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
         raise RuntimeError("dask did not say which partition this is (partition_info)")
     number = partition_info["number"]
     final = os.path.join(tmp, f"part-{number:0{width}d}.{fmt}")
-    part = os.path.join(tmp, f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
     names = list(df.columns)
     arrays = [df[c].to_numpy(dtype=np.float64) for c in names]
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    with replacing(final) as part:
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_arrays([pa.array(a) for a in arrays], names=names), part)
-    else:
-        import csv
+            pq.write_table(pa.Table.from_arrays([pa.array(a) for a in arrays], names=names), part)
+        else:
+            import csv
 
-        from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
+            from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
 
-        with open(part, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerow(names)
-            if len(df):
-                f.write(csv_rows([float_texts(a) for a in arrays]))
-    os.replace(part, final)
+            with open(part, "w", encoding="utf-8", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerow(names)
+                if len(df):
+                    f.write(csv_rows([float_texts(a) for a in arrays]))
 
     first, nonfinite = -1, 0
     if len(df) and len(names) > n_given:
