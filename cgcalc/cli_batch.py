@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import GraphArg, OutputOpt, _console, _errors, _load, _outputs, _warn, app
+from .cli import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
 from .errors import UsageError
 
 
@@ -62,10 +62,13 @@ def batch(
     from .outfile import output as output_file
 
     with _errors():
-        g = _load(graph)
+        if graph == "-" and rows == "-":
+            raise UsageError("the graph and the rows cannot both come from stdin (-): give one of them as a file")
+        graph_text, graph_label = _read_graph(graph)  # once: it may be a pipe, and the workers get this text
+        g = _compile(graph_text, graph_label)
         plan = g.plan
         if engine is Engine.dask:
-            _batch_dask(graph, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
+            _batch_dask(graph_text, graph_label, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
                         scheduler, workers)
             return
         if out == "-":
@@ -84,14 +87,10 @@ def batch(
         def on_bad(e) -> None:
             _warn(f"{e} (row skipped)")
 
-        graph_text = None
         if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
             from .parallel import auto_jobs
 
             jobs = jobs or auto_jobs(total)
-            if jobs > 1:
-                with open(graph, "rb") as f:
-                    graph_text = f.read()
         with _progress(quiet, total) as advance, \
                 output_file(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet",
                             inputs=[("graph file", graph), ("rows file", rows)]) as f:
@@ -107,7 +106,7 @@ def batch(
                     chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
                                    on_bad if skip_bad_rows else None, lambda n: advance(done(n)),
-                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph,
+                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph_label,
                                    arrow=arrow)
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
@@ -125,16 +124,14 @@ def batch(
             sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
 
 
-def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, out_format, skip_bad_rows: bool,
-                fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
+def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, rows_format, out_format,
+                skip_bad_rows: bool, fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
     """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
     from .dask_engine import require_dask, run_dask
 
     require_dask()
     if not out:
         raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
-    with open(graph, "rb") as f:
-        text = f.read()
     with _partition_progress(quiet) as progress:
         summary = run_dask(text, graph, rows, out, output=_outputs(g, output),
                            scheduler=scheduler, rows_format=rows_format.value if rows_format else None,

@@ -37,7 +37,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     graph_key,
 )
 from .errors import CgcalcError, RowsError, UsageError
-from .graph import Graph, loads
+from .graph import Graph, is_json, loads
 from .outfile import new_directory
 from .rows import CsvRows
 from .runtime import check_outputs, run_batch
@@ -120,7 +120,7 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
     require_dask()
     out_abs = _check_out(out)
     limits = Limits.from_env()
-    g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
+    g = loads(graph_text, file=graph_file, limits=limits, json=is_json(graph_text, graph_file))
     outputs = check_outputs(g.plan, output)
     files, fmt = _files(rows, rows_format)
     out_format = out_format or fmt
@@ -310,9 +310,10 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         # loopback only; no dashboard, and the scheduler's small HTTP server (health, metrics) on a free port
         # rather than 8787, which another cluster may hold; a bad cell fails its task, and a worker would
         # log "Compute Failed" and a traceback on our stderr: logs off
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                          silence_logs=logging.CRITICAL) as cluster, \
+        with _started(lambda: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None,
+                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                           silence_logs=logging.CRITICAL)) as cluster, \
                 Client(cluster, set_as_default=False) as client:
             yield client
         return
@@ -335,6 +336,24 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             raise UsageError(f"the dask worker {w} has cgcalc {v}, this is cgcalc {_version()}: results could "
                              "differ; install the same version everywhere")
         yield client
+
+
+def _started(make: Callable[[], Any]) -> Any:
+    """make(), a LocalCluster; when it is interrupted while starting (Ctrl-C, SIGTERM), what it started is closed
+    here, quietly, rather than by distributed's exit hook, which prints a traceback about a half-made cluster."""
+    from distributed.deploy.spec import SpecCluster
+
+    before = set(SpecCluster._instances)
+    try:
+        return make()
+    except BaseException:
+        for cluster in set(SpecCluster._instances) - before:
+            try:
+                cluster.close(timeout=10)
+            except Exception:  # it was never up: nothing more to do
+                pass
+            SpecCluster._instances.discard(cluster)
+        raise
 
 
 def _version() -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .arrow_io import parquet_columns
 from .errors import RowsError
-from .graph import Graph, loads
+from .graph import Graph, is_json, loads
 from .outfile import replacing
 from .rows import CsvRows
 from .runtime import run_batch
@@ -63,7 +63,7 @@ def _graph(key: str, text: str | bytes, file: str, limits: Limits) -> Graph:
         if g is None:
             if len(_GRAPHS) >= 8:  # a long-lived worker sees many graphs: keep the 8 compiled last
                 del _GRAPHS[next(iter(_GRAPHS))]
-            g = _GRAPHS[key] = loads(text, file=file, limits=limits, json=file.lower().endswith(".json"))
+            g = _GRAPHS[key] = loads(text, file=file, limits=limits, json=is_json(text, file))
             _COMPILED[key] = _COMPILED.get(key, 0) + 1
         return g
 
