@@ -174,9 +174,11 @@ def read_limited(f, file: str, limits: Limits | None = None) -> bytes:
 
 
 def _too_large(file: str, limit: int, size: int | None = None) -> GraphError:
-    what = f"file is {size:,} bytes, over the limit of {limit:,}" if size is not None else \
-        f"file is over the limit of {limit:,} bytes (read up to there)"
-    return GraphError(f"{what} (raise it with CGCALC_MAX_FILE_BYTES)", file=file)
+    if size is None:
+        return GraphError(f"file is over the limit of {limit:,} bytes (stopped reading there; raise it with "
+                          "CGCALC_MAX_FILE_BYTES)", file=file)
+    return GraphError(f"file is {size:,} bytes, over the limit of {limit:,} (raise it with CGCALC_MAX_FILE_BYTES)",
+                      file=file)
 
 
 def is_json(text: str | bytes, file: str | None) -> bool:

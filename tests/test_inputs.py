@@ -1,0 +1,127 @@
+"""What cgcalc reads: CGCALC_MAX_FILE_BYTES holds for every kind of file (a device that never ends, a FIFO, a
+rows file with one endless line), and GRAPH or ROWS `-` is stdin. The endless inputs run in a subprocess whose
+memory is capped, so that a reader that does not stop fails its test instead of eating the machine."""
+
+from __future__ import annotations
+
+import os
+import resource
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from cli_helpers import cli, one_error_line
+from proc_helpers import CGCALC, GRAPHS
+
+APPLE = GRAPHS / "apple.yaml"
+LIMIT = {"CGCALC_MAX_FILE_BYTES": "1000"}
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes needs root")
+
+
+def capped(*args, env: dict | None = None, stdin=None) -> subprocess.CompletedProcess:
+    """cgcalc ARGS... with at most 2 GiB of memory and a minute of time."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run([*CGCALC, *map(str, args)], env={**os.environ, **(env or {})}, stdin=stdin,
+                          capture_output=True, preexec_fn=cap, timeout=60, check=False)
+
+
+def error(proc: subprocess.CompletedProcess) -> str:
+    """The one error line of a run that failed with exit 2."""
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def endless_fifo(path: Path, head: bytes, filler: bytes) -> threading.Thread:
+    """A FIFO at `path` that gives `head`, then `filler` again and again until its reader goes away."""
+    os.mkfifo(path)
+
+    def feed() -> None:
+        try:
+            with open(path, "wb") as f:
+                f.write(head)
+                while True:
+                    f.write(filler * 4096)
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return writer
+
+
+def zero_device(path: Path) -> Path:
+    os.mknod(path, 0o444 | stat.S_IFCHR, os.stat("/dev/zero").st_rdev)
+    return path
+
+
+# --- CGCALC_MAX_FILE_BYTES, for every kind of file -----------------------------------------------------------
+
+
+@root_only
+def test_a_graph_that_never_ends_stops_at_the_limit(tmp_path):
+    zero = zero_device(tmp_path / "zero")
+    assert error(capped("run", zero, env=LIMIT)) == (
+        f"error: {zero}: file is over the limit of 1,000 bytes (stopped reading there; raise it with "
+        "CGCALC_MAX_FILE_BYTES)")
+
+
+def test_a_graph_from_an_endless_fifo_stops_at_the_limit(tmp_path):
+    fifo = tmp_path / "graph.yaml"
+    writer = endless_fifo(fifo, b"inputs:\n  x: 1\n# ", b"x")
+    assert error(capped("validate", fifo, env=LIMIT)).startswith(f"error: {fifo}: file is over the limit of 1,000")
+    writer.join(timeout=30)
+
+
+def test_a_graph_on_stdin_over_the_limit_is_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text(APPLE.read_text() + "#" * 2000 + "\n")
+    with open(big, "rb") as f:
+        line = error(capped("run", "-", env=LIMIT, stdin=f))
+    assert line.startswith("error: <stdin>: file is")
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_rows_fifo_with_an_endless_line_stops_at_the_limit(tmp_path, kind):
+    fifo = tmp_path / f"rows.{kind}"
+    head = b"apple,apple_num\n1,2\n" if kind == "csv" else b'{"apple": 1}\n{"apple": ['
+    writer = endless_fifo(fifo, head, b"1" if kind == "csv" else b"1, ")
+    assert error(capped("batch", APPLE, fifo, env=LIMIT)) == (
+        f"error: {fifo}:3: the line is over the limit of 1,000 bytes (a row is read whole; raise the limit with "
+        "CGCALC_MAX_FILE_BYTES)" if kind == "csv" else
+        f"error: {fifo}:2: the line is over the limit of 1,000 bytes (a row is read whole; raise the limit with "
+        "CGCALC_MAX_FILE_BYTES)")
+    writer.join(timeout=30)
+
+
+@root_only
+def test_rows_from_a_device_that_never_ends_stop_at_the_limit(tmp_path):
+    zero = zero_device(tmp_path / "zero")
+    assert error(capped("batch", APPLE, zero, env=LIMIT)).startswith(f"error: {zero}:1: the line is over the limit")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_one_long_line_among_short_ones_is_found_exactly(tmp_path, jobs):
+    lines = ["apple,apple_num"] + [f"{i},2" for i in range(50)]
+    lines[30] = "1," + "2" * 1200  # line 31: 1,202 bytes, in the middle of a block read at once
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(lines) + "\n")
+    line = one_error_line(cli("batch", APPLE, rows, "--jobs", jobs, env=LIMIT))
+    assert line.startswith(f"error: {rows}:31: the line is over the limit of 1,000 bytes")
+    lines[30] = "1," + "2" * 990  # 992 bytes: under the limit (the line end does not count)
+    rows.write_text("\n".join(lines) + "\n")
+    assert cli("batch", APPLE, rows, "--jobs", jobs, env=LIMIT).exit_code == 0
+
+
+def test_lines_ended_by_carriage_returns_are_lines(tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes(b"apple,apple_num\r" + b"".join(b"%d,2\r" % i for i in range(400)))  # 2.8 kB, short lines
+    r = cli("batch", APPLE, rows, env=LIMIT)
+    assert r.exit_code == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 401
