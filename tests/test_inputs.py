@@ -4,6 +4,7 @@ memory is capped, so that a reader that does not stop fails its test instead of 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import stat
@@ -12,10 +13,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli, one_error_line
+import yaml
+from cli_helpers import CLEAN_ENV, cli, one_error_line
 from proc_helpers import CGCALC, GRAPHS
+from typer.testing import CliRunner
+
+from cgcalc.cli import app
 
 APPLE = GRAPHS / "apple.yaml"
+NEURON = GRAPHS / "neuron.yaml"
 LIMIT = {"CGCALC_MAX_FILE_BYTES": "1000"}
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="making device nodes needs root")
 
@@ -125,3 +131,53 @@ def test_lines_ended_by_carriage_returns_are_lines(tmp_path):
     r = cli("batch", APPLE, rows, env=LIMIT)
     assert r.exit_code == 0, r.stderr
     assert len(r.stdout.splitlines()) == 401
+
+
+# --- GRAPH and ROWS from stdin -------------------------------------------------------------------------------
+
+
+def stdin_cli(args: list, data: bytes):
+    return CliRunner(env=CLEAN_ENV).invoke(app, [str(a) for a in args], input=data)
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "-f", "json"], ["check"], ["trace"], ["export"],
+                                     ["export", "--format", "mermaid"]])
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_every_command_reads_the_graph_from_stdin(tmp_path, command, suffix):
+    g = tmp_path / f"g{suffix}"
+    g.write_text(json.dumps(yaml.safe_load(APPLE.read_text())) if suffix == ".json" else APPLE.read_text())
+    r = stdin_cli([command[0], "-", *command[1:]], g.read_bytes())
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == cli(*command[:1], g, *command[1:]).stdout
+
+
+def test_validate_and_batch_read_the_graph_from_stdin(tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("apple,apple_num\n100,2\n")
+    v = stdin_cli(["validate", "-"], APPLE.read_bytes())
+    assert (v.exit_code, v.stdout) == (0, "ok: - (3 inputs, 2 nodes)\n")
+    b = stdin_cli(["batch", "-", rows], APPLE.read_bytes())
+    assert b.exit_code == 0 and b.stdout == cli("batch", APPLE, rows).stdout
+
+
+def test_a_graph_from_stdin_is_named_stdin_and_its_errors_say_stdin():
+    r = stdin_cli(["run", "-", "-f", "json"], b'{"inputs": {"x": 2}, "nodes": {"y": "x * x"}}')
+    assert r.exit_code == 0 and json.loads(r.stdout)["graph"] == "stdin"
+    line = one_error_line(stdin_cli(["run", "-"], b"inputs:\n  x: 1\nnodes:\n  y: {op: nope, in: [x]}\n"))
+    assert line.startswith("error: <stdin>:4:")
+
+
+def test_batch_reads_json_lines_from_stdin(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"x": [1, 2, 3]}\n{"x": [0.5, 0.5, 0.5], "b": 1}\n')
+    r = stdin_cli(["batch", NEURON, "-", "--rows-format", "jsonl", "--out-format", "jsonl"], rows.read_bytes())
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == cli("batch", NEURON, rows, "--out-format", "jsonl").stdout
+    assert len(r.stdout.splitlines()) == 2
+
+
+def test_graph_and_rows_both_from_stdin_is_a_usage_error():
+    line = one_error_line(cli("batch", "-", "-"))
+    assert line == "error: the graph and the rows cannot both come from stdin (-): give one of them as a file"
+    line = one_error_line(cli("validate", "-", APPLE, "-"))
+    assert line == "error: stdin (-) can be read only once: give the other graphs as files"
