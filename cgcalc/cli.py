@@ -100,14 +100,19 @@ def _stdout_failed(e: OSError) -> int:
 
 
 class _ClosedStdout(io.RawIOBase):
-    """stdout when file descriptor 1 is closed (`cgcalc ... >&-`): writing it fails as writing a closed descriptor
-    does, rather than Python's None."""
+    """stdout when file descriptor 1 is closed (`cgcalc ... >&-`): the first write fails as writing a closed
+    descriptor does (rather than with Python's None), and is reported; the rest is dropped."""
+
+    failed = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, b) -> int:
-        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return len(b)
 
 
 app = typer.Typer(

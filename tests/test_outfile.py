@@ -252,3 +252,30 @@ def test_a_file_that_cannot_grow_leaves_nothing_partial(tmp_path):
 def test_usage_error_from_outfile_is_one_line():
     with pytest.raises(UsageError, match="is a directory"):
         outfile.target("/")
+
+
+# --- a full or closed stdout: one line, for every command ----------------------------------------------------
+
+STDOUT_COMMANDS = [["--help"], ["--version"], ["ops"], ["validate", APPLE], ["run", APPLE], ["run", APPLE, "-f", "json"],
+                   ["check", APPLE], ["trace", APPLE], ["export", APPLE], ["batch", APPLE, "{rows}"]]
+
+
+def stdout_commands(tmp_path: Path) -> list[list[str]]:
+    rows = str(rows_file(tmp_path))
+    return [[rows if a == "{rows}" else str(a) for a in args] for args in STDOUT_COMMANDS]
+
+
+@root_only
+def test_a_full_stdout_is_one_line_for_every_command(tmp_path):
+    full = device(tmp_path / "full", "/dev/full")
+    for args in stdout_commands(tmp_path):
+        with open(full, "wb") as f:
+            proc = subprocess.run([*CGCALC, *args], stdout=f, stderr=subprocess.PIPE, check=False)
+        assert (proc.returncode, proc.stderr) == (2, b"error: <stdout>: No space left on device\n"), args
+
+
+def test_a_closed_stdout_is_one_line_for_every_command(tmp_path):
+    for args in stdout_commands(tmp_path):
+        proc = subprocess.run(["bash", "-c", 'exec >&-; exec "$@"', "bash", *CGCALC, *args], stderr=subprocess.PIPE,
+                              check=False)
+        assert (proc.returncode, proc.stderr) == (2, b"error: <stdout>: Bad file descriptor\n"), args
