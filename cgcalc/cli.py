@@ -396,50 +396,31 @@ class FigureFormat(StrEnum):
 def export(
     graph: GraphArg,
     fmt: Annotated[FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here; .svg, .png or .pdf is drawn by Graphviz's dot.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is "
+                                            "drawn by Graphviz's dot.")] = None,
     set_: SetOpt = None,
     output: OutputOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+    force: Annotated[bool, typer.Option("--force", help="Draw a picture of a graph however large (Graphviz may take "
+                                        "minutes).")] = False,
 ) -> None:
     """The graph with values and gradients on its edges, like the book's figures."""
+    from . import graphviz
     from .export import to_dot, to_mermaid
 
     with _errors():
-        ext = os.path.splitext(out)[1].lower().lstrip(".") if out else ""
-        drawn = ext in ("svg", "png", "pdf")
-        if fmt is None:
-            fmt = FigureFormat.mermaid if ext in ("mmd", "mermaid") else FigureFormat.dot
-        if drawn and fmt is not FigureFormat.dot:
-            raise UsageError(f"-o {out}: pictures are drawn from the dot format, not {fmt.value}")
+        text_format, picture = graphviz.choose(out, fmt.value if fmt else None)
         g = _load(graph)
+        if picture and not force:
+            graphviz.check_size(g.plan, out)
         r = g.run(_overrides(set_), output=_outputs(g, output))
-        text = to_dot(r, precision) if fmt is FigureFormat.dot else to_mermaid(r, precision)
-        if drawn:
-            _draw(text, out, ext, graph)
-        elif out:
+        text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
+        if out:
             from .outfile import write
 
-            write(out, text, inputs=[("graph file", graph)])
+            write(out, graphviz.draw(text, picture, out) if picture else text, inputs=[("graph file", graph)])
         else:
             sys.stdout.write(text)
-
-
-def _draw(dot_text: str, out: str, ext: str, graph: str) -> None:
-    import shutil
-    import subprocess
-
-    dot = shutil.which("dot")
-    if dot is None:
-        raise UsageError(
-            f"cannot draw {out}: Graphviz's 'dot' is not installed (Debian/Ubuntu: apt-get install graphviz; "
-            "macOS: brew install graphviz; or write the text with -o graph.dot)"
-        )
-    proc = subprocess.run([dot, f"-T{ext}"], input=dot_text.encode(), capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise UsageError(f"Graphviz failed: {proc.stderr.decode(errors='replace').strip()}")
-    from .outfile import write
-
-    write(out, proc.stdout, inputs=[("graph file", graph)])
 
 
 from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
