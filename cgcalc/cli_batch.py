@@ -3,9 +3,7 @@ cli.app when cli.py imports this module)."""
 
 from __future__ import annotations
 
-import io
 import os
-import re
 import sys
 from contextlib import contextmanager
 from enum import StrEnum
@@ -14,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .cli import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
-from .errors import RowsError, UsageError
+from .errors import UsageError
 
 
 class RowsFormat(StrEnum):
@@ -175,7 +173,7 @@ def _format_of(path: str, default: str) -> str:
 def _rows_reader(rows: str, label: str, fmt: str, plan):
     """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
     last block) to progress done (bytes read, or rows for Parquet)."""
-    from .rows import CsvRows, JsonlRows
+    from .rows import CsvRows, JsonlRows, rows_text
 
     names = [i.name for i in plan.inputs]
     if fmt == "parquet":
@@ -193,10 +191,8 @@ def _rows_reader(rows: str, label: str, fmt: str, plan):
             return count[0]
 
         return reader, reader.total or None, rows_done
-    from .spec import Limits
-
-    counter = _ByteCounter(_open_rows(rows), label, Limits.from_env().max_file_bytes)
-    text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline="")
+    text = rows_text(_open_rows(rows), label)
+    counter = text.buffer.raw
     try:
         reader = (CsvRows(text, label, names) if fmt == "csv"
                   else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
@@ -212,55 +208,6 @@ def _open_rows(path: str):
         return open(path, "rb")  # noqa: SIM115 - closed with the process; read to the end
     except OSError as e:
         raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
-
-
-class _ByteCounter(io.RawIOBase):
-    """Counts the bytes read through it, for the progress bar; and refuses a line longer than `limit` bytes as
-    soon as it has seen that much of it (a rows file with one endless line, /dev/zero, a FIFO that never ends
-    a line), before it is all in memory."""
-
-    def __init__(self, f, file: str, limit: int) -> None:
-        self.f, self.file, self.limit = f, file, limit
-        self.bytes_read = 0
-        self.lines = 0  # line ends read so far
-        self.run = 0  # bytes read since the last line end
-        try:
-            self.total = os.fstat(f.fileno()).st_size or None
-        except (OSError, ValueError, io.UnsupportedOperation):
-            self.total = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.f.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.bytes_read += n
-        if self.run + n > self.limit:
-            self._check_lines(data)  # a line may be too long: look at each
-        else:
-            last = max(data.rfind(b"\n"), data.rfind(b"\r"))
-            self.lines += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-            self.run = self.run + n if last < 0 else n - last - 1
-        return n
-
-    def _check_lines(self, data: bytes) -> None:
-        start = 0
-        for m in _LINE_END.finditer(data):
-            if self.run + m.start() - start > self.limit:
-                break
-            self.lines += 1
-            self.run, start = 0, m.end()
-        else:
-            self.run += len(data) - start
-            if self.run <= self.limit:
-                return
-        raise RowsError(f"the line is over the limit of {self.limit:,} bytes (a row is read whole; raise the limit "
-                        "with CGCALC_MAX_FILE_BYTES)", file=self.file, line=self.lines + 1)
-
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @contextmanager

@@ -39,7 +39,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
 from .errors import CgcalcError, RowsError, UsageError
 from .graph import Graph, is_json, loads
 from .outfile import new_directory
-from .rows import CsvRows
+from .rows import CsvRows, rows_text
 from .runtime import check_outputs, run_batch
 from .spec import Limits
 
@@ -237,7 +237,7 @@ def _csv_parts(files: list[tuple[str, str]], inputs: list[str]) -> tuple[list[st
     names: list[str] | None = None
     for path, label in files:
         try:
-            with open(path, encoding="utf-8-sig", newline="") as f:
+            with open(path, "rb") as raw, rows_text(raw, label) as f:
                 header = CsvRows(f, label, inputs)
         except UnicodeDecodeError:
             raise RowsError("not UTF-8 text", file=label) from None

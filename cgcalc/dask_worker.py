@@ -15,7 +15,7 @@ from .arrow_io import parquet_columns
 from .errors import RowsError
 from .graph import Graph, is_json, loads
 from .outfile import replacing
-from .rows import CsvRows
+from .rows import CsvRows, rows_text
 from .runtime import run_batch
 from .spec import Limits
 
@@ -94,7 +94,7 @@ def _read_csv(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd
     lines: list[list[int]] = []
     cols: dict[str, list] = {n: [] for n in names}
     try:
-        with open(part.path, encoding="utf-8-sig", newline="") as f:
+        with open(part.path, "rb") as raw, rows_text(raw, part.label) as f:
             reader = CsvRows(f, part.label, inputs)
             _same_columns(reader.names, names, "the first file", part.label, reader.line)
             for chunk in reader.chunks(CSV_CHUNK_ROWS, None if errors is None else errors.append):

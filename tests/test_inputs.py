@@ -181,3 +181,15 @@ def test_graph_and_rows_both_from_stdin_is_a_usage_error():
     assert line == "error: the graph and the rows cannot both come from stdin (-): give one of them as a file"
     line = one_error_line(cli("validate", "-", APPLE, "-"))
     assert line == "error: stdin (-) can be read only once: give the other graphs as files"
+
+
+def test_the_dask_engine_refuses_a_rows_line_over_the_limit(tmp_path):
+    pytest.importorskip("distributed")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("apple,apple_num\n1,2\n3,4\n")
+    (data / "b.csv").write_text("apple,apple_num\n1,2\n3," + "4" * 1200 + "\n")
+    line = one_error_line(cli("batch", APPLE, data, "--engine", "dask", "--workers", "1", "-o", tmp_path / "out",
+                              env=LIMIT))
+    assert line.startswith(f"error: {data / 'b.csv'}:3: the line is over the limit of 1,000 bytes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
