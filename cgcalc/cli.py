@@ -1,6 +1,6 @@
 """The command line: a thin typer client of the library. With cli_batch.py (the batch command), the only
-module that prints, opens output files, creates a Console, and turns a CgcalcError into a one-line message
-and an exit code."""
+module that prints, creates a Console, handles signals, and turns a CgcalcError into a one-line message and an
+exit code. Output files are written through outfile.py."""
 
 from __future__ import annotations
 

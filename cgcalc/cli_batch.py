@@ -67,8 +67,8 @@ def batch(
         g = _compile(graph_text, graph_label)
         plan = g.plan
         if engine is Engine.dask:
-            _batch_dask(graph_text, graph_label, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
-                        scheduler, workers)
+            _batch_dask(graph_text, graph_label, g, rows, out, output, rows_format, out_format, skip_bad_rows,
+                        fast_math, quiet, scheduler, workers)
             return
         if out == "-":
             out = None
@@ -109,18 +109,23 @@ def batch(
                                    arrow=arrow)
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
-        if summary.bad:
-            _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-                  f"(each reported above); {summary.written:,} written")
-        if summary.nonfinite:
-            _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
-                  f"results, first at {label}:{summary.first_nonfinite_line} "
-                  f"(run that row alone with `cgcalc run --set` to see which node produced it)")
-        if verbose:
-            for note in summary.notes:
-                sys.stderr.write(f"note: {note}\n")
-        if not quiet and sys.stderr.isatty():
-            sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+        _summarize(summary, label, out, quiet, verbose)
+
+
+def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
+    """What a local batch run says at the end, on stderr."""
+    if summary.bad:
+        _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
+              f"(each reported above); {summary.written:,} written")
+    if summary.nonfinite:
+        _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
+              f"results, first at {label}:{summary.first_nonfinite_line} "
+              f"(run that row alone with `cgcalc run --set` to see which node produced it)")
+    if verbose:
+        for note in summary.notes:
+            sys.stderr.write(f"note: {note}\n")
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
 
 
 def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, rows_format, out_format,
