@@ -1,12 +1,15 @@
 """The command line: a thin typer client of the library. With cli_batch.py (the batch command), the only
-module that prints, opens output files, creates a Console, and turns a CgcalcError into a one-line message
-and an exit code."""
+module that prints, creates a Console, handles signals, and turns a CgcalcError into a one-line message and an
+exit code. Output files are written through outfile.py."""
 
 from __future__ import annotations
 
+import errno
 import gc
+import io
 import math
 import os
+import signal
 import sys
 from contextlib import contextmanager
 from enum import StrEnum
@@ -18,7 +21,7 @@ gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no colle
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
-from .errors import CgcalcError, ExitCode, UsageError  # noqa: E402
+from .errors import CgcalcError, ExitCode, GraphError, UsageError  # noqa: E402
 from .errors import clean as _clean  # noqa: E402
 
 
@@ -29,9 +32,13 @@ class _OneLineErrors(TyperGroup):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
-        except typer.Abort:
-            _err("aborted")
-            sys.exit(130)
+            sys.stdout.flush()  # a full or closed stdout is found here, not in the interpreter's exit
+        except typer.Abort as e:
+            sys.exit(_stopped(e.__cause__))
+        except OSError as e:  # writing stdout: --help, --version, ops, validate, or the last flush
+            if _debug() or not _stdout_error(e):
+                raise
+            sys.exit(_stdout_failed(e))
         except Exception as e:
             if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
                 raise
@@ -44,6 +51,68 @@ class _OneLineErrors(TyperGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that every `finally` on
+    the way out cleans up the same way (temporary files, worker processes, the dask cluster)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame) -> None:
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)  # once: the clean-up is not interrupted again
+    raise _Terminated(signum)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stopped(e: BaseException | None) -> int:
+    """Say why the run stopped (Ctrl-C, SIGTERM, SIGHUP); the exit code of a process killed by that signal."""
+    signum = getattr(e, "signum", signal.SIGINT)
+    _err("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
+    return 128 + signum
+
+
+# writing to a full disk, a quota, a file-size limit, a failing device, a closed stdout
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF)
+
+
+def _stdout_error(e: OSError) -> bool:
+    """An error of writing stdout (errors of named files carry the name, and cgcalc reports those itself)."""
+    return isinstance(e, BrokenPipeError) or (e.filename is None and e.errno in _WRITE_ERRNOS)
+
+
+def _stdout_failed(e: OSError) -> int:
+    """stdout cannot be written: one line (nothing for a reader that went away, as with `| head`), and stdout
+    pointed at /dev/null so that the interpreter's last flush finds nothing to complain about."""
+    if not isinstance(e, BrokenPipeError):
+        _err(f"<stdout>: {e.strerror or e}")
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    except OSError:
+        pass
+    return 128 + signal.SIGPIPE if isinstance(e, BrokenPipeError) else ExitCode.USAGE
+
+
+class _ClosedStdout(io.RawIOBase):
+    """stdout when file descriptor 1 is closed (`cgcalc ... >&-`): the first write fails as writing a closed
+    descriptor does (rather than with Python's None), and is reported; the rest is dropped."""
+
+    failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return len(b)
 
 
 app = typer.Typer(
@@ -86,41 +155,6 @@ def _warn(message: str) -> None:
 
 
 @contextmanager
-def _atomic_output(path: str | None, binary: bool = False, prefix: str = ".cgcalc-", name_only: bool = False):
-    """A sink that appears complete at `path` (or on stdout) only when the block succeeds: it is a
-    temporary file beside `path`, renamed into place at the end (for stdout: copied at the end).
-    name_only: yields the temporary file's name instead, for a writer that opens it itself."""
-    import shutil
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path)) if path else None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
-    except OSError as e:
-        raise UsageError(f"cannot write {path or 'the output'}: {e.strerror or e}") from None
-    try:
-        if name_only:
-            os.close(fd)
-            yield tmp
-        else:
-            with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
-                yield f
-        if path:
-            _usual_mode(tmp)
-            try:
-                os.replace(tmp, path)
-            except OSError as e:
-                raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-        else:
-            with open(tmp, "rb") as f:
-                shutil.copyfileobj(f, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
 def _errors():
     """CgcalcError -> 'error: FILE:LINE:COL: message' and exit 2; no traceback unless --debug."""
     try:
@@ -132,25 +166,26 @@ def _errors():
             raise
         _err(str(e))
         raise typer.Exit(ExitCode.USAGE) from None
-    except KeyboardInterrupt:
-        _err("interrupted")
-        raise typer.Exit(130) from None
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        except (OSError, ValueError):
-            pass
-        raise typer.Exit(128 + 13) from None  # as if killed by SIGPIPE
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP
+        raise typer.Exit(_stopped(e)) from None
+    except OSError as e:
+        if _stdout_error(e) and not _debug():  # a full or closed stdout; `| head` gone: quietly, as cat does
+            raise typer.Exit(_stdout_failed(e)) from None
+        _internal(e)
     except MemoryError:
         if _debug():
             raise
         _err("out of memory (the graph or its arrays are too large for this machine)")
         raise typer.Exit(ExitCode.USAGE) from None
     except Exception as e:  # a bug: still one line, and a way to see more
-        if _debug():
-            raise
-        _err(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please report it)")
-        raise typer.Exit(3) from None
+        _internal(e)
+
+
+def _internal(e: Exception) -> None:
+    if _debug():
+        raise e
+    _err(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please report it)")
+    raise typer.Exit(3) from None
 
 
 def _version(value: bool) -> None:
@@ -188,10 +223,31 @@ OutputOpt = Annotated[str | None, typer.Option(
     "--output", "-O", help="The output to differentiate (default: the first listed).")]
 
 
-def _load(path: str):
-    from .graph import load
+def _read_graph(path: str) -> tuple[bytes, str]:
+    """A graph file's bytes, once (it may be a pipe: `<(cgcalc derive ...)`), and its name for messages; `-` is
+    stdin (`<stdin>`)."""
+    from .graph import read_limited
 
-    return load(path)
+    if path != "-":
+        try:
+            with open(path, "rb") as f:
+                return read_limited(f, path), path
+        except OSError as e:
+            raise GraphError(f"cannot read the file: {e.strerror or e}", file=path) from None
+    if sys.stdin is None:
+        raise GraphError("cannot read stdin: it is closed", file="<stdin>")
+    return read_limited(sys.stdin.buffer, "<stdin>"), "<stdin>"
+
+
+def _compile(data: bytes, label: str):
+    from .graph import is_json, loads
+
+    return loads(data, file=label, name="stdin" if label == "<stdin>" else None, json=is_json(data, label))
+
+
+def _load(path: str):
+    """The graph at `path` (`-`: stdin, YAML, or JSON when it starts with '{'), compiled."""
+    return _compile(*_read_graph(path))
 
 
 def _overrides(sets: list[str] | None) -> dict:
@@ -340,59 +396,31 @@ class FigureFormat(StrEnum):
 def export(
     graph: GraphArg,
     fmt: Annotated[FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here; .svg, .png or .pdf is drawn by Graphviz's dot.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is "
+                                            "drawn by Graphviz's dot.")] = None,
     set_: SetOpt = None,
     output: OutputOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+    force: Annotated[bool, typer.Option("--force", help="Draw a picture of a graph however large (Graphviz may take "
+                                        "minutes).")] = False,
 ) -> None:
     """The graph with values and gradients on its edges, like the book's figures."""
+    from . import graphviz
     from .export import to_dot, to_mermaid
 
     with _errors():
-        ext = os.path.splitext(out)[1].lower().lstrip(".") if out else ""
-        drawn = ext in ("svg", "png", "pdf")
-        if fmt is None:
-            fmt = FigureFormat.mermaid if ext in ("mmd", "mermaid") else FigureFormat.dot
-        if drawn and fmt is not FigureFormat.dot:
-            raise UsageError(f"-o {out}: pictures are drawn from the dot format, not {fmt.value}")
+        text_format, picture = graphviz.choose(out, fmt.value if fmt else None)
         g = _load(graph)
+        if picture and not force:
+            graphviz.check_size(g.plan, out)
         r = g.run(_overrides(set_), output=_outputs(g, output))
-        text = to_dot(r, precision) if fmt is FigureFormat.dot else to_mermaid(r, precision)
-        if drawn:
-            _draw(text, out, ext)
-        elif out:
-            _write_atomic(out, text)
+        text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
+        if out:
+            from .outfile import write
+
+            write(out, graphviz.draw(text, picture, out) if picture else text, inputs=[("graph file", graph)])
         else:
             sys.stdout.write(text)
-
-
-def _usual_mode(path: str) -> None:
-    """mkstemp makes files private (0600); give ours the mode any new file would get (0666 less umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def _draw(dot_text: str, out: str, ext: str) -> None:
-    import shutil
-    import subprocess
-
-    dot = shutil.which("dot")
-    if dot is None:
-        raise UsageError(
-            f"cannot draw {out}: Graphviz's 'dot' is not installed (Debian/Ubuntu: apt-get install graphviz; "
-            "macOS: brew install graphviz; or write the text with -o graph.dot)"
-        )
-    proc = subprocess.run([dot, f"-T{ext}"], input=dot_text.encode(), capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise UsageError(f"Graphviz failed: {proc.stderr.decode(errors='replace').strip()}")
-    _write_atomic(out, proc.stdout)
-
-
-def _write_atomic(path: str, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    with _atomic_output(path, binary=isinstance(data, bytes)) as f:
-        f.write(data)
 
 
 from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
@@ -403,14 +431,15 @@ def validate(
     graphs: Annotated[list[str], typer.Argument(help="Graph files to check.", metavar="GRAPH...")],
 ) -> None:
     """Check graph files without running them: exit 0 when all are valid, 2 otherwise."""
-    from .graph import load
-
     bad = 0
     worst = ExitCode.USAGE
+    if graphs.count("-") > 1:
+        with _errors():
+            raise UsageError("stdin (-) can be read only once: give the other graphs as files")
     for path in graphs:
         try:
             with _errors():
-                g = load(path)
+                g = _load(path)
         except typer.Exit as e:
             bad += 1
             worst = max(worst, e.exit_code)  # an internal error (3) stays visible
@@ -444,6 +473,11 @@ def main() -> None:
         gc.enable()
     else:
         gc.disable()
+    for sig in _STOP_SIGNALS:
+        if signal.getsignal(sig) is signal.SIG_DFL:  # (`nohup` ignores SIGHUP: then so does cgcalc)
+            signal.signal(sig, _terminate)
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedStdout()), encoding="utf-8")
     app()
 
 

@@ -3,7 +3,6 @@ cli.app when cli.py imports this module)."""
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
+from .cli import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
 from .errors import UsageError
 
 
@@ -59,13 +58,17 @@ def batch(
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from .arrow_io import why_not
     from .batch import DEFAULT_CHUNK_ROWS, run_rows
+    from .outfile import output as output_file
 
     with _errors():
-        g = _load(graph)
+        if graph == "-" and rows == "-":
+            raise UsageError("the graph and the rows cannot both come from stdin (-): give one of them as a file")
+        graph_text, graph_label = _read_graph(graph)  # once: it may be a pipe, and the workers get this text
+        g = _compile(graph_text, graph_label)
         plan = g.plan
         if engine is Engine.dask:
-            _batch_dask(graph, g, rows, out, output, rows_format, out_format, skip_bad_rows, fast_math, quiet,
-                        scheduler, workers)
+            _batch_dask(graph_text, graph_label, g, rows, out, output, rows_format, out_format, skip_bad_rows,
+                        fast_math, quiet, scheduler, workers)
             return
         if out == "-":
             out = None
@@ -83,16 +86,13 @@ def batch(
         def on_bad(e) -> None:
             _warn(f"{e} (row skipped)")
 
-        graph_text = None
         if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
             from .parallel import auto_jobs
 
             jobs = jobs or auto_jobs(total)
-            if jobs > 1:
-                with open(graph, "rb") as f:
-                    graph_text = f.read()
         with _progress(quiet, total) as advance, \
-                _atomic_output(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet") as f:
+                output_file(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet",
+                            inputs=[("graph file", graph), ("rows file", rows)]) as f:
             try:
                 sink = f
                 if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
@@ -105,34 +105,37 @@ def batch(
                     chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
                                    on_bad if skip_bad_rows else None, lambda n: advance(done(n)),
-                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph,
+                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph_label,
                                    arrow=arrow)
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
-        if summary.bad:
-            _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-                  f"(each reported above); {summary.written:,} written")
-        if summary.nonfinite:
-            _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
-                  f"results, first at {label}:{summary.first_nonfinite_line} "
-                  f"(run that row alone with `cgcalc run --set` to see which node produced it)")
-        if verbose:
-            for note in summary.notes:
-                sys.stderr.write(f"note: {note}\n")
-        if not quiet and sys.stderr.isatty():
-            sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+        _summarize(summary, label, out, quiet, verbose)
 
 
-def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, out_format, skip_bad_rows: bool,
-                fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
+def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
+    """What a local batch run says at the end, on stderr."""
+    if summary.bad:
+        _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
+              f"(each reported above); {summary.written:,} written")
+    if summary.nonfinite:
+        _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
+              f"results, first at {label}:{summary.first_nonfinite_line} "
+              f"(run that row alone with `cgcalc run --set` to see which node produced it)")
+    if verbose:
+        for note in summary.notes:
+            sys.stderr.write(f"note: {note}\n")
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+
+
+def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, rows_format, out_format,
+                skip_bad_rows: bool, fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
     """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
     from .dask_engine import require_dask, run_dask
 
     require_dask()
     if not out:
         raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
-    with open(graph, "rb") as f:
-        text = f.read()
     with _partition_progress(quiet) as progress:
         summary = run_dask(text, graph, rows, out, output=_outputs(g, output),
                            scheduler=scheduler, rows_format=rows_format.value if rows_format else None,
@@ -175,7 +178,7 @@ def _format_of(path: str, default: str) -> str:
 def _rows_reader(rows: str, label: str, fmt: str, plan):
     """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
     last block) to progress done (bytes read, or rows for Parquet)."""
-    from .rows import CsvRows, JsonlRows
+    from .rows import CsvRows, JsonlRows, rows_text
 
     names = [i.name for i in plan.inputs]
     if fmt == "parquet":
@@ -193,8 +196,8 @@ def _rows_reader(rows: str, label: str, fmt: str, plan):
             return count[0]
 
         return reader, reader.total or None, rows_done
-    counter = _ByteCounter(_open_rows(rows))
-    text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline="")
+    text = rows_text(_open_rows(rows), label)
+    counter = text.buffer.raw
     try:
         reader = (CsvRows(text, label, names) if fmt == "csv"
                   else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
@@ -210,28 +213,6 @@ def _open_rows(path: str):
         return open(path, "rb")  # noqa: SIM115 - closed with the process; read to the end
     except OSError as e:
         raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
-
-
-class _ByteCounter(io.RawIOBase):
-    """Counts the bytes read through it, for the progress bar."""
-
-    def __init__(self, f) -> None:
-        self.f = f
-        self.bytes_read = 0
-        try:
-            self.total = os.fstat(f.fileno()).st_size or None
-        except (OSError, ValueError, io.UnsupportedOperation):
-            self.total = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.f.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.bytes_read += n
-        return n
 
 
 @contextmanager

@@ -18,9 +18,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,8 +37,9 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     graph_key,
 )
 from .errors import CgcalcError, RowsError, UsageError
-from .graph import Graph, loads
-from .rows import CsvRows
+from .graph import Graph, is_json, loads
+from .outfile import new_directory
+from .rows import CsvRows, rows_text
 from .runtime import check_outputs, run_batch
 from .spec import Limits
 
@@ -122,7 +120,7 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
     require_dask()
     out_abs = _check_out(out)
     limits = Limits.from_env()
-    g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
+    g = loads(graph_text, file=graph_file, limits=limits, json=is_json(graph_text, graph_file))
     outputs = check_outputs(g.plan, output)
     files, fmt = _files(rows, rows_format)
     out_format = out_format or fmt
@@ -138,29 +136,21 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
 
     key = graph_key(graph_text, graph_file)
     width = max(5, len(str(len(parts) - 1)))
-    try:
-        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_abs)}.cgcalc-", dir=os.path.dirname(out_abs))
-    except OSError as e:
-        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
-    try:
-        # object columns stay objects (a bad row's RowsError); dask would turn them into strings
-        with dask.config.set({"dataframe.convert-string": False}), _client(scheduler, workers) as client:
-            read = _read_csv if fmt == "csv" else _read_parquet
-            data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
-                               meta=_meta(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
-            # the text is one key of the task graph: sent to each worker once, not with every partition
-            text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
-            evaluated = data.map_partitions(_evaluate, key, text, graph_file, limits, names, outputs, exact,
-                                            meta=_meta(names + results, skip_bad_rows))
-            stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
-            stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
-                                             enforce_metadata=False)
-            reports = _compute(client, stats.to_delayed(), parts, progress)
-            n_workers = len(client.nthreads())
-        _finish(tmp, out_abs)
-    except BaseException:
-        _remove(tmp)
-        raise
+    # object columns stay objects (a bad row's RowsError); dask would turn them into strings
+    with new_directory(out_abs) as tmp, dask.config.set({"dataframe.convert-string": False}), \
+            _client(scheduler, workers) as client:
+        read = _read_csv if fmt == "csv" else _read_parquet
+        data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
+                           meta=_meta(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
+        # the text is one key of the task graph: sent to each worker once, not with every partition
+        text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
+        evaluated = data.map_partitions(_evaluate, key, text, graph_file, limits, names, outputs, exact,
+                                        meta=_meta(names + results, skip_bad_rows))
+        stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
+        stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
+                                         enforce_metadata=False)
+        reports = _compute(client, stats.to_delayed(), parts, progress)
+        n_workers = len(client.nthreads())
 
     summary = DaskSummary(out=out, out_format=out_format, files=len(files), partitions=len(parts), workers=n_workers)
     for part, rep in zip(parts, reports):
@@ -247,7 +237,7 @@ def _csv_parts(files: list[tuple[str, str]], inputs: list[str]) -> tuple[list[st
     names: list[str] | None = None
     for path, label in files:
         try:
-            with open(path, encoding="utf-8-sig", newline="") as f:
+            with open(path, "rb") as raw, rows_text(raw, label) as f:
                 header = CsvRows(f, label, inputs)
         except UnicodeDecodeError:
             raise RowsError("not UTF-8 text", file=label) from None
@@ -320,9 +310,10 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         # loopback only; no dashboard, and the scheduler's small HTTP server (health, metrics) on a free port
         # rather than 8787, which another cluster may hold; a bad cell fails its task, and a worker would
         # log "Compute Failed" and a traceback on our stderr: logs off
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                          silence_logs=logging.CRITICAL) as cluster, \
+        with _started(lambda: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None,
+                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                           silence_logs=logging.CRITICAL)) as cluster, \
                 Client(cluster, set_as_default=False) as client:
             yield client
         return
@@ -345,6 +336,24 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             raise UsageError(f"the dask worker {w} has cgcalc {v}, this is cgcalc {_version()}: results could "
                              "differ; install the same version everywhere")
         yield client
+
+
+def _started(make: Callable[[], Any]) -> Any:
+    """make(), a LocalCluster; when it is interrupted while starting (Ctrl-C, SIGTERM), what it started is closed
+    here, quietly, rather than by distributed's exit hook, which prints a traceback about a half-made cluster."""
+    from distributed.deploy.spec import SpecCluster
+
+    before = set(SpecCluster._instances)
+    try:
+        return make()
+    except BaseException:
+        for cluster in set(SpecCluster._instances) - before:
+            try:
+                cluster.close(timeout=10)
+            except Exception:  # it was never up: nothing more to do
+                pass
+            SpecCluster._instances.discard(cluster)
+        raise
 
 
 def _version() -> str:
@@ -403,26 +412,3 @@ def _compute(client, tasks: list, parts: list[Part], progress) -> list[pd.DataFr
         todo = sorted(cancelled)
     raise CgcalcError(f"the dask run was cancelled {1 + RESUBMITS} times (is the cluster restarting again and "
                       "again?)")
-
-
-def _finish(tmp: str, out: str) -> None:
-    """Put the complete dataset in place: stray temporary files out (a killed write), the usual mode, rename."""
-    for name in os.listdir(tmp):
-        if name.endswith(".tmp"):
-            os.unlink(os.path.join(tmp, name))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it 0700
-    try:
-        os.replace(tmp, out)  # replaces an empty directory; fails on one that someone filled meanwhile
-    except OSError as e:
-        raise UsageError(f"cannot move the results into {out}: {e.strerror or e}") from None
-
-
-def _remove(tmp: str) -> None:
-    """Remove the temporary directory; a cancelled task on a remote worker may still be finishing a part."""
-    for _ in range(10):
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not os.path.exists(tmp):
-            return
-        time.sleep(0.2)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import uuid
 from typing import TYPE_CHECKING, NamedTuple
 
 from .arrow_io import parquet_columns
 from .errors import RowsError
-from .graph import Graph, loads
-from .rows import CsvRows
+from .graph import Graph, is_json, loads
+from .outfile import replacing
+from .rows import CsvRows, rows_text
 from .runtime import run_batch
 from .spec import Limits
 
@@ -63,7 +63,7 @@ def _graph(key: str, text: str | bytes, file: str, limits: Limits) -> Graph:
         if g is None:
             if len(_GRAPHS) >= 8:  # a long-lived worker sees many graphs: keep the 8 compiled last
                 del _GRAPHS[next(iter(_GRAPHS))]
-            g = _GRAPHS[key] = loads(text, file=file, limits=limits, json=file.lower().endswith(".json"))
+            g = _GRAPHS[key] = loads(text, file=file, limits=limits, json=is_json(text, file))
             _COMPILED[key] = _COMPILED.get(key, 0) + 1
         return g
 
@@ -94,7 +94,7 @@ def _read_csv(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd
     lines: list[list[int]] = []
     cols: dict[str, list] = {n: [] for n in names}
     try:
-        with open(part.path, encoding="utf-8-sig", newline="") as f:
+        with open(part.path, "rb") as raw, rows_text(raw, part.label) as f:
             reader = CsvRows(f, part.label, inputs)
             _same_columns(reader.names, names, "the first file", part.label, reader.line)
             for chunk in reader.chunks(CSV_CHUNK_ROWS, None if errors is None else errors.append):
@@ -163,24 +163,23 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
         raise RuntimeError("dask did not say which partition this is (partition_info)")
     number = partition_info["number"]
     final = os.path.join(tmp, f"part-{number:0{width}d}.{fmt}")
-    part = os.path.join(tmp, f".{os.path.basename(final)}.{uuid.uuid4().hex}.tmp")
     names = list(df.columns)
     arrays = [df[c].to_numpy(dtype=np.float64) for c in names]
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    with replacing(final) as part:
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_arrays([pa.array(a) for a in arrays], names=names), part)
-    else:
-        import csv
+            pq.write_table(pa.Table.from_arrays([pa.array(a) for a in arrays], names=names), part)
+        else:
+            import csv
 
-        from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
+            from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
 
-        with open(part, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerow(names)
-            if len(df):
-                f.write(csv_rows([float_texts(a) for a in arrays]))
-    os.replace(part, final)
+            with open(part, "w", encoding="utf-8", newline="") as f:
+                csv.writer(f, lineterminator="\n").writerow(names)
+                if len(df):
+                    f.write(csv_rows([float_texts(a) for a in arrays]))
 
     first, nonfinite = -1, 0
     if len(df) and len(names) > n_given:

@@ -4,7 +4,7 @@ Lines written as JSON Lines).
 Writing a float in its shortest round-trip form (`repr`) costs more than everything else a row needs, and it
 runs under the GIL: so the blocks go to worker processes, and this process only reads the file, hands out
 blocks and writes the results back in their order. Each worker compiles the graph once, from the graph
-file's text. A block's output does not depend on which process made it: the output is the same, byte for
+file's text, and exits when this process does (SIGKILL included: see `_watch`). A block's output does not depend on which process made it: the output is the same, byte for
 byte, as with one process. At most two blocks per worker are in flight, so memory stays flat.
 """
 
@@ -13,11 +13,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from .batch import Block, Job
+from .errors import CgcalcError
+from .graph import is_json
 from .rows import CsvRows, JsonlRows
 from .spec import Limits
 
@@ -42,13 +46,17 @@ def auto_jobs(size: int | None) -> int:
 def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int, graph_text: str | bytes,
                 graph_file: str) -> Iterator[Block]:
     """`job.csv_block` (or `job.jsonl_block`) over the blocks of `rows`, computed by `jobs` worker processes,
-    yielded in order."""
+    yielded in order. The graph goes to the workers as its text (read once, here: it may have come through a
+    pipe); a worker never outlives this process."""
     if isinstance(rows, CsvRows):
         rows_args = ("csv", rows.names, None)
     else:
         rows_args = ("jsonl", rows.inputs, rows.shapes)
-    args = (graph_text, graph_file, Limits.from_env(), job.outputs, job.out_format, job.file, job.skip,
-            job.exact, job.echo_names, job.arrow, *rows_args)
+    # the workers hold the reading end of a pipe whose only writing end is this process's: when this process
+    # ends, however it ends (SIGKILL included), they read end-of-file and exit
+    lifeline, alive = multiprocessing.Pipe(duplex=False)
+    args = (lifeline, graph_text, graph_file, is_json(graph_text, graph_file), Limits.from_env(), job.outputs, job.out_format, job.file,
+            job.skip, job.exact, job.echo_names, job.arrow, *rows_args)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
     try:
@@ -58,10 +66,15 @@ def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int,
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise CgcalcError("a worker process stopped abruptly (killed, or out of memory?); nothing was written "
+                          "(run again, or with --jobs 1)", file=job.file) from None
     finally:
         for f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        alive.close()
+        lifeline.close()
 
 
 def _context():
@@ -70,15 +83,28 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start(graph_text, graph_file, limits, outputs, out_format, file, skip, exact, echo_names, arrow,
-           kind, names, shapes) -> None:
+def _start(lifeline, graph_text, graph_file, graph_json, limits, outputs, out_format, file, skip, exact, echo_names,
+           arrow, kind, names, shapes) -> None:
     global _JOB, _ROWS
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
+    # Ctrl-C, SIGTERM and SIGHUP are the main process's to handle: it stops the pool (and a shell's Ctrl-C or a
+    # `kill` of the process group reaches the workers too)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    threading.Thread(target=_watch, args=(lifeline,), daemon=True, name="cgcalc-lifeline").start()
     from .graph import loads
 
-    g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
+    g = loads(graph_text, file=graph_file, limits=limits, json=graph_json)
     _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)
     _ROWS = (kind, names, shapes)
+
+
+def _watch(lifeline) -> None:
+    """Exit as soon as the main process is gone (nothing is ever sent: end-of-file is the message)."""
+    try:
+        lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
 
 
 def _work(first: int, text: str) -> Block:

@@ -4,7 +4,9 @@ to name it) and JSON Lines (one object per line). Each yields Chunks of good row
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -281,3 +283,62 @@ def strict_in(v):
     if isinstance(v, str) and v in ("NaN", "Infinity", "-Infinity"):
         return float(v)
     return v
+
+
+def rows_text(f: IO[bytes], file: str, limit: int | None = None) -> io.TextIOWrapper:
+    """A rows file's text (UTF-8, a byte-order mark dropped, line ends kept as they are), read through a LineLimit
+    of `limit` bytes (default: CGCALC_MAX_FILE_BYTES); the LineLimit is `.buffer.raw`."""
+    if limit is None:
+        from .spec import Limits
+
+        limit = Limits.from_env().max_file_bytes
+    return io.TextIOWrapper(io.BufferedReader(LineLimit(f, file, limit), 1 << 20), encoding="utf-8-sig", newline="")
+
+
+class LineLimit(io.RawIOBase):
+    """A binary rows file read through this refuses a line longer than `limit` bytes as soon as that much of it is
+    read (a rows file with one endless line, /dev/zero, a FIFO that never ends a line), before it is all in
+    memory; and counts the bytes read, for a progress bar."""
+
+    def __init__(self, f, file: str, limit: int) -> None:
+        self.f, self.file, self.limit = f, file, limit
+        self.bytes_read = 0
+        self.lines = 0  # line ends read so far
+        self.run = 0  # bytes read since the last line end
+        try:
+            self.total = os.fstat(f.fileno()).st_size or None
+        except (OSError, ValueError, io.UnsupportedOperation):
+            self.total = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.f.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.bytes_read += n
+        if self.run + n > self.limit:
+            self._check_lines(data)  # a line may be too long: look at each
+        else:
+            last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            self.lines += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+            self.run = self.run + n if last < 0 else n - last - 1
+        return n
+
+    def _check_lines(self, data: bytes) -> None:
+        start = 0
+        for m in _LINE_END.finditer(data):
+            if self.run + m.start() - start > self.limit:
+                break
+            self.lines += 1
+            self.run, start = 0, m.end()
+        else:
+            self.run += len(data) - start
+            if self.run <= self.limit:
+                return
+        raise RowsError(f"the line is over the limit of {self.limit:,} bytes (a row is read whole; raise the limit "
+                        "with CGCALC_MAX_FILE_BYTES)", file=self.file, line=self.lines + 1)
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")

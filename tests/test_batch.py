@@ -18,13 +18,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proc_helpers import Run, apple_lines, needs_proc
 from typer.testing import CliRunner
 
 import cgcalc
@@ -1226,45 +1226,29 @@ def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path, jobs):
     assert b"200,000 rows -> stdout" in bytes(seen)
 
 
-def interrupt(args: list, watch: Path, env: dict | None = None) -> tuple[subprocess.Popen, bytes, bytes]:
-    """Start `cgcalc batch ...`, wait until its temporary output file appears in `watch`, then Ctrl-C it.
-    Skips the test when the run finishes first."""
-    proc = subprocess.Popen([*CGCALC, "batch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 10
-    while not leftovers(watch) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # wait until it is writing its temporary file
-    time.sleep(0.3)
-    if proc.poll() is not None:
-        proc.communicate()
-        pytest.skip("the run finished before the signal")
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
-    return proc, stdout, stderr
-
-
+@needs_proc
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_leaves_no_out_file_and_no_temporary_file(tmp_path, jobs):
-    src = big_apple_csv(tmp_path / "rows.csv", 2_000_000)
     out = tmp_path / "out.csv"
-    proc, stdout, stderr = interrupt([GRAPHS / "apple.yaml", src, "-o", out, "--chunk-rows", "1000", "--jobs", jobs],
-                                     tmp_path)
-    assert proc.returncode == 130, stderr
+    run = Run(["-o", out, "--chunk-rows", "1000", "--jobs", jobs], apple_lines(5000))
+    run.wait_for_output_file(tmp_path)
+    stdout, stderr = run.stop(signal.SIGINT)
+    assert run.proc.returncode == 130, stderr
     assert b"interrupted" in stderr and b"Traceback" not in stderr
     assert stdout == b""
-    assert not out.exists()
-    assert leftovers(tmp_path) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+    assert list(tmp_path.iterdir()) == []
 
 
+@needs_proc
 def test_ctrl_c_writing_to_stdout_writes_nothing(tmp_path):
-    src = big_apple_csv(tmp_path / "rows.csv", 1_000_000)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc, stdout, stderr = interrupt([GRAPHS / "apple.yaml", src, "--chunk-rows", "1000"], tmpdir,
-                                     env={**os.environ, "TMPDIR": str(tmpdir)})
-    assert proc.returncode == 130, stderr
+    run = Run(["--chunk-rows", "1000"], apple_lines(5000), env={**os.environ, "TMPDIR": str(tmpdir)})
+    run.wait_for_output_file(tmpdir)
+    stdout, stderr = run.stop(signal.SIGINT)
+    assert run.proc.returncode == 130, stderr
     assert stdout == b""
-    assert leftovers(tmpdir) == []
+    assert list(tmpdir.iterdir()) == []
 
 
 def test_jsonl_output_is_json_dumps_text_exactly(tmp_path):

@@ -25,6 +25,7 @@ reproducer's xfail mark and its entry in KNOWN_BUGS.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -684,9 +685,16 @@ class Outcome:
 
 
 def invoke(args: list[str], env: dict | None = None) -> Outcome:
+    """One command, in-process, in a fresh empty working directory: a random command line may name a file
+    relative to it (`export ... -o --set` writes a file called `--set`), and that must not land in the project."""
     runner = CliRunner(env={**CLEAN_ENV, **(env or {})})
+    scratch = tempfile.mkdtemp(prefix="cgcalc-fuzz-cwd-")
     t = time.perf_counter()
-    r = runner.invoke(app, args)
+    try:
+        with contextlib.chdir(scratch):
+            r = runner.invoke(app, args)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - t
     stdout = r.stdout_bytes.decode("utf-8", "backslashreplace")
     stderr = r.stderr_bytes.decode("utf-8", "backslashreplace")

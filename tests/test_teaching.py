@@ -324,7 +324,7 @@ def test_export_when_graphviz_fails(tmp_path: Path) -> None:
     work.mkdir()
     proc = _cgcalc(["export", str(GRAPHS / "apple.yaml"), "-o", "x.svg"], work, f"{bin_dir}{os.pathsep}/usr/bin:/bin")
     assert proc.returncode == 2
-    assert proc.stderr == "error: Graphviz failed: Error: syntax error in line 1\n"
+    assert proc.stderr == "error: x.svg: Graphviz failed (exit 1): Error: syntax error in line 1\n"
     assert os.listdir(work) == []
 
 
