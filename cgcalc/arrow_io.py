@@ -178,15 +178,15 @@ def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
 
     from .errors import RowsError, suggest
 
+    if len(set(schema.names)) != len(schema.names):  # first: schema.field(name) is ambiguous then
+        dup = next(n for n in schema.names if schema.names.count(n) > 1)
+        raise RowsError(f"column '{dup}' appears twice", file=label)
     for name in schema.names:
         if name not in inputs:
             raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}", file=label)
         t = schema.field(name).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
             raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
-    if len(set(schema.names)) != len(schema.names):
-        dup = next(n for n in schema.names if schema.names.count(n) > 1)
-        raise RowsError(f"column '{dup}' appears twice", file=label)
     return list(schema.names)
 
 

@@ -200,6 +200,8 @@ class SoftmaxWithLoss(Layer):
         sx, st = shapes
         if len(sx) not in (1, 2):
             raise ShapeError(f"softmax_with_loss needs x of shape (C,) or (N, C), got {fmt_shape(sx)}")
+        if 0 in sx:  # no class to choose from, or no sample to average over
+            raise ShapeError(f"softmax_with_loss needs at least one class and one sample, got x of shape {fmt_shape(sx)}")
         if st != sx and st != sx[:-1]:
             raise ShapeError(
                 f"softmax_with_loss: t must have x's shape {fmt_shape(sx)} (one-hot) "

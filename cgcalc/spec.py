@@ -248,7 +248,9 @@ class _Builder:
         if not v.plain(n):
             return text
         if _INT_RE.match(text):
-            return int(text)
+            # as JSON integers (read._json_int): a long one is a float, so int() never meets Python's
+            # 4,300-digit limit (the op then says what it thinks of 1e30 or inf as an axis)
+            return int(text) if len(text) <= 15 else float(text)
         if text in _TRUE or text in _FALSE:
             return text in _TRUE
         if text in _NULL:

@@ -210,6 +210,13 @@ def test_parquet_null_is_a_bad_cell_at_its_row(tmp_path):
     assert len((tmp_path / "o.csv").read_text().splitlines()) == 1 + 699
 
 
+def test_parquet_with_a_column_name_twice_is_an_error(tmp_path):
+    src = tmp_path / "r.parquet"
+    pq.write_table(pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["apple", "apple"]), src)
+    r = cli("batch", GRAPHS / "apple.yaml", src, code=2)
+    assert r.stderr == f"error: {src}: column 'apple' appears twice\n" and r.stdout == ""
+
+
 def test_parquet_errors_are_one_line(tmp_path):
     g = GRAPHS / "apple.yaml"
     src = write_parquet(tmp_path / "r.parquet", {"apples": [1.0]})

@@ -271,6 +271,44 @@ def test_bad_expression_in_a_quoted_string_counts_from_inside_the_quotes(tmp_pat
     assert_error(cli("run", p), f"{p}:4:11", "bad expression", "unexpected '*'")
 
 
+# --- inputs that were once internal errors (exit 3) -----------------------------------------------------
+
+BIG = "1" * 5000  # over Python's 4,300-digit limit for int(str)
+
+
+@pytest.mark.parametrize(("name", "text", "where", "fragment"), [
+    # "  y: {op: sum, in: [x], axis: 111...": the key "axis" is column 25
+    ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: {{op: sum, in: [x], axis: {BIG}}}\n", "4:25",
+     "axis must be an integer"),
+    ("g.json", f'{{"inputs": {{"x": [1, 2]}}, "nodes": {{"y": {{"op": "sum", "in": ["x"], "axis": {BIG}}}}}}}', "1:69",
+     "axis must be an integer"),
+    ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: sum(x, axis={BIG})\n", "4:6", "axis must be an integer"),
+    ("g.yaml", "inputs:\n  x: 1\nnodes:\n  y: x * 1__0\n", "4:10", "bad number '1__0'"),  # 'x' is column 6
+    ("g.yaml", "inputs:\n  x: [1]\nnodes:\n  y: sum(x, axis=0__0)\n", "4:18", "bad number '0__0'"),
+    ("g.yaml", "inputs:\n  x: []\n  t: []\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3",
+     "at least one class and one sample, got x of shape (0,)"),
+    ("g.yaml", "inputs:\n  x: [[]]\n  t: [[]]\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3", "shape (1, 0)"),
+], ids=["int-attribute", "int-attribute-json", "int-keyword", "double-underscore", "double-underscore-keyword",
+        "softmax-no-class", "softmax-no-class-2d"])
+def test_input_that_was_an_internal_error(tmp_path, name, text, where, fragment):
+    p = tmp_path / name
+    p.write_text(text)
+    line = one_error_line(cli("run", p))
+    assert line.startswith(f"error: {p}:{where}"), line
+    assert fragment in line, line
+
+
+def test_softmax_with_loss_of_no_sample_is_a_shape_error():
+    import numpy as np
+
+    import cgcalc
+    from cgcalc.errors import ShapeError
+
+    g = cgcalc.loads("inputs:\n  x: [[1, 2]]\n  t: [0]\nnodes:\n  y: softmax_with_loss(x, t)\n")
+    with pytest.raises(ShapeError, match=r"at least one class and one sample, got x of shape \(0, 2\)"):
+        g.run(x=np.zeros((0, 2)), t=np.zeros(0))
+
+
 # --- empty, JSON, missing files -------------------------------------------------------------------------
 
 
