@@ -292,6 +292,8 @@ def check(
             sys.stdout.write(dumps(report.to_dict()) + "\n")
         else:
             raise UsageError("check writes a table or json")
+        for w in report.warnings:
+            _warn(w)
         fails = sum(e.status == "FAIL" for c in report.inputs for e in c.elements)
         if fails:
             _err(f"{fails} gradient element{'s disagree' if fails > 1 else ' disagrees'} with central differences")
@@ -329,6 +331,8 @@ def trace(
                         waiting = False
         else:
             _print(view)
+        for w in t.warnings:
+            _warn(w)
 
 
 class FigureFormat(StrEnum):
@@ -364,6 +368,7 @@ def export(
             _write_atomic(out, text)
         else:
             sys.stdout.write(text)
+        _report(r)
 
 
 def _usual_mode(path: str) -> None:

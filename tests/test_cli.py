@@ -339,6 +339,43 @@ def test_nan_warns_naming_the_first_node_and_strict_exits_1(tmp_path):
         assert "'l'" in result.stderr
 
 
+@pytest.mark.parametrize(("command", "rows"), [
+    (["run"], None), (["run", "--format", "json"], None), (["check"], None), (["check", "--format", "json"], None),
+    (["trace"], None), (["export"], None), (["export", "--format", "mermaid"], None),
+    (["batch"], '{"x": []}\n{"x": [1, 2]}\n'),
+])
+def test_mean_of_an_empty_array_is_our_nan_warning_not_numpys(tmp_path, command, rows):
+    import warnings
+
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: []\nnodes:\n  y: mean(x)\n")
+    args = [*command, p]
+    if rows:
+        args.append(write(tmp_path, "r.jsonl", rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning of numpy's would be an exception: exit 3
+        warnings.simplefilter("ignore", ResourceWarning)  # (the rows file is closed by the process's end)
+        result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "RuntimeWarning" not in result.stderr and "Mean of empty slice" not in result.stderr
+    if rows:
+        assert "1 row with NaN or inf" in result.stderr and "r.jsonl:1" in result.stderr
+    else:
+        assert result.stderr == "warning: NaN first produced by node 'y' = mean(x (array of shape (0,))) (line 4)\n"
+
+
+def test_numpy_warnings_never_reach_stderr_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: []\nnodes:\n  y: mean(x)\n")
+    env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONWARNINGS": "default"}  # every warning shown once
+    for command in ("run", "check", "trace", "export"):
+        proc = subprocess.run([sys.executable, "-m", "cgcalc", command, str(p)], capture_output=True, text=True,
+                              env=env, cwd=ROOT, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert [line.split(":")[0] for line in proc.stderr.splitlines()] == ["warning"], proc.stderr
+
+
 def test_strict_without_nan_exits_0():
     assert table_rows(ok(cli("run", APPLE, "--strict")))["price"][1] == "220"
 
