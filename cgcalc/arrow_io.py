@@ -1,8 +1,8 @@
 """The optional Arrow path (`pip install 'cgcalc[arrow]'`): pyarrow's C++ in place of Python's per-cell work.
 
 - CSV cells are parsed by Arrow's reader; a block it cannot read exactly as cgcalc's own reader does (a
-  blank line, an empty or bad cell, a NaN whose sign would be lost) returns None and goes the Python way, which
-  names the bad cell. Arrow accepts a subset of what Python's float() accepts, to the same value (tested).
+  blank line, an empty or bad cell, a NaN whose sign would be lost, a byte-order mark) returns None and goes
+  the Python way, which names the bad cell. Arrow accepts a subset of what Python's float() accepts, to the same value (tested).
 - Floats are written by Arrow, then patched to be `repr()`'s text exactly: Arrow's shortest round-trip digits
   are the same, but it writes `3` for `3.0` and picks exponent notation at other magnitudes; those few
   cells get `repr()` itself (tested against repr on random bit patterns). So the output is the same, byte
@@ -73,6 +73,8 @@ def csv_floats(text: str, names: list[str], n_lines: int) -> dict[str, Any] | No
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    if "\ufeff" in text:  # Arrow skips a byte-order mark at the start of the block: a cell that float() refuses
+        return None
     try:
         table = pcsv.read_csv(
             pa.py_buffer(text.encode()),
