@@ -64,8 +64,9 @@ def _debug() -> bool:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    # emoji=False: no `:name:` codes in cgcalc's text (and rich's 1.9 ms table of them is never imported)
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
+    # emoji=False: no `:name:` codes in cgcalc's text (and rich's 1.9 ms table of them is never imported);
+    # markup=False: no `[style]` either (render.py makes Text of a file's text anyway)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False, markup=False)
 
 
 def _print(renderable) -> None:
@@ -421,7 +422,7 @@ def validate(
             worst = max(worst, e.exit_code)  # an internal error (3) stays visible
             continue
         n_in, n_nodes = len(g.plan.inputs), len(g.plan.steps)
-        typer.echo(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})")
+        typer.echo(_clean(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})"))
     if bad:
         raise typer.Exit(worst)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from .cli import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
-from .errors import UsageError
+from .errors import UsageError, clean
 
 
 class RowsFormat(StrEnum):
@@ -120,7 +120,7 @@ def batch(
             for note in summary.notes:
                 sys.stderr.write(f"note: {note}\n")
         if not quiet and sys.stderr.isatty():
-            sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+            sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
 
 
 def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, out_format, skip_bad_rows: bool,
@@ -147,8 +147,8 @@ def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, 
         _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
               f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}")
     if not quiet and sys.stderr.isatty():
-        sys.stderr.write(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
-                         f"{summary.workers} workers)\n")
+        sys.stderr.write(clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
+                               f"{summary.workers} workers)") + "\n")
 
 
 @contextmanager
