@@ -24,14 +24,23 @@ from .errors import clean as _clean  # noqa: E402
 
 class _OneLineErrors(TyperGroup):
     """Usage errors (a bad option value, an unknown option, a missing argument) as one line,
-    `error: message (see 'cgcalc run --help')`, exit 2 — not a usage box."""
+    `error: message (see 'cgcalc run --help')`, exit 2 — not a usage box. And every command takes --debug
+    as the app does, so `cgcalc batch g.yaml rows.csv --debug` works (the internal error's hint says it)."""
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None and not any(p.name == "debug" for p in command.params):
+            command.params.append(typer.core.TyperOption(
+                param_decls=["--debug"], is_flag=True, expose_value=False, callback=_debug_flag,
+                help=_DEBUG_HELP))
+        return command
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except typer.Abort:
             _err("aborted")
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
         except Exception as e:
             if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
                 raise
@@ -43,7 +52,7 @@ class _OneLineErrors(TyperGroup):
             sys.exit(e.exit_code)
         if not standalone_mode:
             return rv
-        sys.exit(rv if isinstance(rv, int) else 0)
+        sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
 
 app = typer.Typer(
@@ -55,6 +64,12 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
+_DEBUG_HELP = "Show Python tracebacks (also CGCALC_DEBUG=1)."
+
+
+def _debug_flag(ctx, param, value: bool) -> None:
+    if value:
+        _state["debug"] = True
 
 
 def _debug() -> bool:
@@ -135,13 +150,13 @@ def _errors():
         raise typer.Exit(ExitCode.USAGE) from None
     except KeyboardInterrupt:
         _err("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         except (OSError, ValueError):
             pass
-        raise typer.Exit(128 + 13) from None  # as if killed by SIGPIPE
+        raise typer.Exit(ExitCode.BROKEN_PIPE) from None
     except MemoryError:
         if _debug():
             raise
@@ -151,7 +166,7 @@ def _errors():
         if _debug():
             raise
         _err(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please report it)")
-        raise typer.Exit(3) from None
+        raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 def _version(value: bool) -> None:
@@ -166,7 +181,7 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks (also CGCALC_DEBUG=1).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=_DEBUG_HELP)] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -419,7 +434,7 @@ def validate(
                 g = load(path)
         except typer.Exit as e:
             bad += 1
-            worst = max(worst, e.exit_code)  # an internal error (3) stays visible
+            worst = max(worst, e.exit_code)  # an internal error stays visible
             continue
         n_in, n_nodes = len(g.plan.inputs), len(g.plan.steps)
         typer.echo(_clean(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})"))

@@ -9,6 +9,9 @@ class ExitCode(IntEnum):
     OK = 0
     CHECK_FAILED = 1  # computed, but a check failed (check mismatch, --strict and a NaN/inf)
     USAGE = 2  # bad usage, or an invalid graph or rows file
+    INTERNAL = 3  # a bug in cgcalc: one line, and --debug shows the traceback
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
+    BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE), as if killed by it
 
 
 class CgcalcError(Exception):

@@ -7,13 +7,14 @@ count); the comment beside each assertion shows the count.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
 from cli_helpers import CLEAN_ENV, assert_error, cli, one_error_line, write  # noqa: F401
 
-from cgcalc.errors import GraphError
+from cgcalc.errors import ExitCode, GraphError
 
 # --- YAML syntax ----------------------------------------------------------------------------------------
 
@@ -431,14 +432,21 @@ def test_every_command_reports_a_graph_error_the_same_way(tmp_path, command):
 # --- --debug --------------------------------------------------------------------------------------------
 
 
-def test_debug_lets_the_exception_through(tmp_path):
+COMMANDS_WITH_A_GRAPH = {"run": [], "check": [], "trace": [], "export": [], "validate": [], "batch": ["rows.csv"]}
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("command", list(COMMANDS_WITH_A_GRAPH))
+def test_debug_before_or_after_the_command_lets_the_exception_through(tmp_path, command, where):
     p = write(tmp_path, "g.yaml", """\
         inputs:
           a: 1
         nodes:
           b: {op: mull, in: [a, a]}
         """)
-    result = cli("--debug", "run", p)
+    write(tmp_path, "rows.csv", "a\n1\n")
+    args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
+    result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
     assert result.exit_code != 0
     assert isinstance(result.exception, GraphError)
     assert "unknown op 'mull'" in str(result.exception)
@@ -468,3 +476,41 @@ def test_debug_env_shows_a_traceback_in_a_real_process(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr.startswith(f"error: {p}:4:11: unknown op 'mull'")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("command", list(COMMANDS_WITH_A_GRAPH))
+def test_an_internal_error_is_one_line_exit_3_and_debug_shows_it(tmp_path, monkeypatch, command, where):
+    import cgcalc.graph
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cgcalc.graph, "load", bug)
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: 1\nnodes:\n  b: a * a\n")
+    write(tmp_path, "rows.csv", "a\n1\n")
+    args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
+    result = cli(*args)
+    assert result.exit_code == ExitCode.INTERNAL == 3
+    assert result.stderr == "error: internal error: ZeroDivisionError: a bug (run with --debug for the traceback, " \
+                            "and please report it)\n"
+    result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))  # as the message says
+    assert isinstance(result.exception, ZeroDivisionError) and result.exc_info[2] is not None
+
+
+def test_every_exit_code_is_in_the_readme_table_and_the_enum():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = {int(m[1]) for m in re.finditer(r"^\| (\d+) \| ", readme, re.M)}
+    assert table == {int(c) for c in ExitCode} == {0, 1, 2, 3, 130, 141}
+
+
+def test_no_exit_code_is_a_bare_number_in_the_source():
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent / "cgcalc"
+    bare = re.compile(r"(sys\.exit|_exit|Exit)\((code=)?\s*\d|exit_code\s*=\s*\d")
+    found = [f"{f.name}:{i}: {line.strip()}" for f in sorted(source.glob("*.py"))
+             for i, line in enumerate(f.read_text().splitlines(), 1) if bare.search(line)]
+    assert found == []  # each is an ExitCode
