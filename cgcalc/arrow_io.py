@@ -1,8 +1,8 @@
 """The optional Arrow path (`pip install 'cgcalc[arrow]'`): pyarrow's C++ in place of Python's per-cell work.
 
 - CSV cells are parsed by Arrow's reader; a block it cannot read exactly as cgcalc's own reader does (a
-  blank line, an empty or bad cell, a NaN whose sign would be lost) returns None and goes the Python way, which
-  names the bad cell. Arrow accepts a subset of what Python's float() accepts, to the same value (tested).
+  blank line, an empty or bad cell, a NaN whose sign would be lost, a byte-order mark) returns None and goes
+  the Python way, which names the bad cell. Arrow accepts a subset of what Python's float() accepts, to the same value (tested).
 - Floats are written by Arrow, then patched to be `repr()`'s text exactly: Arrow's shortest round-trip digits
   are the same, but it writes `3` for `3.0` and picks exponent notation at other magnitudes; those few
   cells get `repr()` itself (tested against repr on random bit patterns). So the output is the same, byte
@@ -73,6 +73,8 @@ def csv_floats(text: str, names: list[str], n_lines: int) -> dict[str, Any] | No
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    if "\ufeff" in text:  # Arrow skips a byte-order mark at the start of the block: a cell that float() refuses
+        return None
     try:
         table = pcsv.read_csv(
             pa.py_buffer(text.encode()),
@@ -178,15 +180,15 @@ def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
 
     from .errors import RowsError, suggest
 
+    if len(set(schema.names)) != len(schema.names):  # first: schema.field(name) is ambiguous then
+        dup = next(n for n in schema.names if schema.names.count(n) > 1)
+        raise RowsError(f"column '{dup}' appears twice", file=label)
     for name in schema.names:
         if name not in inputs:
             raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}", file=label)
         t = schema.field(name).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
             raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
-    if len(set(schema.names)) != len(schema.names):
-        dup = next(n for n in schema.names if schema.names.count(n) > 1)
-        raise RowsError(f"column '{dup}' appears twice", file=label)
     return list(schema.names)
 
 

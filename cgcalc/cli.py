@@ -27,7 +27,16 @@ from .errors import clean as _clean  # noqa: E402
 
 class _OneLineErrors(TyperGroup):
     """Usage errors (a bad option value, an unknown option, a missing argument) as one line,
-    `error: message (see 'cgcalc run --help')`, exit 2 — not a usage box."""
+    `error: message (see 'cgcalc run --help')`, exit 2 — not a usage box. And every command takes --debug
+    as the app does, so `cgcalc batch g.yaml rows.csv --debug` works (the internal error's hint says it)."""
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None and not any(p.name == "debug" for p in command.params):
+            command.params.append(typer.core.TyperOption(
+                param_decls=["--debug"], is_flag=True, expose_value=False, callback=_debug_flag,
+                help=_DEBUG_HELP))
+        return command
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         try:
@@ -50,7 +59,7 @@ class _OneLineErrors(TyperGroup):
             sys.exit(e.exit_code)
         if not standalone_mode:
             return rv
-        sys.exit(rv if isinstance(rv, int) else 0)
+        sys.exit(rv if isinstance(rv, int) else ExitCode.OK)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -75,7 +84,7 @@ def _stopped(e: BaseException | None) -> int:
     """Say why the run stopped (Ctrl-C, SIGTERM, SIGHUP); the exit code of a process killed by that signal."""
     signum = getattr(e, "signum", signal.SIGINT)
     _err("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
-    return 128 + signum
+    return ExitCode(128 + signum)
 
 
 # writing to a full disk, a quota, a file-size limit, a failing device, a closed stdout
@@ -96,7 +105,7 @@ def _stdout_failed(e: OSError) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     except OSError:
         pass
-    return 128 + signal.SIGPIPE if isinstance(e, BrokenPipeError) else ExitCode.USAGE
+    return ExitCode.BROKEN_PIPE if isinstance(e, BrokenPipeError) else ExitCode.USAGE
 
 
 class _ClosedStdout(io.RawIOBase):
@@ -124,6 +133,12 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
+_DEBUG_HELP = "Show Python tracebacks (also CGCALC_DEBUG=1)."
+
+
+def _debug_flag(ctx, param, value: bool) -> None:
+    if value:
+        _state["debug"] = True
 
 
 def _debug() -> bool:
@@ -133,8 +148,9 @@ def _debug() -> bool:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    # emoji=False: no `:name:` codes in cgcalc's text (and rich's 1.9 ms table of them is never imported)
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
+    # emoji=False: no `:name:` codes in cgcalc's text (and rich's 1.9 ms table of them is never imported);
+    # markup=False: no `[style]` either (render.py makes Text of a file's text anyway)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False, markup=False)
 
 
 def _print(renderable) -> None:
@@ -185,7 +201,7 @@ def _internal(e: Exception) -> None:
     if _debug():
         raise e
     _err(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please report it)")
-    raise typer.Exit(3) from None
+    raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 def _version(value: bool) -> None:
@@ -200,7 +216,7 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks (also CGCALC_DEBUG=1).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=_DEBUG_HELP)] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -348,6 +364,8 @@ def check(
             sys.stdout.write(dumps(report.to_dict()) + "\n")
         else:
             raise UsageError("check writes a table or json")
+        for w in report.warnings:
+            _warn(w)
         fails = sum(e.status == "FAIL" for c in report.inputs for e in c.elements)
         if fails:
             _err(f"{fails} gradient element{'s disagree' if fails > 1 else ' disagrees'} with central differences")
@@ -385,6 +403,8 @@ def trace(
                         waiting = False
         else:
             _print(view)
+        for w in t.warnings:
+            _warn(w)
 
 
 class FigureFormat(StrEnum):
@@ -421,6 +441,7 @@ def export(
             write(out, graphviz.draw(text, picture, out) if picture else text, inputs=[("graph file", graph)])
         else:
             sys.stdout.write(text)
+        _report(r)
 
 
 from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
@@ -442,10 +463,10 @@ def validate(
                 g = _load(path)
         except typer.Exit as e:
             bad += 1
-            worst = max(worst, e.exit_code)  # an internal error (3) stays visible
+            worst = max(worst, e.exit_code)  # an internal error stays visible
             continue
         n_in, n_nodes = len(g.plan.inputs), len(g.plan.steps)
-        typer.echo(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})")
+        typer.echo(_clean(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})"))
     if bad:
         raise typer.Exit(worst)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .cli import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
-from .errors import UsageError
+from .errors import UsageError, clean
 
 
 class RowsFormat(StrEnum):
@@ -125,7 +125,7 @@ def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool)
         for note in summary.notes:
             sys.stderr.write(f"note: {note}\n")
     if not quiet and sys.stderr.isatty():
-        sys.stderr.write(f"{summary.written:,} rows -> {out or 'stdout'}\n")
+        sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
 
 
 def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, rows_format, out_format,
@@ -150,8 +150,8 @@ def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, 
         _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
               f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}")
     if not quiet and sys.stderr.isatty():
-        sys.stderr.write(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
-                         f"{summary.workers} workers)\n")
+        sys.stderr.write(clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
+                               f"{summary.workers} workers)") + "\n")
 
 
 @contextmanager

@@ -9,6 +9,11 @@ class ExitCode(IntEnum):
     OK = 0
     CHECK_FAILED = 1  # computed, but a check failed (check mismatch, --strict and a NaN/inf)
     USAGE = 2  # bad usage, or an invalid graph or rows file
+    INTERNAL = 3  # a bug in cgcalc: one line, and --debug shows the traceback
+    HANGUP = 129  # SIGHUP (128 + 1): the terminal went away; cleaned up as after Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
+    BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE), as if killed by it
+    TERMINATED = 143  # SIGTERM (128 + 15); cleaned up as after Ctrl-C
 
 
 class CgcalcError(Exception):
@@ -65,11 +70,15 @@ class UsageError(CgcalcError):
 
 
 def clean(text: str) -> str:
-    """Text safe for one terminal line: control characters, escapes and unpaired surrogates written out
-    (a file can put anything in a name, and an error message quotes it)."""
+    """Text safe for one terminal line, for every message, table, trace and figure that shows a file's text (a
+    name, a description, a path): control characters (C0 with tab and newline, DEL, C1), line and paragraph
+    separators, format characters (bidi overrides among them) and unpaired surrogates are written as escapes
+    (\\x1b, \\x9b, \\u2028, \\ud800), so no escape sequence reaches the terminal; spaces stay as they are."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    from unicodedata import category  # only for text that needs it
+
+    return "".join(ch if ch.isprintable() or category(ch) == "Zs" else repr(ch)[1:-1] for ch in text)
 
 
 def suggest(word: str, choices) -> str:

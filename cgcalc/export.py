@@ -7,6 +7,7 @@ import io
 import json
 import math
 
+from .errors import clean
 from .runtime import Result
 
 NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -29,7 +30,10 @@ def strict(v):
 
 
 def dumps(v) -> str:
-    return json.dumps(strict(v), allow_nan=False, ensure_ascii=False)
+    text = json.dumps(strict(v), allow_nan=False, ensure_ascii=False)
+    if not text.isprintable():  # json escapes C0; for DEL, C1 or a bidi override (a terminal's), escape all
+        text = json.dumps(strict(v), allow_nan=False)
+    return text
 
 
 def to_json(result: Result) -> str:
@@ -115,7 +119,8 @@ def _figure_parts(result: Result, precision: int):
 
 
 def _q(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    """A dot string's text: control characters escaped (a NUL makes Graphviz refuse the file), then quoted."""
+    return clean(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _html(text: str) -> str:
@@ -125,8 +130,10 @@ def _html(text: str) -> str:
 def to_dot(result: Result, precision: int = 6) -> str:
     """Graphviz: values above each edge (black), gradients below (red), as in the book's figures."""
     nodes, edges = _figure_parts(result, precision)
+    from .render import graph_title
+
     spec = result.plan.spec
-    title = spec.name + (f": {spec.description}" if spec.description else "")
+    title = graph_title(spec, ": ")
     out = [
         f'digraph "{_q(spec.name)}" {{',
         "  rankdir=LR;",
@@ -172,4 +179,4 @@ def to_mermaid(result: Result, precision: int = 6) -> str:
 
 
 def _mq(text: str) -> str:
-    return text.replace('"', "#quot;").replace("\n", " ")
+    return clean(text.replace("\n", " ")).replace('"', "#quot;")

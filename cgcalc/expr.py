@@ -51,6 +51,12 @@ class _Parser:
                 col += offset
         return GraphError(f"bad expression for {self.where}: {msg}", file=self.file, line=line, col=col)
 
+    def number(self, text: str, offset: int) -> float:
+        x = parse_number(text)
+        if x is None:  # the tokenizer takes any run of digits and _: 1__0 is not a number
+            raise self.err(f"bad number '{text}'", offset)
+        return x
+
     def peek(self):
         return self.toks[self.i]
 
@@ -93,7 +99,7 @@ class _Parser:
     def prefix(self, depth: int):
         kind, text, off = self.take()
         if kind == "num":
-            return ("num", parse_number(text), off)
+            return ("num", self.number(text, off), off)
         if kind == "name":
             if self.peek()[1] == "(":
                 return self.call(text, off, depth)
@@ -136,7 +142,7 @@ class _Parser:
         if text == "-":
             sign, (kind, text, off) = -1, self.take()
         if kind == "num":
-            x = sign * parse_number(text)
+            x = sign * self.number(text, off)
             whole = math.isfinite(x) and x == int(x) and "." not in text and "e" not in text.lower()
             return int(x) if whole else x
         if kind == "name" and text in ("true", "True", "false", "False") and sign == 1:

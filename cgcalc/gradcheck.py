@@ -61,6 +61,7 @@ class CheckReport:
     rtol: float
     atol: float
     inputs: tuple[InputCheck, ...]
+    warnings: tuple[str, ...] = ()  # the first NaN or inf a node produced at the given inputs, as `run` says
 
     @property
     def ok(self) -> bool:
@@ -100,6 +101,7 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
     results = []
     with s.errstate():
         layers = s.forward()
+        warnings = tuple(s.nonfinite())
         base = list(s.values)
         analytic = {o: s.backward(layers, o) for o in outputs}
         for slot, inp in enumerate(plan.inputs):
@@ -165,7 +167,7 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
                 results.append(InputCheck(o, inp.name, () if scalar else tuple(x0.shape), tuple(per_out[o]),
                                           total))
     results.sort(key=lambda c: outputs.index(c.output))  # stable: inputs stay in file order
-    return CheckReport(plan.spec.name, eps, rtol, atol, tuple(results))
+    return CheckReport(plan.spec.name, eps, rtol, atol, tuple(results), warnings)
 
 
 def _central(vp, vm, step: float) -> tuple[float, float]:

@@ -178,13 +178,18 @@ class MeanLayer(_Reduce):
     backward_rule = "dx = dout / n broadcast back to x's shape (n: elements averaged)"
 
     def reduce(self, x, axes):
-        return x.mean(axis=axes, keepdims=self.attrs["keepdims"])
+        # the sum over n, as np.mean computes it; but an empty slice is then 0 / 0, a NaN that the run's
+        # errstate keeps quiet and the run reports, where np.mean warns "Mean of empty slice" itself
+        return x.sum(axis=axes, keepdims=self.attrs["keepdims"]) / self.count()
 
-    def scale(self, g):
+    def count(self) -> int:
         n = 1
         for a in self.axes:
             n *= self.shape[a]
-        return g / n
+        return n
+
+    def scale(self, g):
+        return g / self.count()
 
 
 class SoftmaxWithLoss(Layer):
@@ -200,6 +205,8 @@ class SoftmaxWithLoss(Layer):
         sx, st = shapes
         if len(sx) not in (1, 2):
             raise ShapeError(f"softmax_with_loss needs x of shape (C,) or (N, C), got {fmt_shape(sx)}")
+        if 0 in sx:  # no class to choose from, or no sample to average over
+            raise ShapeError(f"softmax_with_loss needs at least one class and one sample, got x of shape {fmt_shape(sx)}")
         if st != sx and st != sx[:-1]:
             raise ShapeError(
                 f"softmax_with_loss: t must have x's shape {fmt_shape(sx)} (one-hot) "

@@ -44,15 +44,8 @@ class _Yaml:
         # None (pure Python loader) or "" (libyaml); `!!str 2` is text, though written plain
         return not n.style and not (n.tag == _STR_TAG and _yaml11_number(n.value))
 
-    @staticmethod
-    def bad_tag(n) -> str | None:
-        tag = n.tag
-        if not tag.startswith("tag:yaml.org,2002:") or tag[18:] not in _SAFE_TAGS:
-            return tag
-        return None
 
-
-_SAFE_TAGS = {"str", "int", "float", "bool", "null", "seq", "map"}
+_CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -90,6 +83,30 @@ def _compose_yaml(text: str | bytes, file: str | None):
         raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
     except yaml.YAMLError as e:
         raise GraphError(f"YAML syntax: {' '.join(str(e).split())}", file=file) from None
+
+
+def _refuse_tags(text: str | bytes, file: str | None) -> None:
+    """A tag is never data: refuse every tag written in the text (its events: an alias is not expanded) that
+    is not one of the core schema's. (A composed node's tag cannot tell a written tag from one YAML 1.1
+    resolved by itself, such as !!timestamp for `2001-12-14`.)"""
+    if ("!" if isinstance(text, str) else b"!") not in text:
+        return  # no tag can be written without one
+    import yaml
+
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in _CORE_TAGS:
+            m = event.start_mark
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise GraphError(f"tag '{shown}' is not allowed (cgcalc reads data, never objects)", file=file,
+                             line=m.line + 1, col=m.column + 1)
+
+
+def _composed(text: str | bytes, file: str | None):
+    """PyYAML's node tree of the text, once it is known to hold no tag but the core schema's."""
+    root = _compose_yaml(text, file)
+    _refuse_tags(text, file)
+    return root
 
 
 def _head_text(text: str | bytes, limits: Limits) -> str | None:
@@ -196,7 +213,7 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
             except GraphError as e:
                 # found again below with its line and column, unless YAML cannot read this JSON at all
                 try:
-                    root = _compose_yaml(text, file)
+                    root = _composed(text, file)
                 except GraphError:
                     raise e from None
                 return _Builder(_Yaml, file, limits).graph(root, default_name)
@@ -209,7 +226,7 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
                 return _Builder(_FastYaml, file, limits, read[1]).graph(read[0], default_name)
             except GraphError:
                 pass  # found again below, with its line and column
-    root = _compose_yaml(text, file)
+    root = _composed(text, file)
     return _Builder(_Yaml, file, limits).graph(root, default_name)
 
 
@@ -254,9 +271,10 @@ def parse_value(text: str, what: str, limits: Limits | None = None):
         node = _compose_yaml(text, None)
     except GraphError:
         raise GraphError(f"bad value for {what}: {text!r} is not a number or a list of numbers") from None
-    if node is None or node.id != "sequence":
-        raise GraphError(f"bad value for {what}: {text!r} is not a number or a list of numbers")
     try:
+        _refuse_tags(text, None)
+        if node is None or node.id != "sequence":
+            raise GraphError(f"bad value for {what}: {text!r} is not a number or a list of numbers")
         return b.array(node, what)
     except GraphError as e:
         e.line = e.col = None

@@ -8,6 +8,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from .errors import clean
 from .runtime import Result
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
@@ -49,6 +50,22 @@ def _nested(v, precision: int, depth: int) -> str:
 
 
 MAX_ROWS = 40  # a larger graph's table shows a selection (--all shows every row)
+
+
+def literal(text: str, style: str = "") -> Text:
+    """Text shown as it is: never read as Rich markup (a value `[inf, 1]` is not a style), with the control
+    characters of a file's text escaped (errors.clean): a graph's name may hold any escape sequence."""
+    return Text(clean(text), style=style)
+
+
+def _cells(*cells) -> list:
+    return [c if isinstance(c, Text) else literal(c) for c in cells]
+
+
+def graph_title(spec, sep: str) -> str:
+    """The graph's name and its description, on one line."""
+    description = " ".join(spec.description.split("\n")).strip()
+    return spec.name + (f"{sep}{description}" if description else "")
 
 
 def _magnitude(g) -> float:
@@ -93,8 +110,7 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
     spec = plan.spec
     outs = list(result.grads)
     slots, hidden = select_rows(result, max_rows, sort)
-    title = spec.name + (f" — {spec.description}" if spec.description else "")
-    table = Table(title=title, box=BOX, header_style="bold", title_style="bold",
+    table = Table(title=literal(graph_title(spec, " — ")), box=BOX, header_style="bold", title_style="bold",
                   pad_edge=False, show_edge=False)
     table.add_column("name", no_wrap=True, min_width=min(24, max(len(plan.names[s]) for s in slots)))
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
@@ -112,7 +128,7 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
         if slot >= n_in > previous:
             table.add_section()
         elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            table.add_row(Text("⋮", style="dim"), "", "", "", *([""] * len(outs)), "")
+            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *([""] * len(outs)), ""))
         previous = slot
         name = plan.names[slot]
         if slot < n_in:
@@ -133,7 +149,7 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
             cells.append(Text("◀ output", style="bold green"))
         else:  # an output of the graph, not differentiated in this run
             cells.append(Text("◁ output", style="dim") if is_out else "")
-        table.add_row(*cells)
+        table.add_row(*_cells(*cells))
     if hidden:
         table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
             "" if sort == "grad" else ", --sort grad ranks by |gradient|")
@@ -160,7 +176,7 @@ def trace_view(t, precision: int = 6):
     def v(x) -> str:
         return fmt_value(x, precision)
 
-    lines: list = [Text(f"{t.graph}: forward, in execution order", style="bold")]
+    lines: list = [literal(f"{t.graph}: forward, in execution order", style="bold")]
     width = max((len(s.name) for s in t.forward), default=0)
     for s in t.forward:
         args = ", ".join(f"{label}={v(x)}" if label else v(x) for label, x in s.args)
@@ -200,8 +216,9 @@ def trace_view(t, precision: int = 6):
 
 def check_table(report, full: bool = False) -> Table:
     """One row per input (its worst element), or per element with full: analytic vs numeric."""
-    table = Table(title=f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
-                  f"atol {report.atol:g})", box=BOX, header_style="bold", title_style="bold",
+    title = f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, " \
+            f"atol {report.atol:g})"
+    table = Table(title=literal(title), box=BOX, header_style="bold", title_style="bold",
                   pad_edge=False, show_edge=False)
     multi = len({c.output for c in report.inputs}) > 1
     if multi:
@@ -212,7 +229,7 @@ def check_table(report, full: bool = False) -> Table:
     style = {"pass": "green", "FAIL": "bold red", "kink": "yellow", "undefined": "yellow"}
     for c in report.inputs:
         if not c.elements:
-            table.add_row(*([c.output] if multi else []), c.name, "(no elements)", "", "", "", "", "")
+            table.add_row(*_cells(*([c.output] if multi else []), c.name, "(no elements)", "", "", "", "", ""))
             continue
         elements = c.elements if full else (c.worst,)
         sampled = f", a sample of {c.total:,}" if len(c.elements) < c.total else ""
@@ -222,7 +239,7 @@ def check_table(report, full: bool = False) -> Table:
                 where += f" (worst of {len(c.elements):,}{sampled})"
             row = [c.name, where, fmt_num(e.analytic, 10), fmt_num(e.numeric, 10), f"{e.abs_err:.1e}",
                    f"{e.rel_err:.1e}", Text(_status_text(e.status), style=style[e.status])]
-            table.add_row(*([c.output] if multi else []), *row)
+            table.add_row(*_cells(*([c.output] if multi else []), *row))
     return table
 
 

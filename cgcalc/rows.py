@@ -208,6 +208,8 @@ class JsonlRows:
             col = getattr(e, "colno", None)
             raise RowsError(f"not a JSON object: {getattr(e, 'msg', e)}", file=self.file, line=line,
                             col=col) from None
+        except RecursionError:  # json's reader recurses once per [ or {
+            raise RowsError("the row is nested too deep", file=self.file, line=line, col=1) from None
         if not isinstance(obj, dict):
             raise RowsError("a row must be a JSON object {input: value, ...}", file=self.file, line=line, col=1)
         row = {}
@@ -215,7 +217,11 @@ class JsonlRows:
             if name not in self.inputs:
                 raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, self.inputs)}",
                                 file=self.file, line=line, col=text.find(f'"{name}"') + 1 or None)
-            row[name] = v if type(v) is float else self._value(v, name, line)  # a number: the usual cell
+            try:
+                row[name] = v if type(v) is float else self._value(v, name, line)  # a number: the usual cell
+            except RowsError as e:
+                e.col = text.find(f'"{name}"') + 1 or None
+                raise
         if self.names is None:
             self.names = list(obj)  # the first good row's keys
         return row
@@ -236,7 +242,7 @@ class JsonlRows:
             raise bad(f"bad number {json.dumps(v)}")
         try:
             a = np.array(strict_in(v), dtype=np.float64)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise bad("not a number or a rectangular list of numbers") from None
         if a.dtype != np.float64 or a.ndim == 0:
             raise bad("not a number or a rectangular list of numbers")

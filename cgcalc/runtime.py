@@ -38,15 +38,24 @@ def as_value(v: Any, name: str) -> Value:
     """A user's number or (nested) list or array as float64: a float, or an ndarray."""
     if isinstance(v, bool):
         raise UsageError(f"value of '{name}' must be a number, not {v}")
-    if isinstance(v, (int, float)):
-        return float(v)
-    import numpy as np
-
     try:
-        a = np.array(v, dtype=np.float64)
-    except (ValueError, TypeError):
+        if isinstance(v, (int, float)):
+            return float(v)
+        a = real_array(v, f"value of '{name}'", copy=True)
+    except (ValueError, TypeError, OverflowError):
         raise UsageError(f"value of '{name}' must be a number or a rectangular list of numbers") from None
     return float(a) if a.ndim == 0 else a
+
+
+def real_array(v: Any, what: str, copy: bool = False):
+    """v as a float64 array (a copy, or when it is one already, v itself unless `copy`); a complex array is
+    refused (numpy would drop its imaginary part, and say so only in a warning)."""
+    import numpy as np
+
+    a = np.asarray(v)
+    if a.dtype.kind == "c":
+        raise UsageError(f"{what} is complex: cgcalc computes with real numbers")
+    return np.array(a, dtype=np.float64) if copy else np.asarray(a, dtype=np.float64)
 
 
 def _file_array(inp):
@@ -147,6 +156,10 @@ class Session:
     def forward(self, values: list | None = None) -> list:
         """Run every node; fills `values` in place and returns the layers (for backward)."""
         return forward(self.plan, self.values if values is None else values, self.k)
+
+    def nonfinite(self) -> list[str]:
+        """After forward: a warning naming the first node (or input) whose value is NaN or inf, or none."""
+        return _nonfinite_values(self.plan, self.values, self.k)
 
     def backward(self, layers: list, output: str, values: list | None = None) -> list:
         """Every slot's gradient: 0 where the output does not depend on it, None for `grad: false`."""
@@ -386,7 +399,7 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
         slot = plan.index.get(name)
         if slot is None or slot >= n_in:
             raise UsageError(f"'{name}' is not an input of the graph{suggest(name, names)}")
-        a = np.asarray(col, dtype=np.float64)
+        a = real_array(col, f"column '{name}'")
         if a.ndim == 0:
             raise UsageError(f"column '{name}' needs a leading row axis (got a single number)")
         if rows is None:

@@ -147,10 +147,6 @@ class _Plain:
     def plain(n) -> bool:
         return not isinstance(n, str)
 
-    @staticmethod
-    def bad_tag(n) -> str | None:
-        return None
-
 
 class _FastYaml(_Plain):
     """fastyaml's output: plain data in which every scalar is a str, as written, unquoted."""
@@ -177,19 +173,12 @@ class _Builder:
         line, col = pos if pos else (None, None)
         return GraphError(msg, file=self.file, line=line, col=col)
 
-    def check_tag(self, n) -> None:
-        tag = self.v.bad_tag(n)
-        if tag:
-            shown = tag.replace("tag:yaml.org,2002:", "!!")
-            raise self.err(f"tag '{shown}' is not allowed (cgcalc reads data, never objects)", n)
-
     # scalars
 
     def scalar(self, n, what: str):
         v = self.v
         if v.kind(n) != "scalar":
             raise self.err(f"{what} must be a single value, not a {v.kind(n)}", n)
-        self.check_tag(n)
         return v.text(n)
 
     def number(self, n, what: str) -> float:
@@ -248,7 +237,9 @@ class _Builder:
         if not v.plain(n):
             return text
         if _INT_RE.match(text):
-            return int(text)
+            # as JSON integers (read._json_int): a long one is a float, so int() never meets Python's
+            # 4,300-digit limit (the op then says what it thinks of 1e30 or inf as an axis)
+            return int(text) if len(text) <= 15 else float(text)
         if text in _TRUE or text in _FALSE:
             return text in _TRUE
         if text in _NULL:
@@ -260,10 +251,8 @@ class _Builder:
         v = self.v
         if self.unique_keys and type(n) is dict:
             return list(n.items())  # string keys, duplicates refused by the reader
-        self.check_tag(n)
         if v.kind(n) != "mapping":
             raise self.err(f"{what} must be a mapping (name: value), not a {v.kind(n)}", n)
-        self.check_tag(n)
         pairs = v.items(n)
         seen: dict[str, Any] = {}
         for k, _ in pairs:
@@ -358,7 +347,6 @@ class _Builder:
         shape = []
         probe = n
         while v.kind(probe) == "sequence":
-            self.check_tag(probe)
             items = v.seq(probe)
             shape.append(len(items))
             if len(shape) > self.limits.max_depth:
@@ -391,8 +379,6 @@ class _Builder:
             if depth == len(shape):
                 flat.append(self.number(node, f"an element of {what}"))
                 continue
-            if v.kind(node) == "sequence":
-                self.check_tag(node)
             if v.kind(node) != "sequence" or len(v.seq(node)) != shape[depth]:
                 got = f"{len(v.seq(node))} elements" if v.kind(node) == "sequence" else "a single value"
                 raise self.err(
@@ -431,7 +417,6 @@ class _Builder:
             elif v.kind(val) == "mapping":
                 out.append(self.node_mapping(name, k, val))
             else:
-                self.check_tag(val)
                 raise self.err(
                     f"node '{name}' must be {{op: NAME, in: [...]}} or an expression string, not a list", val
                 )

@@ -49,6 +49,7 @@ class Trace:
     seed: Any
     backward: tuple[BackwardStep, ...]
     grads: tuple[tuple[str, Any], ...]  # every input's final gradient
+    warnings: tuple[str, ...] = ()  # the first NaN or inf a node produced, as `run` reports it
 
 
 def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | None = None) -> Trace:
@@ -57,6 +58,7 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
     values = s.values
     with s.errstate():
         layers = s.forward()
+        warnings = tuple(s.nonfinite())
         fwd = tuple(
             ForwardStep(st.name, st.op, tuple((plan.names[a] if a < plan.n_named else None, values[a])
                                               for a in st.args), values[st.slot])
@@ -93,4 +95,5 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
         fwd, seed, tuple(steps),
         tuple((plan.names[i], None if not plan.inputs[i].grad else 0.0 if grads[i] is None else grads[i])
               for i in range(n_in)),
+        warnings,
     )

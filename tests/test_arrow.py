@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,7 @@ def test_float_texts_is_repr_on_hypothesis_floats(xs):
 
 # --- cell parsing: a subset of Python's, to the same values ----------------------------------------
 
-CELL = st.text(alphabet="0123456789.eE+-naifNIty_ \"x", max_size=7)
+CELL = st.text(alphabet="0123456789.eE+-naifNIty_ \"x\ufeff\u00a0\t\u0661", max_size=7)
 
 
 @PROPERTY
@@ -152,6 +153,61 @@ def test_arrow_gives_the_same_bytes_for_the_book_graph_and_bad_rows(tmp_path):
     assert outs[0] == outs[1]
 
 
+# --- bad cells: the same reports with and without Arrow --------------------------------------------
+
+BOM = "\ufeff"
+
+
+def both_ways(args: list, stdin: bytes) -> list:
+    """(exit code, stdout, stderr) of `cgcalc batch` with Arrow and without it, reading the rows from stdin."""
+    out = []
+    for arrow in ("1", "0"):
+        r = runner.invoke(app, ["batch", *map(str, args)], input=stdin, env={"CGCALC_ARROW": arrow})
+        if r.exception is not None and not isinstance(r.exception, SystemExit):
+            raise r.exception
+        out.append((r.exit_code, r.stdout, r.stderr))
+    return out
+
+
+@pytest.mark.parametrize(("text", "bad"), [
+    (f"{BOM}apple,tax\n1,2\n3,4\n", []),  # the file's byte-order mark: stripped, as CSV tools do
+    (f"apple,tax\n{BOM}1,2\n3,4\n", [(2, 1)]),  # elsewhere, a bad cell: here where Arrow's block starts
+    (f"apple,tax\n{BOM}1,2\n3,x\n", [(2, 1), (3, 3)]),  # ... also when another bad row is in the block
+    (f"apple,tax\n1,2\n3,{BOM}4\n", [(3, 3)]),
+    (f"apple,tax\n1,2\n3,4\n{BOM}5,6\n", [(4, 1)]),  # the first line of the second block (--chunk-rows 2)
+], ids=["file-start", "first-cell", "first-cell-and-a-bad-row", "later-cell", "block-start"])
+@pytest.mark.parametrize("skip", [True, False])
+def test_a_byte_order_mark_is_read_the_same_with_and_without_arrow(text, bad, skip):
+    args = [GRAPHS / "apple.yaml", "-", "--chunk-rows", "2", *(["--skip-bad-rows"] if skip else [])]
+    arrow, python = both_ways(args, text.encode())
+    assert arrow == python
+    code, stdout, stderr = arrow
+    reported = [tuple(map(int, m)) for m in re.findall(r"<stdin>:(\d+):(\d+): ", stderr)]
+    assert reported == (bad if skip else bad[:1]), stderr
+    assert code == (2 if bad and not skip else 0)
+    if code == 0:
+        assert len(stdout.splitlines()) == 1 + text.count("\n") - 1 - len(bad)
+
+
+GOOD_CELLS = ["1", "2.5", " 3 ", '"4"', "1e3", "-0.0", "nan", "-nan", "inf", "-inf", "1e400", "\u00a05", "007"]
+BAD_CELLS = [BOM + "1", "x", "", "1_0", "0x10", '"', "\u0661", "1 2", "--1", "1" + BOM, "\t"]
+GOOD_CELL = st.one_of(st.floats().map(repr), st.sampled_from(GOOD_CELLS))
+CSV_CELL = st.one_of(GOOD_CELL, GOOD_CELL, st.sampled_from(BAD_CELLS))  # mostly good: a block may be all good
+CSV_LINE = st.one_of(st.tuples(CSV_CELL, CSV_CELL).map(",".join), st.tuples(CSV_CELL, CSV_CELL).map(",".join),
+                     st.just(""), st.lists(CSV_CELL, min_size=1, max_size=3).map(",".join))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(CSV_LINE, min_size=1, max_size=12), bom=st.booleans(), crlf=st.booleans(),
+       chunk=st.integers(1, 5))
+def test_random_csv_with_bad_cells_gives_the_same_bytes_and_reports_with_and_without_arrow(lines, bom, crlf, chunk):
+    end = "\r\n" if crlf else "\n"
+    text = (BOM if bom else "") + end.join(["apple,tax", *lines]) + end
+    for skip in ([], ["--skip-bad-rows"]):
+        arrow, python = both_ways([GRAPHS / "apple.yaml", "-", "--chunk-rows", chunk, *skip], text.encode())
+        assert arrow == python, text
+
+
 # --- Parquet ---------------------------------------------------------------------------------------
 
 
@@ -208,6 +264,13 @@ def test_parquet_null_is_a_bad_cell_at_its_row(tmp_path):
     r = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "o.csv", "--skip-bad-rows")
     assert f"{src}:457: column 'tax': empty cell (null) (row skipped)" in r.stderr
     assert len((tmp_path / "o.csv").read_text().splitlines()) == 1 + 699
+
+
+def test_parquet_with_a_column_name_twice_is_an_error(tmp_path):
+    src = tmp_path / "r.parquet"
+    pq.write_table(pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["apple", "apple"]), src)
+    r = cli("batch", GRAPHS / "apple.yaml", src, code=2)
+    assert r.stderr == f"error: {src}: column 'apple' appears twice\n" and r.stdout == ""
 
 
 def test_parquet_errors_are_one_line(tmp_path):

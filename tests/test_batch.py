@@ -903,6 +903,25 @@ def test_cli_jsonl_huge_integer_is_inf_like_run_or_a_bad_number(tmp_path):
         assert one_error_line(r).startswith(f"error: {src}:1")
 
 
+@pytest.mark.parametrize("depth, col, why", [
+    (100_000, 1, "the row is nested too deep"), (2_000, 1, "the row is nested too deep"),
+    (900, 2, "column 'apple': not a number or a rectangular list"),  # read, but numpy takes at most 64 dimensions
+])
+@pytest.mark.parametrize("skip", [False, True])
+def test_cli_jsonl_row_nested_too_deep_is_a_bad_row(tmp_path, depth, col, why, skip):
+    src = write_jsonl(tmp_path / "r.jsonl", [{"apple": 1.0}, '{"apple": ' + "[" * depth + "]" * depth + "}",
+                                             {"apple": 2.0}])
+    r = cli("batch", GRAPHS / "apple.yaml", src, *(["--skip-bad-rows"] if skip else []), code=0 if skip else 2)
+    report = r.stderr.splitlines()[0]
+    assert re.fullmatch(rf"(error|warning): {re.escape(str(src))}:2:{col}: {why}.*", report), report
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    if skip:
+        assert [row[0] for row in read_csv(r.stdout)[1]] == ["1.0", "2.0"]
+        assert "1 bad row skipped of 3" in r.stderr
+    else:
+        assert r.stdout == "" and len(r.stderr.splitlines()) == 1
+
+
 def test_cli_out_in_a_missing_directory_is_a_usage_error(tmp_path):
     src = write_csv(tmp_path / "r.csv", ["apple"], [[1.0]])
     r = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "missing" / "out.csv", code=None)

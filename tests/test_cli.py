@@ -339,6 +339,43 @@ def test_nan_warns_naming_the_first_node_and_strict_exits_1(tmp_path):
         assert "'l'" in result.stderr
 
 
+@pytest.mark.parametrize(("command", "rows"), [
+    (["run"], None), (["run", "--format", "json"], None), (["check"], None), (["check", "--format", "json"], None),
+    (["trace"], None), (["export"], None), (["export", "--format", "mermaid"], None),
+    (["batch"], '{"x": []}\n{"x": [1, 2]}\n'),
+])
+def test_mean_of_an_empty_array_is_our_nan_warning_not_numpys(tmp_path, command, rows):
+    import warnings
+
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: []\nnodes:\n  y: mean(x)\n")
+    args = [*command, p]
+    if rows:
+        args.append(write(tmp_path, "r.jsonl", rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning of numpy's would be an exception: exit 3
+        warnings.simplefilter("ignore", ResourceWarning)  # (the rows file is closed by the process's end)
+        result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "RuntimeWarning" not in result.stderr and "Mean of empty slice" not in result.stderr
+    if rows:
+        assert "1 row with NaN or inf" in result.stderr and "r.jsonl:1" in result.stderr
+    else:
+        assert result.stderr == "warning: NaN first produced by node 'y' = mean(x (array of shape (0,))) (line 4)\n"
+
+
+def test_numpy_warnings_never_reach_stderr_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: []\nnodes:\n  y: mean(x)\n")
+    env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONWARNINGS": "default"}  # every warning shown once
+    for command in ("run", "check", "trace", "export"):
+        proc = subprocess.run([sys.executable, "-m", "cgcalc", command, str(p)], capture_output=True, text=True,
+                              env=env, cwd=ROOT, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert [line.split(":")[0] for line in proc.stderr.splitlines()] == ["warning"], proc.stderr
+
+
 def test_strict_without_nan_exits_0():
     assert table_rows(ok(cli("run", APPLE, "--strict")))["price"][1] == "220"
 
@@ -499,3 +536,73 @@ def test_main_with_one_command_reads_the_command_line_as_the_full_app_does():
     assert r.returncode == 2 and "No such command 'rn'. Did you mean 'run'?" in r.stderr
     r = _main("run", str(GRAPHS / "apple.yaml"), "--nope")
     assert r.returncode == 2 and r.stderr.startswith("error: No such option: --nope")
+
+
+# --- a file's text never takes over the terminal ----------------------------------------------------------
+
+# clipboard write, window title, CSI as one C1 byte, NUL, a bidi override, and markup Rich would read
+PAYLOAD = "\x1b]52;c;cHduZWQ=\x07 \x1b]0;title\x07 \x9b2J \x00 \u202e [/bold] [red]"
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]")  # all but newline
+GRAPH = {"inputs": {"x": 3}, "nodes": {"y": "x * 2"}}
+
+
+def hostile_graph(tmp_path: Path, field: str) -> Path:
+    """A JSON graph with the payload in one field: the graph's name, its description, the file's own name
+    (the default name), or an op and a node name (errors, which quote them)."""
+    g = json.loads(json.dumps(GRAPH))
+    name = "g.json"
+    if field in ("name", "description"):
+        g[field] = PAYLOAD
+    elif field == "file-name":  # (a file name holds no NUL or /)
+        name = f"g{PAYLOAD.replace('/', '|').replace(chr(0), '')}.json"
+    elif field == "op":
+        g["nodes"]["y"] = {"op": f"mul{PAYLOAD}", "in": ["x", "x"]}
+    elif field == "node-name":
+        g["nodes"] = {f"y{PAYLOAD}": "x * 2"}
+    path = tmp_path / name
+    path.write_text(json.dumps(g))
+    return path
+
+
+TERMINAL_COMMANDS = {
+    "run": ["run"], "run-json": ["run", "--format", "json"], "run-csv": ["run", "--format", "csv"],
+    "trace": ["trace"], "check": ["check"], "check-json": ["check", "--format", "json"],
+    "export-dot": ["export"], "export-mermaid": ["export", "--format", "mermaid"], "validate": ["validate"],
+    "batch": ["batch"],
+}
+SHOWN = {"name": {"run", "trace", "check", "export-dot"}, "description": {"run", "export-dot"}}  # escaped, but there
+
+
+@pytest.mark.parametrize("field", ["name", "description", "file-name", "op", "node-name"])
+@pytest.mark.parametrize("command", list(TERMINAL_COMMANDS))
+def test_no_control_character_of_a_file_reaches_the_terminal(tmp_path, command, field):
+    path = hostile_graph(tmp_path, field)
+    args = [*TERMINAL_COMMANDS[command], path]
+    if command == "batch":
+        args.append(write(tmp_path, "rows.csv", "x\n1\n2\n"))
+    result = cli(*args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == (2 if field in ("op", "node-name") else 0), result.stderr
+    for stream in (result.stdout, result.stderr):
+        assert not RAW_CONTROL.search(stream), stream[:300]
+    if result.exit_code == 2:
+        assert "\\x1b]52;c;" in result.stderr  # quoted in the message, escaped
+    elif command in SHOWN.get(field, ()):
+        assert "x1b]52;c;" in result.stdout and "[/bold] [red]" in result.stdout
+
+
+def test_an_array_value_is_not_read_as_rich_markup(tmp_path):
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: [.inf, 1]\nnodes:\n  y: x * 2\n")
+    lines = cli("run", p).stdout.splitlines()
+    assert "[inf, 1]" in lines[3] and "[inf, 2]" in lines[5]  # the rows of x and y
+
+
+@pytest.mark.skipif(__import__("shutil").which("dot") is None, reason="needs Graphviz's dot")
+def test_a_nul_in_a_json_description_gives_dot_that_graphviz_reads(tmp_path):
+    import subprocess
+
+    path = hostile_graph(tmp_path, "description")
+    dot = ok(cli("export", path))
+    proc = subprocess.run(["dot", "-Tsvg"], input=dot.encode(), capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"x00" in proc.stdout  # the NUL, shown as an escape

@@ -7,13 +7,14 @@ count); the comment beside each assertion shows the count.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
 from cli_helpers import CLEAN_ENV, assert_error, cli, one_error_line, write  # noqa: F401
 
-from cgcalc.errors import GraphError
+from cgcalc.errors import ExitCode, GraphError
 
 # --- YAML syntax ----------------------------------------------------------------------------------------
 
@@ -271,6 +272,44 @@ def test_bad_expression_in_a_quoted_string_counts_from_inside_the_quotes(tmp_pat
     assert_error(cli("run", p), f"{p}:4:11", "bad expression", "unexpected '*'")
 
 
+# --- inputs that were once internal errors (exit 3) -----------------------------------------------------
+
+BIG = "1" * 5000  # over Python's 4,300-digit limit for int(str)
+
+
+@pytest.mark.parametrize(("name", "text", "where", "fragment"), [
+    # "  y: {op: sum, in: [x], axis: 111...": the key "axis" is column 25
+    ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: {{op: sum, in: [x], axis: {BIG}}}\n", "4:25",
+     "axis must be an integer"),
+    ("g.json", f'{{"inputs": {{"x": [1, 2]}}, "nodes": {{"y": {{"op": "sum", "in": ["x"], "axis": {BIG}}}}}}}', "1:69",
+     "axis must be an integer"),
+    ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: sum(x, axis={BIG})\n", "4:6", "axis must be an integer"),
+    ("g.yaml", "inputs:\n  x: 1\nnodes:\n  y: x * 1__0\n", "4:10", "bad number '1__0'"),  # 'x' is column 6
+    ("g.yaml", "inputs:\n  x: [1]\nnodes:\n  y: sum(x, axis=0__0)\n", "4:18", "bad number '0__0'"),
+    ("g.yaml", "inputs:\n  x: []\n  t: []\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3",
+     "at least one class and one sample, got x of shape (0,)"),
+    ("g.yaml", "inputs:\n  x: [[]]\n  t: [[]]\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3", "shape (1, 0)"),
+], ids=["int-attribute", "int-attribute-json", "int-keyword", "double-underscore", "double-underscore-keyword",
+        "softmax-no-class", "softmax-no-class-2d"])
+def test_input_that_was_an_internal_error(tmp_path, name, text, where, fragment):
+    p = tmp_path / name
+    p.write_text(text)
+    line = one_error_line(cli("run", p))
+    assert line.startswith(f"error: {p}:{where}"), line
+    assert fragment in line, line
+
+
+def test_softmax_with_loss_of_no_sample_is_a_shape_error():
+    import numpy as np
+
+    import cgcalc
+    from cgcalc.errors import ShapeError
+
+    g = cgcalc.loads("inputs:\n  x: [[1, 2]]\n  t: [0]\nnodes:\n  y: softmax_with_loss(x, t)\n")
+    with pytest.raises(ShapeError, match=r"at least one class and one sample, got x of shape \(0, 2\)"):
+        g.run(x=np.zeros((0, 2)), t=np.zeros(0))
+
+
 # --- empty, JSON, missing files -------------------------------------------------------------------------
 
 
@@ -393,14 +432,21 @@ def test_every_command_reports_a_graph_error_the_same_way(tmp_path, command):
 # --- --debug --------------------------------------------------------------------------------------------
 
 
-def test_debug_lets_the_exception_through(tmp_path):
+COMMANDS_WITH_A_GRAPH = {"run": [], "check": [], "trace": [], "export": [], "validate": [], "batch": ["rows.csv"]}
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("command", list(COMMANDS_WITH_A_GRAPH))
+def test_debug_before_or_after_the_command_lets_the_exception_through(tmp_path, command, where):
     p = write(tmp_path, "g.yaml", """\
         inputs:
           a: 1
         nodes:
           b: {op: mull, in: [a, a]}
         """)
-    result = cli("--debug", "run", p)
+    write(tmp_path, "rows.csv", "a\n1\n")
+    args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
+    result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
     assert result.exit_code != 0
     assert isinstance(result.exception, GraphError)
     assert "unknown op 'mull'" in str(result.exception)
@@ -430,3 +476,41 @@ def test_debug_env_shows_a_traceback_in_a_real_process(tmp_path):
     assert proc.stdout == ""
     assert proc.stderr.startswith(f"error: {p}:4:11: unknown op 'mull'")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("command", list(COMMANDS_WITH_A_GRAPH))
+def test_an_internal_error_is_one_line_exit_3_and_debug_shows_it(tmp_path, monkeypatch, command, where):
+    import cgcalc.graph
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cgcalc.graph, "load", bug)
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: 1\nnodes:\n  b: a * a\n")
+    write(tmp_path, "rows.csv", "a\n1\n")
+    args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
+    result = cli(*args)
+    assert result.exit_code == ExitCode.INTERNAL == 3
+    assert result.stderr == "error: internal error: ZeroDivisionError: a bug (run with --debug for the traceback, " \
+                            "and please report it)\n"
+    result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))  # as the message says
+    assert isinstance(result.exception, ZeroDivisionError) and result.exc_info[2] is not None
+
+
+def test_every_exit_code_is_in_the_readme_table_and_the_enum():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = {int(m[1]) for m in re.finditer(r"^\| (\d+) \| ", readme, re.M)}
+    assert table == {int(c) for c in ExitCode} == {0, 1, 2, 3, 129, 130, 141, 143}
+
+
+def test_no_exit_code_is_a_bare_number_in_the_source():
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent / "cgcalc"
+    bare = re.compile(r"(sys\.exit|_exit|Exit)\((code=)?\s*\d|exit_code\s*=\s*\d")
+    found = [f"{f.name}:{i}: {line.strip()}" for f in sorted(source.glob("*.py"))
+             for i, line in enumerate(f.read_text().splitlines(), 1) if bare.search(line)]
+    assert found == []  # each is an ExitCode

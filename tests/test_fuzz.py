@@ -763,6 +763,9 @@ def problems(o: Outcome, n_graphs: int = 1) -> list[tuple[str, str]]:
         if _LINE_BREAKERS.search(ln) or _CONTROL.search(ln):
             out.append(("control", f"a control character in a message: {ln[:200]!r}"))
             break
+    # tables, traces, figures and JSON show a file's text escaped (batch echoes its rows' cells as given)
+    if command != "batch" and (_LINE_BREAKERS.search(o.stdout) or _CONTROL.search(o.stdout)):
+        out.append(("control", f"a control character on stdout: {o.stdout[:200]!r}"))
     if not o.args and o.exit_code in (0, 2) and o.stdout.lstrip().startswith("Usage:") and not o.stderr:
         pass  # plain `cgcalc`: the help, on stdout (no_args_is_help)
     elif o.exit_code == 2:

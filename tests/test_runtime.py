@@ -416,3 +416,54 @@ def test_only_read_py_imports_yaml_and_only_the_cli_modules_import_typer():
             assert not re.search(r"^\s*(import|from) yaml\b", text, re.M), path.name
         if path.name not in ("cli.py", "cli_batch.py"):
             assert not re.search(r"^\s*(import|from) typer\b", text, re.M), path.name
+
+
+# --- numpy's warnings never reach the caller ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda g: g.run(x=np.array([1 + 2j, 3])),
+    lambda g: g.run(x=np.complex128(1)),
+    lambda g: g.run(x=1 + 2j),
+    lambda g: g.run({"x": [1 + 0j, 2]}),
+    lambda g: g.run_batch({"x": np.array([[1 + 2j, 3]])}),
+    lambda g: g.run_batch({"x": np.ones((3, 2), dtype=np.complex64)}),
+], ids=["array", "numpy-scalar", "python-complex", "list", "batch", "batch-complex64"])
+def test_a_complex_input_is_a_usage_error_not_a_complex_warning(call):
+    import warnings
+
+    from cgcalc.errors import UsageError
+
+    g = cgcalc.loads("inputs:\n  x: [1, 2]\nnodes:\n  y: x * 2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning would be raised here
+        with pytest.raises(UsageError, match="is complex: cgcalc computes with real numbers"):
+            call(g)
+
+
+@pytest.mark.parametrize("shape, axis", [((0,), None), ((2, 0), 1), ((0, 3), 0), ((0, 3), None)])
+def test_mean_of_an_empty_slice_is_nan_without_a_numpy_warning(shape, axis):
+    import warnings
+
+    attrs = "" if axis is None else f", axis={axis}"
+    g = cgcalc.loads(f"inputs:\n  x: {np.ones((1,) * len(shape)).tolist()}\nnodes:\n  y: mean(x{attrs})\n")
+    x = np.zeros(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = g.run(x=x)
+        b = g.run_batch({"x": np.stack([x, x])})
+    expected = np.full(np.sum(x, axis=axis).shape, np.nan)  # NaN where the slice is empty
+    np.testing.assert_array_equal(r.value("y"), expected)
+    np.testing.assert_array_equal(b.outputs["y"], np.stack([expected, expected]))
+    assert r.grad("x").shape == shape
+    assert r.warnings and "NaN first produced by node 'y'" in r.warnings[0]
+
+
+def test_mean_is_still_numpys_mean_bit_for_bit():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 13, 5)) * 10.0 ** rng.integers(-300, 300, (7, 13, 5))
+    for axis in (None, 0, 1, 2, [0, 2]):
+        attrs = "" if axis is None else f", axis={axis}"
+        g = cgcalc.loads(f"inputs:\n  x: [[[1]]]\nnodes:\n  y: mean(x{attrs})\n")
+        np_axis = tuple(axis) if isinstance(axis, list) else axis
+        assert np.array_equal(g.run(x=x).value("y"), np.mean(x, axis=np_axis)), axis

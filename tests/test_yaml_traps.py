@@ -210,6 +210,128 @@ def test_object_tag_on_a_sequence_is_named_in_the_message(tmp_path, template):
     assert "tag '!!python/object/apply:os.system'" in line
 
 
+TAG_BASE = """\
+name: g
+description: d
+inputs:
+  x: [1, 2]
+  t: {value: 1, grad: false}
+nodes:
+  y: {op: sum, in: [x], axis: 0}
+  z: y * t
+outputs: [z]
+"""
+# Every place a tag can stand: (the text it replaces, the text with TAG in it). § marks where the error points:
+# the start of the tagged node (its anchor, when it has one).
+TAG_PLACES = {
+    "document": ("name: g\n", "--- §TAG\nname: g\n"),
+    "top-key": ("name: g", "§TAG name: g"),
+    "name": ("name: g", "name: §TAG g"),
+    "description": ("description: d", "description: §TAG d"),
+    "inputs": ("inputs:\n", "inputs: §TAG\n"),
+    "input-name": ("  x: [1, 2]", "  §TAG x: [1, 2]"),
+    "input-array": ("  x: [1, 2]", "  x: §TAG [1, 2]"),
+    "array-element": ("  x: [1, 2]", "  x: [1, §TAG 2]"),
+    "nested-array": ("  x: [1, 2]", "  x: [[1, 2], §TAG [3, 4]]"),
+    "input-number": ("  t: {value: 1, grad: false}", "  t: §TAG 1"),
+    "anchored-number": ("  t: {value: 1, grad: false}", "  t: §&a TAG 1"),
+    "input-mapping": ("  t: {value: 1, grad: false}", "  t: §TAG {value: 1, grad: false}"),
+    "value-key": ("  t: {value: 1, grad: false}", "  t: {§TAG value: 1, grad: false}"),
+    "value": ("  t: {value: 1, grad: false}", "  t: {value: §TAG 1, grad: false}"),
+    "grad": ("  t: {value: 1, grad: false}", "  t: {value: 1, grad: §TAG false}"),
+    "nodes": ("nodes:\n", "nodes: §TAG\n"),
+    "node-name": ("  z: y * t", "  §TAG z: y * t"),
+    "expression": ("  z: y * t", "  z: §TAG y * t"),
+    "node-mapping": ("  y: {op: sum", "  y: §TAG {op: sum"),
+    "op-key": ("  y: {op: sum", "  y: {§TAG op: sum"),
+    "op": ("  y: {op: sum", "  y: {op: §TAG sum"),
+    "in": ("in: [x]", "in: §TAG [x]"),
+    "in-element": ("in: [x]", "in: [§TAG x]"),
+    "in-scalar": ("in: [x]", "in: §TAG x"),
+    "attribute-key": ("axis: 0", "§TAG axis: 0"),
+    "axis": ("axis: 0", "axis: §TAG 0"),
+    "axis-list": ("axis: 0", "axis: §TAG [0]"),
+    "axis-element": ("axis: 0", "axis: [§TAG 0]"),
+    "outputs": ("outputs: [z]", "outputs: §TAG [z]"),
+    "outputs-element": ("outputs: [z]", "outputs: [§TAG z]"),
+    "outputs-scalar": ("outputs: [z]", "outputs: §TAG z"),
+    "outputs-block": ("outputs: [z]", "outputs:\n  - §TAG z"),
+}
+TAGS = {"!!python/tuple": "!!python/tuple", "!!python/name:os.system": "!!python/name:os.system",
+        "!custom": "!custom", "!!timestamp": "!!timestamp", "!": "!", "!<tag:example.com,2000:x>": "tag:example.com,2000:x"}
+
+
+def _tagged(place: str, tag: str) -> tuple[str, int, int]:
+    """The graph text with the tag in that place, and the line and column the error must name."""
+    old, new = TAG_PLACES[place]
+    assert TAG_BASE.count(old) == 1
+    text = TAG_BASE.replace(old, new.replace("TAG ", f"{tag} " if tag else "").replace("TAG", tag))
+    at = text.index("§")
+    line, col = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+    return text.replace("§", ""), line, col
+
+
+@pytest.mark.parametrize("place", list(TAG_PLACES))
+def test_each_text_of_the_tag_table_runs_without_its_tag(tmp_path, place):
+    p = tmp_path / "g.yaml"
+    p.write_text(_tagged(place, "")[0])  # so the errors below are the tags', and nothing else's
+    result = cli("run", p)
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("tag", list(TAGS))
+@pytest.mark.parametrize("place", list(TAG_PLACES))
+def test_a_tag_is_refused_wherever_it_stands(tmp_path, place, tag):
+    from cgcalc import fastyaml
+
+    text, line, col = _tagged(place, tag)
+    assert fastyaml.read(text) is None  # the fast reader declines, so PyYAML's path reads and reports it
+    p = tmp_path / "g.yaml"
+    p.write_text(text)
+    for command in ("run", "validate"):
+        assert_error(cli(command, p), f"{p}:{line}:{col}", f"tag '{TAGS[tag]}' is not allowed")
+
+
+def test_core_schema_tags_are_data(tmp_path):
+    p = write(tmp_path, "g.yaml", """\
+        name: !!str g2
+        description: !<tag:yaml.org,2002:str> d
+        inputs: !!map
+          x: !!float 3
+          n: !!int 2
+          t: {value: !!float 1, grad: !!bool false}
+        nodes: !!map
+          y: {op: mul, in: !!seq [x, n]}
+        outputs: !!seq [y]
+        """)
+    result = cli("run", p, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"] == {"y": 6.0}
+
+
+@pytest.mark.parametrize("text", ["name: 2001-12-14", "description: 2001-12-14", "description: <<"])
+def test_a_plain_scalar_that_yaml_11_resolves_to_another_type_is_text(tmp_path, text):
+    from cgcalc import fastyaml
+
+    # (a block sequence: outside the fast reader's subset, so PyYAML reads it and resolves the scalar to
+    # !!timestamp or !!merge, a tag nobody wrote)
+    p = write(tmp_path, "g.yaml", f"{text}\ninputs:\n  x: 1\nnodes:\n  y: x * 2\noutputs:\n  - y\n")
+    assert fastyaml.read(p.read_text()) is None
+    result = cli("run", p)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_tag_directive_cannot_make_a_tag_look_core(tmp_path):
+    p = write(tmp_path, "g.yaml", "%TAG !! tag:example.com,2000:\n---\ninputs:\n  x: !!float 1\nnodes:\n  y: x * 2\n")
+    assert_error(cli("run", p), f"{p}:4:6", "tag 'tag:example.com,2000:float' is not allowed")
+
+
+@pytest.mark.parametrize("value", ["!!python/tuple [1, 2]", "[1, !custom 2]", "!!binary aGVsbG8="])
+def test_a_tag_in_a_set_value_is_refused(tmp_path, value):
+    p = write(tmp_path, "g.yaml", "inputs:\n  x: [1, 2]\nnodes:\n  y: x * 2\n")
+    assert "is not allowed" in one_error_line(cli("run", p, "--set", f"x={value}"))
+
+
 def test_python_in_an_expression_is_a_bad_expression(tmp_path):
     marker = tmp_path / "pwned"
     p = write(tmp_path, "g.yaml", f'inputs:\n  a: 1\nnodes:\n  y: __import__("os").system("touch {marker}")\n')
