@@ -61,7 +61,7 @@ def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int,
     pending: deque[Future] = deque()
     try:
         for first, text in rows.blocks(chunk_rows):
-            pending.append(pool.submit(_work, first, text))
+            pending.append(_submit(pool, first, text))
             if len(pending) >= 2 * jobs:
                 yield pending.popleft().result()
         while pending:
@@ -75,6 +75,20 @@ def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int,
         pool.shutdown(wait=True, cancel_futures=True)
         alive.close()
         lifeline.close()
+
+
+_STOP = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _submit(pool: ProcessPoolExecutor, first: int, text: str) -> Future:
+    """pool.submit, with Ctrl-C, SIGTERM and SIGHUP held back meanwhile: submit may be starting a worker, and a
+    stop that lands between its start and its registration leaves a child that shutdown() does not wait for
+    (it then prints a traceback as the main process's semaphores vanish). Held back, the stop lands just after."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+    try:
+        return pool.submit(_work, first, text)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _context():
