@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, broadcastable_shapes, mutually_broadcastable_shapes
 
 import cgcalc
-from cgcalc.kernels import FLOAT, array_kernel
-from cgcalc.layers import LAYERS, sum_to
+from cgcalc.core.kernels import FLOAT, array_kernel
+from cgcalc.core.layers import LAYERS, sum_to
 
 NUMPY = array_kernel()
 EXACT = array_kernel(exact=True)

@@ -379,7 +379,7 @@ def top_level(modules: set[str]) -> set[str]:
 
 
 def test_importing_layers_does_not_import_the_cli_stack():
-    loaded = top_level(modules_after("import cgcalc.layers"))
+    loaded = top_level(modules_after("import cgcalc.core.layers"))
     assert "cgcalc" in loaded
     assert not loaded & {"rich", "typer", "yaml", "click"}
 

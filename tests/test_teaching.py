@@ -24,13 +24,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import cgcalc
-from cgcalc.cli import app
-from cgcalc.export import to_dot, to_mermaid
-from cgcalc.gradcheck import FAIL, KINK, PASS
-from cgcalc.gradcheck import check as gradcheck
-from cgcalc.layers import MulLayer, Sigmoid
-from cgcalc.render import check_table, trace_view
-from cgcalc.trace import trace as make_trace
+from cgcalc.cli.app import app
+from cgcalc.views.export import to_dot, to_mermaid
+from cgcalc.views.check import FAIL, KINK, PASS
+from cgcalc.views.check import check as gradcheck
+from cgcalc.core.layers import MulLayer, Sigmoid
+from cgcalc.views.render import check_table, trace_view
+from cgcalc.views.trace import trace as make_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"

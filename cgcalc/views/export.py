@@ -7,7 +7,7 @@ import io
 import json
 import math
 
-from .runtime import Result
+from ..core.runtime import Result
 
 NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
@@ -73,7 +73,7 @@ def _figure_parts(result: Result, precision: int):
     A node carries its total gradient; an edge the value flowing along it and the gradient flowing back
     along it (at a fan-out, each edge its own share; off the path to the selected output, none)."""
     from .render import fmt_value
-    from .runtime import edge_flows
+    from ..core.runtime import edge_flows
 
     plan = result.plan
     grads = result.grads[result.output]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import IO, Any
 
-from .errors import RowsError, suggest
+from ..errors import RowsError, suggest
 
 
 @dataclass
@@ -103,7 +103,7 @@ def parse_csv(text: str, first: int, names: list[str], file: str,
     columns = None
     if lines and all(lines) and "_" not in text:  # blank lines; numpy takes 1_000, cgcalc does not
         if arrow:
-            from .arrow_io import csv_floats
+            from .arrow import csv_floats
 
             columns = csv_floats(text, names, len(lines))
         else:

@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
-from .errors import UsageError
+from .app import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
+from ..errors import UsageError
 
 
 class RowsFormat(StrEnum):
@@ -57,8 +57,8 @@ def batch(
                                              "to JSON Lines (default: one per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from .arrow_io import why_not
-    from .batch import DEFAULT_CHUNK_ROWS, run_rows
+    from ..io.arrow import why_not
+    from ..batch.job import DEFAULT_CHUNK_ROWS, run_rows
 
     with _errors():
         g = _load(graph)
@@ -85,7 +85,7 @@ def batch(
 
         graph_text = None
         if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
-            from .parallel import auto_jobs
+            from ..batch.pool import auto_jobs
 
             jobs = jobs or auto_jobs(total)
             if jobs > 1:
@@ -96,11 +96,11 @@ def batch(
             try:
                 sink = f
                 if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
-                    from .arrow_io import ParquetSink
+                    from ..io.arrow import ParquetSink
 
                     sink = ParquetSink(f)
                 if chunk_rows is None:
-                    from .arrow_io import PARQUET_CHUNK_ROWS
+                    from ..io.arrow import PARQUET_CHUNK_ROWS
 
                     chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
@@ -126,7 +126,7 @@ def batch(
 def _batch_dask(graph: str, g, rows: str, out: str | None, output, rows_format, out_format, skip_bad_rows: bool,
                 fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
     """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
-    from .dask_engine import require_dask, run_dask
+    from ..batch.dask_client import require_dask, run_dask
 
     require_dask()
     if not out:
@@ -166,7 +166,7 @@ def _partition_progress(quiet: bool):
 
 
 def _format_of(path: str, default: str) -> str:
-    from .arrow_io import PARQUET_EXTS
+    from ..io.arrow import PARQUET_EXTS
 
     p = path.lower()
     return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
@@ -175,11 +175,11 @@ def _format_of(path: str, default: str) -> str:
 def _rows_reader(rows: str, label: str, fmt: str, plan):
     """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
     last block) to progress done (bytes read, or rows for Parquet)."""
-    from .rows import CsvRows, JsonlRows
+    from ..io.rows import CsvRows, JsonlRows
 
     names = [i.name for i in plan.inputs]
     if fmt == "parquet":
-        from .arrow_io import ParquetRows
+        from ..io.arrow import ParquetRows
 
         if rows == "-":
             raise UsageError("Parquet rows must be a file, not stdin")

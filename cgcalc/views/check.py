@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler import Plan
-from .errors import CgcalcError
-from .layers import Relu
-from .runtime import Session, check_outputs, to_plain
+from ..core.compiler import Plan
+from ..errors import CgcalcError
+from ..core.layers import Relu
+from ..core.runtime import Session, check_outputs, to_plain
 
 PASS, FAIL, KINK, UNDEFINED = "pass", "FAIL", "kink", "undefined"
 NAN = math.nan

@@ -12,12 +12,12 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, NamedTuple
 
-from .arrow_io import parquet_columns
-from .errors import RowsError
-from .graph import Graph, loads
-from .rows import CsvRows
-from .runtime import run_batch
-from .spec import Limits
+from ..io.arrow import parquet_columns
+from ..errors import RowsError
+from ..api import Graph, loads
+from ..io.rows import CsvRows
+from ..core.runtime import run_batch
+from ..core.spec import Limits
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,7 +174,7 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
     else:
         import csv
 
-        from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
+        from ..io.arrow import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
 
         with open(part, "w", encoding="utf-8", newline="") as f:
             csv.writer(f, lineterminator="\n").writerow(names)

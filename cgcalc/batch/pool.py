@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from .batch import Block, Job
-from .rows import CsvRows, JsonlRows
-from .spec import Limits
+from .job import Block, Job
+from ..io.rows import CsvRows, JsonlRows
+from ..core.spec import Limits
 
 AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: workers take ~0.2 s to start
 MAX_AUTO_JOBS = 8
@@ -74,7 +74,7 @@ def _start(graph_text, graph_file, limits, outputs, out_format, file, skip, exac
            kind, names, shapes) -> None:
     global _JOB, _ROWS
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
-    from .graph import loads
+    from ..api import loads
 
     g = loads(graph_text, file=graph_file, limits=limits, json=graph_file.lower().endswith(".json"))
     _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)

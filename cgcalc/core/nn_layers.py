@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import GraphError, ShapeError
+from ..errors import GraphError, ShapeError
 from .layers import Layer, _align, broadcast_shapes, fmt_shape, sum_to
 
 
@@ -109,7 +109,7 @@ class _Reduce(Layer):
                     raise GraphError(f"{cls.op}: keepdims must be true or false, got {v!r}")
                 out["keepdims"] = v
             else:
-                from .errors import suggest
+                from ..errors import suggest
 
                 raise GraphError(f"op '{cls.op}' has no attribute '{key}'" + suggest(key, out))
         return out

@@ -18,8 +18,8 @@ gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no colle
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
-from .errors import CgcalcError, ExitCode, UsageError  # noqa: E402
-from .errors import clean as _clean  # noqa: E402
+from ..errors import CgcalcError, ExitCode, UsageError  # noqa: E402
+from ..errors import clean as _clean  # noqa: E402
 
 
 class _OneLineErrors(TyperGroup):
@@ -189,13 +189,13 @@ OutputOpt = Annotated[str | None, typer.Option(
 
 
 def _load(path: str):
-    from .graph import load
+    from ..api import load
 
     return load(path)
 
 
 def _overrides(sets: list[str] | None) -> dict:
-    from .read import parse_value
+    from ..io.read import parse_value
 
     out = {}
     for item in sets or []:
@@ -243,15 +243,15 @@ def run(
         g = _load(graph)
         r = g.run(_overrides(set_), output=_outputs(g, output))
         if fmt is Format.json:
-            from .export import to_json
+            from ..views.export import to_json
 
             sys.stdout.write(to_json(r))
         elif fmt is Format.csv:
-            from .export import to_csv
+            from ..views.export import to_csv
 
             sys.stdout.write(to_csv(r))
         else:
-            from .render import MAX_ROWS, result_table
+            from ..views.render import MAX_ROWS, result_table
 
             _print(result_table(r, precision, full, None if all_rows else MAX_ROWS,
                                 "grad" if sort is SortBy.grad else None))
@@ -274,7 +274,7 @@ def check(
                                               "each input (a fixed random sample beyond it).")] = 1000,
 ) -> None:
     """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
-    from .gradcheck import check as gradcheck
+    from ..views.check import check as gradcheck
 
     with _errors():
         if not (math.isfinite(eps) and eps > 0 and math.isfinite(rtol) and rtol >= 0
@@ -283,11 +283,11 @@ def check(
         g = _load(graph)
         report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
         if fmt is Format.table:
-            from .render import check_table
+            from ..views.render import check_table
 
             _print(check_table(report, full))
         elif fmt is Format.json:
-            from .export import dumps
+            from ..views.export import dumps
 
             sys.stdout.write(dumps(report.to_dict()) + "\n")
         else:
@@ -307,8 +307,8 @@ def trace(
     step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
 ) -> None:
     """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
-    from .render import trace_view
-    from .trace import trace as make_trace
+    from ..views.render import trace_view
+    from ..views.trace import trace as make_trace
 
     with _errors():
         g = _load(graph)
@@ -346,7 +346,7 @@ def export(
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
 ) -> None:
     """The graph with values and gradients on its edges, like the book's figures."""
-    from .export import to_dot, to_mermaid
+    from ..views.export import to_dot, to_mermaid
 
     with _errors():
         ext = os.path.splitext(out)[1].lower().lstrip(".") if out else ""
@@ -395,7 +395,7 @@ def _write_atomic(path: str, data: str | bytes) -> None:
         f.write(data)
 
 
-from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
+from . import batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
 
 
 @app.command()
@@ -403,7 +403,7 @@ def validate(
     graphs: Annotated[list[str], typer.Argument(help="Graph files to check.", metavar="GRAPH...")],
 ) -> None:
     """Check graph files without running them: exit 0 when all are valid, 2 otherwise."""
-    from .graph import load
+    from ..api import load
 
     bad = 0
     worst = ExitCode.USAGE
@@ -424,8 +424,8 @@ def validate(
 @app.command()
 def ops() -> None:
     """Every op with its layer class, forward rule and backward rule."""
-    from .layers import LAYERS
-    from .render import ops_table
+    from ..core.layers import LAYERS
+    from ..views.render import ops_table
 
     _print(ops_table(LAYERS))
 

@@ -6,11 +6,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .compiler import Plan, compile_plain, compile_spec
+from .core.compiler import Plan, compile_plain, compile_spec
 from .errors import GraphError
-from .read import json_head, parse, yaml_head
-from .runtime import BatchResult, Result, gc_paused, run, run_batch
-from .spec import GraphSpec, Limits
+from .io.read import json_head, parse, yaml_head
+from .core.runtime import BatchResult, Result, gc_paused, run, run_batch
+from .core.spec import GraphSpec, Limits
 
 
 class Graph:

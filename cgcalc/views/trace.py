@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler import Plan
-from .kernels import FLOAT, ONE
-from .runtime import Session, check_outputs
+from ..core.compiler import Plan
+from ..core.kernels import FLOAT, ONE
+from ..core.runtime import Session, check_outputs
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 from typing import Any, NamedTuple
 
-from .errors import GraphError, ShapeError, suggest
+from ..errors import GraphError, ShapeError, suggest
 from .layers import LAYERS, Layer, fmt_shape
 from .spec import GraphSpec, InputSpec, Limits, NodeSpec, parse_number
 

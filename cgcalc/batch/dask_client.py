@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .arrow_io import check_parquet_schema
-from .batch import Summary
+from ..io.arrow import check_parquet_schema
+from .job import Summary
 from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: used by the tests and benchmarks
     _COMPILED,
     BAD,
@@ -39,11 +39,11 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     _write,
     graph_key,
 )
-from .errors import CgcalcError, RowsError, UsageError
-from .graph import Graph, loads
-from .rows import CsvRows
-from .runtime import check_outputs, run_batch
-from .spec import Limits
+from ..errors import CgcalcError, RowsError, UsageError
+from ..api import Graph, loads
+from ..io.rows import CsvRows
+from ..core.runtime import check_outputs, run_batch
+from ..core.spec import Limits
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .runtime import Result
+from ..core.runtime import Result
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")

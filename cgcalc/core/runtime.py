@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .compiler import Plan
-from .errors import CgcalcError, GraphError, UsageError, suggest
+from ..errors import CgcalcError, GraphError, UsageError, suggest
 from .kernels import FLOAT, ONE, array_kernel
 from .layers import fmt_shape
 

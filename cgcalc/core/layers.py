@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .errors import GraphError, ShapeError
+from ..errors import GraphError, ShapeError
 from .kernels import FLOAT, ONE
 
 Shape = tuple[int, ...]
@@ -85,7 +85,7 @@ class Layer:
     def check_attrs(cls, attrs: dict[str, Any]) -> dict[str, Any]:
         """Validated attributes with defaults filled in (raises GraphError with a message only)."""
         if attrs:
-            from .errors import suggest
+            from ..errors import suggest
 
             bad = next(iter(attrs))
             raise GraphError(f"op '{cls.op}' takes no attribute '{bad}'" + suggest(bad, ["in", "op"]))
