@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .core.compiler import Plan, compile_plain, compile_spec
+from .core.runtime import Result, gc_paused, run
+from .core.spec import GraphSpec, Limits
+from .core.vectorized import BatchResult, run_batch
 from .errors import GraphError
 from .io.read import json_head, parse, yaml_head
-from .core.runtime import BatchResult, Result, gc_paused, run, run_batch
-from .core.spec import GraphSpec, Limits
 
 
 class Graph:

@@ -26,8 +26,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..api import Graph, loads
+from ..core.runtime import check_outputs
+from ..core.spec import Limits
+from ..core.vectorized import run_batch
+from ..errors import CgcalcError, RowsError, UsageError
 from ..io.arrow import check_parquet_schema
-from .job import Summary
+from ..io.rows import CsvRows
 from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: used by the tests and benchmarks
     _COMPILED,
     BAD,
@@ -39,11 +44,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     _write,
     graph_key,
 )
-from ..errors import CgcalcError, RowsError, UsageError
-from ..api import Graph, loads
-from ..io.rows import CsvRows
-from ..core.runtime import check_outputs, run_batch
-from ..core.spec import Limits
+from .job import Summary
 
 if TYPE_CHECKING:
     import pandas as pd

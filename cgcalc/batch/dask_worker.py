@@ -12,12 +12,12 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..io.arrow import parquet_columns
-from ..errors import RowsError
 from ..api import Graph, loads
-from ..io.rows import CsvRows
-from ..core.runtime import run_batch
 from ..core.spec import Limits
+from ..core.vectorized import run_batch
+from ..errors import RowsError
+from ..io.arrow import parquet_columns
+from ..io.rows import CsvRows
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import IO, NamedTuple
 
 from ..core.compiler import Plan
+from ..core.runtime import check_outputs
+from ..core.vectorized import run_batch
 from ..errors import CgcalcError, RowsError
-from ..views.export import NONFINITE, strict
 from ..io.rows import Chunk, CsvRows, JsonlRows, parse_csv
-from ..core.runtime import check_outputs, run_batch
+from ..views.export import NONFINITE, strict
 
 _JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(x, allow_nan=False), without a new encoder per row
 DEFAULT_CHUNK_ROWS = 16384  # small enough that memory stays flat (measured: 10M rows ~ 100k rows)

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from .job import Block, Job
-from ..io.rows import CsvRows, JsonlRows
 from ..core.spec import Limits
+from ..io.rows import CsvRows, JsonlRows
+from .job import Block, Job
 
 AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: workers take ~0.2 s to start
 MAX_AUTO_JOBS = 8

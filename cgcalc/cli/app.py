@@ -424,7 +424,7 @@ def validate(
 @app.command()
 def ops() -> None:
     """Every op with its layer class, forward rule and backward rule."""
-    from ..core.layers import LAYERS
+    from ..core.registry import LAYERS
     from ..views.render import ops_table
 
     _print(ops_table(LAYERS))

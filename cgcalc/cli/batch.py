@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from .app import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
 from ..errors import UsageError
+from .app import GraphArg, OutputOpt, _atomic_output, _console, _errors, _load, _outputs, _warn, app
 
 
 class RowsFormat(StrEnum):
@@ -57,8 +57,8 @@ def batch(
                                              "to JSON Lines (default: one per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from ..io.arrow import why_not
     from ..batch.job import DEFAULT_CHUNK_ROWS, run_rows
+    from ..io.arrow import why_not
 
     with _errors():
         g = _load(graph)

@@ -1,14 +1,17 @@
-"""Elementwise math in three flavours, chosen once per run.
+"""Elementwise math for the layers: exp, log, tanh, sigmoid, pow, div, relu and its mask, each taking a
+Python float or a numpy array.
 
-FLOAT works on Python floats with the C library's math (no numpy import: a graph of scalars starts fast).
-NUMPY works on arrays with numpy's own (SIMD) ufuncs. EXACT works on arrays but applies the FLOAT
-functions element by element, so that a batch of a scalar graph gives bit-for-bit what single runs give
-(numpy's exp/log/tanh/pow differ from the C library in the last bit for some inputs).
+On a float, the C library's math (no numpy import: a graph of scalars starts fast), with IEEE results where
+Python would raise (x / 0, exp(1000)). On an array, numpy's own (SIMD) ufuncs — or, inside `exact_arrays()`, the
+float functions element by element, so that a batch of a scalar graph gives bit for bit what single runs give
+(numpy's exp/log/tanh/pow differ from the C library in the last bit for some inputs). The runtime chooses.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 INF = math.inf
 NAN = math.nan
@@ -65,51 +68,19 @@ def f_div(a: float, b: float) -> float:
         return math.copysign(INF, a) * math.copysign(1.0, b)
 
 
-def f_relu(x: float) -> float:
-    return 0.0 if x <= 0 else x  # NaN passes through, as in torch
-
-
-def f_relu_grad(x: float, dout: float) -> float:
-    return 0.0 if x <= 0 else dout
-
-
-class FloatKernel:
-    name = "float"
-    exp = staticmethod(f_exp)
-    log = staticmethod(f_log)
-    tanh = staticmethod(f_tanh)
-    sigmoid = staticmethod(f_sigmoid)
-    pow = staticmethod(f_pow)
-    div = staticmethod(f_div)
-    relu = staticmethod(f_relu)
-    relu_grad = staticmethod(f_relu_grad)
-
-
-class NumpyKernel:
+class _Numpy:
     """Array math; callers run it under np.errstate(all='ignore') and report non-finite values themselves."""
-
-    name = "numpy"
 
     def __init__(self) -> None:
         import numpy as np
 
         self.np = np
-        self.exp = np.exp
-        self.log = np.log
-        self.tanh = np.tanh
-        self.pow = np.power
-        self.div = np.true_divide
+        self.exp, self.log, self.tanh, self.pow, self.div = np.exp, np.log, np.tanh, np.power, np.true_divide
 
     def sigmoid(self, x):
         np = self.np
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-    def relu(self, x):
-        return self.np.where(x <= 0, 0.0, x)
-
-    def relu_grad(self, x, dout):
-        return self.np.where(x <= 0, 0.0, dout)
 
 
 def _elementwise(f):
@@ -117,39 +88,89 @@ def _elementwise(f):
         import numpy as np
 
         arrays = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in xs))
-        shape = arrays[0].shape
         flat = [a.ravel().tolist() for a in arrays]
         out = np.fromiter(map(f, *flat), dtype=np.float64, count=arrays[0].size)
-        return out.reshape(shape)
+        return out.reshape(arrays[0].shape)
 
     return apply
 
 
-class ExactKernel(NumpyKernel):
-    """Arrays, but exp/log/tanh/sigmoid/pow element by element with the C library: equal to FLOAT."""
-
-    name = "exact"
+class _Exact(_Numpy):
+    """Arrays, but exp/log/tanh/sigmoid/pow element by element with the C library: equal to the float path."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.exp = _elementwise(f_exp)
-        self.log = _elementwise(f_log)
-        self.tanh = _elementwise(f_tanh)
-        self.pow = _elementwise(f_pow)
-        self.sigmoid = _elementwise(f_sigmoid)
+        self.exp, self.log, self.tanh = _elementwise(f_exp), _elementwise(f_log), _elementwise(f_tanh)
+        self.pow, self.sigmoid = _elementwise(f_pow), _elementwise(f_sigmoid)
 
 
-FLOAT = FloatKernel()
-
-# The seed of backward, d out/d out. Layers may test `dout is ONE` to skip multiplying by it (x * 1.0 == x
-# exactly, so no bit changes); in array runs it stands for an array of ones of the output's shape.
-ONE = 1.0
-_cache: dict[str, object] = {}
+_kernels: dict[bool, _Numpy] = {}
+_exact: ContextVar[bool] = ContextVar("exact", default=False)
 
 
-def array_kernel(exact: bool = False):
-    """The NUMPY or EXACT kernel (imports numpy on first use)."""
-    key = "exact" if exact else "numpy"
-    if key not in _cache:
-        _cache[key] = ExactKernel() if exact else NumpyKernel()
-    return _cache[key]
+def _arrays() -> _Numpy:
+    exact = _exact.get()
+    k = _kernels.get(exact)
+    if k is None:
+        k = _kernels[exact] = _Exact() if exact else _Numpy()
+    return k
+
+
+@contextmanager
+def exact_arrays(on: bool = True):
+    """Within: array exp/log/tanh/sigmoid/pow element by element with the C library (per thread and task)."""
+    token = _exact.set(on)
+    try:
+        yield
+    finally:
+        _exact.reset(token)
+
+
+# Each takes floats or arrays. `type(x) is float` first: a graph of scalars pays one test per call.
+def exp(x):
+    return f_exp(x) if type(x) is float else _arrays().exp(x)
+
+
+def log(x):
+    return f_log(x) if type(x) is float else _arrays().log(x)
+
+
+def tanh(x):
+    return f_tanh(x) if type(x) is float else _arrays().tanh(x)
+
+
+def sigmoid(x):
+    return f_sigmoid(x) if type(x) is float else _arrays().sigmoid(x)
+
+
+def pow(a, b):  # noqa: A001 - the op's name
+    return f_pow(a, b) if type(a) is float and type(b) is float else _arrays().pow(a, b)
+
+
+def div(a, b):
+    return f_div(a, b) if type(a) is float and type(b) is float else _arrays().div(a, b)
+
+
+def relu(x):
+    if type(x) is float:
+        return 0.0 if x <= 0 else x  # NaN passes through, as in torch
+    import numpy as np
+
+    return np.where(x <= 0, 0.0, x)
+
+
+def positive_mask(x, dout):
+    """dout where x > 0, else 0: relu's backward (the book's dout[mask] = 0, without writing into dout)."""
+    if type(x) is float:
+        return 0.0 if x <= 0 else dout
+    import numpy as np
+
+    return np.where(x <= 0, 0.0, dout)
+
+
+def where(cond, a, b):
+    if type(cond) is bool:
+        return a if cond else b
+    import numpy as np
+
+    return np.where(cond, a, b)

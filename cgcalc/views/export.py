@@ -72,8 +72,8 @@ def _figure_parts(result: Result, precision: int):
     """(nodes, edges) of the figure: inputs and outputs as boxes, ops as circles, constants as text.
     A node carries its total gradient; an edge the value flowing along it and the gradient flowing back
     along it (at a fan-out, each edge its own share; off the path to the selected output, none)."""
-    from .render import fmt_value
     from ..core.runtime import edge_flows
+    from .render import fmt_value
 
     plan = result.plan
     grads = result.grads[result.output]
