@@ -1,8 +1,8 @@
 """cgcalc: a computational-graph calculator (forward values and backprop gradients of every node)."""
 
+from .api import Graph, load, loads
+from .core.runtime import Result
 from .errors import CgcalcError, GraphError, RowsError, ShapeError
-from .graph import Graph, load, loads
-from .runtime import Result
 
 __all__ = ["CgcalcError", "Graph", "GraphError", "Result", "RowsError", "ShapeError", "load", "loads"]
 

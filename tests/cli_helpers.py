@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cgcalc.cli import app
+from cgcalc.cli.app import app
 
 # the shell running the tests may have set these; each test starts from the defaults
 CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None,

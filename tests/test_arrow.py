@@ -25,11 +25,11 @@ pq = pytest.importorskip("pyarrow.parquet")
 from test_batch import GRAPHS, awkward_csv, bit_equal, leftovers, runner  # noqa: E402
 
 import cgcalc  # noqa: E402
-from cgcalc.arrow_io import csv_floats, float_texts  # noqa: E402
-from cgcalc.cli import app  # noqa: E402
+from cgcalc.cli.app import app  # noqa: E402
 from cgcalc.errors import RowsError  # noqa: E402
-from cgcalc.export import NONFINITE  # noqa: E402
-from cgcalc.rows import _row  # noqa: E402
+from cgcalc.io.arrow import csv_floats, float_texts  # noqa: E402
+from cgcalc.io.rows import _row  # noqa: E402
+from cgcalc.views.export import NONFINITE  # noqa: E402
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -326,7 +326,7 @@ class Watch:
             seen.append(name)
         return None
 sys.meta_path.insert(0, Watch())
-from cgcalc.cli import main
+from cgcalc.cli.app import main
 sys.argv = ["cgcalc"] + sys.argv[1:]
 try:
     main()

@@ -28,7 +28,7 @@ from proc_helpers import Run, apple_lines, needs_proc
 from typer.testing import CliRunner
 
 import cgcalc
-from cgcalc.cli import app
+from cgcalc.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
@@ -1184,7 +1184,7 @@ def test_jobs_give_the_same_json_lines_as_one_process(tmp_path, skip):
 
 
 def test_auto_jobs_only_for_files_worth_the_start_up():
-    from cgcalc.parallel import AUTO_MIN_BYTES, auto_jobs
+    from cgcalc.batch.pool import AUTO_MIN_BYTES, auto_jobs
 
     assert auto_jobs(None) == 1 and auto_jobs(0) == 1 and auto_jobs(AUTO_MIN_BYTES - 1) == 1
     assert auto_jobs(AUTO_MIN_BYTES) == min(len(os.sched_getaffinity(0)), 8)

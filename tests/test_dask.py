@@ -1,4 +1,4 @@
-"""The dask engine (`cgcalc.dask_engine.run_dask`) on a 2-worker LocalCluster on loopback: the same rows and
+"""The dask engine (`cgcalc.batch.dask_client.run_dask`) on a 2-worker LocalCluster on loopback: the same rows and
 values as local batch, bad cells located, the output complete or absent, a worker killed mid-run."""
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
-from cgcalc import dask_engine  # noqa: E402
-from cgcalc.batch import run_rows
+from cgcalc.api import Graph, load  # noqa: E402
+from cgcalc.batch import dask_client as dask_engine  # noqa: E402
+from cgcalc.batch.job import run_rows
 from cgcalc.errors import GraphError, RowsError, UsageError  # noqa: E402
-from cgcalc.graph import Graph, load  # noqa: E402
-from cgcalc.rows import CsvRows  # noqa: E402
+from cgcalc.io.rows import CsvRows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
@@ -456,7 +456,7 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed(tmp_path):
 
 
 def test_the_core_never_imports_dask():
-    code = ("import sys, cgcalc, cgcalc.cli, cgcalc.batch, cgcalc.dask_engine; "
+    code = ("import sys, cgcalc, cgcalc.cli.app, cgcalc.batch.job, cgcalc.batch.dask_client; "
             "print(sorted(m for m in ('dask', 'distributed', 'pandas', 'pyarrow') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
@@ -464,7 +464,7 @@ def test_the_core_never_imports_dask():
 
 def test_without_dask_the_error_says_what_to_install():
     code = ("import sys; sys.modules['distributed'] = None\n"
-            "from cgcalc.dask_engine import require_dask\n"
+            "from cgcalc.batch.dask_client import require_dask\n"
             "try:\n    require_dask()\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == ("UsageError --engine dask needs distributed, which is not installed: "
@@ -478,7 +478,7 @@ def test_without_dask_the_error_says_what_to_install():
 def test_cli_engine_dask_equals_local_batch(tmp_path, cluster):
     from typer.testing import CliRunner
 
-    from cgcalc.cli import app
+    from cgcalc.cli.app import app
 
     rng = np.random.default_rng(3)
     paths = []
@@ -509,7 +509,7 @@ def test_cli_engine_dask_equals_local_batch(tmp_path, cluster):
 def test_cli_engine_dask_needs_an_output_directory(tmp_path):
     from typer.testing import CliRunner
 
-    from cgcalc.cli import app
+    from cgcalc.cli.app import app
 
     (tmp_path / "r.csv").write_text("apple\n1\n")
     r = CliRunner().invoke(app, ["batch", str(GRAPHS / "apple.yaml"), str(tmp_path / "r.csv"), "--engine", "dask"])
@@ -520,7 +520,7 @@ def test_cli_engine_dask_needs_an_output_directory(tmp_path):
 def test_cli_local_engine_reads_one_parquet_file_and_names_a_missing_one(tmp_path):
     from typer.testing import CliRunner
 
-    from cgcalc.cli import app
+    from cgcalc.cli.app import app
 
     r = CliRunner().invoke(app, ["batch", str(GRAPHS / "apple.yaml"), str(tmp_path / "r.parquet")])
     assert r.exit_code == 2 and r.stderr == f"error: {tmp_path / 'r.parquet'}: no such file\n"

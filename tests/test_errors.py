@@ -481,12 +481,12 @@ def test_debug_env_shows_a_traceback_in_a_real_process(tmp_path):
 @pytest.mark.parametrize("where", ["before", "after"])
 @pytest.mark.parametrize("command", list(COMMANDS_WITH_A_GRAPH))
 def test_an_internal_error_is_one_line_exit_3_and_debug_shows_it(tmp_path, monkeypatch, command, where):
-    import cgcalc.graph
+    import cgcalc.api
 
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cgcalc.graph, "load", bug)
+    monkeypatch.setattr(cgcalc.api, "load", bug)
     p = write(tmp_path, "g.yaml", "inputs:\n  a: 1\nnodes:\n  b: a * a\n")
     write(tmp_path, "rows.csv", "a\n1\n")
     args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
@@ -511,6 +511,6 @@ def test_no_exit_code_is_a_bare_number_in_the_source():
 
     source = Path(__file__).resolve().parent.parent / "cgcalc"
     bare = re.compile(r"(sys\.exit|_exit|Exit)\((code=)?\s*\d|exit_code\s*=\s*\d")
-    found = [f"{f.name}:{i}: {line.strip()}" for f in sorted(source.glob("*.py"))
+    found = [f"{f.name}:{i}: {line.strip()}" for f in sorted(source.rglob("*.py"))
              for i, line in enumerate(f.read_text().splitlines(), 1) if bare.search(line)]
     assert found == []  # each is an ExitCode

@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cgcalc import fastyaml
-from cgcalc.read import parse
+from cgcalc.io import fastyaml
+from cgcalc.io.read import parse
 
 GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
 

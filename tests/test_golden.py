@@ -16,8 +16,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import cgcalc
-from cgcalc.cli import app
-from cgcalc.render import result_table
+from cgcalc.cli.app import app
+from cgcalc.views.render import result_table
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -12,7 +12,7 @@ import pytest
 from cli_helpers import cli, one_error_line
 from proc_helpers import GRAPHS, alive, wait_until
 
-from cgcalc import graphviz
+from cgcalc.io import graphviz
 
 APPLE = GRAPHS / "apple.yaml"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="the fake dot is a shell script")

@@ -18,7 +18,7 @@ from cli_helpers import CLEAN_ENV, cli, one_error_line
 from proc_helpers import CGCALC, GRAPHS
 from typer.testing import CliRunner
 
-from cgcalc.cli import app
+from cgcalc.cli.app import app
 
 APPLE = GRAPHS / "apple.yaml"
 NEURON = GRAPHS / "neuron.yaml"

@@ -64,8 +64,8 @@ def json_graphs(draw) -> dict:
 
 def general(text: str, fmt: str = "json") -> cgcalc.Graph:
     """cgcalc.loads the way it was before the straight path: parse + compile_spec (errors located)."""
-    with mock.patch("cgcalc.graph.json_head", return_value=None), \
-            mock.patch("cgcalc.graph.yaml_head", return_value=None):
+    with mock.patch("cgcalc.api.json_head", return_value=None), \
+            mock.patch("cgcalc.api.yaml_head", return_value=None):
         return load(text, fmt)
 
 

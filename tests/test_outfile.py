@@ -1,4 +1,4 @@
-"""`-o` never replaces what it does not own (cgcalc/outfile.py): devices and FIFOs are written directly, a symlink's
+"""`-o` never replaces what it does not own (cgcalc/io/atomic.py): devices and FIFOs are written directly, a symlink's
 target is replaced and the link kept, a file keeps its mode and owner, an input is never the output, and a full
 disk is one line with nothing partial. Devices are nodes the tests make in their own folder (with the numbers of
 /dev/null and /dev/full), never the machine's /dev entries."""
@@ -15,8 +15,8 @@ import pytest
 from cli_helpers import cli, one_error_line
 from proc_helpers import CGCALC, GRAPHS
 
-from cgcalc import outfile
 from cgcalc.errors import UsageError
+from cgcalc.io import atomic as outfile
 
 APPLE = GRAPHS / "apple.yaml"
 ROWS = "apple,apple_num\n100,2\n120,3\n"

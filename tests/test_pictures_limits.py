@@ -11,7 +11,7 @@ from cli_helpers import assert_error, cli, one_error_line, write
 from conftest import GRAPHS
 
 import cgcalc
-from cgcalc.export import to_dot, to_mermaid
+from cgcalc.views.export import to_dot, to_mermaid
 
 EDGE = re.compile(r'^  (\w+) -> (\w+) \[label=(.*)\];$', re.M)
 
@@ -68,7 +68,7 @@ def test_edges_off_the_path_to_the_selected_output_are_grey_and_carry_no_gradien
 def test_every_edge_out_of_a_node_sums_to_its_total():
     # the two-layer net: a node's total gradient is the sum of what flows back along its edges (checked in
     # full precision through the runtime's flows; the figure rounds them)
-    from cgcalc.runtime import edge_flows
+    from cgcalc.core.runtime import edge_flows
 
     r = cgcalc.load(GRAPHS / "two_layer_net.yaml").run()
     plan = r.plan

@@ -24,13 +24,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import cgcalc
-from cgcalc.cli import app
-from cgcalc.export import to_dot, to_mermaid
-from cgcalc.gradcheck import FAIL, KINK, PASS
-from cgcalc.gradcheck import check as gradcheck
-from cgcalc.layers import MulLayer, Sigmoid
-from cgcalc.render import check_table, trace_view
-from cgcalc.trace import trace as make_trace
+from cgcalc.cli.app import app
+from cgcalc.core.layers import MulLayer, Sigmoid
+from cgcalc.views.check import FAIL, KINK, PASS
+from cgcalc.views.check import check as gradcheck
+from cgcalc.views.export import to_dot, to_mermaid
+from cgcalc.views.render import check_table, trace_view
+from cgcalc.views.trace import trace as make_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
@@ -135,12 +135,12 @@ def exact(v) -> str:
     return json.dumps(v)
 
 
-def doubled_mul_df(orig):
-    def df(self, dout):
-        da, db = orig(self, dout)
-        return (None if da is None else 2 * da, None if db is None else 2 * db)
+def doubled_mul_backward(orig):
+    def backward(self, dout):
+        dx, dy = orig(self, dout)
+        return 2 * dx, 2 * dy
 
-    return df
+    return backward
 
 
 # --- trace: golden text --------------------------------------------------------------------------
@@ -361,7 +361,7 @@ def test_check_passes_on_every_graph(runner: CliRunner, path: Path) -> None:
 
 
 def test_check_fails_on_a_wrong_layer(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(MulLayer, "df", doubled_mul_df(MulLayer.df))
+    monkeypatch.setattr(MulLayer, "backward", doubled_mul_backward(MulLayer.backward))
     r = runner.invoke(app, ["check", str(GRAPHS / "apple.yaml")])
     assert r.exit_code == 1
     rows = [line for line in r.stdout.splitlines() if line.startswith(("apple ", "apple_num ", "tax "))]
@@ -377,7 +377,7 @@ def test_check_fails_on_a_wrong_layer(runner: CliRunner, monkeypatch: pytest.Mon
 def test_gradcheck_api_reports_a_wrong_layer(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = cgcalc.load(GRAPHS / "apple.yaml").plan
     assert gradcheck(plan).ok is True
-    monkeypatch.setattr(MulLayer, "df", doubled_mul_df(MulLayer.df))
+    monkeypatch.setattr(MulLayer, "backward", doubled_mul_backward(MulLayer.backward))
     report = gradcheck(plan)
     assert report.ok is False
     by_name = {c.name: c.elements[0] for c in report.inputs}
@@ -418,7 +418,7 @@ def test_relu_at_its_kink_is_reported_as_kink(runner: CliRunner, tmp_path: Path,
 
 
 def test_a_kink_does_not_hide_a_wrong_gradient(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(MulLayer, "df", doubled_mul_df(MulLayer.df))
+    monkeypatch.setattr(MulLayer, "backward", doubled_mul_backward(MulLayer.backward))
     r = runner.invoke(app, ["check", str(GRAPHS / "relu.yaml"), "--set", "x=[0.0, -0.5, 0.5, 2.0]"])
     # y = sum(relu(x) * w): perturbing w never moves relu's input, so w's wrong gradient is a plain FAIL
     assert r.exit_code == 1, r.stdout

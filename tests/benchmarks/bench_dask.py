@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from bench_batch import columns  # noqa: E402  (the same price list as the local benchmark)
 
-from cgcalc import dask_engine  # noqa: E402
-from cgcalc.graph import load  # noqa: E402
-from cgcalc.spec import Limits  # noqa: E402
+from cgcalc.api import load  # noqa: E402
+from cgcalc.batch import dask_client as dask_engine  # noqa: E402
+from cgcalc.core.spec import Limits  # noqa: E402
 
 GRAPH = ROOT / "graphs" / "apple_orange.yaml"
 INPUTS = ("apple", "apple_num", "orange", "orange_num", "tax")

@@ -366,7 +366,7 @@ def regular_install(tmp: Path) -> tuple[str, str]:
     shutil.copytree(ROOT / "cgcalc", site / "cgcalc", ignore=shutil.ignore_patterns("__pycache__"))
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # .pth files there: not read
     script = root / "bin" / "cgcalc"
-    script.write_text(f"#!{python}\nimport sys\nfrom cgcalc.cli import main\nif __name__ == '__main__':\n"
+    script.write_text(f"#!{python}\nimport sys\nfrom cgcalc.cli.app import main\nif __name__ == '__main__':\n"
                       "    sys.exit(main())\n")
     script.chmod(0o755)
     return str(python), str(script)
@@ -412,7 +412,7 @@ def bench_startup(rep: Report, runs: int, tmp: Path) -> None:
 NUMPY_CHILD = r"""
 import sys
 sys.argv = ["cgcalc", *sys.argv[1:]]
-from cgcalc.cli import main
+from cgcalc.cli.app import main
 try:
     main()
 except SystemExit:
@@ -455,7 +455,7 @@ def bench_render(rep: Report, kind: str, n: int, result, run_time: float, runs: 
 
     from rich.console import Console
 
-    from cgcalc.render import result_table
+    from cgcalc.views.render import result_table
 
     def render() -> str:
         buf = io.StringIO()

@@ -287,7 +287,7 @@ def ok(got, want, rtol, atol) -> bool:
 
 def _culprit_layer(tb) -> str | None:
     """The op of the layer whose forward/backward raised (from the traceback's frames)."""
-    from cgcalc.layers import Layer
+    from cgcalc.core.base import Layer
 
     op = None
     for frame, _ in traceback.walk_tb(tb):

@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, NamedTuple
 
-from .compiler import Plan
-from .errors import CgcalcError, RowsError
-from .export import NONFINITE, strict
-from .rows import Chunk, CsvRows, JsonlRows, parse_csv
-from .runtime import check_outputs, run_batch
+from ..core.compiler import Plan
+from ..core.runtime import check_outputs
+from ..core.vectorized import run_batch
+from ..errors import CgcalcError, RowsError
+from ..io.rows import Chunk, CsvRows, JsonlRows, parse_csv
+from ..views.export import NONFINITE, strict
 
 _JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(x, allow_nan=False), without a new encoder per row
 DEFAULT_CHUNK_ROWS = 16384  # small enough that memory stays flat (measured: 10M rows ~ 100k rows)
@@ -153,7 +154,7 @@ class Job:
 
     def _csv(self, chunk: Chunk, cols: dict, n: int) -> str:
         if self.arrow:
-            from .arrow_io import csv_rows, float_texts
+            from ..io.arrow import csv_rows, float_texts
 
             def texts(a):
                 return float_texts(a) if a.ndim == 1 else cell_texts(a, quote=True)
@@ -234,7 +235,7 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
         header_done = True
     pool = jobs > 1 and graph_text is not None and (isinstance(rows, CsvRows) or out_format == "jsonl")
     if pool:
-        from .parallel import pool_blocks
+        from .pool import pool_blocks
 
         blocks = pool_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file)
     elif isinstance(rows, CsvRows):

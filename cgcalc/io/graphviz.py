@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 
-from .errors import UsageError
+from ..errors import UsageError
 
 PICTURES = ("svg", "png", "pdf")  # drawn by Graphviz
 TEXTS = {"dot": "dot", "gv": "dot", "mmd": "mermaid", "mermaid": "mermaid"}  # extension -> text format

@@ -6,8 +6,9 @@ from __future__ import annotations
 import heapq
 from typing import Any, NamedTuple
 
-from .errors import GraphError, ShapeError, suggest
-from .layers import LAYERS, Layer, fmt_shape
+from ..errors import GraphError, ShapeError, suggest
+from .base import Layer, Layout, fmt_shape
+from .registry import LAYERS
 from .spec import GraphSpec, InputSpec, Limits, NodeSpec, parse_number
 
 
@@ -28,7 +29,8 @@ class Plan:
     """Slots: the inputs (file order), then the nodes (execution order), then the constants. Never changed once
     made (a plain class, not a dataclass: ~0.5 ms less start-up)."""
 
-    __slots__ = ("spec", "names", "index", "inputs", "steps", "constants", "shapes", "has_grad", "outputs", "lines")
+    __slots__ = ("spec", "names", "index", "inputs", "steps", "constants", "shapes", "layouts", "has_grad", "outputs",
+                 "lines")
 
     def __init__(self, spec: GraphSpec, names: tuple[str, ...], index: dict[str, int], inputs: tuple[InputSpec, ...],
                  steps: tuple[Step, ...], constants: tuple[float, ...], shapes: tuple[tuple[int, ...], ...],
@@ -40,6 +42,7 @@ class Plan:
         self.steps = steps
         self.constants = constants  # values of slots n_named, n_named + 1, ...
         self.shapes = shapes  # per input and node, with the file's values
+        self.layouts: tuple[Layout | None, ...] | None = None  # per step, with the file's values (see infer)
         self.has_grad = has_grad  # per input and node: does it take a gradient? (every node; a grad-true input)
         self.outputs = outputs
         self.lines = lines  # compile_plain from YAML: each step's (line, column) as two arrays (0: unknown)
@@ -60,10 +63,22 @@ class Plan:
 
     def infer_shapes(self, input_shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
         """Every slot's shape, given the inputs' shapes (raises ShapeError located at the node)."""
+        return self.infer(input_shapes)[0]
+
+    def infer(self, input_shapes: list[tuple[int, ...]]) -> tuple[list[tuple[int, ...]], tuple[Layout | None, ...]]:
+        """Every slot's shape and every step's Layout (None where the layer sees its inputs as they are:
+        an elementwise op on inputs of one shape), given the inputs' shapes. Raises ShapeError located at the
+        node, or when the values and gradients would not fit in memory."""
         shapes = list(input_shapes) + [()] * len(self.steps) + [()] * len(self.constants)
+        layouts: list[Layout | None] = []
         for st in self.steps:
+            arg_shapes = [shapes[a] for a in st.args]
+            if st.cls.elementwise and arg_shapes.count(arg_shapes[0]) == len(arg_shapes):
+                shapes[st.slot] = arg_shapes[0]  # the common case, and every node of a graph of scalars
+                layouts.append(None)
+                continue
             try:
-                shapes[st.slot] = st.cls.infer([shapes[a] for a in st.args], st.attrs)
+                lay = st.cls.layout(arg_shapes, st.attrs)
             except ShapeError as e:
                 args = ", ".join(f"{self.label(a)} {fmt_shape(shapes[a])}" for a in st.args)
                 pos = self.pos_of(st) or (None, None)
@@ -71,9 +86,11 @@ class Plan:
                     f"node '{st.name}' ({st.op}): {e.message} [{args}]",
                     file=self.spec.file, line=pos[0], col=pos[1], node=st.name,
                 ) from None
+            shapes[st.slot] = lay.out
+            layouts.append(lay)
         if not all(not sh for sh in shapes):
             self.check_memory(shapes)
-        return shapes
+        return shapes, tuple(layouts)
 
     def check_memory(self, shapes: list[tuple[int, ...]], rows: int = 1) -> None:
         """Refuse, before anything runs, a graph whose values and gradients would not fit in the memory limit
@@ -246,7 +263,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
 
     plan = Plan(spec, tuple(names), index, spec.inputs, tuple(steps), tuple(constants), (),
                 tuple(has_grad), spec.outputs)
-    shapes = plan.infer_shapes([inp.shape for inp in spec.inputs])
+    shapes, plan.layouts = plan.infer([inp.shape for inp in spec.inputs])
     plan.shapes = tuple(shapes[: len(names)])
     return plan
 
@@ -329,11 +346,12 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
             return None
     plan = Plan(spec, names, index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs,
                 (lines, cols) if text else None)
-    if scalars:
+    if scalars:  # every layer sees its inputs as they are
         shapes: list = [()] * n_named
+        plan.layouts = (None,) * len(steps)
     else:
         try:
-            shapes = plan.infer_shapes([inp.shape for inp in inputs])
+            shapes, plan.layouts = plan.infer([inp.shape for inp in inputs])
         except GraphError:
             return None
     plan.shapes = tuple(shapes[:n_named])

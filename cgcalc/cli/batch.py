@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
-from .errors import UsageError, clean
+from ..errors import UsageError, clean
+from .app import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
 
 
 class RowsFormat(StrEnum):
@@ -56,9 +56,9 @@ def batch(
                                              "to JSON Lines (default: one per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from .arrow_io import why_not
-    from .batch import DEFAULT_CHUNK_ROWS, run_rows
-    from .outfile import output as output_file
+    from ..batch.job import DEFAULT_CHUNK_ROWS, run_rows
+    from ..io.arrow import why_not
+    from ..io.atomic import output as output_file
 
     with _errors():
         if graph == "-" and rows == "-":
@@ -87,7 +87,7 @@ def batch(
             _warn(f"{e} (row skipped)")
 
         if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
-            from .parallel import auto_jobs
+            from ..batch.pool import auto_jobs
 
             jobs = jobs or auto_jobs(total)
         with _progress(quiet, total) as advance, \
@@ -96,11 +96,11 @@ def batch(
             try:
                 sink = f
                 if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
-                    from .arrow_io import ParquetSink
+                    from ..io.arrow import ParquetSink
 
                     sink = ParquetSink(f)
                 if chunk_rows is None:
-                    from .arrow_io import PARQUET_CHUNK_ROWS
+                    from ..io.arrow import PARQUET_CHUNK_ROWS
 
                     chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
                 summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
@@ -131,7 +131,7 @@ def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool)
 def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, rows_format, out_format,
                 skip_bad_rows: bool, fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
     """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
-    from .dask_engine import require_dask, run_dask
+    from ..batch.dask_client import require_dask, run_dask
 
     require_dask()
     if not out:
@@ -169,7 +169,7 @@ def _partition_progress(quiet: bool):
 
 
 def _format_of(path: str, default: str) -> str:
-    from .arrow_io import PARQUET_EXTS
+    from ..io.arrow import PARQUET_EXTS
 
     p = path.lower()
     return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
@@ -178,11 +178,11 @@ def _format_of(path: str, default: str) -> str:
 def _rows_reader(rows: str, label: str, fmt: str, plan):
     """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
     last block) to progress done (bytes read, or rows for Parquet)."""
-    from .rows import CsvRows, JsonlRows, rows_text
+    from ..io.rows import CsvRows, JsonlRows, rows_text
 
     names = [i.name for i in plan.inputs]
     if fmt == "parquet":
-        from .arrow_io import ParquetRows
+        from ..io.arrow import ParquetRows
 
         if rows == "-":
             raise UsageError("Parquet rows must be a file, not stdin")

@@ -8,11 +8,12 @@ import stat
 from collections.abc import Mapping
 from typing import Any
 
-from .compiler import Plan, compile_plain, compile_spec
+from .core.compiler import Plan, compile_plain, compile_spec
+from .core.runtime import Result, gc_paused, run
+from .core.spec import GraphSpec, Limits
+from .core.vectorized import BatchResult, run_batch
 from .errors import GraphError
-from .read import json_head, parse, yaml_head
-from .runtime import BatchResult, Result, gc_paused, run, run_batch
-from .spec import GraphSpec, Limits
+from .io.read import json_head, parse, yaml_head
 
 
 class Graph:

@@ -23,8 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .arrow_io import check_parquet_schema
-from .batch import Summary
+from ..api import Graph, is_json, loads
+from ..core.runtime import check_outputs
+from ..core.spec import Limits
+from ..core.vectorized import run_batch
+from ..errors import CgcalcError, RowsError, UsageError
+from ..io.arrow import check_parquet_schema
+from ..io.atomic import new_directory
+from ..io.rows import CsvRows, rows_text
 from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: used by the tests and benchmarks
     _COMPILED,
     BAD,
@@ -36,12 +42,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     _write,
     graph_key,
 )
-from .errors import CgcalcError, RowsError, UsageError
-from .graph import Graph, is_json, loads
-from .outfile import new_directory
-from .rows import CsvRows, rows_text
-from .runtime import check_outputs, run_batch
-from .spec import Limits
+from .job import Summary
 
 if TYPE_CHECKING:
     import pandas as pd

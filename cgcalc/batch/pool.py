@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from .batch import Block, Job
-from .errors import CgcalcError
-from .graph import is_json
-from .rows import CsvRows, JsonlRows
-from .spec import Limits
+from ..api import is_json
+from ..core.spec import Limits
+from ..errors import CgcalcError
+from ..io.rows import CsvRows, JsonlRows
+from .job import Block, Job
 
 AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: workers take ~0.2 s to start
 MAX_AUTO_JOBS = 8
@@ -105,7 +105,7 @@ def _start(lifeline, graph_text, graph_file, graph_json, limits, outputs, out_fo
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_watch, args=(lifeline,), daemon=True, name="cgcalc-lifeline").start()
-    from .graph import loads
+    from ..api import loads
 
     g = loads(graph_text, file=graph_file, limits=limits, json=graph_json)
     _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)

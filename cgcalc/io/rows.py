@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import IO, Any
 
-from .errors import RowsError, suggest
+from ..errors import RowsError, suggest
 
 
 @dataclass
@@ -105,7 +105,7 @@ def parse_csv(text: str, first: int, names: list[str], file: str,
     columns = None
     if lines and all(lines) and "_" not in text:  # blank lines; numpy takes 1_000, cgcalc does not
         if arrow:
-            from .arrow_io import csv_floats
+            from .arrow import csv_floats
 
             columns = csv_floats(text, names, len(lines))
         else:
@@ -295,7 +295,7 @@ def rows_text(f: IO[bytes], file: str, limit: int | None = None) -> io.TextIOWra
     """A rows file's text (UTF-8, a byte-order mark dropped, line ends kept as they are), read through a LineLimit
     of `limit` bytes (default: CGCALC_MAX_FILE_BYTES); the LineLimit is `.buffer.raw`."""
     if limit is None:
-        from .spec import Limits
+        from ..core.spec import Limits
 
         limit = Limits.from_env().max_file_bytes
     return io.TextIOWrapper(io.BufferedReader(LineLimit(f, file, limit), 1 << 20), encoding="utf-8-sig", newline="")

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler import Plan
-from .kernels import FLOAT, ONE
-from .runtime import Session, check_outputs
+from ..core.compiler import Plan
+from ..core.runtime import Session, backward, check_outputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,36 +63,47 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
                                               for a in st.args), values[st.slot])
             for st in plan.steps
         )
-        n = plan.n_named
-        grads: list = [None] * n
         out_slot = plan.index[out]
-        seed = ONE if s.k is FLOAT else s.k.np.ones_like(values[out_slot])
-        grads[out_slot] = seed
+        flows: dict = {}
+        grads = backward(plan, values, layers, s.layouts, out_slot, flows)  # every step's upstream: its total
+        seed = _full(grads[out_slot], values[out_slot])
+        running: list = [None] * plan.n_named  # each input's gradient so far, in backward's order
         steps = []
         for i in range(len(plan.steps) - 1, -1, -1):
             st = plan.steps[i]
             g = grads[st.slot]
             if g is None or True not in st.needs:
                 continue
-            layer = layers[i]
-            ds = layer.backward(g)
             scalar = all(type(values[a]) is float for a in st.args) and type(g) is float
-            locals_ = layer.backward(1.0) if scalar else (None,) * len(ds)
+            locals_ = layers[i].backward(1.0) if scalar else (None,) * len(st.args)
             passes = []
-            for j, (a, d, loc) in enumerate(zip(st.args, ds, locals_)):
+            for j, (a, loc) in enumerate(zip(st.args, locals_)):
+                d = flows.get((i, j))
                 if d is None:
                     continue
-                old = grads[a]
-                grads[a] = d if old is None else old + d
+                old = running[a]
+                running[a] = d if old is None else old + d
                 via = plan.label(st.args[1 - j]) if st.op == "mul" else None
-                passes.append(Pass(plan.label(a), via, loc, d, grads[a], old is not None))
-            steps.append(BackwardStep(st.name, st.op, st.cls.backward_rule, g, tuple(passes)))
+                passes.append(Pass(plan.label(a), via, loc, _full(d, values[a]), _full(running[a], values[a]),
+                                   old is not None))
+            steps.append(BackwardStep(st.name, st.op, st.cls.backward_rule, _full(g, values[st.slot]),
+                                      tuple(passes)))
     n_in = len(plan.inputs)
     return Trace(
         plan.spec.name, out,
         tuple((plan.names[i], values[i]) for i in range(n_in)),
         fwd, seed, tuple(steps),
-        tuple((plan.names[i], None if not plan.inputs[i].grad else 0.0 if grads[i] is None else grads[i])
+        tuple((plan.names[i], None if not plan.inputs[i].grad else _full(0.0 if grads[i] is None else grads[i],
+                                                                           values[i]))
               for i in range(n_in)),
         warnings,
     )
+
+
+def _full(g, like):
+    """A gradient as the user reads it: the seed's float 1 (which stands for an array of ones) spread out."""
+    if type(g) is not float or type(like) is float:
+        return g
+    import numpy as np
+
+    return np.full(like.shape, g)

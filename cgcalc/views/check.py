@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler import Plan
-from .errors import CgcalcError
-from .layers import Relu
-from .runtime import Session, check_outputs, to_plain
+from ..core.compiler import Plan
+from ..core.layers import Relu
+from ..core.runtime import Session, check_outputs, to_plain
+from ..errors import CgcalcError
 
 PASS, FAIL, KINK, UNDEFINED = "pass", "FAIL", "kink", "undefined"
 NAN = math.nan
@@ -109,7 +109,7 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
                 continue
             x0 = base[slot]
             scalar = type(x0) is float
-            indices = [()] if scalar else list(s.k.np.ndindex(*x0.shape))
+            indices = [()] if scalar else list(_ndindex(x0.shape))
             total = len(indices)
             if max_elements is not None and total > max_elements:
                 # each element costs two runs of the whole graph: check a fixed random sample
@@ -168,6 +168,12 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
                                           total))
     results.sort(key=lambda c: outputs.index(c.output))  # stable: inputs stay in file order
     return CheckReport(plan.spec.name, eps, rtol, atol, tuple(results), warnings)
+
+
+def _ndindex(shape: tuple[int, ...]):
+    import numpy as np
+
+    return np.ndindex(*shape)
 
 
 def _central(vp, vm, step: float) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, NamedTuple
 
-from .errors import GraphError, suggest
+from ..errors import GraphError, suggest
 
 Pos = tuple[int, int] | None  # 1-based (line, column)
 Ref = str | float  # an input/node name, or a constant

@@ -7,8 +7,8 @@ import io
 import json
 import math
 
-from .errors import clean
-from .runtime import Result
+from ..core.runtime import Result
+from ..errors import clean
 
 NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
@@ -76,8 +76,8 @@ def _figure_parts(result: Result, precision: int):
     """(nodes, edges) of the figure: inputs and outputs as boxes, ops as circles, constants as text.
     A node carries its total gradient; an edge the value flowing along it and the gradient flowing back
     along it (at a fan-out, each edge its own share; off the path to the selected output, none)."""
+    from ..core.runtime import edge_flows
     from .render import fmt_value
-    from .runtime import edge_flows
 
     plan = result.plan
     grads = result.grads[result.output]

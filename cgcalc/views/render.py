@@ -8,8 +8,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .errors import clean
-from .runtime import Result
+from ..core.runtime import Result
+from ..errors import clean
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
@@ -165,7 +165,7 @@ def ops_table(layers: dict) -> Table:
     table.add_column("forward", max_width=48)
     table.add_column("backward", max_width=56)
     for name, cls in layers.items():
-        table.add_row(name, cls.cls_name, str(cls.arity), cls.forward_rule, cls.backward_rule)
+        table.add_row(name, cls.__name__, str(cls.arity), cls.forward_rule, cls.backward_rule)
     return table
 
 

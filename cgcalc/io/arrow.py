@@ -18,7 +18,7 @@ import importlib.util
 import os
 from typing import Any
 
-from .export import NONFINITE
+from ..views.export import NONFINITE
 
 INSTALL = "pip install 'cgcalc[arrow]'"
 
@@ -178,7 +178,7 @@ def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
     """The column names of a Parquet file whose columns are all inputs of the graph, holding numbers."""
     import pyarrow as pa
 
-    from .errors import RowsError, suggest
+    from ..errors import RowsError, suggest
 
     if len(set(schema.names)) != len(schema.names):  # first: schema.field(name) is ambiguous then
         dup = next(n for n in schema.names if schema.names.count(n) > 1)
@@ -199,7 +199,7 @@ def parquet_columns(table, names: list[str], first_row: int, label: str):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .errors import RowsError
+    from ..errors import RowsError
 
     n = table.num_rows
     lines = np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)
@@ -230,7 +230,7 @@ class ParquetRows:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from .errors import RowsError
+        from ..errors import RowsError
 
         self.file = label
         try:
@@ -243,7 +243,7 @@ class ParquetRows:
     def chunks(self, size: int, on_bad):
         import pyarrow as pa
 
-        from .errors import RowsError
+        from ..errors import RowsError
         from .rows import Chunk
 
         first = 0
@@ -272,7 +272,7 @@ class ParquetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from .errors import UsageError
+        from ..errors import UsageError
 
         for name, a in columns.items():
             if a.ndim != 1:

@@ -11,13 +11,13 @@ import os
 import threading
 from typing import TYPE_CHECKING, NamedTuple
 
-from .arrow_io import parquet_columns
-from .errors import RowsError
-from .graph import Graph, is_json, loads
-from .outfile import replacing
-from .rows import CsvRows, rows_text
-from .runtime import run_batch
-from .spec import Limits
+from ..api import Graph, is_json, loads
+from ..core.spec import Limits
+from ..core.vectorized import run_batch
+from ..errors import RowsError
+from ..io.arrow import parquet_columns
+from ..io.atomic import replacing
+from ..io.rows import CsvRows, rows_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,7 +174,7 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
         else:
             import csv
 
-            from .arrow_io import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
+            from ..io.arrow import csv_rows, float_texts  # pyarrow comes with the dask extra: repr()'s text, in C++
 
             with open(part, "w", encoding="utf-8", newline="") as f:
                 csv.writer(f, lineterminator="\n").writerow(names)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import GraphError
-from .spec import GraphSpec, Limits, Pos, _Builder, _FastYaml, _Plain, parse_number
+from ..core.spec import GraphSpec, Limits, Pos, _Builder, _FastYaml, _Plain, parse_number
+from ..errors import GraphError
 
 
 class _Yaml:

@@ -12,7 +12,7 @@ import math
 import re
 import sys
 
-from .errors import GraphError
+from ..errors import GraphError
 from .spec import NodeSpec, Pos, parse_number
 
 _TOKEN = re.compile(

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from ..errors import CgcalcError, GraphError, UsageError, suggest
+from .base import fmt_shape, sum_to
 from .compiler import Plan
-from .errors import CgcalcError, GraphError, UsageError, suggest
-from .kernels import FLOAT, ONE, array_kernel
-from .layers import fmt_shape
+from .kernels import exact_arrays
 
 Value = Any  # a float, or a numpy array
+ONE = 1.0  # the seed of backward, d out / d out (for an array output, a float that stands for ones)
 
 
 def input_values(plan: Plan, overrides: Mapping[str, Any] | None) -> list[Value]:
@@ -134,38 +135,44 @@ def to_plain(v: Value):
 
 
 class Session:
-    """One evaluation context: the slot values (inputs given) and the kernel they call for."""
+    """One evaluation context: the slot values (inputs given), the layouts their shapes call for, and whether
+    they are floats (a graph of scalars: no numpy at all) or arrays."""
 
     def __init__(self, plan: Plan, overrides: Mapping[str, Any] | None = None, exact: bool = False) -> None:
         self.plan = plan
         self.values = input_values(plan, overrides) + [None] * len(plan.steps) + list(plan.constants)
         n_in = len(plan.inputs)
+        self.layouts = plan.layouts
         if overrides and any(shape_of(self.values[i]) != plan.shapes[i] for i in range(n_in)):
-            plan.infer_shapes([shape_of(v) for v in self.values[:n_in]])  # raises on a mismatch
-        scalar = all(type(v) is float for v in self.values[:n_in])
-        self.k = FLOAT if scalar else array_kernel(exact)
+            self.layouts = plan.infer([shape_of(v) for v in self.values[:n_in]])[1]  # raises on a mismatch
+        self.arrays = not all(type(v) is float for v in self.values[:n_in])
+        self.exact = exact
 
+    @contextmanager
     def errstate(self):
-        """numpy's warnings off (non-finite values are reported by us, by node); nothing for floats."""
-        if self.k is FLOAT:
-            from contextlib import nullcontext
+        """numpy's warnings off (non-finite values are reported by us, by node), and the array math chosen;
+        nothing for floats."""
+        if not self.arrays:
+            yield
+            return
+        import numpy as np
 
-            return nullcontext()
-        return self.k.np.errstate(all="ignore")
+        with np.errstate(all="ignore"), exact_arrays(self.exact):
+            yield
 
     def forward(self, values: list | None = None) -> list:
         """Run every node; fills `values` in place and returns the layers (for backward)."""
-        return forward(self.plan, self.values if values is None else values, self.k)
+        return forward(self.plan, self.values if values is None else values, self.layouts)
 
     def nonfinite(self) -> list[str]:
         """After forward: a warning naming the first node (or input) whose value is NaN or inf, or none."""
-        return _nonfinite_values(self.plan, self.values, self.k)
+        return _nonfinite_values(self.plan, self.values)
 
     def backward(self, layers: list, output: str, values: list | None = None) -> list:
         """Every slot's gradient: 0 where the output does not depend on it, None for `grad: false`."""
         values = self.values if values is None else values
-        grads = backward(self.plan, values, layers, self.plan.index[output], self.k)
-        return complete(self.plan, values, grads, self.k, range(self.plan.n_named))
+        grads = backward(self.plan, values, layers, self.layouts, self.plan.index[output])
+        return complete(self.plan, values, grads, range(self.plan.n_named))
 
 
 @contextmanager
@@ -203,11 +210,11 @@ def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[st
     s = Session(plan, overrides, exact)
     with s.errstate(), gc_paused():
         layers = s.forward()
-        warnings = _nonfinite_values(plan, s.values, s.k)
+        warnings = _nonfinite_values(plan, s.values)
         grads = {}
         for out in outputs:
             grads[out] = g = s.backward(layers, out)
-            warnings += _nonfinite_grads(plan, g, out, s.k)
+            warnings += _nonfinite_grads(plan, g, out)
     values = [_frozen(v) for v in s.values[: plan.n_named]]
     grads = {o: [_frozen(v) for v in g] for o, g in grads.items()}
     return Result(plan, values, grads, outputs[0], warnings)
@@ -221,21 +228,26 @@ def _frozen(v: Value) -> Value:
     return v
 
 
-def forward(plan: Plan, values: list, k, lead: int = 0) -> list:
+def forward(plan: Plan, values: list, layouts, lead: int = 0) -> list:
+    """Every node's value into `values`; the layers, for backward. Around each layer, what it should not have
+    to know: its inputs viewed as its Layout says (in a batch, behind `lead` row axes), and its output
+    reshaped to the node's shape."""
     layers = []
     append = layers.append
     st = None
     try:
-        # the hot loop of a large scalar graph: tuple unpacking and arity-specific calls, no list per node
-        for st in plan.steps:
-            slot, _, _, cls, args, attrs, needs, _ = st
-            layer = cls(k, needs, lead, attrs)
-            if len(args) == 2:
-                values[slot] = layer.forward(values[args[0]], values[args[1]])
-            elif len(args) == 1:
-                values[slot] = layer.forward(values[args[0]])
+        for st, lay in zip(plan.steps, layouts):
+            args = st.args
+            if lay is None:  # the hot loop of a large graph: arity-specific calls, no list per node
+                layer = st.cls()
+                if len(args) == 2:
+                    values[st.slot] = layer.forward(values[args[0]], values[args[1]])
+                else:
+                    values[st.slot] = layer.forward(*[values[a] for a in args])
             else:
-                values[slot] = layer.forward(*[values[a] for a in args])
+                layer = st.cls(**lay.attrs)
+                y = layer.forward(*[_view(values[a], v, lead) for a, v in zip(args, lay.views)])
+                values[st.slot] = _view(y, lay.out, lead)
             append(layer)
     except CgcalcError as e:
         pos = plan.pos_of(st) or (None, None)
@@ -244,29 +256,55 @@ def forward(plan: Plan, values: list, k, lead: int = 0) -> list:
     return layers
 
 
-def backward(plan: Plan, values: list, layers: list, out: int, k, flows: dict | None = None) -> list:
-    """Gradients by slot, seeded with ONE at `out`; None where no gradient arrived. With `flows`, also what
-    flows along each edge: flows[(step index, input index)] is the contribution the step passed back."""
+def _view(x, shape: tuple[int, ...], lead: int):
+    """x (behind `lead` row axes) as `shape`; a float as it is (it broadcasts against anything)."""
+    if type(x) is float or x.shape[lead:] == shape:
+        return x
+    return x.reshape(x.shape[:lead] + shape)
+
+
+def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: dict | None = None) -> list:
+    """Gradients by slot, seeded with ONE at `out`; None where no gradient arrived. Each layer's gradients
+    are summed back to its inputs' shapes here (broadcasting, DeZero's sum_to). With `flows`, also what flows
+    along each edge: flows[(step index, input index)] is the contribution the step passed back."""
     grads: list = [None] * plan.n_named
     grads[out] = ONE
     steps = plan.steps
-    array = k is not FLOAT
     for i in range(len(steps) - 1, -1, -1):
-        slot, _, _, cls, args, _, needs, _ = steps[i]
-        g = grads[slot]
+        st = steps[i]
+        g = grads[st.slot]
+        needs = st.needs
         if g is None or True not in needs:
             continue
-        if array and type(g) is float and not cls.scalar_dout:
-            g = k.np.full(getattr(values[slot], "shape", ()), g)  # a scalar node in a graph of arrays
-        ds = layers[i].backward(g)
+        lay = layouts[i]
+        if lay is None:
+            ds = layers[i].backward(g)
+        else:
+            node = values[st.slot]
+            lead = node.shape[: node.ndim - len(lay.out)] if type(node) is not float else ()
+            if type(g) is float and (lead or lay.out_view):
+                import numpy as np  # a float standing for a full array: made one where shapes differ
+
+                g = np.full(lead + lay.out_view, g)
+            else:
+                g = _view(g, lay.out_view, len(lead))
+            ds = layers[i].backward(g)
+        args = st.args
         for j in range(len(args)):
             d = ds[j]
-            if d is not None:
-                a = args[j]
-                old = grads[a]
-                grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
-                if flows is not None:
-                    flows[i, j] = d
+            if d is None or not needs[j]:
+                continue
+            a = args[j]
+            if lay is not None and type(d) is not float:
+                v = values[a]
+                if type(v) is float:  # a scalar input of a graph of arrays
+                    d = d.sum()
+                elif d.shape != v.shape:
+                    d = sum_to(d, lead + lay.views[j]).reshape(v.shape)
+            old = grads[a]
+            grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+            if flows is not None:
+                flows[i, j] = d
     return grads
 
 
@@ -279,11 +317,11 @@ def edge_flows(result: Result) -> dict[tuple[int, int], Value]:
     flows: dict = {}
     with s.errstate(), gc_paused():
         layers = s.forward()
-        backward(plan, s.values, layers, plan.index[result.output], s.k, flows)
+        backward(plan, s.values, layers, s.layouts, plan.index[result.output], flows)
     return flows
 
 
-def complete(plan: Plan, values: list, grads: list, k, slots) -> list:
+def complete(plan: Plan, values: list, grads: list, slots) -> list:
     """Gradients as the user sees them: arrays of the value's shape (ONE and other floats spread out),
     0 where the output does not depend on a slot, None for a `grad: false` input."""
     n_in = len(plan.inputs)
@@ -294,21 +332,27 @@ def complete(plan: Plan, values: list, grads: list, k, slots) -> list:
         g = grads[slot]
         if g is None:
             g = 0.0
-        if k is not FLOAT:
-            shape = getattr(values[slot], "shape", ())
-            if getattr(g, "shape", ()) != shape:
-                g = k.np.full(shape, g) if shape else float(g)
+        v = values[slot]
+        if type(v) is not float:
+            if getattr(g, "shape", ()) != v.shape:
+                import numpy as np
+
+                g = np.full(v.shape, g) if v.shape else float(g)
         grads[slot] = g
     return grads
 
 
-def _finite(v, k) -> bool:
-    return math.isfinite(v) if type(v) is float else bool(k.np.isfinite(v).all())
+def _finite(v) -> bool:
+    if type(v) is float:
+        return math.isfinite(v)
+    import numpy as np
+
+    return bool(np.isfinite(v).all())
 
 
-def _nonfinite_values(plan: Plan, values: list, k) -> list[str]:
+def _nonfinite_values(plan: Plan, values: list) -> list[str]:
     n = plan.n_named
-    if k is FLOAT:
+    if all(type(v) is float for v in values[:n]):
         try:
             if math.isfinite(math.fsum(values[:n])):
                 return []
@@ -316,8 +360,8 @@ def _nonfinite_values(plan: Plan, values: list, k) -> list[str]:
             pass
     for slot in range(n):
         v = values[slot]
-        if not _finite(v, k):
-            what = _kind(v, k)
+        if not _finite(v):
+            what = _kind(v)
             if slot < len(plan.inputs):
                 return [f"input '{plan.names[slot]}' is {what}"]
             st = plan.steps[slot - len(plan.inputs)]
@@ -338,9 +382,9 @@ def _arg(plan: Plan, slot: int, v) -> str:
     return f"{name} (array of shape {fmt_shape(tuple(v.shape))})"
 
 
-def _nonfinite_grads(plan: Plan, grads: list, out: str, k) -> list[str]:
+def _nonfinite_grads(plan: Plan, grads: list, out: str) -> list[str]:
     # the first gradient to go bad in backward order points at the node that produced it
-    if k is FLOAT:
+    if all(type(g) is float or g is None for g in grads):
         try:
             if math.isfinite(math.fsum(filter(None, grads))):  # None and 0.0 left out: all finite, at C speed
                 return []
@@ -349,106 +393,15 @@ def _nonfinite_grads(plan: Plan, grads: list, out: str, k) -> list[str]:
     n_in = len(plan.inputs)
     for slot in [s.slot for s in reversed(plan.steps)] + list(range(n_in)):
         g = grads[slot]
-        if g is not None and not _finite(g, k):
-            return [f"{_kind(g, k)} in the gradient ∂{out}/∂{plan.names[slot]} "
+        if g is not None and not _finite(g):
+            return [f"{_kind(g)} in the gradient ∂{out}/∂{plan.names[slot]} "
                     "(the first to go non-finite, going backward)"]
     return []
 
 
-def _kind(v, k) -> str:
+def _kind(v) -> str:
     if type(v) is float:
         return "NaN" if v != v else "inf"
-    return "NaN" if bool(k.np.isnan(v).any()) else "inf"
-
-
-class BatchResult:
-    """Outputs and input gradients of many rows at once, each array with a leading row axis."""
-
-    __slots__ = ("rows", "outputs", "grads", "output")
-
-    def __init__(self, rows: int, outputs: dict, grads: dict, output: str) -> None:
-        self.rows = rows
-        self.outputs = outputs  # output name -> array (rows, *shape)
-        self.grads = grads  # output name -> {input name -> array (rows, *shape)}
-        self.output = output  # the selected output
-
-    def columns(self) -> dict:
-        """Every output O, then dO/dX for each differentiated output O and each input X: name -> array."""
-        cols = dict(self.outputs)
-        for o, per_input in self.grads.items():
-            for x, g in per_input.items():
-                cols[f"d{o}/d{x}"] = g
-        return cols
-
-
-def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None = None,
-              exact: bool = True, rows: int | None = None) -> BatchResult:
-    """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
-
-    Row i's results equal `run(plan, {name: columns[name][i]})`: bit for bit for a graph of scalars
-    (exp, log, tanh, pow and sigmoid then use the C library element by element, as single runs do; pass
-    exact=False for numpy's faster versions), and to rounding otherwise (matmul's BLAS sums in its own order).
-    """
     import numpy as np
 
-    outputs = check_outputs(plan, outputs)
-    names = [i.name for i in plan.inputs]
-    n_in = len(names)
-    given: dict[int, Any] = {}
-    for name, col in columns.items():
-        slot = plan.index.get(name)
-        if slot is None or slot >= n_in:
-            raise UsageError(f"'{name}' is not an input of the graph{suggest(name, names)}")
-        a = real_array(col, f"column '{name}'")
-        if a.ndim == 0:
-            raise UsageError(f"column '{name}' needs a leading row axis (got a single number)")
-        if rows is None:
-            rows = a.shape[0]
-        elif a.shape[0] != rows:
-            raise UsageError(f"column '{name}' has {a.shape[0]} rows, others have {rows}")
-        given[slot] = a
-    if rows is None:
-        raise UsageError("run_batch needs at least one column, or rows=N to run the file's values N times")
-    per_row = [tuple(given[s].shape[1:]) if s in given else plan.shapes[s] for s in range(n_in)]
-    shapes = plan.infer_shapes(per_row) if per_row != list(plan.shapes[:n_in]) else list(plan.shapes)
-    if any(shapes):
-        plan.check_memory(shapes, rows)
-    k = array_kernel(exact=exact and all(not s for s in per_row))
-    values: list = [None] * (plan.n_named + len(plan.constants))
-    for s, inp in enumerate(plan.inputs):
-        if s in given:
-            values[s] = given[s]
-        else:
-            file_value = inp.value if not inp.shape else _file_array(inp)
-            values[s] = np.broadcast_to(np.asarray(file_value, dtype=np.float64), (rows, *inp.shape))
-    # constants get the row axis too, so that a layer tells a per-row shape apart from the batch's: a literal
-    # class index of softmax_with_loss is a (rows,) column of indices, not a one-hot array of 2s
-    values[plan.n_named:] = [np.broadcast_to(np.float64(c), (rows,)) for c in plan.constants]
-    with np.errstate(all="ignore"):
-        layers = forward(plan, values, k, lead=1)
-        # let go of the node values nobody reads again (the layers keep what backward needs): memory freed
-        # now is memory backward's arrays reuse, instead of asking the system for fresh pages
-        keep = {plan.index[o] for o in list(plan.outputs) + outputs}
-        for st in plan.steps:
-            if st.slot not in keep:
-                values[st.slot] = np.broadcast_to(np.float64(0.0), np.shape(values[st.slot]))
-        grads = {}
-        input_slots = [s for s in range(n_in) if plan.inputs[s].grad]
-        for o in outputs:
-            g = backward(plan, values, layers, plan.index[o], k)
-            complete(plan, values, g, k, input_slots)
-            grads[o] = {names[s]: g[s] for s in input_slots}
-    outs = {o: values[plan.index[o]] for o in dict.fromkeys(list(plan.outputs) + outputs)}
-    # a result is read-only, and never the caller's own column (mul hands out its cached input as a gradient)
-    theirs = list(given.values())
-    outs = {o: _private(v, theirs) for o, v in outs.items()}
-    grads = {o: {x: _private(v, theirs) for x, v in g.items()} for o, g in grads.items()}
-    return BatchResult(rows, outs, grads, outputs[0])
-
-
-def _private(v, theirs: list):
-    import numpy as np
-
-    if any(np.may_share_memory(v, c) for c in theirs):
-        v = v.copy()
-    return _frozen(v)
+    return "NaN" if bool(np.isnan(v).any()) else "inf"

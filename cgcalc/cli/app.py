@@ -21,8 +21,8 @@ gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no colle
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
-from .errors import CgcalcError, ExitCode, GraphError, UsageError  # noqa: E402
-from .errors import clean as _clean  # noqa: E402
+from ..errors import CgcalcError, ExitCode, GraphError, UsageError  # noqa: E402
+from ..errors import clean as _clean  # noqa: E402
 
 
 class _OneLineErrors(TyperGroup):
@@ -242,7 +242,7 @@ OutputOpt = Annotated[str | None, typer.Option(
 def _read_graph(path: str) -> tuple[bytes, str]:
     """A graph file's bytes, once (it may be a pipe: `<(cgcalc derive ...)`), and its name for messages; `-` is
     stdin (`<stdin>`)."""
-    from .graph import read_limited
+    from ..api import read_limited
 
     if path != "-":
         try:
@@ -256,7 +256,7 @@ def _read_graph(path: str) -> tuple[bytes, str]:
 
 
 def _compile(data: bytes, label: str):
-    from .graph import is_json, loads
+    from ..api import is_json, loads
 
     return loads(data, file=label, name="stdin" if label == "<stdin>" else None, json=is_json(data, label))
 
@@ -267,7 +267,7 @@ def _load(path: str):
 
 
 def _overrides(sets: list[str] | None) -> dict:
-    from .read import parse_value
+    from ..io.read import parse_value
 
     out = {}
     for item in sets or []:
@@ -315,15 +315,15 @@ def run(
         g = _load(graph)
         r = g.run(_overrides(set_), output=_outputs(g, output))
         if fmt is Format.json:
-            from .export import to_json
+            from ..views.export import to_json
 
             sys.stdout.write(to_json(r))
         elif fmt is Format.csv:
-            from .export import to_csv
+            from ..views.export import to_csv
 
             sys.stdout.write(to_csv(r))
         else:
-            from .render import MAX_ROWS, result_table
+            from ..views.render import MAX_ROWS, result_table
 
             _print(result_table(r, precision, full, None if all_rows else MAX_ROWS,
                                 "grad" if sort is SortBy.grad else None))
@@ -346,7 +346,7 @@ def check(
                                               "each input (a fixed random sample beyond it).")] = 1000,
 ) -> None:
     """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
-    from .gradcheck import check as gradcheck
+    from ..views.check import check as gradcheck
 
     with _errors():
         if not (math.isfinite(eps) and eps > 0 and math.isfinite(rtol) and rtol >= 0
@@ -355,11 +355,11 @@ def check(
         g = _load(graph)
         report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
         if fmt is Format.table:
-            from .render import check_table
+            from ..views.render import check_table
 
             _print(check_table(report, full))
         elif fmt is Format.json:
-            from .export import dumps
+            from ..views.export import dumps
 
             sys.stdout.write(dumps(report.to_dict()) + "\n")
         else:
@@ -381,8 +381,8 @@ def trace(
     step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
 ) -> None:
     """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
-    from .render import trace_view
-    from .trace import trace as make_trace
+    from ..views.render import trace_view
+    from ..views.trace import trace as make_trace
 
     with _errors():
         g = _load(graph)
@@ -425,8 +425,8 @@ def export(
                                         "minutes).")] = False,
 ) -> None:
     """The graph with values and gradients on its edges, like the book's figures."""
-    from . import graphviz
-    from .export import to_dot, to_mermaid
+    from ..io import graphviz
+    from ..views.export import to_dot, to_mermaid
 
     with _errors():
         text_format, picture = graphviz.choose(out, fmt.value if fmt else None)
@@ -436,7 +436,7 @@ def export(
         r = g.run(_overrides(set_), output=_outputs(g, output))
         text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
         if out:
-            from .outfile import write
+            from ..io.atomic import write
 
             write(out, graphviz.draw(text, picture, out) if picture else text, inputs=[("graph file", graph)])
         else:
@@ -444,7 +444,7 @@ def export(
         _report(r)
 
 
-from . import cli_batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
+from . import batch  # noqa: E402, F401 - registers `cgcalc batch` (here: the order of the commands in --help)
 
 
 @app.command()
@@ -474,8 +474,8 @@ def validate(
 @app.command()
 def ops() -> None:
     """Every op with its layer class, forward rule and backward rule."""
-    from .layers import LAYERS
-    from .render import ops_table
+    from ..core.registry import LAYERS
+    from ..views.render import ops_table
 
     _print(ops_table(LAYERS))
 

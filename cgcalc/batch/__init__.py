@@ -1,0 +1,1 @@
+"""Rows in, rows out: chunked, vectorized, streaming; worker pool; dask client and worker."""

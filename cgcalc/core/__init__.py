@@ -1,0 +1,1 @@
+"""The book's engine: layers, registry, kernels, spec records, expressions, compiler, runtime."""

@@ -1,0 +1,165 @@
+"""The elementwise layers, one class per op, as in the book's common/layers.py: forward() caches what
+backward() needs, backward(dout) returns one gradient per input.
+
+Each works on Python floats and on numpy arrays alike (the math functions of `kernels` take either).
+Broadcasting, the batch's row axis and which inputs need a gradient are the runtime's business.
+"""
+
+from __future__ import annotations
+
+from .base import Layer
+from .kernels import div, exp, log, positive_mask, relu, sigmoid, tanh, where
+from .kernels import pow as power
+
+# --- two inputs ----------------------------------------------------------------------------------
+
+
+class AddLayer(Layer):
+    op, symbol, arity = "add", "+", 2
+    forward_rule, backward_rule = "x + y", "dx = dout;  dy = dout"
+    __slots__ = ()
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, dout):
+        return dout, dout
+
+
+class SubLayer(Layer):
+    op, symbol, arity = "sub", "-", 2
+    forward_rule, backward_rule = "x - y", "dx = dout;  dy = -dout"
+    __slots__ = ()
+
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, dout):
+        return dout, -dout
+
+
+class MulLayer(Layer):
+    op, symbol, arity = "mul", "×", 2
+    forward_rule, backward_rule = "x * y", "dx = dout * y;  dy = dout * x"
+    __slots__ = ("x", "y")
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x * y
+
+    def backward(self, dout):
+        return dout * self.y, dout * self.x
+
+
+class DivLayer(Layer):
+    op, symbol, arity = "div", "÷", 2
+    forward_rule, backward_rule = "x / y", "dx = dout / y;  dy = -dout * (out / y)  (never y * y)"
+    __slots__ = ("y", "out")
+
+    def forward(self, x, y):
+        self.y = y
+        self.out = out = div(x, y)
+        return out
+
+    def backward(self, dout):
+        # d(x/y)/dy = -x / y**2, taken as -(x / y) / y: y * y under/overflows for |y| < 1e-154 or > 1e154
+        return div(dout, self.y), -dout * div(self.out, self.y)
+
+
+class PowLayer(Layer):
+    op, symbol, arity = "pow", "**", 2
+    forward_rule = "x ** y"
+    backward_rule = "dx = dout * y * x ** (y - 1);  dy = dout * out * log(x)  (0 where x = 0, y >= 0)"
+    __slots__ = ("x", "y", "out")
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        self.out = out = power(x, y)
+        return out
+
+    def backward(self, dout):
+        x, y = self.x, self.y
+        dx = where(y == 0, 0.0, dout * y * power(x, y - 1.0))
+        # d/dy x**y = x**y log x; at x = 0 the limit is 0 for y >= 0 (as torch has it), not 0 * -inf
+        dy = where((x == 0) & (y >= 0), 0.0, dout * self.out * log(x))
+        return dx, dy
+
+
+# --- one input -----------------------------------------------------------------------------------
+
+
+class NegLayer(Layer):
+    op, symbol = "neg", "−"
+    forward_rule, backward_rule = "-x", "dx = -dout"
+    __slots__ = ()
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, dout):
+        return (-dout,)
+
+
+class ExpLayer(Layer):
+    op, symbol = "exp", "exp"
+    forward_rule, backward_rule = "exp(x)", "dx = dout * out"
+    __slots__ = ("out",)
+
+    def forward(self, x):
+        self.out = out = exp(x)
+        return out
+
+    def backward(self, dout):
+        return (dout * self.out,)
+
+
+class LogLayer(Layer):
+    op, symbol = "log", "log"
+    forward_rule, backward_rule = "log(x)  (natural log)", "dx = dout / x"
+    __slots__ = ("x",)
+
+    def forward(self, x):
+        self.x = x
+        return log(x)
+
+    def backward(self, dout):
+        return (div(dout, self.x),)
+
+
+class Relu(Layer):
+    op, symbol = "relu", "relu"
+    forward_rule, backward_rule = "max(0, x)", "dx = dout where x > 0, else 0  (no derivative at x = 0)"
+    __slots__ = ("x",)
+
+    def forward(self, x):
+        self.x = x
+        return relu(x)
+
+    def backward(self, dout):
+        return (positive_mask(self.x, dout),)  # never dout[mask] = 0: dout is the caller's
+
+
+class Sigmoid(Layer):
+    op, symbol = "sigmoid", "σ"
+    forward_rule, backward_rule = "1 / (1 + exp(-x))", "dx = dout * (1 - out) * out"
+    __slots__ = ("out",)
+
+    def forward(self, x):
+        self.out = out = sigmoid(x)
+        return out
+
+    def backward(self, dout):
+        return (dout * (1.0 - self.out) * self.out,)
+
+
+class TanhLayer(Layer):
+    op, symbol = "tanh", "tanh"
+    forward_rule, backward_rule = "tanh(x)", "dx = dout * (1 - out * out)"
+    __slots__ = ("out",)
+
+    def forward(self, x):
+        self.out = out = tanh(x)
+        return out
+
+    def backward(self, dout):
+        return (dout * (1.0 - self.out * self.out),)

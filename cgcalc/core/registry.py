@@ -1,0 +1,28 @@
+"""Every op by name: the one table that the compiler, the validator, `cgcalc ops` and the docs read."""
+
+from __future__ import annotations
+
+from .base import Layer
+from .layers import (
+                     AddLayer,
+                     DivLayer,
+                     ExpLayer,
+                     LogLayer,
+                     MulLayer,
+                     NegLayer,
+                     PowLayer,
+                     Relu,
+                     Sigmoid,
+                     SubLayer,
+                     TanhLayer,
+)
+from .nn_layers import Affine, MatMul, MeanLayer, SoftmaxWithLoss, SumLayer
+
+LAYERS: dict[str, type[Layer]] = {
+    cls.op: cls
+    for cls in (
+        AddLayer, SubLayer, MulLayer, DivLayer, PowLayer,
+        NegLayer, ExpLayer, LogLayer, Relu, Sigmoid, TanhLayer,
+        MatMul, Affine, SumLayer, MeanLayer, SoftmaxWithLoss,
+    )
+}
