@@ -21,7 +21,7 @@ PACKAGE = Path(cgcalc.__file__).resolve().parent
 
 # a module may import its own rank and below, never above; modules of equal rank in different packages
 # (views and batch) may not import each other
-RANK = {"errors": 0, "core": 1, "io": 2, "api": 3, "__init__": 3.5, "views": 4, "batch": 4, "cli": 5, "__main__": 6}
+RANK = {"errors": 0, "numbers": 0, "core": 1, "io": 2, "api": 3, "__init__": 3.5, "views": 4, "batch": 4, "cli": 5, "__main__": 6}
 CORE_RANK = {"base": 0, "kernels": 0, "layers": 1, "nn_layers": 1, "registry": 2, "spec": 2, "expr": 3,
              "compiler": 4, "runtime": 5, "vectorized": 6, "__init__": 7}
 # third-party stacks and the modules allowed to import them (prefixes of dotted module names)

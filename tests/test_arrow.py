@@ -29,7 +29,7 @@ from cgcalc.cli.app import app  # noqa: E402
 from cgcalc.errors import RowsError  # noqa: E402
 from cgcalc.io.arrow import csv_floats, float_texts  # noqa: E402
 from cgcalc.io.rows import _row  # noqa: E402
-from cgcalc.views.export import NONFINITE  # noqa: E402
+from cgcalc.numbers import NONFINITE  # noqa: E402
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

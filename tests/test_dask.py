@@ -25,7 +25,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from cgcalc.api import Graph, load  # noqa: E402
 from cgcalc.batch import dask_client as dask_engine  # noqa: E402
-from cgcalc.batch.job import run_rows
+from cgcalc.batch.runner import run_rows
 from cgcalc.errors import GraphError, RowsError, UsageError  # noqa: E402
 from cgcalc.io.rows import CsvRows  # noqa: E402
 
@@ -456,7 +456,7 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed(tmp_path):
 
 
 def test_the_core_never_imports_dask():
-    code = ("import sys, cgcalc, cgcalc.cli.app, cgcalc.batch.job, cgcalc.batch.dask_client; "
+    code = ("import sys, cgcalc, cgcalc.cli.app, cgcalc.batch.runner, cgcalc.batch.dask_client; "
             "print(sorted(m for m in ('dask', 'distributed', 'pandas', 'pyarrow') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"

@@ -42,7 +42,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     _write,
     graph_key,
 )
-from .job import Summary
+from .runner import Summary
 
 if TYPE_CHECKING:
     import pandas as pd

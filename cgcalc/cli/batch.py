@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError, clean
-from .app import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
+from .common import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
 
 
 class RowsFormat(StrEnum):
@@ -56,7 +56,8 @@ def batch(
                                              "to JSON Lines (default: one per core for files over 8 MB; 1: none).")] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from ..batch.job import DEFAULT_CHUNK_ROWS, run_rows
+    from ..batch.job import DEFAULT_CHUNK_ROWS
+    from ..batch.runner import run_rows
     from ..io.arrow import why_not
     from ..io.atomic import output as output_file
 

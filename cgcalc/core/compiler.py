@@ -7,9 +7,10 @@ import heapq
 from typing import Any, NamedTuple
 
 from ..errors import GraphError, ShapeError, suggest
+from ..numbers import parse_number
 from .base import Layer, Layout, fmt_shape
 from .registry import LAYERS
-from .spec import GraphSpec, InputSpec, Limits, NodeSpec, parse_number
+from .spec import GraphSpec, InputSpec, Limits, NodeSpec
 
 
 class Step(NamedTuple):

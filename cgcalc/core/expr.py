@@ -13,7 +13,8 @@ import re
 import sys
 
 from ..errors import GraphError
-from .spec import NodeSpec, Pos, parse_number
+from ..numbers import parse_number
+from .spec import NodeSpec, Pos
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?)"

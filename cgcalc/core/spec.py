@@ -14,19 +14,13 @@ import re
 from typing import Any, NamedTuple
 
 from ..errors import GraphError, suggest
+from ..numbers import INT_RE, parse_number
 
 Pos = tuple[int, int] | None  # 1-based (line, column)
 Ref = str | float  # an input/node name, or a constant
 
 TOP_KEYS = ("name", "description", "inputs", "nodes", "outputs")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?\Z")
-_INT_RE = re.compile(r"[-+]?[0-9]+\Z")
-_SPECIAL = {
-    ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
-    "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan,
-    "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf,  # as JSON writers spell them
-}
 _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
 _NULL = ("", "~", "null", "Null", "NULL")
@@ -97,15 +91,6 @@ class GraphSpec:
 
 
 # --- numbers and scalars -------------------------------------------------------------------------
-
-
-def parse_number(text: str) -> float | None:
-    """A number as a user of YAML 1.2 or JSON means it (1e-3, 2E2, .inf, nan), or None."""
-    if _NUMBER_RE.match(text):
-        if text.lstrip("+-").startswith("_") or "__" in text:
-            return None
-        return float(text.replace("_", ""))
-    return _SPECIAL.get(text.lower())
 
 
 # Views of a parsed file: plain JSON (or fastyaml) values, without positions, here; composed YAML nodes, with
@@ -236,7 +221,7 @@ class _Builder:
         text = self.scalar(n, "attribute")
         if not v.plain(n):
             return text
-        if _INT_RE.match(text):
+        if INT_RE.match(text):
             # as JSON integers (read._json_int): a long one is a float, so int() never meets Python's
             # 4,300-digit limit (the op then says what it thinks of 1e30 or inf as an axis)
             return int(text) if len(text) <= 15 else float(text)

@@ -18,7 +18,7 @@ import importlib.util
 import os
 from typing import Any
 
-from ..views.export import NONFINITE
+from ..numbers import NONFINITE
 
 INSTALL = "pip install 'cgcalc[arrow]'"
 

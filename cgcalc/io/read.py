@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
-from ..core.spec import GraphSpec, Limits, Pos, _Builder, _FastYaml, _Plain, parse_number
+from ..core.spec import GraphSpec, Limits, Pos, _Builder, _FastYaml, _Plain
 from ..errors import GraphError
+from ..numbers import parse_number
 
 
 class _Yaml:

@@ -90,10 +90,11 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def parse_csv(text: str, first: int, names: list[str], file: str,
-              on_bad: Callable[[RowsError], None] | None, arrow: bool = False) -> Chunk | None:
+              on_bad: Callable[[RowsError], None] | None, fast: Callable | None = None) -> Chunk | None:
     """A block of CSV lines (the first is line `first` of `file`) -> a Chunk of its good rows, or None.
     A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out. `arrow`: read
-    the cells with pyarrow (the same values; a block it cannot read goes the usual way)."""
+    `fast(text, names, n)`: another reader of the cells (arrow.csv_floats: pyarrow's), giving the same values or
+    None for a block it cannot read, which then goes the usual way."""
     import numpy as np
 
     if "\r" in text:
@@ -104,10 +105,8 @@ def parse_csv(text: str, first: int, names: list[str], file: str,
     numbers: range | list[int] = range(first, first + len(lines))
     columns = None
     if lines and all(lines) and "_" not in text:  # blank lines; numpy takes 1_000, cgcalc does not
-        if arrow:
-            from .arrow import csv_floats
-
-            columns = csv_floats(text, names, len(lines))
+        if fast is not None:
+            columns = fast(text, names, len(lines))
         else:
             try:
                 data = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')

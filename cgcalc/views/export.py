@@ -4,36 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 
 from ..core.runtime import Result
 from ..errors import clean
-
-NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def fmt_float(x: float) -> str:
-    """Shortest round-trip text of a float; non-finite values as JSON's usual strings."""
-    return repr(x) if math.isfinite(x) else NONFINITE[repr(x)]
-
-
-def strict(v):
-    """A plain value (float, nested lists, dicts) with NaN and infinities replaced by strings."""
-    if type(v) is float:
-        return v if math.isfinite(v) else NONFINITE[repr(v)]
-    if isinstance(v, list):
-        return [strict(x) for x in v]
-    if isinstance(v, dict):
-        return {k: strict(x) for k, x in v.items()}
-    return v
-
-
-def dumps(v) -> str:
-    text = json.dumps(strict(v), allow_nan=False, ensure_ascii=False)
-    if not text.isprintable():  # json escapes C0; for DEL, C1 or a bidi override (a terminal's), escape all
-        text = json.dumps(strict(v), allow_nan=False)
-    return text
+from ..numbers import dumps, fmt_float, fmt_value
 
 
 def to_json(result: Result) -> str:
@@ -77,7 +51,6 @@ def _figure_parts(result: Result, precision: int):
     A node carries its total gradient; an edge the value flowing along it and the gradient flowing back
     along it (at a fan-out, each edge its own share; off the path to the selected output, none)."""
     from ..core.runtime import edge_flows
-    from .render import fmt_value
 
     plan = result.plan
     grads = result.grads[result.output]

@@ -10,45 +10,10 @@ from rich.text import Text
 
 from ..core.runtime import Result
 from ..errors import clean
+from ..numbers import fmt_num, fmt_value
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
-INLINE_ELEMENTS = 6  # 1-D arrays up to this size are shown whole; others by shape and first elements
-
-
-def fmt_num(x: float, precision: int) -> str:
-    if x != x:
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    s = f"{x:.{precision}g}"
-    if "e+" in s and abs(x) < 1e16:
-        s = f"{x:.0f}"  # 220 at 2 digits reads better as 220 than as 2.2e+02
-    return "0" if s == "-0" else s
-
-
-def fmt_value(v, precision: int, full: bool = False) -> str:
-    """A float as rounded text; an array compactly with its shape (in full, row by row, when full)."""
-    if v is None:
-        return "—"
-    if type(v) is float or getattr(v, "ndim", 0) == 0:
-        return fmt_num(float(v), precision)
-    if full:
-        return _nested(v.tolist(), precision, 0)
-    if v.ndim == 1 and v.size <= INLINE_ELEMENTS:
-        return _nested(v.tolist(), precision, 0)
-    shape = "×".join(map(str, v.shape))
-    head = ", ".join(fmt_num(float(x), precision) for x in v.ravel()[:3])
-    return f"{shape} [{head}{', …' if v.size > 3 else ''}]"
-
-
-def _nested(v, precision: int, depth: int) -> str:
-    if not isinstance(v, list):
-        return fmt_num(v, precision)
-    sep = ",\n" + " " * (depth + 1) if v and isinstance(v[0], list) else ", "
-    return "[" + sep.join(_nested(x, precision, depth + 1) for x in v) + "]"
-
-
 MAX_ROWS = 40  # a larger graph's table shows a selection (--all shows every row)
 
 

@@ -1,0 +1,213 @@
+"""The commands on one graph: run, check, trace, export, validate, ops."""
+
+from __future__ import annotations
+
+import math
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from ..errors import ExitCode, UsageError
+from ..errors import clean as _clean
+from .common import (
+    Format,
+    GraphArg,
+    OutputOpt,
+    SetOpt,
+    SortBy,
+    _console,
+    _err,
+    _errors,
+    _load,
+    _outputs,
+    _overrides,
+    _print,
+    _report,
+    _warn,
+    app,
+)
+
+
+@app.command()
+def run(
+    graph: GraphArg,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17,
+                                           help="Significant digits in the table (JSON and CSV are always exact).")] = 6,
+    full: Annotated[bool, typer.Option("--full", help="Show arrays in full in the table.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a NaN or inf appears.")] = False,
+    all_rows: Annotated[bool, typer.Option("--all", help="Every row in the table, however large the graph.")] = False,
+    sort: Annotated[SortBy, typer.Option("--sort", help="Table order: execution order, or by |gradient| "
+                                         "(the most sensitive nodes first).")] = SortBy.order,
+) -> None:
+    """Forward values and gradients of every input and node."""
+    with _errors():
+        g = _load(graph)
+        r = g.run(_overrides(set_), output=_outputs(g, output))
+        if fmt is Format.json:
+            from ..views.export import to_json
+
+            sys.stdout.write(to_json(r))
+        elif fmt is Format.csv:
+            from ..views.export import to_csv
+
+            sys.stdout.write(to_csv(r))
+        else:
+            from ..views.render import MAX_ROWS, result_table
+
+            _print(result_table(r, precision, full, None if all_rows else MAX_ROWS,
+                                "grad" if sort is SortBy.grad else None))
+        _report(r)
+        if strict and r.warnings:
+            raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command()
+def check(
+    graph: GraphArg,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    eps: Annotated[float, typer.Option("--eps", help="Step of the central difference.")] = 1e-6,
+    rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance.")] = 1e-5,
+    atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
+    full: Annotated[bool, typer.Option("--full", help="List every element, not just the worst of each input.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    max_elements: Annotated[int, typer.Option("--max-elements", min=1, help="Check at most this many elements of "
+                                              "each input (a fixed random sample beyond it).")] = 1000,
+) -> None:
+    """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
+    from ..views.check import check as gradcheck
+
+    with _errors():
+        if not (math.isfinite(eps) and eps > 0 and math.isfinite(rtol) and rtol >= 0
+                and math.isfinite(atol) and atol >= 0):
+            raise UsageError("--eps must be a positive number, --rtol and --atol numbers not below 0")
+        g = _load(graph)
+        report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
+        if fmt is Format.table:
+            from ..views.render import check_table
+
+            _print(check_table(report, full))
+        elif fmt is Format.json:
+            from ..numbers import dumps
+
+            sys.stdout.write(dumps(report.to_dict()) + "\n")
+        else:
+            raise UsageError("check writes a table or json")
+        for w in report.warnings:
+            _warn(w)
+        fails = sum(e.status == "FAIL" for c in report.inputs for e in c.elements)
+        if fails:
+            _err(f"{fails} gradient element{'s disagree' if fails > 1 else ' disagrees'} with central differences")
+            raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+@app.command()
+def trace(
+    graph: GraphArg,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+    step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
+) -> None:
+    """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
+    from ..views.render import trace_view
+    from ..views.trace import trace as make_trace
+
+    with _errors():
+        g = _load(graph)
+        if output == "all" and "all" not in g.plan.index:
+            raise UsageError(f"trace follows one output at a time: choose one of {', '.join(g.outputs)}")
+        t = make_trace(g.plan, _overrides(set_), output)
+        view = trace_view(t, precision)
+        if step and sys.stdin.isatty() and sys.stdout.isatty():
+            console = _console()
+            console.print("(press Enter for the next step, Ctrl-D to see the rest at once)", style="dim")
+            waiting = True
+            for line in view.renderables:
+                console.print(line)
+                if waiting and line.plain.startswith("  ") and not line.plain.startswith("      "):
+                    try:
+                        input()
+                    except EOFError:
+                        waiting = False
+        else:
+            _print(view)
+        for w in t.warnings:
+            _warn(w)
+
+
+class FigureFormat(StrEnum):
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+@app.command()
+def export(
+    graph: GraphArg,
+    fmt: Annotated[FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is "
+                                            "drawn by Graphviz's dot.")] = None,
+    set_: SetOpt = None,
+    output: OutputOpt = None,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+    force: Annotated[bool, typer.Option("--force", help="Draw a picture of a graph however large (Graphviz may take "
+                                        "minutes).")] = False,
+) -> None:
+    """The graph with values and gradients on its edges, like the book's figures."""
+    from ..io import graphviz
+    from ..views.export import to_dot, to_mermaid
+
+    with _errors():
+        text_format, picture = graphviz.choose(out, fmt.value if fmt else None)
+        g = _load(graph)
+        if picture and not force:
+            graphviz.check_size(g.plan, out)
+        r = g.run(_overrides(set_), output=_outputs(g, output))
+        text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
+        if out:
+            from ..io.atomic import write
+
+            write(out, graphviz.draw(text, picture, out) if picture else text, inputs=[("graph file", graph)])
+        else:
+            sys.stdout.write(text)
+        _report(r)
+
+
+
+
+@app.command()
+def validate(
+    graphs: Annotated[list[str], typer.Argument(help="Graph files to check.", metavar="GRAPH...")],
+) -> None:
+    """Check graph files without running them: exit 0 when all are valid, 2 otherwise."""
+    bad = 0
+    worst = ExitCode.USAGE
+    if graphs.count("-") > 1:
+        with _errors():
+            raise UsageError("stdin (-) can be read only once: give the other graphs as files")
+    for path in graphs:
+        try:
+            with _errors():
+                g = _load(path)
+        except typer.Exit as e:
+            bad += 1
+            worst = max(worst, e.exit_code)  # an internal error stays visible
+            continue
+        n_in, n_nodes = len(g.plan.inputs), len(g.plan.steps)
+        typer.echo(_clean(f"ok: {path} ({n_in} input{'s' * (n_in != 1)}, {n_nodes} node{'s' * (n_nodes != 1)})"))
+    if bad:
+        raise typer.Exit(worst)
+
+
+@app.command()
+def ops() -> None:
+    """Every op with its layer class, forward rule and backward rule."""
+    from ..core.registry import LAYERS
+    from ..views.render import ops_table
+
+    _print(ops_table(LAYERS))
