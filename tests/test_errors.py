@@ -486,7 +486,7 @@ def test_an_internal_error_is_one_line_exit_3_and_debug_shows_it(tmp_path, monke
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cgcalc.api, "load", bug)
+    monkeypatch.setattr(cgcalc.api, "loads", bug)  # every command compiles the text it read through loads
     p = write(tmp_path, "g.yaml", "inputs:\n  a: 1\nnodes:\n  b: a * a\n")
     write(tmp_path, "rows.csv", "a\n1\n")
     args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
@@ -510,7 +510,8 @@ def test_no_exit_code_is_a_bare_number_in_the_source():
     from pathlib import Path
 
     source = Path(__file__).resolve().parent.parent / "cgcalc"
-    bare = re.compile(r"(sys\.exit|_exit|Exit)\((code=)?\s*\d|exit_code\s*=\s*\d")
+    # (a worker process's os._exit is not the command's exit code: the command reports the worker's end itself)
+    bare = re.compile(r"(sys\.exit|(?<!os\.)_exit|Exit)\((code=)?\s*\d|exit_code\s*=\s*\d")
     found = [f"{f.name}:{i}: {line.strip()}" for f in sorted(source.rglob("*.py"))
              for i, line in enumerate(f.read_text().splitlines(), 1) if bare.search(line)]
     assert found == []  # each is an ExitCode

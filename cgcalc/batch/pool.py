@@ -77,18 +77,25 @@ def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int,
         lifeline.close()
 
 
-_STOP = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _submit(pool: ProcessPoolExecutor, first: int, text: str) -> Future:
     """pool.submit, with Ctrl-C, SIGTERM and SIGHUP held back meanwhile: submit may be starting a worker, and a
     stop that lands between its start and its registration leaves a child that shutdown() does not wait for
-    (it then prints a traceback as the main process's semaphores vanish). Held back, the stop lands just after."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
+    (it then prints a traceback as this process's semaphores vanish). Held back, the stop lands just after.
+    (By Python-level handlers, not the signal mask, which the workers would inherit.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return pool.submit(_work, first, text)
+    caught: list[int] = []
+    handlers = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in _STOP}
     try:
         return pool.submit(_work, first, text)
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _context():
