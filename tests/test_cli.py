@@ -13,22 +13,17 @@ import csv
 import io
 import json
 import re
-import textwrap
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from cgcalc.cli.app import app
+from cli_helpers import cli, write
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
 APPLE = GRAPHS / "apple.yaml"
 APPLE_ORANGE = GRAPHS / "apple_orange.yaml"
 ALL_GRAPHS = sorted(GRAPHS.glob("*.yaml")) + sorted(GRAPHS.glob("*.json"))
-CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None,
-             "CGCALC_MAX_FILE_BYTES": None}
 
 # SPEC section 1, "Ops (all required)"
 OPS = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh", "matmul", "affine",
@@ -37,21 +32,11 @@ OPS = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid"
 COMMANDS = ["run", "check", "trace", "export", "batch", "validate", "ops"]
 
 
-def cli(*args, env: dict | None = None):
-    return CliRunner(env=CLEAN_ENV).invoke(app, [str(a) for a in args], env=env)
-
-
 def ok(result) -> str:
     """stdout of a command that succeeded without a word on stderr."""
     assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
     assert result.stderr == ""
     return result.stdout
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def strict_json(text: str):

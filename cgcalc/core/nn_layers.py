@@ -66,8 +66,9 @@ class Affine(Layer):
         mm = matmul_layout(sx, sw, "affine")
         b = _promoted(sb, len(sx) == 1, len(sw) == 1)
         out_view = broadcast_shapes(mm.out_view, b)
-        b = (1,) * (len(out_view) - len(b)) + b  # at the product's rank: in a batch, row against row
-        return Layout((*mm.views, b), out_view, broadcast_shapes(mm.out, sb), {})
+        # all three at the rank of the result (b may enlarge x @ W): in a batch, row against row
+        x2, w2, b = ((1,) * (len(out_view) - len(v)) + v for v in (*mm.views, b))
+        return Layout((x2, w2, b), out_view, broadcast_shapes(mm.out, sb), {})
 
     def forward(self, x, W, b):
         self.x, self.W = x, W
