@@ -53,7 +53,7 @@ class MulLayer(Layer):
 
 class DivLayer(Layer):
     op, symbol, arity = "div", "÷", 2
-    forward_rule, backward_rule = "x / y", "dx = dout / y;  dy = -dout * (out / y)  (never y * y)"
+    forward_rule, backward_rule = "x / y", "dx = dout / y;  dy = -(dout * out) / y  (never y * y)"
     __slots__ = ("y", "out")
 
     def forward(self, x, y):
@@ -62,8 +62,9 @@ class DivLayer(Layer):
         return out
 
     def backward(self, dout):
-        # d(x/y)/dy = -x / y**2, taken as -(x / y) / y: y * y under/overflows for |y| < 1e-154 or > 1e154
-        return div(dout, self.y), -dout * div(self.out, self.y)
+        # d(x/y)/dy = -x / y**2, taken as -(dout * (x / y)) / y: y * y under/overflows for |y| < 1e-154 or
+        # > 1e154, and dout first: an upstream gradient of exactly 0 stays 0 where (x / y) / y would overflow
+        return div(dout, self.y), -div(dout * self.out, self.y)
 
 
 class PowLayer(Layer):
