@@ -11,6 +11,7 @@ from typing import Any, ClassVar, NamedTuple
 from ..errors import GraphError, ShapeError
 
 Shape = tuple[int, ...]
+ONE = 1.0  # the seed of backward, d out / d out (for an array output, a float that stands for ones)
 
 
 def sum_to(g, shape: Shape):

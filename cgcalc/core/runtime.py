@@ -13,12 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CgcalcError, GraphError, UsageError, suggest
-from .base import fmt_shape, sum_to
+from .base import ONE, fmt_shape, sum_to
 from .compiler import Plan
 from .kernels import exact_arrays
 
 Value = Any  # a float, or a numpy array
-ONE = 1.0  # the seed of backward, d out / d out (for an array output, a float that stands for ones)
 
 
 def input_values(plan: Plan, overrides: Mapping[str, Any] | None) -> list[Value]:
