@@ -45,21 +45,7 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
     outputs = check_outputs(plan, outputs)
     names = [i.name for i in plan.inputs]
     n_in = len(names)
-    given: dict[int, Any] = {}
-    for name, col in columns.items():
-        slot = plan.index.get(name)
-        if slot is None or slot >= n_in:
-            raise UsageError(f"'{name}' is not an input of the graph{suggest(name, names)}")
-        a = real_array(col, f"column '{name}'")
-        if a.ndim == 0:
-            raise UsageError(f"column '{name}' needs a leading row axis (got a single number)")
-        if rows is None:
-            rows = a.shape[0]
-        elif a.shape[0] != rows:
-            raise UsageError(f"column '{name}' has {a.shape[0]} rows, others have {rows}")
-        given[slot] = a
-    if rows is None:
-        raise UsageError("run_batch needs at least one column, or rows=N to run the file's values N times")
+    given, rows = _columns(plan, columns, rows)
     per_row = [tuple(given[s].shape[1:]) if s in given else plan.shapes[s] for s in range(n_in)]
     if per_row != list(plan.shapes[:n_in]):
         shapes, layouts = plan.infer(per_row)
@@ -98,6 +84,27 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
     outs = {o: _private(v, theirs) for o, v in outs.items()}
     grads = {o: {x: _private(v, theirs) for x, v in g.items()} for o, g in grads.items()}
     return BatchResult(rows, outs, grads, outputs[0])
+
+
+def _columns(plan: Plan, columns: Mapping[str, Any], rows: int | None) -> tuple[dict[int, Any], int]:
+    """The given columns by slot, as float64 arrays with a leading row axis, and how many rows they have."""
+    names = [i.name for i in plan.inputs]
+    given: dict[int, Any] = {}
+    for name, col in columns.items():
+        slot = plan.index.get(name)
+        if slot is None or slot >= len(names):
+            raise UsageError(f"'{name}' is not an input of the graph{suggest(name, names)}")
+        a = real_array(col, f"column '{name}'")
+        if a.ndim == 0:
+            raise UsageError(f"column '{name}' needs a leading row axis (got a single number)")
+        if rows is None:
+            rows = a.shape[0]
+        elif a.shape[0] != rows:
+            raise UsageError(f"column '{name}' has {a.shape[0]} rows, others have {rows}")
+        given[slot] = a
+    if rows is None:
+        raise UsageError("run_batch needs at least one column, or rows=N to run the file's values N times")
+    return given, rows
 
 
 def _private(v, theirs: list):

@@ -95,7 +95,7 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
           eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
           max_elements: int | None = MAX_ELEMENTS) -> CheckReport:
     """Every element of every input that takes a gradient (of an input with more than max_elements, a
-    fixed random sample of that many): backprop vs (f(x+eps) - f(x-eps)) / 2eps."""
+    fixed random sample of that many): backprop vs (f(x+h) - f(x-h)) / 2h, h = eps * max(1, |x|)."""
     outputs = check_outputs(plan, outputs)
     s = Session(plan, overrides)
     results = []
@@ -118,56 +118,57 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
                 indices = sorted(random.Random(slot).sample(indices, max_elements))
             per_out: dict[str, list[Element]] = {o: [] for o in outputs}
             for idx in indices:
-                if not math.isfinite(x0 if scalar else float(x0[idx])):
-                    for o in outputs:  # no derivative to speak of at an infinite or NaN input
-                        g = analytic[o][slot]
-                        per_out[o].append(Element(idx, float(g if scalar else g[idx]), NAN, NAN, NAN, UNDEFINED))
-                    continue
-                xi = x0 if scalar else float(x0[idx])
-                # the step scales with |x|: a fixed 1e-6 is below the float spacing of 1e8; and the step taken
-                # is what x +- h rounds to, not h itself
-                h = eps * max(1.0, abs(xi))
-                xp, xm = xi + h, xi - h
-                outs = []  # each output's value at x + h and at x - h
-                sides = []  # which side of its kink each relu input is on, at x + h and x - h
-                failed = False
-                for xs in (xp, xm):
-                    values = list(base)
-                    if scalar:
-                        values[slot] = xs
-                    else:
-                        x = x0.copy()
-                        x[idx] = xs
-                        values[slot] = x
-                    try:
-                        lay = s.forward(values)
-                    except CgcalcError:
-                        failed = True
-                        break
-                    sides.append(_kinks(lay))
-                    outs.append({o: values[plan.index[o]] for o in outputs})
-                # a relu input that this element moves across (or off) its kink: no derivative here
-                kinked = not failed and sides[0] != sides[1]
-                for o in outputs:
-                    g = analytic[o][slot]
-                    a = float(g if scalar else g[idx])
-                    if failed:
-                        per_out[o].append(Element(idx, a, NAN, NAN, NAN, UNDEFINED))
-                        continue
-                    num, noise = _central(outs[0][o], outs[1][o], xp - xm)
-                    err = abs(a - num)
-                    rel = err / max(abs(a), abs(num)) if max(abs(a), abs(num)) > 0 else 0.0
-                    ok = err <= atol + rtol * abs(num)
-                    status = PASS if ok else (KINK if kinked else FAIL)
-                    if not ok and (not math.isfinite(num) or err <= noise):
-                        # the output is not finite around x, or float64 cannot resolve the difference
-                        status = UNDEFINED
-                    per_out[o].append(Element(idx, a, num, err, rel, status))
+                grads = {o: float(analytic[o][slot] if scalar else analytic[o][slot][idx]) for o in outputs}
+                for o, e in _element(s, base, slot, idx, grads, eps, rtol, atol).items():
+                    per_out[o].append(e)
             for o in outputs:
                 results.append(InputCheck(o, inp.name, () if scalar else tuple(x0.shape), tuple(per_out[o]),
                                           total))
     results.sort(key=lambda c: outputs.index(c.output))  # stable: inputs stay in file order
     return CheckReport(plan.spec.name, eps, rtol, atol, tuple(results), warnings)
+
+
+def _element(s: Session, base: list, slot: int, idx: tuple, grads: dict[str, float], eps: float, rtol: float,
+             atol: float) -> dict[str, Element]:
+    """One element of one input, for each output: its backprop gradient (`grads`) against central differences."""
+    x0 = base[slot]
+    scalar = type(x0) is float
+    xi = x0 if scalar else float(x0[idx])
+    if not math.isfinite(xi):  # no derivative to speak of at an infinite or NaN input
+        return {o: Element(idx, a, NAN, NAN, NAN, UNDEFINED) for o, a in grads.items()}
+    # the step scales with |x|: a fixed 1e-6 is below the float spacing of 1e8; and the step taken is what
+    # x +- h rounds to, not h itself
+    h = eps * max(1.0, abs(xi))
+    xp, xm = xi + h, xi - h
+    outs = []  # each output's value at x + h and at x - h
+    sides = []  # which side of its kink each relu input is on, at x + h and x - h
+    for xs in (xp, xm):
+        values = list(base)
+        if scalar:
+            values[slot] = xs
+        else:
+            x = x0.copy()
+            x[idx] = xs
+            values[slot] = x
+        try:
+            lay = s.forward(values)
+        except CgcalcError:
+            return {o: Element(idx, a, NAN, NAN, NAN, UNDEFINED) for o, a in grads.items()}
+        sides.append(_kinks(lay))
+        outs.append({o: values[s.plan.index[o]] for o in grads})
+    kinked = sides[0] != sides[1]  # a relu input that this element moves across (or off) its kink
+    out = {}
+    for o, a in grads.items():
+        num, noise = _central(outs[0][o], outs[1][o], xp - xm)
+        err = abs(a - num)
+        rel = err / max(abs(a), abs(num)) if max(abs(a), abs(num)) > 0 else 0.0
+        ok = err <= atol + rtol * abs(num)
+        status = PASS if ok else (KINK if kinked else FAIL)
+        if not ok and (not math.isfinite(num) or err <= noise):
+            # the output is not finite around x, or float64 cannot resolve the difference
+            status = UNDEFINED
+        out[o] = Element(idx, a, num, err, rel, status)
+    return out
 
 
 def _ndindex(shape: tuple[int, ...]):
