@@ -38,8 +38,9 @@ class Graph:
     def outputs(self) -> tuple[str, ...]:
         return self.plan.outputs
 
-    def run(self, overrides: Mapping[str, Any] | None = None, /, *, output: str | list[str] | None = None,
-            **inputs: Any) -> Result:
+    def run(
+        self, overrides: Mapping[str, Any] | None = None, /, *, output: str | list[str] | None = None, **inputs: Any
+    ) -> Result:
         """Run forward and backward.
 
         Parameters
@@ -62,8 +63,9 @@ class Graph:
         outs = [output] if isinstance(output, str) else output
         return run(self.plan, merged, outs)
 
-    def run_batch(self, columns: Mapping[str, Any], *, output: str | list[str] | None = None,
-                  exact: bool = True) -> BatchResult:
+    def run_batch(
+        self, columns: Mapping[str, Any], *, output: str | list[str] | None = None, exact: bool = True
+    ) -> BatchResult:
         """Run many rows at once, vectorized.
 
         Parameters
@@ -89,8 +91,14 @@ class Graph:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
 
 
-def loads(text: str | bytes, *, file: str | None = None, name: str | None = None,
-          limits: Limits | None = None, json: bool = False) -> Graph:
+def loads(
+    text: str | bytes,
+    *,
+    file: str | None = None,
+    name: str | None = None,
+    limits: Limits | None = None,
+    json: bool = False,
+) -> Graph:
     """Compile a graph from YAML (or JSON) text.
 
     Parameters
@@ -176,10 +184,13 @@ def read_limited(f, file: str, limits: Limits | None = None) -> bytes:
 
 def _too_large(file: str, limit: int, size: int | None = None) -> GraphError:
     if size is None:
-        return GraphError(f"file is over the limit of {limit:,} bytes (stopped reading there; raise it with "
-                          "CGCALC_MAX_FILE_BYTES)", file=file)
-    return GraphError(f"file is {size:,} bytes, over the limit of {limit:,} (raise it with CGCALC_MAX_FILE_BYTES)",
-                      file=file)
+        return GraphError(
+            f"file is over the limit of {limit:,} bytes (stopped reading there; raise it with CGCALC_MAX_FILE_BYTES)",
+            file=file,
+        )
+    return GraphError(
+        f"file is {size:,} bytes, over the limit of {limit:,} (raise it with CGCALC_MAX_FILE_BYTES)", file=file
+    )
 
 
 def is_json(text: str | bytes, file: str | None) -> bool:

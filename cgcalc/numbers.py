@@ -10,9 +10,17 @@ import re
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?\Z")
 INT_RE = re.compile(r"[-+]?[0-9]+\Z")
 _SPECIAL = {
-    ".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan,
-    "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan,
-    "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf,  # as JSON writers spell them
+    ".inf": math.inf,
+    "+.inf": math.inf,
+    "-.inf": -math.inf,
+    ".nan": math.nan,
+    "inf": math.inf,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+    "nan": math.nan,
+    "infinity": math.inf,
+    "+infinity": math.inf,
+    "-infinity": -math.inf,  # as JSON writers spell them
 }
 
 

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 from cgcalc.cli.app import app
 
 # the shell running the tests may have set these; each test starts from the defaults
-CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None,
-             "CGCALC_MAX_FILE_BYTES": None}
+CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None, "CGCALC_MAX_FILE_BYTES": None}
 
 
 def cli(*args, env: dict | None = None):
@@ -45,7 +44,7 @@ def assert_error(result, where: str, *fragments: str) -> str:
     line = one_error_line(result)
     prefix = f"error: {where}: "
     assert line.startswith(prefix), f"expected {prefix!r}..., got {line!r}"
-    message = line[len(prefix):]
+    message = line[len(prefix) :]
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     return message

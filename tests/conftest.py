@@ -30,8 +30,7 @@ def git_status(root: Path = ROOT) -> str | None:
         return None
 
     def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60,
-                              check=False)
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60, check=False)
 
     try:
         top = git("rev-parse", "--show-toplevel")

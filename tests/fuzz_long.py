@@ -34,7 +34,9 @@ from hypothesis.errors import DeadlineExceeded, FlakyFailure  # noqa: E402
 
 KNOWN_COMMANDS = ("run", "check", "trace", "export", "validate", "ops", "batch")
 EXITS: Counter = Counter()
-EXIT1: list[str] = []  # a few outcomes with exit 1 (check mismatch, --strict), shown in the summary  # (command, exit code) -> count
+EXIT1: list[
+    str
+] = []  # a few outcomes with exit 1 (check mismatch, --strict), shown in the summary  # (command, exit code) -> count
 COUNT = {"examples": 0, "invocations": 0}
 
 
@@ -59,8 +61,7 @@ def describe(e: BaseException, limit: int = 4000) -> str:
     parts += [str(n) for n in getattr(e, "__notes__", [])]
     for sub in getattr(e, "exceptions", []) or []:
         parts.append("  caused by: " + "".join(traceback.format_exception_only(type(sub), sub)).strip())
-    return "\n".join(p if len(p) <= limit else p[:limit] + f" ... [{len(p) - limit:,} more characters]"
-                     for p in parts)
+    return "\n".join(p if len(p) <= limit else p[:limit] + f" ... [{len(p) - limit:,} more characters]" for p in parts)
 
 
 def timing_only(e: BaseException) -> bool:
@@ -70,8 +71,13 @@ def timing_only(e: BaseException) -> bool:
 
 def make_properties(base: Path, batch: int, all_commands: bool, shrink: bool):
     phases = [Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
-    common = dict(max_examples=batch, database=None, phases=phases, verbosity=Verbosity.quiet,
-                  **{**tf.SETTINGS, "deadline": timedelta(seconds=10) if all_commands else tf.DEADLINE})
+    common = dict(
+        max_examples=batch,
+        database=None,
+        phases=phases,
+        verbosity=Verbosity.quiet,
+        **{**tf.SETTINGS, "deadline": timedelta(seconds=10) if all_commands else tf.DEADLINE},
+    )
     commands = tf.file_commands(min_size=len(tf.COMMAND_NAMES)) if all_commands else tf.file_commands()
 
     @settings(**common)
@@ -96,8 +102,11 @@ def main() -> int:
     p.add_argument("--examples", type=int, default=20_000, help="stop after this many examples (default 20000)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes instead")
     p.add_argument("--batch", type=int, default=300, help="examples per hypothesis run (default 300)")
-    p.add_argument("--some-commands", action="store_true",
-                   help="run a random subset of the commands on each file, as CI does (default: all of them)")
+    p.add_argument(
+        "--some-commands",
+        action="store_true",
+        help="run a random subset of the commands on each file, as CI does (default: all of them)",
+    )
     p.add_argument("--no-shrink", action="store_true", help="report failures unshrunk (faster)")
     args = p.parse_args()
 
@@ -126,24 +135,31 @@ def main() -> int:
                 break
             except BaseException as e:  # noqa: BLE001 - every failure is reported, then we go on
                 # hypothesis raises one failure, or a group of distinct ones
-                subs = list(e.exceptions) if isinstance(e, BaseExceptionGroup) and not isinstance(e, FlakyFailure) \
-                    else [e]
+                subs = (
+                    list(e.exceptions) if isinstance(e, BaseExceptionGroup) and not isinstance(e, FlakyFailure) else [e]
+                )
                 for x in subs:
                     text = describe(x)
                     if timing_only(x):
                         flakes.append(f"[{name}] {text}")
-                        print(f"\n(slow once, fast on the rerun: a timing flake, not counted)\n{text[:600]}", flush=True)
+                        print(
+                            f"\n(slow once, fast on the rerun: a timing flake, not counted)\n{text[:600]}", flush=True
+                        )
                     else:
                         failures.append(f"[{name}] {text}")
                         print(f"\nFAILURE in {name}:\n{text}", flush=True)
             elapsed = time.monotonic() - start
-            print(f"{COUNT['examples']:,} examples ({COUNT['invocations']:,} cgcalc runs) in {elapsed:.0f} s "
-                  f"[{name}: {COUNT['examples'] - before} this round], failures so far: {len(failures)}", flush=True)
+            print(
+                f"{COUNT['examples']:,} examples ({COUNT['invocations']:,} cgcalc runs) in {elapsed:.0f} s "
+                f"[{name}: {COUNT['examples'] - before} this round], failures so far: {len(failures)}",
+                flush=True,
+            )
 
     elapsed = time.monotonic() - start
     print("\n=== summary ===")
-    print(f"examples: {COUNT['examples']:,}   cgcalc invocations: {COUNT['invocations']:,}   "
-          f"time: {elapsed / 60:.1f} min")
+    print(
+        f"examples: {COUNT['examples']:,}   cgcalc invocations: {COUNT['invocations']:,}   time: {elapsed / 60:.1f} min"
+    )
     print("exit codes by command:")
     for (cmd, code), n in sorted(EXITS.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
         print(f"  {cmd:10s} exit {int(code)}: {n:,}")

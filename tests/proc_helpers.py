@@ -105,10 +105,22 @@ class Run:
     """`cgcalc batch GRAPH - ARGS...` with its rows written to stdin by the test, which keeps stdin open: the run
     cannot finish until the test closes it (or stops the run)."""
 
-    def __init__(self, args: list, rows: bytes, graph: Path = GRAPHS / "apple.yaml", env: dict | None = None,
-                 cwd: Path | None = None) -> None:
-        self.proc = subprocess.Popen([*CGCALC, "batch", str(graph), "-", *map(str, args)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    def __init__(
+        self,
+        args: list,
+        rows: bytes,
+        graph: Path = GRAPHS / "apple.yaml",
+        env: dict | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.proc = subprocess.Popen(
+            [*CGCALC, "batch", str(graph), "-", *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
         self.proc.stdin.write(b"apple,apple_num,tax\n" + rows)
         self.proc.stdin.flush()
 

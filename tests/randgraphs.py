@@ -32,8 +32,24 @@ from typing import Any
 
 import numpy as np
 
-OPS = ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh", "matmul", "affine",
-       "sum", "mean", "softmax_with_loss")
+OPS = (
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "neg",
+    "exp",
+    "log",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "matmul",
+    "affine",
+    "sum",
+    "mean",
+    "softmax_with_loss",
+)
 BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 UNARY = ("neg", "exp", "log", "relu", "sigmoid", "tanh")
 CAP = 1e6  # no interval beyond +-CAP: values and gradients stay far from overflow
@@ -84,7 +100,7 @@ class Input:
         if self.kind == "index":
             v = rng.integers(0, self.classes, shape).astype(np.float64)
         elif self.kind == "scale":
-            v = rng.choice([-1.0, 1.0], shape) * rng.uniform(1.0, 10.0, shape) * 10.0 ** self.exp10
+            v = rng.choice([-1.0, 1.0], shape) * rng.uniform(1.0, 10.0, shape) * 10.0**self.exp10
         elif self.kind == "onehot":
             idx = rng.integers(0, shape[-1], shape[:-1])
             v = np.eye(shape[-1])[idx]
@@ -151,13 +167,22 @@ def _sig(x: float) -> float:
 
 DOMAINS = {
     # name: (predicate on an interval, intervals for a new input, constants)
-    "any": (lambda lo, hi: True, [(-2.0, 2.0), (-1.0, 1.0), (0.5, 2.0), (-3.0, -0.5), (-0.5, 0.5), (-4.0, 4.0)],
-            [2.0, 0.5, -1.5, 3.0, 1.0, 0.25, -2.0, 0.0]),
+    "any": (
+        lambda lo, hi: True,
+        [(-2.0, 2.0), (-1.0, 1.0), (0.5, 2.0), (-3.0, -0.5), (-0.5, 0.5), (-4.0, 4.0)],
+        [2.0, 0.5, -1.5, 3.0, 1.0, 0.25, -2.0, 0.0],
+    ),
     "pos": (lambda lo, hi: lo >= 0.1 and hi <= 1e3, [(0.5, 2.0), (0.2, 3.0), (1.0, 1.5)], [2.0, 0.5, 3.0, 1.5]),
-    "nonzero": (lambda lo, hi: (lo >= 0.1 or hi <= -0.1) and max(abs(lo), abs(hi)) <= 1e4,
-                [(0.5, 2.0), (-2.0, -0.5), (0.25, 4.0)], [2.0, -4.0, 0.5, 1.5]),
-    "exponent": (lambda lo, hi: lo >= -3 and hi <= 3, [(-2.0, 2.0), (0.5, 3.0), (-1.0, 0.5)],
-                 [2.0, 3.0, 0.5, -1.0, 1.5, 0.0]),
+    "nonzero": (
+        lambda lo, hi: (lo >= 0.1 or hi <= -0.1) and max(abs(lo), abs(hi)) <= 1e4,
+        [(0.5, 2.0), (-2.0, -0.5), (0.25, 4.0)],
+        [2.0, -4.0, 0.5, 1.5],
+    ),
+    "exponent": (
+        lambda lo, hi: lo >= -3 and hi <= 3,
+        [(-2.0, 2.0), (0.5, 3.0), (-1.0, 0.5)],
+        [2.0, 3.0, 0.5, -1.0, 1.5, 0.0],
+    ),
     "small": (lambda lo, hi: lo >= -30 and hi <= 30, [(-2.0, 2.0), (-3.0, 1.0)], [2.0, -1.0, 0.5]),
     "nonneg": (lambda lo, hi: lo >= 0 and hi <= 1e3, [(0.0, 1.0), (0.1, 2.0)], [1.0, 0.5]),
 }
@@ -220,7 +245,7 @@ class Gen:
         if k == 2:
             return ()
         if k == 3:
-            return s[self.src.integer(1, len(s)):]
+            return s[self.src.integer(1, len(s)) :]
         if k == 4 and s:
             return tuple(1 if self.src.boolean(0.5) else d for d in s)
         extra = tuple(self.dim() for _ in range(self.src.integer(1, 2)))
@@ -319,17 +344,25 @@ class Gen:
                 t = self.pick_any(doms[first])
                 other = self.pick(self.broadcast_partner(t.shape), doms[1 - first])
                 a, b = (t, other) if first == 0 else (other, t)
-            f = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
-                 "div": lambda x, y: x / y, "pow": lambda x, y: x ** y}[op]
+            f = {
+                "add": lambda x, y: x + y,
+                "sub": lambda x, y: x - y,
+                "mul": lambda x, y: x * y,
+                "div": lambda x, y: x / y,
+                "pow": lambda x, y: x**y,
+            }[op]
             lo, hi = _corners(f, a, b)
             return self.add_node(op, [a, b], {}, broadcast(a.shape, b.shape), lo, hi)
         if op in UNARY:
             dom = {"exp": "small", "log": "pos"}.get(op, "any")
             x = self.const(dom) if src.boolean(0.06) else self.pick_any(dom)
             lo, hi = {
-                "neg": lambda: (-x.hi, -x.lo), "exp": lambda: (math.exp(x.lo), math.exp(x.hi)),
-                "log": lambda: (math.log(x.lo), math.log(x.hi)), "relu": lambda: (max(x.lo, 0.0), max(x.hi, 0.0)),
-                "sigmoid": lambda: (_sig(x.lo), _sig(x.hi)), "tanh": lambda: (math.tanh(x.lo), math.tanh(x.hi)),
+                "neg": lambda: (-x.hi, -x.lo),
+                "exp": lambda: (math.exp(x.lo), math.exp(x.hi)),
+                "log": lambda: (math.log(x.lo), math.log(x.hi)),
+                "relu": lambda: (max(x.lo, 0.0), max(x.hi, 0.0)),
+                "sigmoid": lambda: (_sig(x.lo), _sig(x.hi)),
+                "tanh": lambda: (math.tanh(x.lo), math.tanh(x.hi)),
             }[op]()
             return self.add_node(op, [x], {}, x.shape, lo, hi)
         if op in ("matmul", "affine"):
@@ -338,7 +371,7 @@ class Gen:
             other = self.pick(self.matmul_partner(t.shape, left), "any", allow_const=False)
             a, b = (t, other) if left else (other, t)
             y = matmul_shape(a.shape, b.shape)
-            k = (a.shape[-1])
+            k = a.shape[-1]
             plo, phi = _corners(lambda x, w: x * w, a, b)
             lo, hi = k * plo, k * phi
             if op == "matmul":
@@ -365,16 +398,20 @@ class Gen:
             if src.boolean(0.3):
                 attrs["keepdims"] = True
             keep = attrs.get("keepdims", False)
-            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if keep else \
-                tuple(d for i, d in enumerate(x.shape) if i not in axes)
+            shape = (
+                tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+                if keep
+                else tuple(d for i, d in enumerate(x.shape) if i not in axes)
+            )
             n = size(tuple(x.shape[i] for i in axes))
             lo, hi = (x.lo * n, x.hi * n) if op == "sum" else (x.lo, x.hi)
             return self.add_node(op, [x], attrs, shape, min(lo, hi), max(lo, hi))
         if op == "softmax_with_loss":
             x = self.pick_any("any", ranks=(1, 2))
             c = x.shape[-1]
-            mode = src.choice(["literal", "index", "onehot", "soft"] if len(x.shape) == 1 else
-                              ["index", "onehot", "soft"])
+            mode = src.choice(
+                ["literal", "index", "onehot", "soft"] if len(x.shape) == 1 else ["index", "onehot", "soft"]
+            )
             if mode == "literal":
                 t = Term(float(src.integer(0, c - 1)), (), 0.0, float(c - 1), "const")
             elif mode == "index":
@@ -400,8 +437,8 @@ class Gen:
                     self.node(op)
                     break
                 except TooBig:
-                    del self.inputs[mark[0]:]
-                    del self.terms[mark[1]:]
+                    del self.inputs[mark[0] :]
+                    del self.terms[mark[1] :]
         if not self.nodes or not self.inputs:  # at least one node, and one input (rows need a column)
             x = self.new_input(self.rand_shape(), "any", grad=True)
             self.add_node("neg", [x], {}, x.shape, -x.hi, -x.lo)
@@ -413,8 +450,11 @@ class Gen:
 
 def _num(x: float) -> str:
     x = float(x)
-    return str(int(x)) if x == int(x) and abs(x) < 1e15 and math.copysign(1, x) > 0 or x == int(x) and x < 0 \
-        and abs(x) < 1e15 else repr(x)
+    return (
+        str(int(x))
+        if x == int(x) and abs(x) < 1e15 and math.copysign(1, x) > 0 or x == int(x) and x < 0 and abs(x) < 1e15
+        else repr(x)
+    )
 
 
 def _attr_text(attrs: dict, expr: bool) -> list[str]:
@@ -447,8 +487,9 @@ def _expr(tree, src, top: bool) -> str:
     return f"{op}({', '.join(parts)})"
 
 
-def finish(src, inputs: list[Input], nodes: list[Node], want_json: bool | None = None,
-           file_shapes: bool = True) -> RGraph:
+def finish(
+    src, inputs: list[Input], nodes: list[Node], want_json: bool | None = None, file_shapes: bool = True
+) -> RGraph:
     """Choose outputs, inline some nodes into expressions (renaming them as cgcalc will), write the file."""
     rng = np.random.default_rng(src.seed())
     names = [n.name for n in nodes]
@@ -479,6 +520,7 @@ def finish(src, inputs: list[Input], nodes: list[Node], want_json: bool | None =
 
     rename: dict[str, str] = {}
     tops = []
+
     def walk(name: str, inner: list[str]) -> list[str]:
         """The nodes of an expression in evaluation order: post-order, left to right."""
         for a in by_name[name].args:
@@ -618,8 +660,9 @@ def random_rows(g: RGraph, src, max_rows: int = 4) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(src.seed())
     n = src.integer(1, max_rows)
     chosen = [i for i in g.inputs if src.boolean(0.5)] or [src.choice(g.inputs)]
-    return {i.name: np.array([i.sample(rng) for _ in range(n)], dtype=np.float64).reshape((n, *i.shape))
-            for i in chosen}
+    return {
+        i.name: np.array([i.sample(rng) for _ in range(n)], dtype=np.float64).reshape((n, *i.shape)) for i in chosen
+    }
 
 
 def row(columns: dict[str, np.ndarray], i: int) -> dict[str, Any]:
@@ -697,12 +740,14 @@ def batch_vs_single(graph, columns: dict, outputs: list[str], exact: bool, rtol:
             got = res.outputs[o]
             want = single.value(o)
             if np.shape(got)[:1] != (n,) or np.shape(got)[1:] != np.shape(want):
-                problems.append(f"output {o}: batch shape {np.shape(got)}, expected ({n}, *{np.shape(want)}) "
-                                f"(a leading row axis)")
+                problems.append(
+                    f"output {o}: batch shape {np.shape(got)}, expected ({n}, *{np.shape(want)}) (a leading row axis)"
+                )
                 continue
             if not (same_bits(got[i], want) if exact else close(got[i], want, rtol, rtol * anc[o])):
-                problems.append(f"row {i} output {o}: batch {_show(got[i])} != single run {_show(want)}  "
-                                f"[row {_show_row(over)}]")
+                problems.append(
+                    f"row {i} output {o}: batch {_show(got[i])} != single run {_show(want)}  [row {_show_row(over)}]"
+                )
         for o in outputs:
             per_input = res.grads.get(o, {})
             if list(per_input) != grad_inputs:
@@ -716,8 +761,9 @@ def batch_vs_single(graph, columns: dict, outputs: list[str], exact: bool, rtol:
                     problems.append(f"d{o}/d{x}: batch shape {np.shape(got)}, expected ({n}, *{np.shape(want)})")
                     continue
                 if not (same_bits(got[i], want) if exact else close(got[i], want, rtol, rtol * gmag)):
-                    problems.append(f"row {i} d{o}/d{x}: batch {_show(got[i])} != single run {_show(want)}  "
-                                    f"[row {_show_row(over)}]")
+                    problems.append(
+                        f"row {i} d{o}/d{x}: batch {_show(got[i])} != single run {_show(want)}  [row {_show_row(over)}]"
+                    )
     return list(dict.fromkeys(problems))  # a shape problem once, not once per row
 
 

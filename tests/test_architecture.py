@@ -21,9 +21,31 @@ PACKAGE = Path(cgcalc.__file__).resolve().parent
 
 # a module may import its own rank and below, never above; modules of equal rank in different packages
 # (views and batch) may not import each other
-RANK = {"errors": 0, "numbers": 0, "core": 1, "io": 2, "api": 3, "__init__": 3.5, "views": 4, "batch": 4, "cli": 5, "__main__": 6}
-CORE_RANK = {"base": 0, "kernels": 0, "layers": 1, "nn_layers": 1, "registry": 2, "spec": 2, "expr": 3,
-             "compiler": 4, "runtime": 5, "vectorized": 6, "__init__": 7}
+RANK = {
+    "errors": 0,
+    "numbers": 0,
+    "core": 1,
+    "io": 2,
+    "api": 3,
+    "__init__": 3.5,
+    "views": 4,
+    "batch": 4,
+    "cli": 5,
+    "__main__": 6,
+}
+CORE_RANK = {
+    "base": 0,
+    "kernels": 0,
+    "layers": 1,
+    "nn_layers": 1,
+    "registry": 2,
+    "spec": 2,
+    "expr": 3,
+    "compiler": 4,
+    "runtime": 5,
+    "vectorized": 6,
+    "__init__": 7,
+}
 # third-party stacks and the modules allowed to import them (prefixes of dotted module names)
 STACKS = {
     "typer": ("cgcalc.cli",),
@@ -123,7 +145,7 @@ def test_no_import_cycles():
                 stack.pop()
                 path.pop()
             elif colour.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = path[path.index(nxt) :] + [nxt]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             elif not colour.get(nxt):
                 colour[nxt] = 1
@@ -143,8 +165,13 @@ def test_each_third_party_stack_is_imported_in_its_one_place():
 
 def test_the_core_imports_numpy_only_inside_functions():
     # a graph of scalars never imports numpy; `import cgcalc` stays fast
-    wrong = [f"{name}:{line}" for name, path in modules().items() if name.startswith(("cgcalc.core", "cgcalc.api"))
-             for target, line, top in imports(name, path) if target.split(".")[0] == "numpy" and top]
+    wrong = [
+        f"{name}:{line}"
+        for name, path in modules().items()
+        if name.startswith(("cgcalc.core", "cgcalc.api"))
+        for target, line, top in imports(name, path)
+        if target.split(".")[0] == "numpy" and top
+    ]
     assert not wrong, wrong
 
 

@@ -51,9 +51,34 @@ def python_text(x: float) -> str:
 # --- float text: exactly repr() --------------------------------------------------------------------
 
 
-SPECIAL = [0.0, -0.0, 1.0, 3.0, 110.0, -2.5, 0.1, 0.1 + 0.2, 1e-4, 9.999999999999999e-05, 1e-5, 1e15, 1e16,
-           9999999999999998.0, 1e16 + 2, 2.0**53, 2.0**53 + 2, 123456789012345.67, 1e21, 1e22, 5e-324,
-           2.2250738585072014e-308, 1.7976931348623157e308, float("nan"), float("inf"), float("-inf")]
+SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    3.0,
+    110.0,
+    -2.5,
+    0.1,
+    0.1 + 0.2,
+    1e-4,
+    9.999999999999999e-05,
+    1e-5,
+    1e15,
+    1e16,
+    9999999999999998.0,
+    1e16 + 2,
+    2.0**53,
+    2.0**53 + 2,
+    123456789012345.67,
+    1e21,
+    1e22,
+    5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+]
 
 
 def test_float_texts_is_repr_on_special_values():
@@ -81,7 +106,7 @@ def test_float_texts_is_repr_on_hypothesis_floats(xs):
 
 # --- cell parsing: a subset of Python's, to the same values ----------------------------------------
 
-CELL = st.text(alphabet="0123456789.eE+-naifNIty_ \"x\ufeff\u00a0\t\u0661", max_size=7)
+CELL = st.text(alphabet='0123456789.eE+-naifNIty_ "x\ufeff\u00a0\t\u0661', max_size=7)
 
 
 @PROPERTY
@@ -126,8 +151,20 @@ def test_arrow_gives_the_same_bytes_as_python(tmp_path, jobs, out_name):
     outs, errs = [], []
     for arrow in (False, True):
         out = tmp_path / f"{arrow}{out_name}"
-        r = cli("batch", GRAPHS / "expressions.yaml", src, "-o", out, "--output", "all", "--chunk-rows", "11",
-                "--jobs", jobs, arrow=arrow)
+        r = cli(
+            "batch",
+            GRAPHS / "expressions.yaml",
+            src,
+            "-o",
+            out,
+            "--output",
+            "all",
+            "--chunk-rows",
+            "11",
+            "--jobs",
+            jobs,
+            arrow=arrow,
+        )
         outs.append(out.read_bytes())
         errs.append(r.stderr)
     assert outs[0] == outs[1]
@@ -138,8 +175,10 @@ def test_arrow_gives_the_same_bytes_for_the_book_graph_and_bad_rows(tmp_path):
     rng = np.random.default_rng(11)
     lines = ["apple,apple_num,orange,orange_num,tax"]
     for _ in range(2000):
-        lines.append(f"{rng.uniform(50, 150):.2f},{rng.integers(1, 11)},{rng.uniform(50, 200):.2f},"
-                     f"{rng.integers(1, 11)},{rng.uniform(1, 1.2):.3f}")
+        lines.append(
+            f"{rng.uniform(50, 150):.2f},{rng.integers(1, 11)},{rng.uniform(50, 200):.2f},"
+            f"{rng.integers(1, 11)},{rng.uniform(1, 1.2):.3f}"
+        )
     lines[500] = lines[500].replace(",", ",oops", 1)
     lines[1500] = ""
     src = tmp_path / "r.csv"
@@ -169,13 +208,17 @@ def both_ways(args: list, stdin: bytes) -> list:
     return out
 
 
-@pytest.mark.parametrize(("text", "bad"), [
-    (f"{BOM}apple,tax\n1,2\n3,4\n", []),  # the file's byte-order mark: stripped, as CSV tools do
-    (f"apple,tax\n{BOM}1,2\n3,4\n", [(2, 1)]),  # elsewhere, a bad cell: here where Arrow's block starts
-    (f"apple,tax\n{BOM}1,2\n3,x\n", [(2, 1), (3, 3)]),  # ... also when another bad row is in the block
-    (f"apple,tax\n1,2\n3,{BOM}4\n", [(3, 3)]),
-    (f"apple,tax\n1,2\n3,4\n{BOM}5,6\n", [(4, 1)]),  # the first line of the second block (--chunk-rows 2)
-], ids=["file-start", "first-cell", "first-cell-and-a-bad-row", "later-cell", "block-start"])
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        (f"{BOM}apple,tax\n1,2\n3,4\n", []),  # the file's byte-order mark: stripped, as CSV tools do
+        (f"apple,tax\n{BOM}1,2\n3,4\n", [(2, 1)]),  # elsewhere, a bad cell: here where Arrow's block starts
+        (f"apple,tax\n{BOM}1,2\n3,x\n", [(2, 1), (3, 3)]),  # ... also when another bad row is in the block
+        (f"apple,tax\n1,2\n3,{BOM}4\n", [(3, 3)]),
+        (f"apple,tax\n1,2\n3,4\n{BOM}5,6\n", [(4, 1)]),  # the first line of the second block (--chunk-rows 2)
+    ],
+    ids=["file-start", "first-cell", "first-cell-and-a-bad-row", "later-cell", "block-start"],
+)
 @pytest.mark.parametrize("skip", [True, False])
 def test_a_byte_order_mark_is_read_the_same_with_and_without_arrow(text, bad, skip):
     args = [GRAPHS / "apple.yaml", "-", "--chunk-rows", "2", *(["--skip-bad-rows"] if skip else [])]
@@ -193,13 +236,18 @@ GOOD_CELLS = ["1", "2.5", " 3 ", '"4"', "1e3", "-0.0", "nan", "-nan", "inf", "-i
 BAD_CELLS = [BOM + "1", "x", "", "1_0", "0x10", '"', "\u0661", "1 2", "--1", "1" + BOM, "\t"]
 GOOD_CELL = st.one_of(st.floats().map(repr), st.sampled_from(GOOD_CELLS))
 CSV_CELL = st.one_of(GOOD_CELL, GOOD_CELL, st.sampled_from(BAD_CELLS))  # mostly good: a block may be all good
-CSV_LINE = st.one_of(st.tuples(CSV_CELL, CSV_CELL).map(",".join), st.tuples(CSV_CELL, CSV_CELL).map(",".join),
-                     st.just(""), st.lists(CSV_CELL, min_size=1, max_size=3).map(",".join))
+CSV_LINE = st.one_of(
+    st.tuples(CSV_CELL, CSV_CELL).map(",".join),
+    st.tuples(CSV_CELL, CSV_CELL).map(",".join),
+    st.just(""),
+    st.lists(CSV_CELL, min_size=1, max_size=3).map(",".join),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lines=st.lists(CSV_LINE, min_size=1, max_size=12), bom=st.booleans(), crlf=st.booleans(),
-       chunk=st.integers(1, 5))
+@given(
+    lines=st.lists(CSV_LINE, min_size=1, max_size=12), bom=st.booleans(), crlf=st.booleans(), chunk=st.integers(1, 5)
+)
 def test_random_csv_with_bad_cells_gives_the_same_bytes_and_reports_with_and_without_arrow(lines, bom, crlf, chunk):
     end = "\r\n" if crlf else "\n"
     text = (BOM if bom else "") + end.join(["apple,tax", *lines]) + end
@@ -218,24 +266,30 @@ def write_parquet(path: Path, columns: dict) -> Path:
 
 def apple_columns(n: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {"apple": np.round(rng.uniform(50, 150, n), 2), "apple_num": rng.integers(1, 11, n),
-            "tax": np.round(rng.uniform(1, 1.2, n), 3)}
+    return {
+        "apple": np.round(rng.uniform(50, 150, n), 2),
+        "apple_num": rng.integers(1, 11, n),
+        "tax": np.round(rng.uniform(1, 1.2, n), 3),
+    }
 
 
 def test_parquet_rows_equal_single_runs_and_the_csv_path(tmp_path):
     cols = apple_columns(1000)
     src = write_parquet(tmp_path / "r.parquet", cols)
     csv_src = tmp_path / "r.csv"
-    csv_src.write_text("apple,apple_num,tax\n" + "".join(
-        f"{a!r},{float(n)!r},{t!r}\n" for a, n, t in zip(cols["apple"].tolist(), cols["apple_num"].tolist(),
-                                                     cols["tax"].tolist())))
+    csv_src.write_text(
+        "apple,apple_num,tax\n"
+        + "".join(
+            f"{a!r},{float(n)!r},{t!r}\n"
+            for a, n, t in zip(cols["apple"].tolist(), cols["apple_num"].tolist(), cols["tax"].tolist())
+        )
+    )
     cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "from_parquet.csv", "--chunk-rows", "128")
     cli("batch", GRAPHS / "apple.yaml", csv_src, "-o", tmp_path / "from_csv.csv")
     assert (tmp_path / "from_parquet.csv").read_bytes() == (tmp_path / "from_csv.csv").read_bytes()
     cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "o.parquet")
     t = pq.read_table(tmp_path / "o.parquet")
-    assert t.column_names == ["apple", "apple_num", "tax", "price", "dprice/dapple", "dprice/dapple_num",
-                              "dprice/dtax"]
+    assert t.column_names == ["apple", "apple_num", "tax", "price", "dprice/dapple", "dprice/dapple_num", "dprice/dtax"]
     assert t.num_rows == 1000 and all(t.schema.field(n).type == pa.float64() for n in t.column_names)
     g = cgcalc.load(GRAPHS / "apple.yaml")
     for i in (0, 299, 300, 999):
@@ -282,8 +336,10 @@ def test_parquet_errors_are_one_line(tmp_path):
     bad = tmp_path / "t.parquet"
     bad.write_bytes(b"not parquet at all")
     assert "cannot read as Parquet" in cli("batch", g, bad, code=2).stderr
-    assert cli("batch", g, "-", "--rows-format", "parquet", code=2).stderr == \
-        "error: Parquet rows must be a file, not stdin\n"
+    assert (
+        cli("batch", g, "-", "--rows-format", "parquet", code=2).stderr
+        == "error: Parquet rows must be a file, not stdin\n"
+    )
     r = cli("batch", g, src, arrow=False, code=2)
     assert r.stderr == "error: Parquet needs pyarrow (turned off by CGCALC_ARROW=0)\n"
     neuron = tmp_path / "n.jsonl"
@@ -336,17 +392,33 @@ print("pandas looked for" if seen else "no pandas")
 """
 
 
-@pytest.mark.parametrize("src, out", [("r.csv", "o.csv"), ("r.parquet", "o.parquet"), ("r.parquet", "o.csv"),
-                                      ("r.csv", "o.parquet")])
+@pytest.mark.parametrize(
+    "src, out", [("r.csv", "o.csv"), ("r.parquet", "o.parquet"), ("r.parquet", "o.csv"), ("r.csv", "o.parquet")]
+)
 def test_the_arrow_path_never_imports_pandas(tmp_path, src, out):
     # pa.array(), pa.scalar() and to_numpy() import pandas when it is installed: 0.2 s per process
     cols = apple_columns(50)
     write_parquet(tmp_path / "r.parquet", cols)
-    (tmp_path / "r.csv").write_text("apple,tax\n" + "".join(f"{a!r},{t!r}\n" for a, t in
-                                                            zip(cols["apple"].tolist(), cols["tax"].tolist())))
-    proc = subprocess.run([sys.executable, "-c", NO_PANDAS, "batch", str(GRAPHS / "apple.yaml"),
-                           str(tmp_path / src), "-o", str(tmp_path / out), "--jobs", "1"],
-                          capture_output=True, text=True, env={**os.environ, "CGCALC_ARROW": "1"})
+    (tmp_path / "r.csv").write_text(
+        "apple,tax\n" + "".join(f"{a!r},{t!r}\n" for a, t in zip(cols["apple"].tolist(), cols["tax"].tolist()))
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_PANDAS,
+            "batch",
+            str(GRAPHS / "apple.yaml"),
+            str(tmp_path / src),
+            "-o",
+            str(tmp_path / out),
+            "--jobs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CGCALC_ARROW": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no pandas"
 
@@ -368,8 +440,15 @@ def test_arrow_reads_long_digit_strings_overflow_and_halfway_cases_as_python_doe
     for _ in range(500):
         x = float(rng.normal() * 10.0 ** rng.integers(-320, 300))
         cells += [str(Decimal(x)), repr(x) + "0000000000000000000001", f"{x:.25e}"]  # exact expansion (to 750 digits)
-    cells += ["1e5000", "-1e5000", "1e-400", "4.9e-324", "2.4703282292062327e-324", "2.4703282292062328e-324",
-              "0." + "0" * 400 + "1"]
+    cells += [
+        "1e5000",
+        "-1e5000",
+        "1e-400",
+        "4.9e-324",
+        "2.4703282292062327e-324",
+        "2.4703282292062328e-324",
+        "0." + "0" * 400 + "1",
+    ]
     got = csv_floats("\n".join(cells) + "\n", ["x"], len(cells))
     assert got is not None
     assert bit_equal(got["x"], [float(c) for c in cells])

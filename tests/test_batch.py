@@ -203,8 +203,12 @@ def apple_rows(n: int, bad_line: int | None = None) -> str:
 
 def apple_hand(apple: float, num: float, tax: float) -> dict[str, float]:
     """The book's formulas: price = apple * apple_num * tax and its three partial derivatives."""
-    return {"price": apple * num * tax, "dprice/dapple": num * tax, "dprice/dapple_num": apple * tax,
-            "dprice/dtax": apple * num}
+    return {
+        "price": apple * num * tax,
+        "dprice/dapple": num * tax,
+        "dprice/dapple_num": apple * tax,
+        "dprice/dtax": apple * num,
+    }
 
 
 # --- strategies: per-row values in safe domains, around the file's values ------------------------
@@ -212,8 +216,9 @@ def apple_hand(apple: float, num: float, tax: float) -> dict[str, float]:
 
 def one_hot_rows(draw, shape: tuple[int, ...]) -> np.ndarray:
     classes = shape[-1]
-    idx = draw(st.lists(st.integers(0, classes - 1), min_size=int(np.prod(shape[:-1])),
-                        max_size=int(np.prod(shape[:-1]))))
+    idx = draw(
+        st.lists(st.integers(0, classes - 1), min_size=int(np.prod(shape[:-1])), max_size=int(np.prod(shape[:-1])))
+    )
     return np.eye(classes)[idx].reshape(shape)
 
 
@@ -248,8 +253,16 @@ def batch_columns(draw, g: cgcalc.Graph) -> dict[str, np.ndarray]:
 
 def test_the_example_graphs_are_the_ones_these_tests_know():
     names = {p.name for p in GRAPH_FILES}
-    assert {"apple.yaml", "apple_orange.yaml", "expressions.yaml", "neuron.yaml", "relu.yaml", "reuse.yaml",
-            "sigmoid.yaml", "two_layer_net.yaml"} <= names
+    assert {
+        "apple.yaml",
+        "apple_orange.yaml",
+        "expressions.yaml",
+        "neuron.yaml",
+        "relu.yaml",
+        "reuse.yaml",
+        "sigmoid.yaml",
+        "two_layer_net.yaml",
+    } <= names
     arrays = {p.name for p in GRAPH_FILES if not is_scalar_graph(cgcalc.load(p))}
     assert arrays == {"two_layer_net.yaml", "neuron.yaml", "relu.yaml"}
 
@@ -280,15 +293,25 @@ def test_run_batch_of_array_graphs_is_bit_exact_today(path):
     check_rows_against_single_runs(g, cols, exact=True)
 
 
-@pytest.mark.parametrize("name, columns", [
-    ("apple.yaml", {"apple": [math.inf, math.nan, 1e308, -0.0, -5.0], "tax": [0.0, 1.0, 1e308, 5.0, -0.0]}),
-    ("apple_orange.yaml", {"orange_num": [math.inf, -math.inf, 0.0, -0.0, 1e-320]}),
-    ("reuse.yaml", {"a": [math.inf, math.nan, 1e308, -0.0, -3.0, 1e-320]}),
-    ("sigmoid.yaml", {"x": [-1000.0, -800.0, -40.0, -0.0, 1e-300, 40.0, 800.0, 1000.0, math.nan, math.inf,
-                            -math.inf]}),
-    ("expressions.yaml", {"x": [-1000.0, -800.0, 0.0, 700.0, math.nan, 1e308, -1e308, 3.0, 3.0, 0.0, 1.0],
-                          "y": [1.0, 2.0, 0.0, -1.0, 1.0, 1.0, 1.0, math.inf, -0.0, 1e-320, 1e-320]}),
-])
+@pytest.mark.parametrize(
+    "name, columns",
+    [
+        ("apple.yaml", {"apple": [math.inf, math.nan, 1e308, -0.0, -5.0], "tax": [0.0, 1.0, 1e308, 5.0, -0.0]}),
+        ("apple_orange.yaml", {"orange_num": [math.inf, -math.inf, 0.0, -0.0, 1e-320]}),
+        ("reuse.yaml", {"a": [math.inf, math.nan, 1e308, -0.0, -3.0, 1e-320]}),
+        (
+            "sigmoid.yaml",
+            {"x": [-1000.0, -800.0, -40.0, -0.0, 1e-300, 40.0, 800.0, 1000.0, math.nan, math.inf, -math.inf]},
+        ),
+        (
+            "expressions.yaml",
+            {
+                "x": [-1000.0, -800.0, 0.0, 700.0, math.nan, 1e308, -1e308, 3.0, 3.0, 0.0, 1.0],
+                "y": [1.0, 2.0, 0.0, -1.0, 1.0, 1.0, 1.0, math.inf, -0.0, 1e-320, 1e-320],
+            },
+        ),
+    ],
+)
 def test_run_batch_is_bit_exact_at_overflow_poles_and_nan(name, columns):
     g = load(name)
     check_rows_against_single_runs(g, {k: np.array(v) for k, v in columns.items()}, exact=True)
@@ -355,17 +378,29 @@ def two_different_rows(g: cgcalc.Graph, names: list[str], seed: int) -> dict[str
     return cols
 
 
-@pytest.mark.parametrize("graph, names", [
-    (lambda: load("two_layer_net.yaml"), ["x", "W1", "b1", "W2", "b2"]),  # affine, relu, softmax_with_loss
-    (lambda: load("two_layer_net.yaml"), ["x"]),  # only x varies: dW1 still differs per row
-    (lambda: load("neuron.yaml"), ["x", "w", "b"]),  # matmul 1-D @ 1-D, scalar bias
-    (lambda: load("neuron.yaml"), ["x"]),
-    (lambda: load("relu.yaml"), ["x", "w"]),  # sum
-    (lambda: cgcalc.loads(MEAN_GRAPH), ["x", "s"]),  # mean over an axis and over all, sum with keepdims
-    (lambda: cgcalc.loads(MEAN_GRAPH), ["x"]),
-    (lambda: cgcalc.loads(INDEX_LABEL_GRAPH), ["x", "W"]),  # class-index labels
-], ids=["two_layer_net-all", "two_layer_net-x", "neuron-all", "neuron-x", "relu", "mean-all", "mean-x",
-        "class-indices"])
+@pytest.mark.parametrize(
+    "graph, names",
+    [
+        (lambda: load("two_layer_net.yaml"), ["x", "W1", "b1", "W2", "b2"]),  # affine, relu, softmax_with_loss
+        (lambda: load("two_layer_net.yaml"), ["x"]),  # only x varies: dW1 still differs per row
+        (lambda: load("neuron.yaml"), ["x", "w", "b"]),  # matmul 1-D @ 1-D, scalar bias
+        (lambda: load("neuron.yaml"), ["x"]),
+        (lambda: load("relu.yaml"), ["x", "w"]),  # sum
+        (lambda: cgcalc.loads(MEAN_GRAPH), ["x", "s"]),  # mean over an axis and over all, sum with keepdims
+        (lambda: cgcalc.loads(MEAN_GRAPH), ["x"]),
+        (lambda: cgcalc.loads(INDEX_LABEL_GRAPH), ["x", "W"]),  # class-index labels
+    ],
+    ids=[
+        "two_layer_net-all",
+        "two_layer_net-x",
+        "neuron-all",
+        "neuron-x",
+        "relu",
+        "mean-all",
+        "mean-x",
+        "class-indices",
+    ],
+)
 def test_per_row_gradients_are_not_summed_across_rows(graph, names):
     g = graph()
     cols = two_different_rows(g, names, seed=3)
@@ -378,8 +413,7 @@ def test_per_row_gradients_are_not_summed_across_rows(graph, names):
             for i in range(2):
                 assert_same(got[i], singles[i].grad(x, o), f"row {i} d{o}/d{x}", exact=False)
         # the two rows differ, and so do their gradients: a sum over rows would give both the same
-        differing = [x for x in grad_inputs(g)
-                     if not np.array_equal(singles[0].grad(x, o), singles[1].grad(x, o))]
+        differing = [x for x in grad_inputs(g) if not np.array_equal(singles[0].grad(x, o), singles[1].grad(x, o))]
         assert differing, f"the two rows should give different gradients of {o}"
         for x in differing:
             assert not np.array_equal(res.grads[o][x][0], res.grads[o][x][1]), f"d{o}/d{x}"
@@ -478,8 +512,10 @@ def test_cli_csv_left_out_inputs_keep_the_file_values_and_hand_formulas(tmp_path
 def test_cli_the_book_example_through_batch(tmp_path):
     src = write_csv(tmp_path / "r.csv", ["apple", "tax"], [["100", "1.1"]])
     r = cli("batch", GRAPHS / "apple.yaml", src)
-    assert r.stdout == ("apple,tax,price,dprice/dapple,dprice/dapple_num,dprice/dtax\n"
-                        "100,1.1,220.00000000000003,2.2,110.00000000000001,200.0\n")
+    assert r.stdout == (
+        "apple,tax,price,dprice/dapple,dprice/dapple_num,dprice/dtax\n"
+        "100,1.1,220.00000000000003,2.2,110.00000000000001,200.0\n"
+    )
 
 
 @pytest.mark.parametrize("name", ["expressions.yaml", "sigmoid.yaml", "apple.yaml"])
@@ -528,25 +564,41 @@ def test_cli_csv_to_jsonl_equals_cgcalc_run(tmp_path, name, names):
 
 
 JSONL_CASES = [
-    ("neuron.yaml", [
-        {"x": [1.0, 2.0, 3.0]},
-        {"x": [0.25, -1.5, 2.0], "b": 0.5},
-        {"w": [1.0, -1.0, 0.5], "b": -0.75},
-        {"b": 3.0, "x": [-1.0, 0.0, 1.0], "w": [0.3, 0.2, 0.1]},
-    ]),
-    ("relu.yaml", [
-        {"x": [-1.0, 2.0, -3.0, 4.0]},
-        {"x": [0.5, 0.5, -0.5, -0.5], "w": [2.0, 3.0, 4.0, 5.0]},
-        {"w": [-1.0, -2.0, -3.0, -4.0]},
-    ]),
-    ("two_layer_net.yaml", [
-        {"x": [[0.3, 0.1, -0.2], [1.0, 1.0, 1.0]]},
-        {"b1": [0.5, -0.5, 0.25, 0.0], "t": [[0, 1], [1, 0]]},
-        {"W2": [[1.0, -1.0], [0.5, 0.5], [-0.2, 0.3], [0.0, 1.0]], "x": [[2.0, -1.0, 0.5], [0.0, 0.5, 1.0]]},
-    ]),
+    (
+        "neuron.yaml",
+        [
+            {"x": [1.0, 2.0, 3.0]},
+            {"x": [0.25, -1.5, 2.0], "b": 0.5},
+            {"w": [1.0, -1.0, 0.5], "b": -0.75},
+            {"b": 3.0, "x": [-1.0, 0.0, 1.0], "w": [0.3, 0.2, 0.1]},
+        ],
+    ),
+    (
+        "relu.yaml",
+        [
+            {"x": [-1.0, 2.0, -3.0, 4.0]},
+            {"x": [0.5, 0.5, -0.5, -0.5], "w": [2.0, 3.0, 4.0, 5.0]},
+            {"w": [-1.0, -2.0, -3.0, -4.0]},
+        ],
+    ),
+    (
+        "two_layer_net.yaml",
+        [
+            {"x": [[0.3, 0.1, -0.2], [1.0, 1.0, 1.0]]},
+            {"b1": [0.5, -0.5, 0.25, 0.0], "t": [[0, 1], [1, 0]]},
+            {"W2": [[1.0, -1.0], [0.5, 0.5], [-0.2, 0.3], [0.0, 1.0]], "x": [[2.0, -1.0, 0.5], [0.0, 0.5, 1.0]]},
+        ],
+    ),
     ("apple_orange.yaml", [{"apple": 1.0}, {"orange": 2.5, "tax": 1.2}, {"orange_num": 0.0}]),
-    ("expressions.yaml", [{"x": [1.5, -0.5, 2.0]}, {"x": 0.3, "y": [1.0, 2.0, 3.0]}, {"y": 0.5},
-                          {"x": [[0.1, 0.2], [0.3, 0.4]], "y": [2.0, 3.0]}]),
+    (
+        "expressions.yaml",
+        [
+            {"x": [1.5, -0.5, 2.0]},
+            {"x": 0.3, "y": [1.0, 2.0, 3.0]},
+            {"y": 0.5},
+            {"x": [[0.1, 0.2], [0.3, 0.4]], "y": [2.0, 3.0]},
+        ],
+    ),
 ]
 
 
@@ -608,16 +660,31 @@ def test_cli_jsonl_nan_as_string_and_infinities(tmp_path):
     assert "NaN or inf" in r.stderr  # no row is non-finite silently
 
 
-@pytest.mark.parametrize("name, rows", [
-    ("neuron.yaml", [{"x": [1.0, 2.0, 3.0]}, {"x": [[1.0, 2.0, 3.0], [0.5, 0.5, -1.0]]},
-                     {"x": [3.0, 2.0, 1.0]}, {"x": [[1.0, 0.0, 0.0]]}, {"x": [0.0, 1.0, 0.0]}]),
-    ("relu.yaml", [{"x": [1.5]}, {"x": [-1.5]}, {"x": [1.0, -2.0, 3.0, 4.0]}, {"x": [3.0, 5.0], "w": [2.0, 1.0]}]),
-    ("two_layer_net.yaml", [
-        {"x": [[1.0, 2.0, 3.0]], "t": [[0, 1]]},
-        {"x": [[1.0, 2.0, 3.0], [0.5, -0.5, 0.0], [2.0, 0.0, -1.0]], "t": [[1, 0], [0, 1], [1, 0]]},
-        {"x": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]},
-    ]),
-], ids=["neuron", "relu", "two_layer_net"])
+@pytest.mark.parametrize(
+    "name, rows",
+    [
+        (
+            "neuron.yaml",
+            [
+                {"x": [1.0, 2.0, 3.0]},
+                {"x": [[1.0, 2.0, 3.0], [0.5, 0.5, -1.0]]},
+                {"x": [3.0, 2.0, 1.0]},
+                {"x": [[1.0, 0.0, 0.0]]},
+                {"x": [0.0, 1.0, 0.0]},
+            ],
+        ),
+        ("relu.yaml", [{"x": [1.5]}, {"x": [-1.5]}, {"x": [1.0, -2.0, 3.0, 4.0]}, {"x": [3.0, 5.0], "w": [2.0, 1.0]}]),
+        (
+            "two_layer_net.yaml",
+            [
+                {"x": [[1.0, 2.0, 3.0]], "t": [[0, 1]]},
+                {"x": [[1.0, 2.0, 3.0], [0.5, -0.5, 0.0], [2.0, 0.0, -1.0]], "t": [[1, 0], [0, 1], [1, 0]]},
+                {"x": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]},
+            ],
+        ),
+    ],
+    ids=["neuron", "relu", "two_layer_net"],
+)
 def test_cli_jsonl_rows_of_different_shapes_are_grouped_correctly(tmp_path, name, rows):
     graph = GRAPHS / name
     src = write_jsonl(tmp_path / "rows.jsonl", rows)
@@ -648,8 +715,16 @@ def test_cli_csv_from_stdin(tmp_path):
 
 
 def test_cli_jsonl_from_stdin_with_rows_format():
-    r = cli("batch", GRAPHS / "apple.yaml", "-", "--rows-format", "jsonl", "--out-format", "jsonl",
-            input='{"apple": 10}\n\n{"tax": 2}\n')
+    r = cli(
+        "batch",
+        GRAPHS / "apple.yaml",
+        "-",
+        "--rows-format",
+        "jsonl",
+        "--out-format",
+        "jsonl",
+        input='{"apple": 10}\n\n{"tax": 2}\n',
+    )
     assert [json.loads(line) for line in r.stdout.splitlines()] == [
         {"apple": 10.0, **apple_hand(10.0, 2.0, 1.1)},
         {"tax": 2.0, **apple_hand(100.0, 2.0, 2.0)},
@@ -658,7 +733,7 @@ def test_cli_jsonl_from_stdin_with_rows_format():
 
 def test_cli_csv_crlf_bom_blank_lines_and_quotes(tmp_path):
     src = tmp_path / "r.csv"
-    src.write_bytes(b"\xef\xbb\xbfapple,tax\r\n100,1.1\r\n\r\n\"50\",2\r\n")
+    src.write_bytes(b'\xef\xbb\xbfapple,tax\r\n100,1.1\r\n\r\n"50",2\r\n')
     header, rows = read_csv(cli("batch", GRAPHS / "apple.yaml", src).stdout)
     assert header[:2] == ["apple", "tax"]
     assert [[float(c) for c in r] for r in rows] == [
@@ -694,16 +769,19 @@ def test_cli_unknown_jsonl_key_is_an_error_naming_it(tmp_path):
     assert r.stdout == ""
 
 
-@pytest.mark.parametrize("cells, line_no, column, why", [
-    (["100", "abc"], 4, "tax", "bad number 'abc'"),
-    (["1_000", "1.1"], 3, "apple", "bad number '1_000'"),
-    (["", "1.1"], 5, "apple", "empty cell"),
-    (["100", "  "], 2, "tax", "empty cell"),
-    (["0x10", "1.1"], 6, "apple", "bad number '0x10'"),
-])
+@pytest.mark.parametrize(
+    "cells, line_no, column, why",
+    [
+        (["100", "abc"], 4, "tax", "bad number 'abc'"),
+        (["1_000", "1.1"], 3, "apple", "bad number '1_000'"),
+        (["", "1.1"], 5, "apple", "empty cell"),
+        (["100", "  "], 2, "tax", "empty cell"),
+        (["0x10", "1.1"], 6, "apple", "bad number '0x10'"),
+    ],
+)
 def test_cli_bad_cell_exits_2_with_file_line_and_column(tmp_path, cells, line_no, column, why):
     good = [["100", "1.1"]] * 5
-    rows = good[: line_no - 2] + [cells] + good[line_no - 1:]
+    rows = good[: line_no - 2] + [cells] + good[line_no - 1 :]
     src = write_csv(tmp_path / "r.csv", ["apple", "tax"], rows)
     r = cli("batch", GRAPHS / "apple.yaml", src, code=2)
     line = one_error_line(r)
@@ -738,10 +816,16 @@ def test_cli_jsonl_line_that_is_not_json(tmp_path):
     assert "JSON" in line
 
 
-@pytest.mark.parametrize("row, why", [
-    ({"apple": "abc"}, "bad number"), ({"apple": None}, "bad number"), ({"apple": True}, "bad number"),
-    ({"x": [1, 2]}, None), ([1, 2], "object"),
-])
+@pytest.mark.parametrize(
+    "row, why",
+    [
+        ({"apple": "abc"}, "bad number"),
+        ({"apple": None}, "bad number"),
+        ({"apple": True}, "bad number"),
+        ({"x": [1, 2]}, None),
+        ([1, 2], "object"),
+    ],
+)
 def test_cli_jsonl_bad_values(tmp_path, row, why):
     src = write_jsonl(tmp_path / "r.jsonl", [{"apple": 1.0}, row])
     line = one_error_line(cli("batch", GRAPHS / "apple.yaml", src, code=2))
@@ -778,8 +862,9 @@ def test_cli_skip_bad_rows_reports_each_counts_them_and_writes_the_good_ones(tmp
 
 
 def test_cli_skip_bad_rows_jsonl(tmp_path):
-    src = write_jsonl(tmp_path / "r.jsonl", [{"apple": 1.0}, "not json", {"apple": "x"}, {"bananas": 1},
-                                             {"apple": 2.0}])
+    src = write_jsonl(
+        tmp_path / "r.jsonl", [{"apple": 1.0}, "not json", {"apple": "x"}, {"bananas": 1}, {"apple": 2.0}]
+    )
     out = tmp_path / "o.jsonl"
     r = cli("batch", GRAPHS / "apple.yaml", src, "--skip-bad-rows", "-o", out)
     assert [json.loads(s)["apple"] for s in out.read_text().splitlines()] == [1.0, 2.0]
@@ -857,8 +942,9 @@ def test_cli_csv_nan_and_inf_cells_equal_single_runs_and_warn_with_the_first_lin
 
 def test_cli_fast_math_is_close_to_the_exact_default(tmp_path):
     rng = np.random.default_rng(4)
-    src = write_csv(tmp_path / "r.csv", ["x", "y"], [[x, y] for x, y in zip(rng.uniform(-3, 3, 40),
-                                                                          rng.uniform(0.1, 4, 40))])
+    src = write_csv(
+        tmp_path / "r.csv", ["x", "y"], [[x, y] for x, y in zip(rng.uniform(-3, 3, 40), rng.uniform(0.1, 4, 40))]
+    )
     exact = read_csv(cli("batch", GRAPHS / "expressions.yaml", src, "--output", "all").stdout)
     fast = read_csv(cli("batch", GRAPHS / "expressions.yaml", src, "--output", "all", "--fast-math").stdout)
     assert exact[0] == fast[0]
@@ -903,14 +989,19 @@ def test_cli_jsonl_huge_integer_is_inf_like_run_or_a_bad_number(tmp_path):
         assert one_error_line(r).startswith(f"error: {src}:1")
 
 
-@pytest.mark.parametrize("depth, col, why", [
-    (100_000, 1, "the row is nested too deep"), (2_000, 1, "the row is nested too deep"),
-    (900, 2, "column 'apple': not a number or a rectangular list"),  # read, but numpy takes at most 64 dimensions
-])
+@pytest.mark.parametrize(
+    "depth, col, why",
+    [
+        (100_000, 1, "the row is nested too deep"),
+        (2_000, 1, "the row is nested too deep"),
+        (900, 2, "column 'apple': not a number or a rectangular list"),  # read, but numpy takes at most 64 dimensions
+    ],
+)
 @pytest.mark.parametrize("skip", [False, True])
 def test_cli_jsonl_row_nested_too_deep_is_a_bad_row(tmp_path, depth, col, why, skip):
-    src = write_jsonl(tmp_path / "r.jsonl", [{"apple": 1.0}, '{"apple": ' + "[" * depth + "]" * depth + "}",
-                                             {"apple": 2.0}])
+    src = write_jsonl(
+        tmp_path / "r.jsonl", [{"apple": 1.0}, '{"apple": ' + "[" * depth + "]" * depth + "}", {"apple": 2.0}]
+    )
     r = cli("batch", GRAPHS / "apple.yaml", src, *(["--skip-bad-rows"] if skip else []), code=0 if skip else 2)
     report = r.stderr.splitlines()[0]
     assert re.fullmatch(rf"(error|warning): {re.escape(str(src))}:2:{col}: {why}.*", report), report
@@ -992,8 +1083,9 @@ def test_successful_run_replaces_out_and_leaves_no_temporary_file(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("rows_file, out_name", [("csv", "o.csv"), ("csv", "o.jsonl"), ("jsonl", "o.jsonl"),
-                                                 ("jsonl", "o.csv")])
+@pytest.mark.parametrize(
+    "rows_file, out_name", [("csv", "o.csv"), ("csv", "o.jsonl"), ("jsonl", "o.jsonl"), ("jsonl", "o.csv")]
+)
 def test_chunking_does_not_change_the_output(tmp_path, rows_file, out_name):
     g = load("expressions.yaml")
     rng = np.random.default_rng(1)
@@ -1073,8 +1165,9 @@ def test_jobs_give_the_same_bytes_as_one_process(tmp_path, out_name):
     outs, errs = [], []
     for jobs in ("1", "3"):
         out = tmp_path / f"{jobs}{out_name}"
-        r = cli("batch", GRAPHS / "expressions.yaml", src, "-o", out, "--output", "all", "--chunk-rows", "7",
-                "--jobs", jobs)
+        r = cli(
+            "batch", GRAPHS / "expressions.yaml", src, "-o", out, "--output", "all", "--chunk-rows", "7", "--jobs", jobs
+        )
         outs.append(out.read_bytes())
         errs.append(r.stderr)
     assert outs[0] == outs[1]
@@ -1105,8 +1198,7 @@ def test_jobs_skip_bad_rows_reports_the_same_rows_in_order(tmp_path):
     results = []
     for jobs in ("1", "2"):
         out = tmp_path / f"{jobs}.csv"
-        r = cli("batch", GRAPHS / "apple.yaml", src, "-o", out, "--skip-bad-rows", "--chunk-rows", "16",
-                "--jobs", jobs)
+        r = cli("batch", GRAPHS / "apple.yaml", src, "-o", out, "--skip-bad-rows", "--chunk-rows", "16", "--jobs", jobs)
         results.append((out.read_bytes(), r.stderr))
     assert results[0] == results[1]
     reported = re.findall(r":(\d+):\d+: column 'apple_num'", results[0][1])
@@ -1119,8 +1211,9 @@ def test_jobs_a_bad_cell_in_a_later_block_is_the_same_error(tmp_path):
     src = tmp_path / "r.csv"
     src.write_text(apple_rows(400, bad_line=333))  # line 333 is "431,2,1.x": tax starts at column 7
     for jobs in ("1", "2"):
-        r = cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "o.csv", "--chunk-rows", "10", "--jobs", jobs,
-                code=2)
+        r = cli(
+            "batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "o.csv", "--chunk-rows", "10", "--jobs", jobs, code=2
+        )
         assert r.stderr == f"error: {src}:333:7: column 'tax': bad number '1.x'\n"
         assert not (tmp_path / "o.csv").exists() and leftovers(tmp_path) == []
 
@@ -1157,8 +1250,9 @@ def test_jobs_report_bad_json_lines_in_line_order_like_one_process(tmp_path):
     src.write_text("\n".join(lines) + "\n")
     reports = []
     for jobs in ("1", "2"):
-        r = cli("batch", GRAPHS / "neuron.yaml", src, "-o", tmp_path / f"{jobs}.jsonl", "--skip-bad-rows",
-                "--jobs", jobs)
+        r = cli(
+            "batch", GRAPHS / "neuron.yaml", src, "-o", tmp_path / f"{jobs}.jsonl", "--skip-bad-rows", "--jobs", jobs
+        )
         reports.append(r.stderr)
     assert reports[0] == reports[1]
     assert re.findall(r"r\.jsonl:(\d+)", reports[0]) == ["2", "5"]
@@ -1170,8 +1264,19 @@ def test_jobs_give_the_same_json_lines_as_one_process(tmp_path, skip):
     results = []
     for jobs in ("1", "3"):
         out = tmp_path / f"{jobs}.jsonl"
-        r = cli("batch", GRAPHS / "neuron.yaml", src, "-o", out, "--chunk-rows", "8", "--jobs", jobs,
-                *(["--skip-bad-rows"] if skip else []), code=0 if skip else 2)
+        r = cli(
+            "batch",
+            GRAPHS / "neuron.yaml",
+            src,
+            "-o",
+            out,
+            "--chunk-rows",
+            "8",
+            "--jobs",
+            jobs,
+            *(["--skip-bad-rows"] if skip else []),
+            code=0 if skip else 2,
+        )
         results.append((out.read_bytes() if out.exists() else None, r.stderr))
     assert results[0] == results[1]
     if skip:
@@ -1212,8 +1317,11 @@ def big_apple_csv(path: Path, rows: int) -> Path:
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path, jobs):
     src = big_apple_csv(tmp_path / "rows.csv", 200_000)
-    plain = subprocess.run([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000", "--jobs", jobs],
-                           capture_output=True, check=True)
+    plain = subprocess.run(
+        [*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000", "--jobs", jobs],
+        capture_output=True,
+        check=True,
+    )
     master, slave = pty.openpty()
     seen = bytearray()
 
@@ -1230,9 +1338,15 @@ def test_progress_bar_on_a_terminal_never_writes_to_stdout(tmp_path, jobs):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        proc = subprocess.run([*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000", "--jobs", jobs],
-                              stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, check=False,
-                              env={**os.environ, "TERM": "xterm", "COLUMNS": "100"}, timeout=60)
+        proc = subprocess.run(
+            [*CGCALC, "batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "5000", "--jobs", jobs],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+            timeout=60,
+        )
     finally:
         os.close(slave)
         reader.join(timeout=5)

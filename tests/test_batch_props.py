@@ -34,12 +34,13 @@ import cgcalc
 
 # Shrinking a failing random graph can take hypothesis minutes (each attempt builds and runs a graph): off
 # unless CGCALC_PROPS_SHRINK=1, so that a failure is reported at once (with its whole graph file) in CI.
-PHASES = tuple(Phase) if os.environ.get("CGCALC_PROPS_SHRINK") == "1" else \
-    (Phase.explicit, Phase.reuse, Phase.generate)
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES,
-                    report_multiple_bugs=False)
-FEW = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES,
-               report_multiple_bugs=False)
+PHASES = tuple(Phase) if os.environ.get("CGCALC_PROPS_SHRINK") == "1" else (Phase.explicit, Phase.reuse, Phase.generate)
+PROPERTY = settings(
+    max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES, report_multiple_bugs=False
+)
+FEW = settings(
+    max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES, report_multiple_bugs=False
+)
 
 
 def loads(text: str, **kw) -> cgcalc.Graph:
@@ -56,8 +57,14 @@ def batch(g: cgcalc.Graph, columns: dict, **kw):
 
 def report(g: rg.RGraph, columns: dict, problems: list[str]) -> str:
     cols = {k: v.tolist() for k, v in columns.items()}
-    return ("run_batch disagrees with single runs\n--- graph ---\n" + g.text + "--- rows (run_batch columns) ---\n"
-            + json.dumps(cols) + f"\n--- outputs: {g.outputs}\n--- mismatches ---\n" + "\n".join(problems[:12]))
+    return (
+        "run_batch disagrees with single runs\n--- graph ---\n"
+        + g.text
+        + "--- rows (run_batch columns) ---\n"
+        + json.dumps(cols)
+        + f"\n--- outputs: {g.outputs}\n--- mismatches ---\n"
+        + "\n".join(problems[:12])
+    )
 
 
 # --- 1. run_batch row i == run(row i), always ----------------------------------------------------------------
@@ -132,8 +139,13 @@ def _assert_rows(res, graph, columns, output, truths):
             got = res.outputs[name][i] if name == output else res.grads[output][name][i]
             one = single.value(name) if name == output else single.grad(name)
             np.testing.assert_allclose(one, want, rtol=1e-13, err_msg=f"single run, {name}: the hand truth")
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15,
-                                       err_msg=f"row {i} of run_batch, {'' if name == output else 'dy/d'}{name}")
+            np.testing.assert_allclose(
+                got,
+                want,
+                rtol=1e-12,
+                atol=1e-15,
+                err_msg=f"row {i} of run_batch, {'' if name == output else 'dy/d'}{name}",
+            )
 
 
 @pytest.mark.parametrize("case", ["W-per-row", "x-per-row", "two-identical-W-rows"])
@@ -144,28 +156,40 @@ def test_issue_1_batch_matmul_3d_by_2d(case):
     colsum = x.sum(axis=(0, 1))  # [7, 6, 9]
     if case == "W-per-row":
         cols = {"W": np.stack([W, 2 * W])}
-        truths = {"y": [31.0, 62.0], "W": [np.repeat(colsum[:, None], 2, 1)] * 2,
-                  "x": [np.broadcast_to(W.sum(1), x.shape), np.broadcast_to(2 * W.sum(1), x.shape)]}
+        truths = {
+            "y": [31.0, 62.0],
+            "W": [np.repeat(colsum[:, None], 2, 1)] * 2,
+            "x": [np.broadcast_to(W.sum(1), x.shape), np.broadcast_to(2 * W.sum(1), x.shape)],
+        }
     elif case == "x-per-row":
         cols = {"x": np.stack([x, 2 * x])}
-        truths = {"y": [31.0, 62.0], "W": [np.repeat(colsum[:, None], 2, 1), np.repeat(2 * colsum[:, None], 2, 1)],
-                  "x": [np.broadcast_to(W.sum(1), x.shape)] * 2}
+        truths = {
+            "y": [31.0, 62.0],
+            "W": [np.repeat(colsum[:, None], 2, 1), np.repeat(2 * colsum[:, None], 2, 1)],
+            "x": [np.broadcast_to(W.sum(1), x.shape)] * 2,
+        }
     else:
         cols = {"W": np.stack([W, W])}
-        truths = {"y": [31.0, 31.0], "W": [np.repeat(colsum[:, None], 2, 1)] * 2,
-                  "x": [np.broadcast_to(W.sum(1), x.shape)] * 2}
+        truths = {
+            "y": [31.0, 31.0],
+            "W": [np.repeat(colsum[:, None], 2, 1)] * 2,
+            "x": [np.broadcast_to(W.sum(1), x.shape)] * 2,
+        }
     res = batch(g, cols)
     _assert_rows(res, g, cols, "y", truths)
 
 
-@pytest.mark.parametrize("expr, shapes", [
-    ("sum(v @ B)", {"v": (3,), "B": (2, 3, 4)}),  # (3,) @ (2,3,4) -> (2,4)
-    ("sum(B @ v)", {"B": (2, 3, 4), "v": (4,)}),  # (2,3,4) @ (4,) -> (2,3)
-    ("v @ u", {"v": (4,), "u": (4,)}),  # (4,) @ (4,) -> ()
-    ("sum(A @ B)", {"A": (2, 1, 2, 3), "B": (4, 3, 2)}),  # stacks broadcast: (2,4,2,2)
-    ("sum(affine(A, W, b))", {"A": (2, 2, 3), "W": (3, 2), "b": (2,)}),
-    ("sum(affine(v, B, b))", {"v": (3,), "B": (2, 3, 4), "b": (4,)}),
-])
+@pytest.mark.parametrize(
+    "expr, shapes",
+    [
+        ("sum(v @ B)", {"v": (3,), "B": (2, 3, 4)}),  # (3,) @ (2,3,4) -> (2,4)
+        ("sum(B @ v)", {"B": (2, 3, 4), "v": (4,)}),  # (2,3,4) @ (4,) -> (2,3)
+        ("v @ u", {"v": (4,), "u": (4,)}),  # (4,) @ (4,) -> ()
+        ("sum(A @ B)", {"A": (2, 1, 2, 3), "B": (4, 3, 2)}),  # stacks broadcast: (2,4,2,2)
+        ("sum(affine(A, W, b))", {"A": (2, 2, 3), "W": (3, 2), "b": (2,)}),
+        ("sum(affine(v, B, b))", {"v": (3,), "B": (2, 3, 4), "b": (4,)}),
+    ],
+)
 @pytest.mark.parametrize("per_row", ["first", "second", "all"])
 def test_issue_1_batch_matmul_of_operands_of_different_ranks(expr, shapes, per_row):
     """The class of item 1: every input per row, or one of them, against single runs and np.matmul's truth.
@@ -189,8 +213,9 @@ def test_issue_1_batch_matmul_of_operands_of_different_ranks(expr, shapes, per_r
         assert single.value("y") == pytest.approx(truth, rel=1e-12)
         assert res.outputs["y"][i] == pytest.approx(truth, rel=1e-12), f"row {i}: y"
         for n in names:
-            np.testing.assert_allclose(res.grads["y"][n][i], single.grad(n), rtol=1e-12, atol=1e-14,
-                                       err_msg=f"row {i}: dy/d{n}")
+            np.testing.assert_allclose(
+                res.grads["y"][n][i], single.grad(n), rtol=1e-12, atol=1e-14, err_msg=f"row {i}: dy/d{n}"
+            )
 
 
 def _softmax_loss_truth(x: list[float], cls: int) -> tuple[float, list[float]]:
@@ -274,8 +299,9 @@ def _assert_read_only(items: list[tuple[str, object]], callers: dict, text: str)
             a[...] = 0.0  # writing must raise (and must never change another value)
         for name, mine in callers.items():
             if isinstance(mine, np.ndarray):
-                assert not np.shares_memory(a, mine), \
+                assert not np.shares_memory(a, mine), (
                     f"{what} shares memory with the caller's array '{name}' (writable, and the caller's)\n{text}"
+                )
 
 
 @FEW
@@ -365,9 +391,13 @@ ITEM3 = {
           y: {op: add, in: [cx, kx]}
         outputs: [y]
         """,
-    "json": json.dumps({"inputs": {"x": 3, "t": {"value": 2, "grad": False}},
-                        "nodes": {"c": {"op": "mul", "in": ["t", 5]}, "k": {"op": "mul", "in": [2, 4]},
-                                  "y": "c * x + k * x"}, "outputs": ["y"]}),
+    "json": json.dumps(
+        {
+            "inputs": {"x": 3, "t": {"value": 2, "grad": False}},
+            "nodes": {"c": {"op": "mul", "in": ["t", 5]}, "k": {"op": "mul", "in": [2, 4]}, "y": "c * x + k * x"},
+            "outputs": ["y"],
+        }
+    ),
 }
 
 
@@ -467,8 +497,14 @@ def test_issue_4_div_gradient_of_the_denominator_at_extreme_magnitudes(a, b, kin
 
 
 @settings(max_examples=200, deadline=None, report_multiple_bugs=False)
-@given(ma=st.floats(1, 10), ea=st.integers(-300, 300), mb=st.floats(1, 10), eb=st.integers(-300, 300),
-       sa=st.booleans(), sb=st.booleans())
+@given(
+    ma=st.floats(1, 10),
+    ea=st.integers(-300, 300),
+    mb=st.floats(1, 10),
+    eb=st.integers(-300, 300),
+    sa=st.booleans(),
+    sb=st.booleans(),
+)
 def test_div_gradient_is_within_a_few_ulps_of_the_exact_value_whenever_that_is_a_normal_float(ma, ea, mb, eb, sa, sb):
     """The class of item 4: d(a/b)/db for a, b anywhere in float64's range, against Fraction."""
     a = (-1) ** sa * float(f"{ma!r}e{ea}")
@@ -497,8 +533,9 @@ ITEM6_ARRAYS = """
     """
 
 
-@pytest.mark.parametrize("text, x_rows", [(ITEM6, [3.0, 4.0]), (ITEM6_ARRAYS, [[3.0, 1.0], [4.0, 2.0]])],
-                         ids=["scalars", "arrays"])
+@pytest.mark.parametrize(
+    "text, x_rows", [(ITEM6, [3.0, 4.0]), (ITEM6_ARRAYS, [[3.0, 1.0], [4.0, 2.0]])], ids=["scalars", "arrays"]
+)
 def test_issue_6_a_grad_false_input_as_the_selected_output_has_no_gradient(text, x_rows):
     g = loads(text)
     for output in ("t", ["t", "y"], ["y", "t"]):
@@ -523,10 +560,14 @@ def test_issue_6_cli_json_says_null(tmp_path):
 
 SOFTMAX_ONE_CLASS = {
     "literal": ("inputs: {x: [5.0]}\nnodes:\n  y: softmax_with_loss(x, 0)\n", {"x": [[5.0], [-2.0]]}),
-    "one-hot": ("inputs: {x: [[1.0], [2.0]], t: {value: [[1], [1]], grad: false}}\n"
-                "nodes:\n  y: softmax_with_loss(x, t)\n", {"x": [[[1.0], [2.0]], [[0.0], [7.0]]]}),
-    "indices": ("inputs: {x: [[1.0], [2.0]], t: {value: [0, 0], grad: false}}\n"
-                "nodes:\n  y: softmax_with_loss(x, t)\n", {"x": [[[1.0], [2.0]], [[0.0], [7.0]]]}),
+    "one-hot": (
+        "inputs: {x: [[1.0], [2.0]], t: {value: [[1], [1]], grad: false}}\nnodes:\n  y: softmax_with_loss(x, t)\n",
+        {"x": [[[1.0], [2.0]], [[0.0], [7.0]]]},
+    ),
+    "indices": (
+        "inputs: {x: [[1.0], [2.0]], t: {value: [0, 0], grad: false}}\nnodes:\n  y: softmax_with_loss(x, t)\n",
+        {"x": [[[1.0], [2.0]], [[0.0], [7.0]]]},
+    ),
 }
 
 
@@ -535,18 +576,23 @@ def test_issue_7_softmax_with_loss_of_one_class_is_plus_zero(case):
     text, cols = SOFTMAX_ONE_CLASS[case]
     g = loads(text)
     v = g.run().value("y")
-    assert v == 0.0 and math.copysign(1.0, v) == 1.0, f"loss {v!r}: 1/loss would be {'-' if v == 0 and math.copysign(1, v) < 0 else ''}inf"
+    assert v == 0.0 and math.copysign(1.0, v) == 1.0, (
+        f"loss {v!r}: 1/loss would be {'-' if v == 0 and math.copysign(1, v) < 0 else ''}inf"
+    )
     res = batch(g, {k: np.array(c) for k, c in cols.items()})
     assert (res.outputs["y"] == 0).all() and not np.signbit(res.outputs["y"]).any(), res.outputs["y"]
 
 
-@pytest.mark.parametrize("name, text", [
-    ("huge-element", "inputs:\n  x: [1e300, 1.0]\nnodes:\n  y: x * 2\n"),  # the issue's example
-    ("1e8", "inputs:\n  x: 1.0e8\nnodes:\n  y: x * 2\n"),  # step 1e-6 below the spacing of 1e8 (1.5e-8)...
-    ("1e8-squared", "inputs:\n  x: 123456789.0\nnodes:\n  y: x * x\n"),
-    ("swamped", "inputs:\n  x: [1.0e8, 2.0e8, 3.0]\nnodes:\n  y: x * x\n"),  # sum(y) ~ 5e16 swamps 3.0's 6
-    ("neg-1e9", "inputs:\n  x: [-3.0e9, 0.5]\nnodes:\n  y: x * 3 + 1\n"),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("huge-element", "inputs:\n  x: [1e300, 1.0]\nnodes:\n  y: x * 2\n"),  # the issue's example
+        ("1e8", "inputs:\n  x: 1.0e8\nnodes:\n  y: x * 2\n"),  # step 1e-6 below the spacing of 1e8 (1.5e-8)...
+        ("1e8-squared", "inputs:\n  x: 123456789.0\nnodes:\n  y: x * x\n"),
+        ("swamped", "inputs:\n  x: [1.0e8, 2.0e8, 3.0]\nnodes:\n  y: x * x\n"),  # sum(y) ~ 5e16 swamps 3.0's 6
+        ("neg-1e9", "inputs:\n  x: [-3.0e9, 0.5]\nnodes:\n  y: x * 3 + 1\n"),
+    ],
+)
 def test_issue_8_check_gives_no_false_alarm_for_large_inputs_or_elements(tmp_path, name, text):
     """Issue 10 item 8: backprop is right in each of these (dy/dx = 2, 2x, 3): `check` must not FAIL
     (it may pass, or say `undefined` where float64 cannot resolve a difference)."""

@@ -26,8 +26,24 @@ APPLE_ORANGE = GRAPHS / "apple_orange.yaml"
 ALL_GRAPHS = sorted(GRAPHS.glob("*.yaml")) + sorted(GRAPHS.glob("*.json"))
 
 # SPEC section 1, "Ops (all required)"
-OPS = ["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh", "matmul", "affine",
-       "sum", "mean", "softmax_with_loss"]
+OPS = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "neg",
+    "exp",
+    "log",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "matmul",
+    "affine",
+    "sum",
+    "mean",
+    "softmax_with_loss",
+]
 # SPEC section 3
 COMMANDS = ["run", "check", "trace", "export", "batch", "validate", "ops"]
 
@@ -98,12 +114,24 @@ def test_run_apple_orange_table():
         "all_price": ("add", "650", "1.1", False),
         "price": ("mul", "715", "1", True),
     }
-    assert list(rows) == ["apple", "apple_num", "orange", "orange_num", "tax",
-                          "apple_price", "orange_price", "all_price", "price"]
+    assert list(rows) == [
+        "apple",
+        "apple_num",
+        "orange",
+        "orange_num",
+        "tax",
+        "apple_price",
+        "orange_price",
+        "all_price",
+        "price",
+    ]
 
 
 def test_run_table_lists_nodes_in_execution_order_not_file_order(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           x: 2
         nodes:
@@ -111,7 +139,8 @@ def test_run_table_lists_nodes_in_execution_order_not_file_order(tmp_path):
           b: {op: add, in: [a, x]}
           a: {op: neg, in: [x]}
         outputs: c
-        """)
+        """,
+    )
     rows = table_rows(ok(cli("run", p)))
     assert list(rows) == ["x", "a", "b", "c"]
     # a = -2, b = 0, c = b * x = 0; dc/dx = b + x * (da/dx + 1) = 0 + 2 * 0 = 0, dc/db = x = 2
@@ -134,10 +163,20 @@ def test_run_json_has_the_spec_shape_at_full_precision():
         assert set(n) == {"name", "op", "inputs", "value", "grad"}
     nodes = {n["name"]: n for n in d["nodes"]}
     assert nodes["apple"] == {"name": "apple", "op": "input", "inputs": [], "value": 100.0, "grad": 2.2}
-    assert nodes["apple_price"] == {"name": "apple_price", "op": "mul", "inputs": ["apple", "apple_num"],
-                                    "value": 200.0, "grad": 1.1}
-    assert nodes["price"] == {"name": "price", "op": "mul", "inputs": ["apple_price", "tax"],
-                              "value": 220.00000000000003, "grad": 1.0}
+    assert nodes["apple_price"] == {
+        "name": "apple_price",
+        "op": "mul",
+        "inputs": ["apple", "apple_num"],
+        "value": 200.0,
+        "grad": 1.1,
+    }
+    assert nodes["price"] == {
+        "name": "price",
+        "op": "mul",
+        "inputs": ["apple_price", "tax"],
+        "value": 220.00000000000003,
+        "grad": 1.0,
+    }
     # the chain rule in float64, by hand: each local derivative times the upstream 1.1
     assert nodes["apple_num"]["grad"] == 1.1 * 100.0 == 110.00000000000001
     assert nodes["tax"]["grad"] == 200.0
@@ -150,12 +189,34 @@ def test_run_json_apple_orange():
     nodes = {n["name"]: n for n in d["nodes"]}
     values = {k: n["value"] for k, n in nodes.items()}
     grads = {k: n["grad"] for k, n in nodes.items()}
-    assert values == pytest.approx({"apple": 100, "apple_num": 2, "orange": 150, "orange_num": 3, "tax": 1.1,
-                                    "apple_price": 200, "orange_price": 450, "all_price": 650, "price": 715},
-                                   rel=1e-15)
-    assert grads == pytest.approx({"apple": 2.2, "apple_num": 110, "orange": 3.3, "orange_num": 165, "tax": 650,
-                                   "apple_price": 1.1, "orange_price": 1.1, "all_price": 1.1, "price": 1},
-                                  rel=1e-15)
+    assert values == pytest.approx(
+        {
+            "apple": 100,
+            "apple_num": 2,
+            "orange": 150,
+            "orange_num": 3,
+            "tax": 1.1,
+            "apple_price": 200,
+            "orange_price": 450,
+            "all_price": 650,
+            "price": 715,
+        },
+        rel=1e-15,
+    )
+    assert grads == pytest.approx(
+        {
+            "apple": 2.2,
+            "apple_num": 110,
+            "orange": 3.3,
+            "orange_num": 165,
+            "tax": 650,
+            "apple_price": 1.1,
+            "orange_price": 1.1,
+            "all_price": 1.1,
+            "price": 1,
+        },
+        rel=1e-15,
+    )
 
 
 NONFINITE = """\
@@ -205,7 +266,12 @@ def test_run_csv():
     assert by_name["apple"]["inputs"] == ""
     assert float(by_name["price"]["value"]) == 220.00000000000003  # full precision, as in JSON
     assert {r["name"]: float(r["grad"]) for r in rows} == {
-        "apple": 2.2, "apple_num": 1.1 * 100.0, "tax": 200.0, "apple_price": 1.1, "price": 1.0}
+        "apple": 2.2,
+        "apple_num": 1.1 * 100.0,
+        "tax": 200.0,
+        "apple_price": 1.1,
+        "price": 1.0,
+    }
 
 
 def test_run_csv_writes_arrays_as_json():
@@ -299,7 +365,10 @@ def test_unknown_format_is_a_usage_error():
 
 
 def test_nan_warns_naming_the_first_node_and_strict_exits_1(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           x: -1
           y: 2
@@ -307,7 +376,8 @@ def test_nan_warns_naming_the_first_node_and_strict_exits_1(tmp_path):
           a: {op: mul, in: [x, y]}
           l: {op: log, in: [x]}
           out: {op: add, in: [l, a]}
-        """)
+        """,
+    )
     for extra, code in (([], 0), (["--strict"], 1)):
         result = cli("run", p, *extra)
         assert result.exit_code == code
@@ -324,11 +394,19 @@ def test_nan_warns_naming_the_first_node_and_strict_exits_1(tmp_path):
         assert "'l'" in result.stderr
 
 
-@pytest.mark.parametrize(("command", "rows"), [
-    (["run"], None), (["run", "--format", "json"], None), (["check"], None), (["check", "--format", "json"], None),
-    (["trace"], None), (["export"], None), (["export", "--format", "mermaid"], None),
-    (["batch"], '{"x": []}\n{"x": [1, 2]}\n'),
-])
+@pytest.mark.parametrize(
+    ("command", "rows"),
+    [
+        (["run"], None),
+        (["run", "--format", "json"], None),
+        (["check"], None),
+        (["check", "--format", "json"], None),
+        (["trace"], None),
+        (["export"], None),
+        (["export", "--format", "mermaid"], None),
+        (["batch"], '{"x": []}\n{"x": [1, 2]}\n'),
+    ],
+)
 def test_mean_of_an_empty_array_is_our_nan_warning_not_numpys(tmp_path, command, rows):
     import warnings
 
@@ -355,8 +433,14 @@ def test_numpy_warnings_never_reach_stderr_in_a_real_process(tmp_path):
     p = write(tmp_path, "g.yaml", "inputs:\n  x: []\nnodes:\n  y: mean(x)\n")
     env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONWARNINGS": "default"}  # every warning shown once
     for command in ("run", "check", "trace", "export"):
-        proc = subprocess.run([sys.executable, "-m", "cgcalc", command, str(p)], capture_output=True, text=True,
-                              env=env, cwd=ROOT, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "cgcalc", command, str(p)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         assert [line.split(":")[0] for line in proc.stderr.splitlines()] == ["warning"], proc.stderr
 
@@ -380,8 +464,10 @@ def test_validate_one_bad_file_among_good(tmp_path):
     bad = write(tmp_path, "bad.yaml", "inputs:\n  a: 1\nnodes:\n  b: {op: mull, in: [a, a]}\n")
     result = cli("validate", APPLE, bad, APPLE_ORANGE)
     assert result.exit_code == 2
-    assert [line.split()[:2] for line in result.stdout.splitlines()] == [["ok:", str(APPLE)],
-                                                                         ["ok:", str(APPLE_ORANGE)]]
+    assert [line.split()[:2] for line in result.stdout.splitlines()] == [
+        ["ok:", str(APPLE)],
+        ["ok:", str(APPLE_ORANGE)],
+    ]
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(f"error: {bad}:4:11: unknown op 'mull'")
 
@@ -451,7 +537,7 @@ def test_trace_apple_shows_forward_then_backward():
     assert "forward" in out and "backward" in out
     assert out.index("forward") < out.index("backward")
     assert "= 220" in out and "= 200" in out
-    tail = out[out.index("backward"):]
+    tail = out[out.index("backward") :]
     for number in ("2.2", "110", "200", "1.1"):
         assert number in tail, number
 
@@ -505,8 +591,13 @@ def _main(*args: str):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "cgcalc", *args], capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "100"})
+    return subprocess.run(
+        [sys.executable, "-m", "cgcalc", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "100"},
+    )
 
 
 def test_main_with_one_command_reads_the_command_line_as_the_full_app_does():
@@ -550,9 +641,15 @@ def hostile_graph(tmp_path: Path, field: str) -> Path:
 
 
 TERMINAL_COMMANDS = {
-    "run": ["run"], "run-json": ["run", "--format", "json"], "run-csv": ["run", "--format", "csv"],
-    "trace": ["trace"], "check": ["check"], "check-json": ["check", "--format", "json"],
-    "export-dot": ["export"], "export-mermaid": ["export", "--format", "mermaid"], "validate": ["validate"],
+    "run": ["run"],
+    "run-json": ["run", "--format", "json"],
+    "run-csv": ["run", "--format", "csv"],
+    "trace": ["trace"],
+    "check": ["check"],
+    "check-json": ["check", "--format", "json"],
+    "export-dot": ["export"],
+    "export-mermaid": ["export", "--format", "mermaid"],
+    "validate": ["validate"],
     "batch": ["batch"],
 }
 SHOWN = {"name": {"run", "trace", "check", "export-dot"}, "description": {"run", "export-dot"}}  # escaped, but there

@@ -52,10 +52,18 @@ def test_the_scalar_graphs_are_found():
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                      silence_logs=logging.CRITICAL) as c, \
-            Client(c, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.CRITICAL,
+        ) as c,
+        Client(c, set_as_default=False) as client,
+    ):
         yield c.scheduler_address, client
 
 
@@ -91,8 +99,11 @@ def read_parquet_parts(out: Path) -> tuple[list[str], dict[str, np.ndarray], lis
     names = tables[0].column_names
     assert all(t.column_names == names for t in tables)
     assert all(t.schema.field(n).type == pa.float64() for t in tables for n in names)
-    return names, {n: np.concatenate([t.column(n).to_numpy() for t in tables]) for n in names}, \
-        [t.num_rows for t in tables]
+    return (
+        names,
+        {n: np.concatenate([t.column(n).to_numpy() for t in tables]) for n in names},
+        [t.num_rows for t in tables],
+    )
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -161,7 +172,7 @@ def test_csv_glob_equals_local_batch_text(graph, tmp_path, cluster):
         assert len(got) == len(want)
         for a, b in zip(got[1:], want[1:]):
             a_cells, b_cells = a.split(","), next(csv.reader([b]))
-            assert a_cells[len(names):] == b_cells[len(names):]
+            assert a_cells[len(names) :] == b_cells[len(names) :]
             assert [float(c) for c in a_cells[: len(names)]] == [float(c) for c in b_cells[: len(names)]]
     assert (s.rows, s.written, s.files) == (49, 49, 3)
 
@@ -181,8 +192,7 @@ def test_some_columns_and_several_outputs(tmp_path, cluster):
     got_names, got, counts = read_parquet_parts(out)
     assert counts == [5, 9]
     assert got_names == ["y", "f", "g", "dg/dx", "dg/dy", "df/dx", "df/dy"]
-    assert_equals_local(g, ["y"], {"y": np.concatenate([p["y"] for p in parts])}, got_names, got,
-                        output=["g", "f"])
+    assert_equals_local(g, ["y"], {"y": np.concatenate([p["y"] for p in parts])}, got_names, got, output=["g", "f"])
 
 
 def test_a_large_parquet_file_is_split_by_row_groups(tmp_path, cluster, monkeypatch):
@@ -275,8 +285,11 @@ def test_a_null_in_parquet_is_a_bad_cell_at_its_row(tmp_path, cluster):
     out = tmp_path / "out"
     with pytest.raises(RowsError) as e:
         run(graph, d, out, cluster[0])
-    assert (e.value.file, e.value.line, e.value.message) == (str(d / "part.2.parquet"), 4,
-                                                            "column 'tax': empty cell (null)")
+    assert (e.value.file, e.value.line, e.value.message) == (
+        str(d / "part.2.parquet"),
+        4,
+        "column 'tax': empty cell (null)",
+    )
     no_leftovers(out)
     s = run(graph, d, out, cluster[0], skip_bad_rows=True)
     assert (s.rows, s.written, s.bad) == (30, 29, 1)
@@ -352,8 +365,13 @@ def test_bad_usage_is_an_error_not_a_traceback(tmp_path, cluster, monkeypatch):
     with pytest.raises(UsageError, match="no input or node named 'prize'"):
         run(graph, tmp_path / "data", tmp_path / "out", cluster[0], output=["prize"])
     with pytest.raises(GraphError):
-        dask_engine.run_dask("nodes: {y: {op: nope, in: [x]}}\n", "bad.yaml", str(tmp_path / "data"),
-                             str(tmp_path / "out"), scheduler=cluster[0])
+        dask_engine.run_dask(
+            "nodes: {y: {op: nope, in: [x]}}\n",
+            "bad.yaml",
+            str(tmp_path / "data"),
+            str(tmp_path / "out"),
+            scheduler=cluster[0],
+        )
     with pytest.raises(UsageError, match="one number per cell"):
         neuron = GRAPHS / "neuron.yaml"
         pq.write_table(pa.table({"b": [0.5]}), tmp_path / "b.parquet")
@@ -456,20 +474,24 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed(tmp_path):
 
 
 def test_the_core_never_imports_dask():
-    code = ("import sys, cgcalc, cgcalc.cli.app, cgcalc.batch.runner, cgcalc.batch.dask_client; "
-            "print(sorted(m for m in ('dask', 'distributed', 'pandas', 'pyarrow') if m in sys.modules))")
+    code = (
+        "import sys, cgcalc, cgcalc.cli.app, cgcalc.batch.runner, cgcalc.batch.dask_client; "
+        "print(sorted(m for m in ('dask', 'distributed', 'pandas', 'pyarrow') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
 
 
 def test_without_dask_the_error_says_what_to_install():
-    code = ("import sys; sys.modules['distributed'] = None\n"
-            "from cgcalc.batch.dask_client import require_dask\n"
-            "try:\n    require_dask()\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "from cgcalc.batch.dask_client import require_dask\n"
+        "try:\n    require_dask()\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert r.stdout.strip() == ("UsageError --engine dask needs distributed, which is not installed: "
-                                "pip install 'cgcalc[dask]'")
-
+    assert r.stdout.strip() == (
+        "UsageError --engine dask needs distributed, which is not installed: pip install 'cgcalc[dask]'"
+    )
 
 
 # --- through the command line ----------------------------------------------------------------------
@@ -490,15 +512,31 @@ def test_cli_engine_dask_equals_local_batch(tmp_path, cluster):
     runner = CliRunner()
     address = cluster[0]
     out = tmp_path / "out"
-    r = runner.invoke(app, ["batch", str(GRAPHS / "apple.yaml"), str(tmp_path / "rows*.csv"), "--engine", "dask",
-                            "--scheduler", address, "-o", str(out), "--out-format", "csv"])
+    r = runner.invoke(
+        app,
+        [
+            "batch",
+            str(GRAPHS / "apple.yaml"),
+            str(tmp_path / "rows*.csv"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            address,
+            "-o",
+            str(out),
+            "--out-format",
+            "csv",
+        ],
+    )
     assert r.exit_code == 0, r.stderr
     parts = sorted(out.glob("part-*.csv"))
     assert len(parts) == 3
     got = [row for part in parts for row in csv.DictReader(io.StringIO(part.read_text()))]
-    local = [row for p in paths
-             for row in csv.DictReader(io.StringIO(runner.invoke(app, ["batch", str(GRAPHS / "apple.yaml"),
-                                                                      str(p)]).stdout))]
+    local = [
+        row
+        for p in paths
+        for row in csv.DictReader(io.StringIO(runner.invoke(app, ["batch", str(GRAPHS / "apple.yaml"), str(p)]).stdout))
+    ]
     assert len(got) == len(local) == 15
     for a, b in zip(got, local):
         for col in ("price", "dprice/dapple", "dprice/dapple_num", "dprice/dtax"):

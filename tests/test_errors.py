@@ -20,12 +20,16 @@ from cgcalc.errors import ExitCode, GraphError
 
 
 def test_yaml_syntax_error_points_at_the_bad_character(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: a * a: c
-        """)
+        """,
+    )
     # line 4 is "  b: a * a: c": the second ':' (a mapping inside a plain scalar) is column 11
     assert_error(cli("run", p), f"{p}:4:11", "YAML syntax", "mapping values are not allowed")
 
@@ -36,12 +40,16 @@ def test_yaml_tab_indentation_is_a_syntax_error(tmp_path):
 
 
 def test_unclosed_flow_mapping_says_where_it_was_opened(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mul, in: [a, a]
-        """)
+        """,
+    )
     line = one_error_line(cli("run", p))
     assert "YAML syntax" in line
     # the '{' opened on line 4, column 6: either point there or say so
@@ -52,54 +60,74 @@ def test_unclosed_flow_mapping_says_where_it_was_opened(tmp_path):
 
 
 def test_unknown_top_level_key_suggests_the_nearest(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         node:
           b: a * a
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:3:1", "unknown key 'node'", "did you mean 'nodes'")
 
 
 def test_unknown_op_suggests_the_nearest(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mull, in: [a, a]}
-        """)
+        """,
+    )
     # "  b: {op: mull" -> 'mull' starts at column 11
     assert_error(cli("run", p), f"{p}:4:11", "unknown op 'mull'", "did you mean 'mul'", "'b'")
 
 
 def test_unknown_op_in_an_expression(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: 2 * sigmod(a)
-        """)
+        """,
+    )
     # "  b: 2 * sigmod(a)" -> 'sigmod' starts at column 10
     assert_error(cli("run", p), f"{p}:4:10", "unknown op 'sigmod'", "did you mean 'sigmoid'")
 
 
 def test_wrong_number_of_inputs(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mul, in: [a]}
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:4:11", "'mul' takes 2 inputs", "gives 1")  # at the op, column 11
 
 
 def test_wrong_number_of_inputs_in_an_expression(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           apple: 1
         nodes:
           c: exp(apple, apple)
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:4:6", "'exp' takes 1 input", "gives 2")  # the call starts at column 6
 
 
@@ -107,47 +135,63 @@ def test_wrong_number_of_inputs_in_an_expression(tmp_path):
 
 
 def test_undefined_name_suggests_the_nearest(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           apple: 1
         nodes:
           b: {op: mul, in: [apple, aple]}
-        """)
+        """,
+    )
     # "  b: {op: mul, in: [apple, aple]}": '[' is column 20, 'apple' 21-25, ', ' 26-27, 'aple' 28
     assert_error(cli("run", p), f"{p}:4:28", "undefined name 'aple'", "did you mean 'apple'")
 
 
 def test_undefined_name_in_an_expression(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           apple: 1
         nodes:
           b: apple * aple
-        """)
+        """,
+    )
     # "  b: apple * aple": 'apple' 6-10, ' * ' 11-13, 'aple' 14
     assert_error(cli("run", p), f"{p}:4:14", "undefined name 'aple'", "did you mean 'apple'")
 
 
 def test_input_and_node_with_the_same_name(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
           b: 2
         nodes:
           b: {op: mul, in: [a, a]}
-        """)
+        """,
+    )
     # the node 'b' (line 5, column 3) repeats the input 'b' of line 3
     assert_error(cli("run", p), f"{p}:5:3", "'b'", "twice", "line 3")
 
 
 def test_duplicated_node_key(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mul, in: [a, a]}
           b: {op: add, in: [a, a]}
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:5:3", "duplicate key 'b'", "line 4")
 
 
@@ -155,43 +199,58 @@ def test_duplicated_node_key(tmp_path):
 
 
 def test_cycle_names_its_members(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: neg, in: [a]}
           c: {op: add, in: [b, d]}
           d: {op: neg, in: [c]}
-        """)
+        """,
+    )
     msg = assert_error(cli("run", p), f"{p}:5:3", "cycle")  # at 'c', the cycle's first node in the file
     assert "c -> d -> c" in msg
     assert "b ->" not in msg  # b feeds the cycle but is not part of it
 
 
 def test_node_that_uses_itself_is_a_cycle(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: a + b
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:4:3", "cycle", "b -> b")
 
 
 def test_shape_mismatch_names_both_shapes_and_the_node(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           x: [1, 2, 3]
           y: [4, 5]
         nodes:
           z: {op: add, in: [x, y]}
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:5:3", "(3,)", "(2,)", "'z'")
 
 
 def test_shape_mismatch_is_caught_before_running(tmp_path):
     # a log of a negative number comes first: had anything run, it would warn about the NaN
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           n: -1
           x: [1, 2, 3]
@@ -199,20 +258,25 @@ def test_shape_mismatch_is_caught_before_running(tmp_path):
         nodes:
           l: log(n)
           y: {op: matmul, in: [x, W]}
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:7:3", "(3,)", "(2, 2)", "'y'")
     # validate never runs a graph, and finds the same mistake
     assert_error(cli("validate", p), f"{p}:7:3", "(3,)", "(2, 2)", "'y'")
 
 
 def test_shape_mismatch_from_set_is_caught_before_running(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           x: 1
           y: 2
         nodes:
           z: x * y
-        """)
+        """,
+    )
     assert_error(cli("run", p, "--set", "x=[1, 2, 3]", "--set", "y=[4, 5]"), f"{p}:5:3", "(3,)", "(2,)", "'z'")
 
 
@@ -220,33 +284,45 @@ def test_shape_mismatch_from_set_is_caught_before_running(tmp_path):
 
 
 def test_bad_number(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 12abc
         nodes:
           b: a * a
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:2:6", "bad number '12abc'", "'a'")
 
 
 def test_bad_number_inside_an_array(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: [1, 2, x]
         nodes:
           b: {op: sum, in: [a]}
-        """)
+        """,
+    )
     # "  a: [1, 2, x]": '[' 6, '1' 7, '2' 10, 'x' 13
     assert_error(cli("run", p), f"{p}:2:13", "bad number 'x'")
 
 
 def test_quoted_number_is_not_a_number(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: "12"
         nodes:
           b: a * a
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:2:6", "bad number", "12", "quoted")
 
 
@@ -277,20 +353,43 @@ def test_bad_expression_in_a_quoted_string_counts_from_inside_the_quotes(tmp_pat
 BIG = "1" * 5000  # over Python's 4,300-digit limit for int(str)
 
 
-@pytest.mark.parametrize(("name", "text", "where", "fragment"), [
-    # "  y: {op: sum, in: [x], axis: 111...": the key "axis" is column 25
-    ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: {{op: sum, in: [x], axis: {BIG}}}\n", "4:25",
-     "axis must be an integer"),
-    ("g.json", f'{{"inputs": {{"x": [1, 2]}}, "nodes": {{"y": {{"op": "sum", "in": ["x"], "axis": {BIG}}}}}}}', "1:69",
-     "axis must be an integer"),
-    ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: sum(x, axis={BIG})\n", "4:6", "axis must be an integer"),
-    ("g.yaml", "inputs:\n  x: 1\nnodes:\n  y: x * 1__0\n", "4:10", "bad number '1__0'"),  # 'x' is column 6
-    ("g.yaml", "inputs:\n  x: [1]\nnodes:\n  y: sum(x, axis=0__0)\n", "4:18", "bad number '0__0'"),
-    ("g.yaml", "inputs:\n  x: []\n  t: []\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3",
-     "at least one class and one sample, got x of shape (0,)"),
-    ("g.yaml", "inputs:\n  x: [[]]\n  t: [[]]\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3", "shape (1, 0)"),
-], ids=["int-attribute", "int-attribute-json", "int-keyword", "double-underscore", "double-underscore-keyword",
-        "softmax-no-class", "softmax-no-class-2d"])
+@pytest.mark.parametrize(
+    ("name", "text", "where", "fragment"),
+    [
+        # "  y: {op: sum, in: [x], axis: 111...": the key "axis" is column 25
+        (
+            "g.yaml",
+            f"inputs:\n  x: [1, 2]\nnodes:\n  y: {{op: sum, in: [x], axis: {BIG}}}\n",
+            "4:25",
+            "axis must be an integer",
+        ),
+        (
+            "g.json",
+            f'{{"inputs": {{"x": [1, 2]}}, "nodes": {{"y": {{"op": "sum", "in": ["x"], "axis": {BIG}}}}}}}',
+            "1:69",
+            "axis must be an integer",
+        ),
+        ("g.yaml", f"inputs:\n  x: [1, 2]\nnodes:\n  y: sum(x, axis={BIG})\n", "4:6", "axis must be an integer"),
+        ("g.yaml", "inputs:\n  x: 1\nnodes:\n  y: x * 1__0\n", "4:10", "bad number '1__0'"),  # 'x' is column 6
+        ("g.yaml", "inputs:\n  x: [1]\nnodes:\n  y: sum(x, axis=0__0)\n", "4:18", "bad number '0__0'"),
+        (
+            "g.yaml",
+            "inputs:\n  x: []\n  t: []\nnodes:\n  y: softmax_with_loss(x, t)\n",
+            "5:3",
+            "at least one class and one sample, got x of shape (0,)",
+        ),
+        ("g.yaml", "inputs:\n  x: [[]]\n  t: [[]]\nnodes:\n  y: softmax_with_loss(x, t)\n", "5:3", "shape (1, 0)"),
+    ],
+    ids=[
+        "int-attribute",
+        "int-attribute-json",
+        "int-keyword",
+        "double-underscore",
+        "double-underscore-keyword",
+        "softmax-no-class",
+        "softmax-no-class-2d",
+    ],
+)
 def test_input_that_was_an_internal_error(tmp_path, name, text, where, fragment):
     p = tmp_path / name
     p.write_text(text)
@@ -321,36 +420,48 @@ def test_empty_file(tmp_path, text):
 
 
 def test_json_graph_error_has_line_and_column(tmp_path):
-    p = write(tmp_path, "g.json", """\
+    p = write(
+        tmp_path,
+        "g.json",
+        """\
         {
           "inputs": {"a": 1},
           "nodes": {
             "b": {"op": "mull", "in": ["a", "a"]}
           }
         }
-        """)
+        """,
+    )
     # line 4 is '    "b": {"op": "mull", ...': '{' is column 10, '"op"' 11-14, ':' 15, the string "mull" opens at 17
     assert_error(cli("run", p), f"{p}:4:17", "unknown op 'mull'", "did you mean 'mul'")
 
 
 def test_json_duplicate_key_has_line_and_column(tmp_path):
-    p = write(tmp_path, "g.json", """\
+    p = write(
+        tmp_path,
+        "g.json",
+        """\
         {
           "inputs": {"a": 1, "a": 2},
           "nodes": {"b": "a * a"}
         }
-        """)
+        """,
+    )
     # '  "inputs": {"a": 1, "a": 2}': '{' 13, first "a" 14, '1' 19, second "a" 22
     assert_error(cli("run", p), f"{p}:2:22", "duplicate key 'a'")
 
 
 def test_json_bad_expression_has_line_and_column(tmp_path):
-    p = write(tmp_path, "g.json", """\
+    p = write(
+        tmp_path,
+        "g.json",
+        """\
         {
           "inputs": {"a": 1},
           "nodes": {"b": "a * * a"}
         }
-        """)
+        """,
+    )
     # '  "nodes": {"b": "a * * a"}': '{' 12, "b" 13-15, ':' 16, '"' 18, so 'a' is 19 and the second '*' 23
     assert_error(cli("run", p), f"{p}:3:23", "bad expression", "unexpected '*'")
 
@@ -420,12 +531,16 @@ def test_set_without_equals_sign(tmp_path):
 
 @pytest.mark.parametrize("command", ["run", "validate", "check", "trace", "export"])
 def test_every_command_reports_a_graph_error_the_same_way(tmp_path, command):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mull, in: [a, a]}
-        """)
+        """,
+    )
     assert_error(cli(command, p), f"{p}:4:11", "unknown op 'mull'", "did you mean 'mul'")
 
 
@@ -438,12 +553,16 @@ COMMANDS_WITH_A_GRAPH = {"run": [], "check": [], "trace": [], "export": [], "val
 @pytest.mark.parametrize("where", ["before", "after"])
 @pytest.mark.parametrize("command", list(COMMANDS_WITH_A_GRAPH))
 def test_debug_before_or_after_the_command_lets_the_exception_through(tmp_path, command, where):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mull, in: [a, a]}
-        """)
+        """,
+    )
     write(tmp_path, "rows.csv", "a\n1\n")
     args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
     result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
@@ -456,22 +575,28 @@ def test_debug_before_or_after_the_command_lets_the_exception_through(tmp_path, 
 
 
 def test_debug_env_shows_a_traceback_in_a_real_process(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           b: {op: mull, in: [a, a]}
-        """)
+        """,
+    )
     env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "CGCALC_DEBUG": "1"}
-    proc = subprocess.run([sys.executable, "-m", "cgcalc", "run", str(p)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cgcalc", "run", str(p)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
     assert "GraphError" in proc.stderr and "unknown op 'mull'" in proc.stderr
     # without the switch: one line, no traceback
     del env["CGCALC_DEBUG"]
-    proc = subprocess.run([sys.executable, "-m", "cgcalc", "run", str(p)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cgcalc", "run", str(p)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.startswith(f"error: {p}:4:11: unknown op 'mull'")
@@ -492,8 +617,10 @@ def test_an_internal_error_is_one_line_exit_3_and_debug_shows_it(tmp_path, monke
     args = [command, p, *(tmp_path / f for f in COMMANDS_WITH_A_GRAPH[command])]
     result = cli(*args)
     assert result.exit_code == ExitCode.INTERNAL == 3
-    assert result.stderr == "error: internal error: ZeroDivisionError: a bug (run with --debug for the traceback, " \
-                            "and please report it)\n"
+    assert (
+        result.stderr == "error: internal error: ZeroDivisionError: a bug (run with --debug for the traceback, "
+        "and please report it)\n"
+    )
     result = cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))  # as the message says
     assert isinstance(result.exception, ZeroDivisionError) and result.exc_info[2] is not None
 
@@ -512,6 +639,10 @@ def test_no_exit_code_is_a_bare_number_in_the_source():
     source = Path(__file__).resolve().parent.parent / "cgcalc"
     # (a worker process's os._exit is not the command's exit code: the command reports the worker's end itself)
     bare = re.compile(r"(sys\.exit|(?<!os\.)_exit|Exit)\((code=)?\s*\d|exit_code\s*=\s*\d")
-    found = [f"{f.name}:{i}: {line.strip()}" for f in sorted(source.rglob("*.py"))
-             for i, line in enumerate(f.read_text().splitlines(), 1) if bare.search(line)]
+    found = [
+        f"{f.name}:{i}: {line.strip()}"
+        for f in sorted(source.rglob("*.py"))
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if bare.search(line)
+    ]
     assert found == []  # each is an ExitCode

@@ -16,6 +16,7 @@ GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
 
 def composed_text_tree(text: str):
     """PyYAML's reading of the text, every scalar as its text (cgcalc reads scalars itself)."""
+
     def walk(n):
         if n.id == "mapping":
             keys = [k.value for k, _ in n.value]
@@ -38,8 +39,9 @@ def test_every_example_graph_reads_the_same_both_ways() -> None:
         assert read[0] == composed_text_tree(text), path.name
         fast, full = parse(text, str(path)), parse(text, str(path), fast=False)
         assert [tuple(i[:4]) for i in fast.inputs] == [tuple(i[:4]) for i in full.inputs]
-        assert [(n.name, n.op, n.inputs, n.attrs, n.expr) for n in fast.nodes] == \
-               [(n.name, n.op, n.inputs, n.attrs, n.expr) for n in full.nodes]
+        assert [(n.name, n.op, n.inputs, n.attrs, n.expr) for n in fast.nodes] == [
+            (n.name, n.op, n.inputs, n.attrs, n.expr) for n in full.nodes
+        ]
         assert (fast.name, fast.description, fast.outputs) == (full.name, full.description, full.outputs)
         # the fast path keeps each entry's line and column
         assert [n.pos for n in fast.nodes] == [n.pos for n in full.nodes]
@@ -50,10 +52,54 @@ def test_every_example_graph_reads_the_same_both_ways() -> None:
 _word = st.text(alphabet="abcxyz_019", min_size=1, max_size=6).filter(lambda s: not s[0].isdigit())
 _scalar = st.one_of(
     _word,
-    st.sampled_from(["1", "-2.5", "1e-3", "2E2", ".inf", "-.inf", ".nan", "yes", "null", "~", "true", "0x1F",
-                     "a * b", "-x ** 2", "sigmoid(x @ W + b)", "a:b", "a: b", "a #b", "a#b", "'q'", '"q"',
-                     "&a x", "*a", "!!str 2", "- x", "-x", "? x", "?x", "x,y", "[a]", "{a: 1}", "a\tb",
-                     "%x", "@x", "`x", "|", ">", "it's", "a  b", "x:", ":x", "#", "a]", "}"]),
+    st.sampled_from(
+        [
+            "1",
+            "-2.5",
+            "1e-3",
+            "2E2",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "yes",
+            "null",
+            "~",
+            "true",
+            "0x1F",
+            "a * b",
+            "-x ** 2",
+            "sigmoid(x @ W + b)",
+            "a:b",
+            "a: b",
+            "a #b",
+            "a#b",
+            "'q'",
+            '"q"',
+            "&a x",
+            "*a",
+            "!!str 2",
+            "- x",
+            "-x",
+            "? x",
+            "?x",
+            "x,y",
+            "[a]",
+            "{a: 1}",
+            "a\tb",
+            "%x",
+            "@x",
+            "`x",
+            "|",
+            ">",
+            "it's",
+            "a  b",
+            "x:",
+            ":x",
+            "#",
+            "a]",
+            "}",
+        ]
+    ),
 )
 
 
@@ -71,8 +117,15 @@ def _document(draw) -> str:
     lines.append("nodes:")
     for _ in range(draw(st.integers(1, 4))):
         refs = ", ".join(draw(st.lists(_scalar, max_size=3)))
-        value = draw(st.sampled_from([f"{{op: {draw(_scalar)}, in: [{refs}]}}", draw(_scalar),
-                                      f"{{op: sum, in: [{refs}], axis: {draw(_scalar)}}}"]))
+        value = draw(
+            st.sampled_from(
+                [
+                    f"{{op: {draw(_scalar)}, in: [{refs}]}}",
+                    draw(_scalar),
+                    f"{{op: sum, in: [{refs}], axis: {draw(_scalar)}}}",
+                ]
+            )
+        )
         lines.append(f"{indent}{draw(_word)}: {value}")
     if draw(st.booleans()):
         lines.append(f"outputs: [{', '.join(draw(st.lists(_word, min_size=1, max_size=2)))}]")

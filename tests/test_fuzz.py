@@ -48,8 +48,14 @@ from cgcalc.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
-CLEAN_ENV = {"CGCALC_DEBUG": None, "CGCALC_MAX_ELEMENTS": None, "CGCALC_MAX_DEPTH": None,
-             "CGCALC_MAX_FILE_BYTES": None, "NO_COLOR": "1", "COLUMNS": "100"}
+CLEAN_ENV = {
+    "CGCALC_DEBUG": None,
+    "CGCALC_MAX_ELEMENTS": None,
+    "CGCALC_MAX_DEPTH": None,
+    "CGCALC_MAX_FILE_BYTES": None,
+    "NO_COLOR": "1",
+    "COLUMNS": "100",
+}
 
 EXAMPLE_SECONDS = 10.0  # hard limit per example (SIGALRM): a hang fails instead of blocking the suite
 DEADLINE = timedelta(seconds=5)  # hypothesis' deadline per example
@@ -154,8 +160,14 @@ def emit_yaml(tree, block_depth: int = 2) -> str:
             if isinstance(x, M) and x and depth < block_depth:
                 lines.append(f"{indent}{key}:")
                 lines.extend(block(x, depth + 1, indent + "  "))
-            elif isinstance(x, list) and not isinstance(x, M) and x and depth < block_depth and \
-                    all(not isinstance(i, (list, M)) for i in x) and len(x) < 4:
+            elif (
+                isinstance(x, list)
+                and not isinstance(x, M)
+                and x
+                and depth < block_depth
+                and all(not isinstance(i, (list, M)) for i in x)
+                and len(x) < 4
+            ):
                 lines.append(f"{indent}{key}:")
                 lines.extend(f"{indent}  - {_scalar(i, flow=False)}" for i in x)
             elif isinstance(x, (list, M)):
@@ -191,8 +203,24 @@ def emit_json(tree) -> str:
 # Strategies: hostile values, names, expressions, mutations, whole files
 # ==================================================================================================
 
-OPS = ["add", "affine", "div", "exp", "log", "matmul", "mean", "mul", "neg", "pow", "relu", "sigmoid",
-       "softmax_with_loss", "sub", "sum", "tanh"]
+OPS = [
+    "add",
+    "affine",
+    "div",
+    "exp",
+    "log",
+    "matmul",
+    "mean",
+    "mul",
+    "neg",
+    "pow",
+    "relu",
+    "sigmoid",
+    "softmax_with_loss",
+    "sub",
+    "sum",
+    "tanh",
+]
 
 
 def nested(depth: int, open_: str, inner: str, close: str) -> str:
@@ -202,38 +230,200 @@ def nested(depth: int, open_: str, inner: str, close: str) -> str:
 DEPTHS = [10, 199, 200, 201, 999, 1000, 1001, 5000]
 
 HOSTILE_NUMBER_TEXT = [
-    "1e309", "-1e309", "1e-400", "-1e-400", ".nan", ".NaN", ".inf", "-.inf", "+.inf", "nan", "inf", "-inf",
-    "NaN", "Infinity", "-Infinity", "1e308", "-1e308", "5e-324", "2.2250738585072014e-308", "0", "-0", "-0.0",
-    "1" * 400, "-" + "9" * 400, "1" * 5000, "0." + "0" * 400 + "1", "1e99999999999999999999",
-    "0x1F", "0o17", "0b101", "1_000", "1__0", "_1", "1_", "+.5", ".5", "5.", "1e", "1e+", "--1", "+-1",
-    "1,5", "1.2.3", "12:30", "2001-12-14", "yes", "no", "on", "off", "~", "null", "true", "''", '""',
-    "'1'", '"1"', '"NaN"', '"Infinity"', "!!float 1", "!!int 1", "!!str 1", "!!float .nan",
+    "1e309",
+    "-1e309",
+    "1e-400",
+    "-1e-400",
+    ".nan",
+    ".NaN",
+    ".inf",
+    "-.inf",
+    "+.inf",
+    "nan",
+    "inf",
+    "-inf",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e308",
+    "-1e308",
+    "5e-324",
+    "2.2250738585072014e-308",
+    "0",
+    "-0",
+    "-0.0",
+    "1" * 400,
+    "-" + "9" * 400,
+    "1" * 5000,
+    "0." + "0" * 400 + "1",
+    "1e99999999999999999999",
+    "0x1F",
+    "0o17",
+    "0b101",
+    "1_000",
+    "1__0",
+    "_1",
+    "1_",
+    "+.5",
+    ".5",
+    "5.",
+    "1e",
+    "1e+",
+    "--1",
+    "+-1",
+    "1,5",
+    "1.2.3",
+    "12:30",
+    "2001-12-14",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "~",
+    "null",
+    "true",
+    "''",
+    '""',
+    "'1'",
+    '"1"',
+    '"NaN"',
+    '"Infinity"',
+    "!!float 1",
+    "!!int 1",
+    "!!str 1",
+    "!!float .nan",
 ]
-HOSTILE_RAW = [
-    "!!python/object/apply:os.system ['echo PWNED']", "!!python/name:os.system", "!!python/tuple [1, 2]",
-    "!!python/object/new:os.system [echo PWNED]", "!!python/module:os", "!!binary aGVsbG8=", "!!set {a, b}",
-    "!!omap [a: 1]", "!!timestamp 2001-12-14", "!custom 1", "!<tag:example.com,2000:x> 1", "!!map {a: 1}",
-    "!!seq [1]", "&a 1", "*a", "*undefined", "&a [1, *a]", "&a [*a]", "&x {value: 1}",
-    "[1, 2, 3]", "[[1, 2], [3]]", "[[1, 2], [3, 4]]", "[]", "[[]]", "[[], []]", "{}", "{value: [1, 2], grad: false}",
-    "{value: 1}", "{grad: false}", "{value: 1, grad: maybe}", "{value: 1, grad: false, extra: 1}",
-    "{op: mul, in: [x, x]}", "{op: sum, in: [x], axis: 1e309}", "{op: sum, in: [x], axis: [0, 0]}",
-    "{op: sum, in: [x], axis: -1, keepdims: yes}", "{op: mean, in: [x], axis: 99}",
-    "{<<: {op: neg}, in: [x]}", "<<", "? a", "- 1", "|\n  text", ">-\n  folded",
-    "[" * 3 + "1", "{" * 3, "]", "}", "'unterminated", '"unterminated', "@x", "`x`", "%x", "#", "a: b: c",
-    "\"\\ud800\"", "\"\\x00\"", "\"a\\nb\"", "\"a\\rb\"", "\"\\e[31mred\"", "\"\\u202e\"", "\"\\t\"",
-] + [nested(d, "[", "1", "]") for d in DEPTHS] + [nested(d, "{a: ", "1", "}") for d in (10, 999, 1001)]
+HOSTILE_RAW = (
+    [
+        "!!python/object/apply:os.system ['echo PWNED']",
+        "!!python/name:os.system",
+        "!!python/tuple [1, 2]",
+        "!!python/object/new:os.system [echo PWNED]",
+        "!!python/module:os",
+        "!!binary aGVsbG8=",
+        "!!set {a, b}",
+        "!!omap [a: 1]",
+        "!!timestamp 2001-12-14",
+        "!custom 1",
+        "!<tag:example.com,2000:x> 1",
+        "!!map {a: 1}",
+        "!!seq [1]",
+        "&a 1",
+        "*a",
+        "*undefined",
+        "&a [1, *a]",
+        "&a [*a]",
+        "&x {value: 1}",
+        "[1, 2, 3]",
+        "[[1, 2], [3]]",
+        "[[1, 2], [3, 4]]",
+        "[]",
+        "[[]]",
+        "[[], []]",
+        "{}",
+        "{value: [1, 2], grad: false}",
+        "{value: 1}",
+        "{grad: false}",
+        "{value: 1, grad: maybe}",
+        "{value: 1, grad: false, extra: 1}",
+        "{op: mul, in: [x, x]}",
+        "{op: sum, in: [x], axis: 1e309}",
+        "{op: sum, in: [x], axis: [0, 0]}",
+        "{op: sum, in: [x], axis: -1, keepdims: yes}",
+        "{op: mean, in: [x], axis: 99}",
+        "{<<: {op: neg}, in: [x]}",
+        "<<",
+        "? a",
+        "- 1",
+        "|\n  text",
+        ">-\n  folded",
+        "[" * 3 + "1",
+        "{" * 3,
+        "]",
+        "}",
+        "'unterminated",
+        '"unterminated',
+        "@x",
+        "`x`",
+        "%x",
+        "#",
+        "a: b: c",
+        '"\\ud800"',
+        '"\\x00"',
+        '"a\\nb"',
+        '"a\\rb"',
+        '"\\e[31mred"',
+        '"\\u202e"',
+        '"\\t"',
+    ]
+    + [nested(d, "[", "1", "]") for d in DEPTHS]
+    + [nested(d, "{a: ", "1", "}") for d in (10, 999, 1001)]
+)
 
-SPECIAL_CHARS = ["\x00", "\t", "\r", "\n", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\xa0", "\u2028", "\u2029",
-                 "\ufeff", "\ufffd", "\ud7ff", "é", "λ", "∂", "日本", "💥", "\u0301", "\u202e"]
+SPECIAL_CHARS = [
+    "\x00",
+    "\t",
+    "\r",
+    "\n",
+    "\x0b",
+    "\x0c",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\xa0",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\ufffd",
+    "\ud7ff",
+    "é",
+    "λ",
+    "∂",
+    "日本",
+    "💥",
+    "\u0301",
+    "\u202e",
+]
 
 
 def hostile_names() -> st.SearchStrategy[str]:
     return st.one_of(
         st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True),
-        st.sampled_from(["__import__", "__class__", "__builtins__", "os", "eval", "_", "a" * 1000,
-                         "x" * 100_000, "1x", "x-y", "x.y", "x y", "", " ", "é", "λx", "x\x00", "x\n",
-                         "x\t", "all", "input", "nodes", "inputs", "name", "None", "true", "null", "y.1",
-                         "price.1", "\udcff", "\U0001f4a5"]),
+        st.sampled_from(
+            [
+                "__import__",
+                "__class__",
+                "__builtins__",
+                "os",
+                "eval",
+                "_",
+                "a" * 1000,
+                "x" * 100_000,
+                "1x",
+                "x-y",
+                "x.y",
+                "x y",
+                "",
+                " ",
+                "é",
+                "λx",
+                "x\x00",
+                "x\n",
+                "x\t",
+                "all",
+                "input",
+                "nodes",
+                "inputs",
+                "name",
+                "None",
+                "true",
+                "null",
+                "y.1",
+                "price.1",
+                "\udcff",
+                "\U0001f4a5",
+            ]
+        ),
         st.text(max_size=12),
     )
 
@@ -255,18 +445,50 @@ def hostile_values(names: list[str] | None = None) -> st.SearchStrategy:
         leaves,
         lambda kids: st.one_of(
             st.lists(kids, max_size=4),
-            st.lists(st.tuples(st.one_of(st.sampled_from(["value", "grad", "op", "in", "axis", "keepdims"]),
-                                         hostile_names()), kids), max_size=3).map(M),
+            st.lists(
+                st.tuples(
+                    st.one_of(st.sampled_from(["value", "grad", "op", "in", "axis", "keepdims"]), hostile_names()), kids
+                ),
+                max_size=3,
+            ).map(M),
         ),
         max_leaves=6,
     )
 
 
 BINOPS = ["+", "-", "*", "/", "**", "@", "//", "%", "==", "<", "and", ",", "="]
-FUNCS = OPS + ["__import__", "eval", "exec", "open", "getattr", "print", "lambda", "Sum", "os.system",
-               "sigmoid_", "x", ""]
-EXPR_NUMBERS = ["0", "1", "2", "0.5", "1e309", "1e-400", "1e308", "-1", "1_0", "1" * 400, ".5", "5.", "1e",
-                "0x10", "nan", "inf"]
+FUNCS = OPS + [
+    "__import__",
+    "eval",
+    "exec",
+    "open",
+    "getattr",
+    "print",
+    "lambda",
+    "Sum",
+    "os.system",
+    "sigmoid_",
+    "x",
+    "",
+]
+EXPR_NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "0.5",
+    "1e309",
+    "1e-400",
+    "1e308",
+    "-1",
+    "1_0",
+    "1" * 400,
+    ".5",
+    "5.",
+    "1e",
+    "0x10",
+    "nan",
+    "inf",
+]
 
 
 def _special_expressions(names: list[str]) -> st.SearchStrategy[str]:
@@ -281,26 +503,75 @@ def _special_expressions(names: list[str]) -> st.SearchStrategy[str]:
         d.map(lambda k: f"{x} ** " * k + "2"),
         d.map(lambda k: " + ".join([x] * k)),
         d.map(lambda k: nested(k, "sum(", x, ", axis=0)")),
-        st.sampled_from([
-            "__import__('os').system('echo PWNED')", "__import__(os)", f"__import__({x})", "eval(x)",
-            f"{x}.__class__", f"{x}[0]", f"{x} if {x} else {x}", "lambda: 1", "().__class__.__bases__",
-            "open('/etc/passwd')", f"sum({x}, axis=1e309)", f"sum({x}, axis={'1' * 400})",
-            f"sum({x}, axis=-1e309)", f"sum({x}, axis=[0, [1]])", f"sum({x}, axis=[{'[' * 50}", f"sum({x}, keepdims=1)",
-            f"sum({x}, axis=0, axis=1)", f"sum(axis=0, {x})", f"sum({x}, nope=1)", f"mean({x}, axis=true)",
-            f"softmax_with_loss({x}, {x})", f"affine({x}, {x}, {x})", f"matmul({x})", f"neg({x}, {x})",
-            f"{x} @ {x} @ {x}", "", " ", "()", "(", ")", "1", "-1", f"{x}", "+", f"{x} +", f"+ {x}",
-            f"{x} ** -{x}", f"{x} ** - - {x}", f"{x}(1)", "sum()", "exp(,)", f"exp({x},)", f"log({x}", "x $ y",
-            f"{x} = 1", f"{x}; import os", "\u2212x", f"{x}\x00", f"{x}\n+ 1", f"{x} # comment",
-        ]),
+        st.sampled_from(
+            [
+                "__import__('os').system('echo PWNED')",
+                "__import__(os)",
+                f"__import__({x})",
+                "eval(x)",
+                f"{x}.__class__",
+                f"{x}[0]",
+                f"{x} if {x} else {x}",
+                "lambda: 1",
+                "().__class__.__bases__",
+                "open('/etc/passwd')",
+                f"sum({x}, axis=1e309)",
+                f"sum({x}, axis={'1' * 400})",
+                f"sum({x}, axis=-1e309)",
+                f"sum({x}, axis=[0, [1]])",
+                f"sum({x}, axis=[{'[' * 50}",
+                f"sum({x}, keepdims=1)",
+                f"sum({x}, axis=0, axis=1)",
+                f"sum(axis=0, {x})",
+                f"sum({x}, nope=1)",
+                f"mean({x}, axis=true)",
+                f"softmax_with_loss({x}, {x})",
+                f"affine({x}, {x}, {x})",
+                f"matmul({x})",
+                f"neg({x}, {x})",
+                f"{x} @ {x} @ {x}",
+                "",
+                " ",
+                "()",
+                "(",
+                ")",
+                "1",
+                "-1",
+                f"{x}",
+                "+",
+                f"{x} +",
+                f"+ {x}",
+                f"{x} ** -{x}",
+                f"{x} ** - - {x}",
+                f"{x}(1)",
+                "sum()",
+                "exp(,)",
+                f"exp({x},)",
+                f"log({x}",
+                "x $ y",
+                f"{x} = 1",
+                f"{x}; import os",
+                "\u2212x",
+                f"{x}\x00",
+                f"{x}\n+ 1",
+                f"{x} # comment",
+            ]
+        ),
     )
 
 
 def expressions(names: list[str] | None = None) -> st.SearchStrategy[str]:
     names = list(names or ["x", "y"])
-    leaf = st.one_of(st.sampled_from(names), st.sampled_from(EXPR_NUMBERS), hostile_names().filter(lambda s: len(s) < 50))
-    kwargs = st.lists(st.tuples(st.sampled_from(["axis", "keepdims", "foo", "axis"]),
-                                st.sampled_from(["0", "1", "-1", "true", "false", "[0, 1]", "[]", "1.5", "1e309",
-                                                 "x", "-", "[0, [1]]"])), max_size=2)
+    leaf = st.one_of(
+        st.sampled_from(names), st.sampled_from(EXPR_NUMBERS), hostile_names().filter(lambda s: len(s) < 50)
+    )
+    kwargs = st.lists(
+        st.tuples(
+            st.sampled_from(["axis", "keepdims", "foo", "axis"]),
+            st.sampled_from(["0", "1", "-1", "true", "false", "[0, 1]", "[]", "1.5", "1e309", "x", "-", "[0, [1]]"]),
+        ),
+        max_size=2,
+    )
 
     def call(t):
         f, args, kws = t
@@ -381,8 +652,20 @@ def _rename_everywhere(tree, old: str, new):
     return tree
 
 
-MUTATIONS = ["drop", "duplicate", "retype", "rename_key", "rename_everywhere", "swap_names", "replace_name",
-             "add_key", "expression", "wrap", "empty_container", "reorder"]
+MUTATIONS = [
+    "drop",
+    "duplicate",
+    "retype",
+    "rename_key",
+    "rename_everywhere",
+    "swap_names",
+    "replace_name",
+    "add_key",
+    "expression",
+    "wrap",
+    "empty_container",
+    "reorder",
+]
 
 
 @st.composite
@@ -409,11 +692,30 @@ def mutated_documents(draw, max_mutations: int = 4):
         elif kind == "retype":
             tree = _set(tree, path, draw(hostile_values(names)))
         elif kind == "rename_key" and isinstance(parent, M):
-            key = draw(st.one_of(hostile_names(), st.sampled_from(names),
-                                 st.sampled_from(["name", "nodes", "inputs", "outputs", "op", "in", "value", "grad",
-                                                  "Nodes", "input", "output", "axis"]),
-                                 st.sampled_from(HOSTILE_RAW + HOSTILE_NUMBER_TEXT).map(Raw),
-                                 st.lists(st.integers(0, 3), max_size=2)))
+            key = draw(
+                st.one_of(
+                    hostile_names(),
+                    st.sampled_from(names),
+                    st.sampled_from(
+                        [
+                            "name",
+                            "nodes",
+                            "inputs",
+                            "outputs",
+                            "op",
+                            "in",
+                            "value",
+                            "grad",
+                            "Nodes",
+                            "input",
+                            "output",
+                            "axis",
+                        ]
+                    ),
+                    st.sampled_from(HOSTILE_RAW + HOSTILE_NUMBER_TEXT).map(Raw),
+                    st.lists(st.integers(0, 3), max_size=2),
+                )
+            )
             parent[idx] = (key, parent[idx][1])
         elif kind == "rename_everywhere":
             old = draw(st.sampled_from(names))
@@ -430,14 +732,28 @@ def mutated_documents(draw, max_mutations: int = 4):
             if strs:
                 tree = _set(tree, draw(st.sampled_from(strs)), draw(st.one_of(st.sampled_from(names), hostile_names())))
         elif kind == "add_key" and isinstance(target, M):
-            target.insert(draw(st.integers(0, len(target))),
-                          (draw(st.one_of(hostile_names(), st.sampled_from(names))), draw(hostile_values(names))))
+            target.insert(
+                draw(st.integers(0, len(target))),
+                (draw(st.one_of(hostile_names(), st.sampled_from(names))), draw(hostile_values(names))),
+            )
         elif kind == "expression":
             tree = _set(tree, path, draw(expressions(names)))
         elif kind == "wrap":
-            tree = _set(tree, path, draw(st.sampled_from([
-                lambda v: [v], lambda v: M([("value", v)]), lambda v: M([("value", v), ("grad", False)]),
-                lambda v: M([("op", "neg"), ("in", [v])]), lambda v: [v, v]]))(target))
+            tree = _set(
+                tree,
+                path,
+                draw(
+                    st.sampled_from(
+                        [
+                            lambda v: [v],
+                            lambda v: M([("value", v)]),
+                            lambda v: M([("value", v), ("grad", False)]),
+                            lambda v: M([("op", "neg"), ("in", [v])]),
+                            lambda v: [v, v],
+                        ]
+                    )
+                )(target),
+            )
         elif kind == "empty_container":
             tree = _set(tree, path, draw(st.sampled_from([[], M(), None, "", Raw("~")])))
         elif kind == "reorder" and isinstance(target, list) and len(target) > 1:
@@ -447,8 +763,17 @@ def mutated_documents(draw, max_mutations: int = 4):
             continue
         log.append((kind, path))
     if draw(st.integers(0, 19)) == 0:  # the document is not a mapping at all
-        tree = draw(st.sampled_from([lambda t: [t], lambda t: list(t) if isinstance(t, M) else [t],
-                                     lambda t: "just a scalar", lambda t: 42, lambda t: None]))(tree)
+        tree = draw(
+            st.sampled_from(
+                [
+                    lambda t: [t],
+                    lambda t: list(t) if isinstance(t, M) else [t],
+                    lambda t: "just a scalar",
+                    lambda t: 42,
+                    lambda t: None,
+                ]
+            )
+        )(tree)
         log.append(("top", ()))
     return base, tree, log
 
@@ -456,19 +781,83 @@ def mutated_documents(draw, max_mutations: int = 4):
 # --- text-level mutations -----------------------------------------------------------------------------
 
 
-BREAKERS = ["\x00", "\t", "\r\n", "\r", "\ufeff", "\u2028", "\x85", "\xa0", ":", ": ", "- ", "-", "{", "}", "[",
-            "]", ",", "&a ", "*a", "&a", "!!python/object/apply:os.system ['echo PWNED'] ", "!!", "%", "@", "`", "|",
-            ">", "#", "'", '"', "\\", "---\n", "...\n", "? ", "<<: ", "\n  ", "\n", "  ", "\x1b[31m", "💥", "é"]
-BAD_UTF8 = [b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\x80",
-            b"\xe2\x82", b"\x00", b"\xef\xbb\xbf"]
+BREAKERS = [
+    "\x00",
+    "\t",
+    "\r\n",
+    "\r",
+    "\ufeff",
+    "\u2028",
+    "\x85",
+    "\xa0",
+    ":",
+    ": ",
+    "- ",
+    "-",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "&a ",
+    "*a",
+    "&a",
+    "!!python/object/apply:os.system ['echo PWNED'] ",
+    "!!",
+    "%",
+    "@",
+    "`",
+    "|",
+    ">",
+    "#",
+    "'",
+    '"',
+    "\\",
+    "---\n",
+    "...\n",
+    "? ",
+    "<<: ",
+    "\n  ",
+    "\n",
+    "  ",
+    "\x1b[31m",
+    "💥",
+    "é",
+]
+BAD_UTF8 = [
+    b"\xff",
+    b"\xfe\xff",
+    b"\xc3\x28",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xc0\xaf",
+    b"\x80",
+    b"\xe2\x82",
+    b"\x00",
+    b"\xef\xbb\xbf",
+]
 
 
 @st.composite
 def text_mutations(draw, data: bytes) -> bytes:
     n = draw(st.integers(0, 3))
     for _ in range(n):
-        kind = draw(st.sampled_from(["truncate", "insert_text", "insert_bytes", "delete", "duplicate_line",
-                                     "swap_lines", "flip_byte", "prefix", "suffix_doc", "utf16"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "truncate",
+                    "insert_text",
+                    "insert_bytes",
+                    "delete",
+                    "duplicate_line",
+                    "swap_lines",
+                    "flip_byte",
+                    "prefix",
+                    "suffix_doc",
+                    "utf16",
+                ]
+            )
+        )
         pos = draw(st.integers(0, len(data)))
         if kind == "truncate":
             data = data[:pos]
@@ -479,7 +868,7 @@ def text_mutations(draw, data: bytes) -> bytes:
             b = draw(st.one_of(st.sampled_from(BAD_UTF8), st.binary(min_size=1, max_size=8)))
             data = data[:pos] + b + data[pos:]
         elif kind == "delete":
-            data = data[:pos] + data[pos + draw(st.integers(1, 20)):]
+            data = data[:pos] + data[pos + draw(st.integers(1, 20)) :]
         elif kind in ("duplicate_line", "swap_lines"):
             lines = data.split(b"\n")
             i = draw(st.integers(0, len(lines) - 1))
@@ -491,12 +880,28 @@ def text_mutations(draw, data: bytes) -> bytes:
             data = b"\n".join(lines)
         elif kind == "flip_byte" and data:
             i = min(pos, len(data) - 1)
-            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
         elif kind == "prefix":
-            data = draw(st.sampled_from([b"%YAML 1.1\n---\n", b"%YAML 1.2\n---\n", b"%YAML 9.9\n---\n", b"---\n",
-                                         b"--- !!map\n", b"--- !!python/object:os.system\n", b"\xef\xbb\xbf",
-                                         b"%TAG ! tag:yaml.org,2002:python/\n---\n", b"# comment\n", b"\n\n\n",
-                                         b"  "])) + data
+            data = (
+                draw(
+                    st.sampled_from(
+                        [
+                            b"%YAML 1.1\n---\n",
+                            b"%YAML 1.2\n---\n",
+                            b"%YAML 9.9\n---\n",
+                            b"---\n",
+                            b"--- !!map\n",
+                            b"--- !!python/object:os.system\n",
+                            b"\xef\xbb\xbf",
+                            b"%TAG ! tag:yaml.org,2002:python/\n---\n",
+                            b"# comment\n",
+                            b"\n\n\n",
+                            b"  ",
+                        ]
+                    )
+                )
+                + data
+            )
         elif kind == "suffix_doc":
             other = BASES[draw(st.sampled_from(BASE_NAMES))][0].encode()
             data = data + draw(st.sampled_from([b"\n---\n", b"\n...\n---\n", b"\n"])) + other
@@ -516,13 +921,33 @@ def alias_bomb(levels: int, width: int = 10, op: str = "sum") -> str:
 
 # Hand-written hostile files (text, suffix); the fuzzer also draws from these.
 SPECIAL_FILES: list[tuple[str, str]] = [
-    ("", ".yaml"), ("", ".json"), ("# only a comment\n", ".yaml"), ("   \n\n\t\n", ".yaml"), ("---\n", ".yaml"),
-    ("...\n", ".yaml"), ("---\n...\n", ".yaml"), ("- 1\n- 2\n", ".yaml"), ("[1, 2]", ".json"), ("42\n", ".yaml"),
-    ("42", ".json"), ("just text\n", ".yaml"), ('"a string"', ".json"), ("null", ".json"), ("true\n", ".yaml"),
-    ("~\n", ".yaml"), ("{}\n", ".yaml"), ("{}", ".json"), ("[]", ".json"), ("nodes:\n", ".yaml"),
-    ("inputs:\nnodes:\n", ".yaml"), ("nodes: []\n", ".yaml"), ("nodes: {}\n", ".yaml"), ("nodes: 1\n", ".yaml"),
+    ("", ".yaml"),
+    ("", ".json"),
+    ("# only a comment\n", ".yaml"),
+    ("   \n\n\t\n", ".yaml"),
+    ("---\n", ".yaml"),
+    ("...\n", ".yaml"),
+    ("---\n...\n", ".yaml"),
+    ("- 1\n- 2\n", ".yaml"),
+    ("[1, 2]", ".json"),
+    ("42\n", ".yaml"),
+    ("42", ".json"),
+    ("just text\n", ".yaml"),
+    ('"a string"', ".json"),
+    ("null", ".json"),
+    ("true\n", ".yaml"),
+    ("~\n", ".yaml"),
+    ("{}\n", ".yaml"),
+    ("{}", ".json"),
+    ("[]", ".json"),
+    ("nodes:\n", ".yaml"),
+    ("inputs:\nnodes:\n", ".yaml"),
+    ("nodes: []\n", ".yaml"),
+    ("nodes: {}\n", ".yaml"),
+    ("nodes: 1\n", ".yaml"),
     ("inputs: {x: 1}\nnodes: {y: x*2}\n---\ninputs: {x: 2}\nnodes: {y: x*3}\n", ".yaml"),
-    ("---\n---\n", ".yaml"), ("inputs: {x: 1}\nnodes: {y: x*2}\n---\n", ".yaml"),
+    ("---\n---\n", ".yaml"),
+    ("inputs: {x: 1}\nnodes: {y: x*2}\n---\n", ".yaml"),
     ("!!python/object/apply:os.system ['echo PWNED']\n", ".yaml"),
     ("inputs:\n  x: !!python/object/apply:os.system ['echo PWNED']\nnodes:\n  y: x*2\n", ".yaml"),
     ("inputs:\n  x: !!python/object/new:subprocess.Popen [['echo', 'PWNED']]\nnodes:\n  y: x*2\n", ".yaml"),
@@ -538,21 +963,26 @@ SPECIAL_FILES: list[tuple[str, str]] = [
     ('{"inputs": {"x": ' + nested(100_000, "[", "1", "]") + '}, "nodes": {"y": "x * 2"}}', ".json"),
     ("inputs:\n  x: " + nested(100_000, "{a: ", "1", "}") + "\nnodes:\n  y: x * 2\n", ".yaml"),
     ("inputs:\n  x: 1\nnodes:\n  y: " + nested(100_000, "(", "x", ")") + "\n", ".yaml"),
-    ("inputs:\n  x: 1\nnodes:\n  y: \"" + "- " * 100_000 + "x\"\n", ".yaml"),
-    ("inputs:\n  x: 1\nnodes:\n  y: \"" + "- " * 150 + "x\"\n", ".yaml"),
+    ('inputs:\n  x: 1\nnodes:\n  y: "' + "- " * 100_000 + 'x"\n', ".yaml"),
+    ('inputs:\n  x: 1\nnodes:\n  y: "' + "- " * 150 + 'x"\n', ".yaml"),
     ("inputs:\n  x: 1\nnodes:\n  y: " + " + ".join(["x"] * 2_000) + "\n", ".yaml"),
     ("inputs:\n  x: 1\nnodes:\n  y: " + "x" + " ** x" * 5000 + "\n", ".yaml"),
     ("inputs:\n  " + "x" * 100_000 + ": 1\nnodes:\n  y: " + "x" * 100_000 + " * 2\n", ".yaml"),
-    (alias_bomb(9), ".yaml"), (alias_bomb(8), ".yaml"), (alias_bomb(3), ".yaml"),
-    ("a: &a [*a]\n", ".yaml"), ("inputs:\n  x: &a [1, *a]\nnodes:\n  y: x*2\n", ".yaml"),
+    (alias_bomb(9), ".yaml"),
+    (alias_bomb(8), ".yaml"),
+    (alias_bomb(3), ".yaml"),
+    ("a: &a [*a]\n", ".yaml"),
+    ("inputs:\n  x: &a [1, *a]\nnodes:\n  y: x*2\n", ".yaml"),
     ("base: &b {op: neg, in: [x]}\ninputs: {x: 1}\nnodes: {y: *b}\n", ".yaml"),
     ("inputs: {x: 1}\nnodes:\n  n: &n {op: neg, in: [x]}\n  m: *n\n", ".yaml"),
     ("inputs: {x: 1}\nnodes:\n  y: {<<: {op: neg}, in: [x]}\n", ".yaml"),
-    ("inputs: {x: 1, x: 2}\nnodes: {y: x*2}\n", ".yaml"), ('{"inputs": {"x": 1, "x": 2}, "nodes": {"y": "x*2"}}', ".json"),
+    ("inputs: {x: 1, x: 2}\nnodes: {y: x*2}\n", ".yaml"),
+    ('{"inputs": {"x": 1, "x": 2}, "nodes": {"y": "x*2"}}', ".json"),
     ('{"inputs": {"x": ' + "1" * 400 + '}, "nodes": {"y": "x*2"}}', ".json"),
     ('{"inputs": {"x": ' + "1" * 5000 + '}, "nodes": {"y": "x*2"}}', ".json"),
     ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ".json"),
-    ("inputs:\n  x: 1\nnodes:\n  y: x*2\n\x00", ".yaml"), ("\ufeffinputs: {x: 1}\nnodes: {y: x*2}\n", ".yaml"),
+    ("inputs:\n  x: 1\nnodes:\n  y: x*2\n\x00", ".yaml"),
+    ("\ufeffinputs: {x: 1}\nnodes: {y: x*2}\n", ".yaml"),
     ("inputs:\n\tx: 1\nnodes:\n  y: x*2\n", ".yaml"),
 ]
 
@@ -598,17 +1028,67 @@ COMMAND_NAMES = list(FILE_COMMANDS)
 
 def file_commands(min_size: int = 3) -> st.SearchStrategy[list[str]]:
     """Which commands to run on one fuzzed file: always validate and run --format json, then some more."""
-    more = st.lists(st.sampled_from(COMMAND_NAMES[1:]), min_size=min_size - 1, max_size=len(COMMAND_NAMES) - 1,
-                    unique=True)
+    more = st.lists(
+        st.sampled_from(COMMAND_NAMES[1:]), min_size=min_size - 1, max_size=len(COMMAND_NAMES) - 1, unique=True
+    )
     return more.map(lambda xs: ["validate"] + sorted(set(xs) | {"run-json"}, key=COMMAND_NAMES.index))
 
 
-FLOAT_TEXT = ["0", "-0", "1e-6", "1e-320", "5e-324", "1e300", "1e309", "-1", "nan", "inf", "-inf", "NaN", "1e",
-              "x", "", " ", "0x10", "1_0", "\udcff", "1" * 400]
-GRAPH_PATHS = ["apple", "two_layer_net", "neuron", "expressions", "json", "missing", "dir", "empty", "binary",
-               "noext", "dotdir", "surrogate", "space name", "-", "", "bad"]
-OUT_PATHS = ["out.dot", "out.mmd", "out.txt", "missing/out.dot", "DIR", "out.svg", "out.png", "out.pdf", "",
-             "out.DOT", "file/out.dot", ".", "\udcff.dot"]
+FLOAT_TEXT = [
+    "0",
+    "-0",
+    "1e-6",
+    "1e-320",
+    "5e-324",
+    "1e300",
+    "1e309",
+    "-1",
+    "nan",
+    "inf",
+    "-inf",
+    "NaN",
+    "1e",
+    "x",
+    "",
+    " ",
+    "0x10",
+    "1_0",
+    "\udcff",
+    "1" * 400,
+]
+GRAPH_PATHS = [
+    "apple",
+    "two_layer_net",
+    "neuron",
+    "expressions",
+    "json",
+    "missing",
+    "dir",
+    "empty",
+    "binary",
+    "noext",
+    "dotdir",
+    "surrogate",
+    "space name",
+    "-",
+    "",
+    "bad",
+]
+OUT_PATHS = [
+    "out.dot",
+    "out.mmd",
+    "out.txt",
+    "missing/out.dot",
+    "DIR",
+    "out.svg",
+    "out.png",
+    "out.pdf",
+    "",
+    "out.DOT",
+    "file/out.dot",
+    ".",
+    "\udcff.dot",
+]
 
 
 @st.composite
@@ -622,36 +1102,108 @@ def cli_args(draw):
     names = ["apple", "apple_num", "tax", "price", "x", "W1", "t", "loss", "y", "w", "b", "f", "g", "all", "y.1"]
     options: list[list[str]] = []
     for _ in range(draw(st.integers(0, 5))):
-        kind = draw(st.sampled_from(["set", "set", "output", "format", "precision", "eps", "rtol", "atol", "flag",
-                                     "sort", "out", "unknown", "chunk", "dangling"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "set",
+                    "set",
+                    "output",
+                    "format",
+                    "precision",
+                    "eps",
+                    "rtol",
+                    "atol",
+                    "flag",
+                    "sort",
+                    "out",
+                    "unknown",
+                    "chunk",
+                    "dangling",
+                ]
+            )
+        )
         if kind == "set":
             name = draw(st.one_of(st.sampled_from(names), hostile_names().filter(lambda s: len(s) < 50)))
-            value = draw(st.one_of(st.sampled_from(HOSTILE_NUMBER_TEXT + HOSTILE_RAW[:40]), st.text(max_size=10),
-                                   st.sampled_from(["[1, 2, 3]", "[[1, 2], [3, 4]]", "[1e309]", "[]", "1", "-3",
-                                                    "[[1, 0], [0, 1]]", "[0, 1]", "\udcff", "[1,"])))
+            value = draw(
+                st.one_of(
+                    st.sampled_from(HOSTILE_NUMBER_TEXT + HOSTILE_RAW[:40]),
+                    st.text(max_size=10),
+                    st.sampled_from(
+                        [
+                            "[1, 2, 3]",
+                            "[[1, 2], [3, 4]]",
+                            "[1e309]",
+                            "[]",
+                            "1",
+                            "-3",
+                            "[[1, 0], [0, 1]]",
+                            "[0, 1]",
+                            "\udcff",
+                            "[1,",
+                        ]
+                    ),
+                )
+            )
             sep = draw(st.sampled_from(["=", "=", "", " = ", "=="]))
             options.append([draw(st.sampled_from(["--set", "-s"])), f"{name}{sep}{value}"])
         elif kind == "output":
-            options.append([draw(st.sampled_from(["--output", "-O"])),
-                            draw(st.one_of(st.sampled_from(names + ["", "ALL", "\udcff"]), hostile_names()))])
+            options.append(
+                [
+                    draw(st.sampled_from(["--output", "-O"])),
+                    draw(st.one_of(st.sampled_from(names + ["", "ALL", "\udcff"]), hostile_names())),
+                ]
+            )
         elif kind == "format":
-            options.append([draw(st.sampled_from(["--format", "-f"])),
-                            draw(st.sampled_from(["table", "json", "csv", "dot", "mermaid", "xml", "", "JSON", "jsonl"]))])
+            options.append(
+                [
+                    draw(st.sampled_from(["--format", "-f"])),
+                    draw(st.sampled_from(["table", "json", "csv", "dot", "mermaid", "xml", "", "JSON", "jsonl"])),
+                ]
+            )
         elif kind == "precision":
-            options.append([draw(st.sampled_from(["--precision", "-p"])),
-                            draw(st.one_of(st.integers(-10, 30).map(str), st.sampled_from(["1.5", "x", "", "1" * 30])))])
+            options.append(
+                [
+                    draw(st.sampled_from(["--precision", "-p"])),
+                    draw(st.one_of(st.integers(-10, 30).map(str), st.sampled_from(["1.5", "x", "", "1" * 30]))),
+                ]
+            )
         elif kind in ("eps", "rtol", "atol"):
             options.append([f"--{kind}", draw(st.sampled_from(FLOAT_TEXT))])
         elif kind == "flag":
-            options.append([draw(st.sampled_from(["--strict", "--full", "--all", "--step", "--help", "--skip-bad-rows",
-                                                  "-q", "--version"]))])
+            options.append(
+                [
+                    draw(
+                        st.sampled_from(
+                            ["--strict", "--full", "--all", "--step", "--help", "--skip-bad-rows", "-q", "--version"]
+                        )
+                    )
+                ]
+            )
         elif kind == "sort":
             options.append(["--sort", draw(st.sampled_from(["grad", "order", "GRAD", "x", ""]))])
         elif kind == "out":
             options.append([draw(st.sampled_from(["-o", "--out"])), f"{{O:{draw(st.sampled_from(OUT_PATHS))}}}"])
         elif kind == "unknown":
-            options.append([draw(st.sampled_from(["--bogus", "-z", "--set=", "--format=json", "--precision=3",
-                                                  "--", "-", "--debugx", "---", "--output="]))])
+            options.append(
+                [
+                    draw(
+                        st.sampled_from(
+                            [
+                                "--bogus",
+                                "-z",
+                                "--set=",
+                                "--format=json",
+                                "--precision=3",
+                                "--",
+                                "-",
+                                "--debugx",
+                                "---",
+                                "--output=",
+                            ]
+                        )
+                    )
+                ]
+            )
         elif kind == "chunk":
             options.append(["--chunk-rows", draw(st.sampled_from(["0", "-1", "1", "x"]))])
         else:
@@ -679,9 +1231,11 @@ class Outcome:
     env: dict = field(default_factory=dict)
 
     def show(self) -> str:
-        return (f"cgcalc {' '.join(map(repr, self.args))}{' env ' + repr(self.env) if self.env else ''}\n"
-                f"  exit {self.exit_code} in {self.seconds:.2f} s, exception {self.exception!r}\n"
-                f"  stderr: {self.stderr[:1500]!r}\n  stdout: {self.stdout[:500]!r}")
+        return (
+            f"cgcalc {' '.join(map(repr, self.args))}{' env ' + repr(self.env) if self.env else ''}\n"
+            f"  exit {self.exit_code} in {self.seconds:.2f} s, exception {self.exception!r}\n"
+            f"  stderr: {self.stderr[:1500]!r}\n  stdout: {self.stdout[:500]!r}"
+        )
 
 
 def invoke(args: list[str], env: dict | None = None) -> Outcome:
@@ -702,8 +1256,9 @@ def invoke(args: list[str], env: dict | None = None) -> Outcome:
     return Outcome(list(args), r.exit_code, stdout, stderr, exc, seconds, dict(env or {}))
 
 
-def invoke_limited(args: list[str], context: str = "", env: dict | None = None,
-                   seconds: float = EXAMPLE_SECONDS) -> Outcome:
+def invoke_limited(
+    args: list[str], context: str = "", env: dict | None = None, seconds: float = EXAMPLE_SECONDS
+) -> Outcome:
     """invoke() under an alarm: a hang becomes a FuzzFailure naming the command and the input."""
     try:
         with time_limit(seconds):
@@ -779,8 +1334,12 @@ def problems(o: Outcome, n_graphs: int = 1) -> list[tuple[str, str]]:
         out.append(("error-on-0", "exit 0 with an error: line"))
     elif o.exit_code == 1 and len(errors) > 1:
         out.append(("errors-on-1", "exit 1 with more than one error: line"))
-    if o.exit_code in (0, 1) and command in ("run", "check") and _format_of(o.args) == "json" \
-            and "--help" not in o.args:
+    if (
+        o.exit_code in (0, 1)
+        and command in ("run", "check")
+        and _format_of(o.args) == "json"
+        and "--help" not in o.args
+    ):
         try:
             _json_strict(o.stdout)
         except ValueError as e:
@@ -945,9 +1504,16 @@ def check_cli_args(base_dir: Path, args: list[str]) -> None:
 # The bounded CI run
 # ==================================================================================================
 
-SETTINGS = dict(deadline=DEADLINE, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                                          HealthCheck.data_too_large, HealthCheck.filter_too_much],
-                print_blob=True)
+SETTINGS = dict(
+    deadline=DEADLINE,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+    print_blob=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -1041,20 +1607,31 @@ def _assert_one_error_line(o: Outcome) -> None:
     assert not _CONTROL.search(o.stderr) and not _LINE_BREAKERS.search(o.stderr), o.show()
 
 
-@pytest.mark.parametrize("args", [["run", "{apple}", "--precision", "-5"], ["run", "{apple}", "--format", "xml"],
-                                  ["run", "{apple}", "--bogus"], ["run"], ["check", "{apple}", "--eps", "x"],
-                                  ["run", "{apple}", "--set"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "{apple}", "--precision", "-5"],
+        ["run", "{apple}", "--format", "xml"],
+        ["run", "{apple}", "--bogus"],
+        ["run"],
+        ["check", "{apple}", "--eps", "x"],
+        ["run", "{apple}", "--set"],
+    ],
+)
 def test_bug_usage_errors_are_one_line(args):
     o = invoke([str(GRAPHS / "apple.yaml") if a == "{apple}" else a for a in args])
     _assert_one_error_line(o)
 
 
-@pytest.mark.parametrize("text", [
-    '"na\\nme": x\ninputs: {x: 1}\nnodes: {y: x*2}\n',          # unknown key 'na<newline>me'
-    'inputs: {x: 1}\nnodes:\n  y: {op: "ne\\ng", in: [x]}\n',    # unknown op 'ne<newline>g'
-    'inputs: {x: "1\\n2"}\nnodes: {y: x*2}\n',                   # bad number "1<newline>2"
-    'inputs: {"\\e[2J": 1}\nnodes: {y: x*2}\n',                 # bad input name: ESC [2J clears the terminal
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"na\\nme": x\ninputs: {x: 1}\nnodes: {y: x*2}\n',  # unknown key 'na<newline>me'
+        'inputs: {x: 1}\nnodes:\n  y: {op: "ne\\ng", in: [x]}\n',  # unknown op 'ne<newline>g'
+        'inputs: {x: "1\\n2"}\nnodes: {y: x*2}\n',  # bad number "1<newline>2"
+        'inputs: {"\\e[2J": 1}\nnodes: {y: x*2}\n',  # bad input name: ESC [2J clears the terminal
+    ],
+)
 def test_bug_error_messages_echo_raw_text(tmp_path, text):
     o = invoke(["validate", _write(tmp_path, "g.yaml", text)])
     _assert_one_error_line(o)
@@ -1074,13 +1651,16 @@ def test_bug_json_error_hidden_by_yaml_reader(tmp_path):
     assert "output 'z'" in o.stderr, o.show()
 
 
-@pytest.mark.parametrize(("text", "command"), [
-    ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["run"]),
-    ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["run", "-f", "json"]),
-    ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["export"]),
-    ('{"description": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["run"]),
-    ('{"description": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["export"]),
-])
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["run"]),
+        ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["run", "-f", "json"]),
+        ('{"name": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["export"]),
+        ('{"description": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["run"]),
+        ('{"description": "\\ud800", "inputs": {"x": 1}, "nodes": {"y": "x*2"}}', ["export"]),
+    ],
+)
 def test_bug_lone_surrogate_in_json_graph(tmp_path, text, command):
     o = invoke([command[0], _write(tmp_path, "g.json", text), *command[1:]])
     assert not problems(o), o.show()
@@ -1091,11 +1671,14 @@ def test_bug_surrogate_in_set_value():
     _assert_one_error_line(o)
 
 
-@pytest.mark.parametrize("text", [
-    '{"inputs": {"x": 1%s}, "nodes": {"y": "x*2"}}' % ("0" * 400),
-    '{"inputs": {"x": [1, 1%s]}, "nodes": {"y": "x*2"}}' % ("0" * 400),
-    '{"inputs": {"x": 1}, "nodes": {"y": {"op": "mul", "in": ["x", 1%s]}}}' % ("0" * 400),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"inputs": {"x": 1%s}, "nodes": {"y": "x*2"}}' % ("0" * 400),
+        '{"inputs": {"x": [1, 1%s]}, "nodes": {"y": "x*2"}}' % ("0" * 400),
+        '{"inputs": {"x": 1}, "nodes": {"y": {"op": "mul", "in": ["x", 1%s]}}}' % ("0" * 400),
+    ],
+)
 def test_bug_huge_json_integer(tmp_path, text):
     o = invoke(["run", _write(tmp_path, "g.json", text)])
     assert o.exit_code in (0, 2) and not problems(o), o.show()  # the YAML twin gives inf (exit 0, a warning)

@@ -25,8 +25,15 @@ UPDATE = os.environ.get("CGCALC_UPDATE_GOLDEN", "") not in ("", "0")
 
 
 def render(renderable) -> str:
-    console = Console(file=io.StringIO(), record=True, width=100, color_system=None, force_terminal=False,
-                      highlight=False, soft_wrap=False)
+    console = Console(
+        file=io.StringIO(),
+        record=True,
+        width=100,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        soft_wrap=False,
+    )
     console.print(renderable)
     return console.export_text()
 
@@ -74,9 +81,20 @@ def rows_of(text: str) -> dict[str, list[str]]:
 def test_golden_files_hold_the_books_numbers():
     # a guard against rewriting a golden file with wrong numbers: the book's values, derived by hand
     assert rows_of((GOLDEN / "run_apple.txt").read_text(encoding="utf-8")) == {
-        "apple": ["100", "2.2"], "apple_num": ["2", "110"], "tax": ["1.1", "200"],
-        "apple_price": ["200", "1.1"], "price": ["220", "1"]}
+        "apple": ["100", "2.2"],
+        "apple_num": ["2", "110"],
+        "tax": ["1.1", "200"],
+        "apple_price": ["200", "1.1"],
+        "price": ["220", "1"],
+    }
     assert rows_of((GOLDEN / "run_apple_orange.txt").read_text(encoding="utf-8")) == {
-        "apple": ["100", "2.2"], "apple_num": ["2", "110"], "orange": ["150", "3.3"], "orange_num": ["3", "165"],
-        "tax": ["1.1", "650"], "apple_price": ["200", "1.1"], "orange_price": ["450", "1.1"],
-        "all_price": ["650", "1.1"], "price": ["715", "1"]}
+        "apple": ["100", "2.2"],
+        "apple_num": ["2", "110"],
+        "orange": ["150", "3.3"],
+        "orange_num": ["3", "165"],
+        "tax": ["1.1", "650"],
+        "apple_price": ["200", "1.1"],
+        "orange_price": ["450", "1.1"],
+        "all_price": ["650", "1.1"],
+        "price": ["715", "1"],
+    }

@@ -45,9 +45,11 @@ def test_a_picture_of_a_60_layer_chain_is_refused_without_running_graphviz(tmp_p
     env = fake_dot(tmp_path, f"touch {tmp_path}/dot-ran\ncat >/dev/null\necho PNG\n")
     out = tmp_path / "x.png"
     line = one_error_line(cli("export", g, "-o", out, env=env))
-    assert line == (f"error: {out}: the graph has 301 nodes and 300 edges, more than cgcalc draws (200 nodes, 400 "
-                    "edges: Graphviz's layout would take minutes); write the text instead (-o graph.dot, or -o "
-                    "graph.mmd for Mermaid), or insist with --force")
+    assert line == (
+        f"error: {out}: the graph has 301 nodes and 300 edges, more than cgcalc draws (200 nodes, 400 "
+        "edges: Graphviz's layout would take minutes); write the text instead (-o graph.dot, or -o "
+        "graph.mmd for Mermaid), or insist with --force"
+    )
     assert not (tmp_path / "dot-ran").exists() and not out.exists()
     # --force insists; the text formats are never refused
     assert cli("export", g, "-o", out, "--force", env=env).exit_code == 0
@@ -72,18 +74,25 @@ def test_graphviz_is_stopped_at_its_time_limit(tmp_path):
     started = time.monotonic()
     line = one_error_line(cli("export", APPLE, "-o", out, env=env))
     assert time.monotonic() - started < 20
-    assert line == (f"error: {out}: Graphviz did not finish in 0.5 s (raise the limit with CGCALC_GRAPHVIZ_TIMEOUT, "
-                    "or write the text with -o graph.dot)")
+    assert line == (
+        f"error: {out}: Graphviz did not finish in 0.5 s (raise the limit with CGCALC_GRAPHVIZ_TIMEOUT, "
+        "or write the text with -o graph.dot)"
+    )
     wait_until(lambda: not alive(int(pid_file.read_text())), what="the stopped dot to end")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "dot.pid"]
 
 
 @posix_only
 def test_graphviz_stderr_is_in_the_error(tmp_path):
-    env = fake_dot(tmp_path, "cat >/dev/null\necho 'Error: <stdin>: syntax error in line 3' >&2\n"
-                             "echo '... near \"x\"' >&2\nexit 1\n")
+    env = fake_dot(
+        tmp_path,
+        "cat >/dev/null\necho 'Error: <stdin>: syntax error in line 3' >&2\necho '... near \"x\"' >&2\nexit 1\n",
+    )
     line = one_error_line(cli("export", APPLE, "-o", tmp_path / "x.pdf", env=env))
-    assert line == f"error: {tmp_path / 'x.pdf'}: Graphviz failed (exit 1): Error: <stdin>: syntax error in line 3 ... near \"x\""
+    assert (
+        line
+        == f'error: {tmp_path / "x.pdf"}: Graphviz failed (exit 1): Error: <stdin>: syntax error in line 3 ... near "x"'
+    )
     env = fake_dot(tmp_path, "cat >/dev/null\nkill -9 $$\n")
     line = one_error_line(cli("export", APPLE, "-o", tmp_path / "x.pdf", env=env))
     assert line == f"error: {tmp_path / 'x.pdf'}: Graphviz failed (killed by SIGKILL): no message"
@@ -108,11 +117,21 @@ def test_an_unknown_extension_is_an_error_naming_the_known_ones(tmp_path, name):
     assert out.read_text() == cli("export", APPLE).stdout
 
 
-@pytest.mark.parametrize("name, fmt, picture", [
-    (None, None, ("dot", None)), ("g.dot", None, ("dot", None)), ("g.GV", None, ("dot", None)),
-    ("g.mmd", None, ("mermaid", None)), ("g.mermaid", None, ("mermaid", None)), ("/dev/fd/63", None, ("dot", None)),
-    ("g", "mermaid", ("mermaid", None)), ("g.svg", None, ("dot", "svg")), ("g.PNG", "dot", ("dot", "png")),
-    ("a.b/graph", None, ("dot", None)), ("--set", None, ("dot", None)),
-])
+@pytest.mark.parametrize(
+    "name, fmt, picture",
+    [
+        (None, None, ("dot", None)),
+        ("g.dot", None, ("dot", None)),
+        ("g.GV", None, ("dot", None)),
+        ("g.mmd", None, ("mermaid", None)),
+        ("g.mermaid", None, ("mermaid", None)),
+        ("/dev/fd/63", None, ("dot", None)),
+        ("g", "mermaid", ("mermaid", None)),
+        ("g.svg", None, ("dot", "svg")),
+        ("g.PNG", "dot", ("dot", "png")),
+        ("a.b/graph", None, ("dot", None)),
+        ("--set", None, ("dot", None)),
+    ],
+)
 def test_the_format_a_name_asks_for(name, fmt, picture):
     assert graphviz.choose(name, fmt) == picture

@@ -32,8 +32,15 @@ def capped(*args, env: dict | None = None, stdin=None) -> subprocess.CompletedPr
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
-    return subprocess.run([*CGCALC, *map(str, args)], env={**os.environ, **(env or {})}, stdin=stdin,
-                          capture_output=True, preexec_fn=cap, timeout=60, check=False)
+    return subprocess.run(
+        [*CGCALC, *map(str, args)],
+        env={**os.environ, **(env or {})},
+        stdin=stdin,
+        capture_output=True,
+        preexec_fn=cap,
+        timeout=60,
+        check=False,
+    )
 
 
 def error(proc: subprocess.CompletedProcess) -> str:
@@ -75,7 +82,8 @@ def test_a_graph_that_never_ends_stops_at_the_limit(tmp_path):
     zero = zero_device(tmp_path / "zero")
     assert error(capped("run", zero, env=LIMIT)) == (
         f"error: {zero}: file is over the limit of 1,000 bytes (stopped reading there; raise it with "
-        "CGCALC_MAX_FILE_BYTES)")
+        "CGCALC_MAX_FILE_BYTES)"
+    )
 
 
 def test_a_graph_from_an_endless_fifo_stops_at_the_limit(tmp_path):
@@ -100,9 +108,11 @@ def test_a_rows_fifo_with_an_endless_line_stops_at_the_limit(tmp_path, kind):
     writer = endless_fifo(fifo, head, b"1" if kind == "csv" else b"1, ")
     assert error(capped("batch", APPLE, fifo, env=LIMIT)) == (
         f"error: {fifo}:3: the line is over the limit of 1,000 bytes (a row is read whole; raise the limit with "
-        "CGCALC_MAX_FILE_BYTES)" if kind == "csv" else
-        f"error: {fifo}:2: the line is over the limit of 1,000 bytes (a row is read whole; raise the limit with "
-        "CGCALC_MAX_FILE_BYTES)")
+        "CGCALC_MAX_FILE_BYTES)"
+        if kind == "csv"
+        else f"error: {fifo}:2: the line is over the limit of 1,000 bytes (a row is read whole; raise the limit with "
+        "CGCALC_MAX_FILE_BYTES)"
+    )
     writer.join(timeout=30)
 
 
@@ -140,8 +150,9 @@ def stdin_cli(args: list, data: bytes):
     return CliRunner(env=CLEAN_ENV).invoke(app, [str(a) for a in args], input=data)
 
 
-@pytest.mark.parametrize("command", [["run"], ["run", "-f", "json"], ["check"], ["trace"], ["export"],
-                                     ["export", "--format", "mermaid"]])
+@pytest.mark.parametrize(
+    "command", [["run"], ["run", "-f", "json"], ["check"], ["trace"], ["export"], ["export", "--format", "mermaid"]]
+)
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_every_command_reads_the_graph_from_stdin(tmp_path, command, suffix):
     g = tmp_path / f"g{suffix}"
@@ -189,7 +200,8 @@ def test_the_dask_engine_refuses_a_rows_line_over_the_limit(tmp_path):
     data.mkdir()
     (data / "a.csv").write_text("apple,apple_num\n1,2\n3,4\n")
     (data / "b.csv").write_text("apple,apple_num\n1,2\n3," + "4" * 1200 + "\n")
-    line = one_error_line(cli("batch", APPLE, data, "--engine", "dask", "--workers", "1", "-o", tmp_path / "out",
-                              env=LIMIT))
+    line = one_error_line(
+        cli("batch", APPLE, data, "--engine", "dask", "--workers", "1", "-o", tmp_path / "out", env=LIMIT)
+    )
     assert line.startswith(f"error: {data / 'b.csv'}:3: the line is over the limit of 1,000 bytes")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

@@ -64,8 +64,7 @@ def json_graphs(draw) -> dict:
 
 def general(text: str, fmt: str = "json") -> cgcalc.Graph:
     """cgcalc.loads the way it was before the straight path: parse + compile_spec (errors located)."""
-    with mock.patch("cgcalc.api.json_head", return_value=None), \
-            mock.patch("cgcalc.api.yaml_head", return_value=None):
+    with mock.patch("cgcalc.api.json_head", return_value=None), mock.patch("cgcalc.api.yaml_head", return_value=None):
         return load(text, fmt)
 
 
@@ -75,6 +74,7 @@ def load(text: str, fmt: str) -> cgcalc.Graph:
 
 def to_yaml(graph: dict) -> str:
     """The graph in the plain YAML that fastyaml reads: `name: {op: mul, in: [a, b]}` lines."""
+
     def scalar(v) -> str:
         return v if isinstance(v, str) else repr(float(v)) if isinstance(v, float) else str(v)
 
@@ -118,7 +118,10 @@ def test_the_straight_path_makes_the_general_paths_plan(fmt, graph):
     plain_form = all(type(v) is dict for v in graph["nodes"].values())
     backward_only = all(
         type(r) is not str or r in graph["inputs"] or list(graph["nodes"]).index(r) < list(graph["nodes"]).index(n)
-        for n, v in graph["nodes"].items() if type(v) is dict for r in v["in"])
+        for n, v in graph["nodes"].items()
+        if type(v) is dict
+        for r in v["in"]
+    )
     if plain_form and backward_only:
         assert all(st.spec is None for st in plan.steps), "this graph should take the straight path"
     assert plan.names == expected.names and plan.index == expected.index
@@ -146,32 +149,52 @@ def test_the_straight_path_makes_the_general_paths_plan(fmt, graph):
 
 
 def test_an_error_in_a_plain_json_graph_has_its_line_and_column(tmp_path):
-    text = '{\n  "inputs": {"x": 1},\n  "nodes": {\n    "a": {"op": "mul", "in": ["x", 2]},\n' \
-           '    "b": {"op": "mull", "in": ["a", "x"]}\n  }\n}\n'
+    text = (
+        '{\n  "inputs": {"x": 1},\n  "nodes": {\n    "a": {"op": "mul", "in": ["x", 2]},\n'
+        '    "b": {"op": "mull", "in": ["a", "x"]}\n  }\n}\n'
+    )
     with pytest.raises(GraphError) as e:
         cgcalc.loads(text, file="g.json", json=True)
     assert str(e.value) == "g.json:5:17: unknown op 'mull' (did you mean 'mul'?) in node 'b' (see: cgcalc ops)"
 
 
 def test_a_node_written_before_its_input_still_runs():
-    text = json.dumps({"inputs": {"x": 2.0}, "nodes": {"b": {"op": "mul", "in": ["a", "x"]},
-                                                       "a": {"op": "add", "in": ["x", 1]}}, "outputs": ["b"]})
+    text = json.dumps(
+        {
+            "inputs": {"x": 2.0},
+            "nodes": {"b": {"op": "mul", "in": ["a", "x"]}, "a": {"op": "add", "in": ["x", 1]}},
+            "outputs": ["b"],
+        }
+    )
     r = cgcalc.loads(text, json=True).run()
     assert r.value("b") == 6.0 and r.grad("x") == 5.0  # d(x*(x+1))/dx = 2x + 1, at x = 2
 
 
-@pytest.mark.parametrize("text, error", [
-    ('{"inputs": {"x": 1},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]},\n  "a": {"op": "add", "in": ["x", 2]}}}',
-     "g.json:3:3: duplicate key 'a' in 'nodes' (first at line 2)"),
-    ('{"inputs": {"x": 1},\n "nodes": {"a": {"op": "mul", "op": "add", "in": ["x", 2]}}}',
-     "g.json:2:31: duplicate key 'op' in node 'a' (first at line 2)"),
-    ('{"inputs": {"x": 1, "x": 2},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]}}}',
-     "g.json:1:21: duplicate key 'x' in 'inputs' (first at line 1)"),
-    ('{"inputs": {"x": {"value": 1, "value": 2}},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]}}}',
-     "g.json:1:31: duplicate key 'value' in input 'x' (first at line 1)"),  # the second \"value\"
-    ('{"nodes": {"a": {"op": "neg", "in": [1]}},\n "nodes": {"b": {"op": "neg", "in": [2]}}}',
-     "g.json:2:2: duplicate key 'nodes' in the graph (first at line 1)"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        (
+            '{"inputs": {"x": 1},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]},\n  "a": {"op": "add", "in": ["x", 2]}}}',
+            "g.json:3:3: duplicate key 'a' in 'nodes' (first at line 2)",
+        ),
+        (
+            '{"inputs": {"x": 1},\n "nodes": {"a": {"op": "mul", "op": "add", "in": ["x", 2]}}}',
+            "g.json:2:31: duplicate key 'op' in node 'a' (first at line 2)",
+        ),
+        (
+            '{"inputs": {"x": 1, "x": 2},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]}}}',
+            "g.json:1:21: duplicate key 'x' in 'inputs' (first at line 1)",
+        ),
+        (
+            '{"inputs": {"x": {"value": 1, "value": 2}},\n "nodes": {"a": {"op": "mul", "in": ["x", 2]}}}',
+            "g.json:1:31: duplicate key 'value' in input 'x' (first at line 1)",
+        ),  # the second \"value\"
+        (
+            '{"nodes": {"a": {"op": "neg", "in": [1]}},\n "nodes": {"b": {"op": "neg", "in": [2]}}}',
+            "g.json:2:2: duplicate key 'nodes' in the graph (first at line 1)",
+        ),
+    ],
+)
 def test_a_key_written_twice_is_still_an_error(text, error):
     # the straight path reads JSON without the duplicate-refusing hook and counts ':' instead
     with pytest.raises(GraphError) as e:
@@ -180,8 +203,14 @@ def test_a_key_written_twice_is_still_an_error(text, error):
 
 
 def test_a_colon_inside_a_string_reads_the_file_again_and_still_takes_the_straight_path():
-    text = json.dumps({"name": "a:b", "description": "chapter 5: apples", "inputs": {"x": 2.0},
-                       "nodes": {"a": {"op": "mul", "in": ["x", 3]}}})
+    text = json.dumps(
+        {
+            "name": "a:b",
+            "description": "chapter 5: apples",
+            "inputs": {"x": 2.0},
+            "nodes": {"a": {"op": "mul", "in": ["x", 3]}},
+        }
+    )
     g = cgcalc.loads(text, json=True)
     assert g.plan.steps[0].spec is None and g.name == "a:b"
     assert g.run().grad("x") == 3.0

@@ -32,9 +32,17 @@ FULL = (-2.0, 2.0, False)
 POS = (0.5, 2.0, False)
 AWAY = (0.5, 2.0, True)  # |x| in [0.5, 2], either sign
 DOMAINS: dict[str, list[tuple[float, float, bool]]] = {
-    "add": [FULL, FULL], "sub": [FULL, FULL], "mul": [FULL, FULL], "div": [FULL, AWAY], "pow": [POS, FULL],
-    "neg": [FULL], "exp": [FULL], "log": [(0.5, 3.0, False)], "relu": [(0.1, 2.0, True)],
-    "sigmoid": [(-4.0, 4.0, False)], "tanh": [FULL],
+    "add": [FULL, FULL],
+    "sub": [FULL, FULL],
+    "mul": [FULL, FULL],
+    "div": [FULL, AWAY],
+    "pow": [POS, FULL],
+    "neg": [FULL],
+    "exp": [FULL],
+    "log": [(0.5, 3.0, False)],
+    "relu": [(0.1, 2.0, True)],
+    "sigmoid": [(-4.0, 4.0, False)],
+    "tanh": [FULL],
 }
 BINARY = ["add", "sub", "mul", "div", "pow"]
 UNARY = ["neg", "exp", "log", "relu", "sigmoid", "tanh"]
@@ -50,8 +58,9 @@ def test_registry_has_the_sixteen_ops_of_the_spec():
     assert len(LAYERS) == 16
     for op, cls in LAYERS.items():
         assert cls.op == op
-        assert cls.arity == (len(DOMAINS[op]) if op in DOMAINS else {"affine": 3, "matmul": 2, "softmax_with_loss": 2}
-                             .get(op, 1))
+        assert cls.arity == (
+            len(DOMAINS[op]) if op in DOMAINS else {"affine": 3, "matmul": 2, "softmax_with_loss": 2}.get(op, 1)
+        )
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -141,8 +150,9 @@ def check_gradients(op, xs, rng, attrs=None, no_grad=()):
             continue
         assert g is not None
         assert np.shape(g) == np.shape(x), f"gradient of input {i} has shape {np.shape(g)}, input {np.shape(x)}"
-        np.testing.assert_allclose(g, numeric_grad(op, xs, i, dout, attrs), rtol=RTOL, atol=ATOL,
-                                   err_msg=f"{op}: gradient of input {i}")
+        np.testing.assert_allclose(
+            g, numeric_grad(op, xs, i, dout, attrs), rtol=RTOL, atol=ATOL, err_msg=f"{op}: gradient of input {i}"
+        )
     return node.y
 
 
@@ -181,8 +191,14 @@ def test_unary_gradients(op, shape, seed, as_float):
     x = draw_values(rng, shape, DOMAINS[op][0], as_float)
     y = check_gradients(op, [x], rng)
     assert np.shape(y) == shape
-    expected = {"neg": np.negative, "exp": np.exp, "log": np.log, "relu": lambda v: np.maximum(v, 0.0),
-                "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh}[op](np.asarray(x))
+    expected = {
+        "neg": np.negative,
+        "exp": np.exp,
+        "log": np.log,
+        "relu": lambda v: np.maximum(v, 0.0),
+        "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+        "tanh": np.tanh,
+    }[op](np.asarray(x))
     np.testing.assert_allclose(y, expected, rtol=1e-14, atol=0)
 
 
@@ -247,17 +263,38 @@ def test_float_numpy_and_exact_arrays_agree(op, seed):
 # C99 / IEEE 754 values, written by hand: (function, arguments, result)
 INF, NAN = math.inf, math.nan
 KERNEL_SPECIALS = [
-    ("exp", (1000.0,), INF), ("exp", (-1000.0,), 0.0), ("exp", (-INF,), 0.0),
-    ("log", (0.0,), -INF), ("log", (-0.0,), -INF), ("log", (-1.0,), NAN), ("log", (INF,), INF),
-    ("tanh", (1000.0,), 1.0), ("tanh", (-INF,), -1.0),
-    ("sigmoid", (1000.0,), 1.0), ("sigmoid", (-1000.0,), 0.0), ("sigmoid", (0.0,), 0.5),
+    ("exp", (1000.0,), INF),
+    ("exp", (-1000.0,), 0.0),
+    ("exp", (-INF,), 0.0),
+    ("log", (0.0,), -INF),
+    ("log", (-0.0,), -INF),
+    ("log", (-1.0,), NAN),
+    ("log", (INF,), INF),
+    ("tanh", (1000.0,), 1.0),
+    ("tanh", (-INF,), -1.0),
+    ("sigmoid", (1000.0,), 1.0),
+    ("sigmoid", (-1000.0,), 0.0),
+    ("sigmoid", (0.0,), 0.5),
     ("sigmoid", (-720.0,), math.exp(-720.0)),  # e / (1 + e) is e here; 1 / (1 + exp(720)) would be 0
-    ("pow", (10.0, 400.0), INF), ("pow", (-10.0, 401.0), -INF), ("pow", (-10.0, 400.0), INF),
-    ("pow", (0.0, -1.0), INF), ("pow", (-0.0, -1.0), -INF), ("pow", (-0.0, -2.0), INF),
-    ("pow", (-2.0, 0.5), NAN), ("pow", (0.0, 0.0), 1.0), ("pow", (1.0, NAN), 1.0), ("pow", (NAN, 0.0), 1.0),
-    ("pow", (-1.0, INF), 1.0), ("pow", (0.5, INF), 0.0), ("pow", (-INF, -1.0), -0.0),
-    ("div", (1.0, 0.0), INF), ("div", (-1.0, 0.0), -INF), ("div", (1.0, -0.0), -INF), ("div", (0.0, 0.0), NAN),
-    ("relu", (-0.5,), 0.0), ("relu", (NAN,), NAN),
+    ("pow", (10.0, 400.0), INF),
+    ("pow", (-10.0, 401.0), -INF),
+    ("pow", (-10.0, 400.0), INF),
+    ("pow", (0.0, -1.0), INF),
+    ("pow", (-0.0, -1.0), -INF),
+    ("pow", (-0.0, -2.0), INF),
+    ("pow", (-2.0, 0.5), NAN),
+    ("pow", (0.0, 0.0), 1.0),
+    ("pow", (1.0, NAN), 1.0),
+    ("pow", (NAN, 0.0), 1.0),
+    ("pow", (-1.0, INF), 1.0),
+    ("pow", (0.5, INF), 0.0),
+    ("pow", (-INF, -1.0), -0.0),
+    ("div", (1.0, 0.0), INF),
+    ("div", (-1.0, 0.0), -INF),
+    ("div", (1.0, -0.0), -INF),
+    ("div", (0.0, 0.0), NAN),
+    ("relu", (-0.5,), 0.0),
+    ("relu", (NAN,), NAN),
 ]
 
 
@@ -454,10 +491,13 @@ def test_softmax_with_loss_of_the_book():
     np.testing.assert_allclose(dx, [[(1 / 3 - 1) / 2, 1 / 6, 1 / 6], [1 / 6, 1 / 6, (1 / 3 - 1) / 2]], rtol=1e-14)
 
 
-@pytest.mark.parametrize("text", [
-    "inputs:\n  x: [1, 2, 3]\n  t: {value: 2, grad: false}\nnodes:\n  y: softmax_with_loss(x, t)\n",
-    "inputs:\n  x: [1, 2, 3]\nnodes:\n  y: softmax_with_loss(x, 2)\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inputs:\n  x: [1, 2, 3]\n  t: {value: 2, grad: false}\nnodes:\n  y: softmax_with_loss(x, t)\n",
+        "inputs:\n  x: [1, 2, 3]\nnodes:\n  y: softmax_with_loss(x, 2)\n",
+    ],
+)
 def test_softmax_with_loss_of_one_sample_and_a_class_index(text):
     r = cgcalc.loads(text).run()
     logsum = math.log(math.exp(1) + math.exp(2) + math.exp(3))
@@ -470,11 +510,21 @@ def test_softmax_with_loss_of_one_sample_and_a_class_index(text):
 
 
 ROW_CASES = [
-    ("add", [(3, 1), (4,)], {}), ("div", [(2, 3), ()], {}), ("pow", [(4,), (3, 1)], {}), ("tanh", [(2, 3)], {}),
-    ("matmul", [(3,), (3,)], {}), ("matmul", [(3,), (2, 3, 4)], {}), ("matmul", [(2, 3), (3,)], {}),
-    ("affine", [(3,), (3, 2), (2,)], {}), ("affine", [(1, 2), (2, 1), (3,)], {}), ("affine", [(2, 3), (3,), (2,)], {}),
-    ("sum", [(2, 3, 4)], {"axis": [0, -1]}), ("sum", [(2, 3)], {}), ("mean", [(2, 3)], {"axis": 0, "keepdims": True}),
-    ("softmax_with_loss", [(3,), ()], {}), ("softmax_with_loss", [(2, 3), (2, 3)], {}),
+    ("add", [(3, 1), (4,)], {}),
+    ("div", [(2, 3), ()], {}),
+    ("pow", [(4,), (3, 1)], {}),
+    ("tanh", [(2, 3)], {}),
+    ("matmul", [(3,), (3,)], {}),
+    ("matmul", [(3,), (2, 3, 4)], {}),
+    ("matmul", [(2, 3), (3,)], {}),
+    ("affine", [(3,), (3, 2), (2,)], {}),
+    ("affine", [(1, 2), (2, 1), (3,)], {}),
+    ("affine", [(2, 3), (3,), (2,)], {}),
+    ("sum", [(2, 3, 4)], {"axis": [0, -1]}),
+    ("sum", [(2, 3)], {}),
+    ("mean", [(2, 3)], {"axis": 0, "keepdims": True}),
+    ("softmax_with_loss", [(3,), ()], {}),
+    ("softmax_with_loss", [(2, 3), (2, 3)], {}),
     ("softmax_with_loss", [(4, 3), (4,)], {}),
 ]
 
@@ -487,8 +537,10 @@ def test_a_layer_runs_a_batch_row_by_row(op, shapes, attrs):
     rng = np.random.default_rng(21)
     cls = LAYERS[op]
     lay = cls.layout(shapes, cls.check_attrs(attrs))
-    batch = [np.asarray(x).reshape((rows,) + v)
-             for x, v in zip(values_for(op, [(rows,) + s for s in shapes], rng), lay.views)]
+    batch = [
+        np.asarray(x).reshape((rows,) + v)
+        for x, v in zip(values_for(op, [(rows,) + s for s in shapes], rng), lay.views)
+    ]
     layer = cls(**lay.attrs)
     y = layer.forward(*batch)
     assert np.shape(y) == (rows,) + lay.out_view
@@ -510,12 +562,22 @@ def test_a_layer_runs_a_batch_row_by_row(op, shapes, attrs):
 def purity_cases():
     """One representative call per op: (op, input shapes, attrs), broadcasting where the op has it."""
     # relu's inputs have both signs: the book's Relu.backward does `dout[mask] = 0` on its caller's array
-    return [(op, [(3, 1), (4,)], {}) for op in BINARY] + [(op, [(4, 5)], {}) for op in UNARY] + [
-        ("matmul", [(2, 3), (3, 4)], {}), ("matmul", [(3,), (2, 3, 4)], {}), ("affine", [(2, 3), (3, 4), (4,)], {}),
-        ("affine", [(1, 2), (2, 1), (3,)], {}), ("sum", [(2, 3)], {"axis": 0}),
-        ("sum", [(2, 3)], {"axis": -1, "keepdims": True}), ("mean", [(2, 3, 2)], {"axis": [0, 2]}),
-        ("mean", [(2, 3)], {}), ("softmax_with_loss", [(2, 3), (2, 3)], {}), ("softmax_with_loss", [(2, 3), (2,)], {}),
-    ]
+    return (
+        [(op, [(3, 1), (4,)], {}) for op in BINARY]
+        + [(op, [(4, 5)], {}) for op in UNARY]
+        + [
+            ("matmul", [(2, 3), (3, 4)], {}),
+            ("matmul", [(3,), (2, 3, 4)], {}),
+            ("affine", [(2, 3), (3, 4), (4,)], {}),
+            ("affine", [(1, 2), (2, 1), (3,)], {}),
+            ("sum", [(2, 3)], {"axis": 0}),
+            ("sum", [(2, 3)], {"axis": -1, "keepdims": True}),
+            ("mean", [(2, 3, 2)], {"axis": [0, 2]}),
+            ("mean", [(2, 3)], {}),
+            ("softmax_with_loss", [(2, 3), (2, 3)], {}),
+            ("softmax_with_loss", [(2, 3), (2,)], {}),
+        ]
+    )
 
 
 @pytest.mark.parametrize("op, shapes, attrs", purity_cases(), ids=lambda v: v if isinstance(v, str) else "")
@@ -573,8 +635,9 @@ def test_no_gradient_for_grad_false_inputs_and_constants(op, side, kind):
 # --- specific cases ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("x, y, dx", [("1000", 1.0, 0.0), ("-1000", 0.0, 0.0),
-                                      ("[1000, -1000, 0]", [1.0, 0.0, 0.5], [0.0, 0.0, 0.25])])
+@pytest.mark.parametrize(
+    "x, y, dx", [("1000", 1.0, 0.0), ("-1000", 0.0, 0.0), ("[1000, -1000, 0]", [1.0, 0.0, 0.5], [0.0, 0.0, 0.25])]
+)
 def test_sigmoid_saturates_without_overflow_through_a_graph(x, y, dx):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -606,8 +669,13 @@ def test_pow_gradient_for_base_and_exponent():
 # (a, b) -> a ** b, d/da, d/db. At a = 0 the exponent's derivative a**b ln a has the limit 0 for b > 0
 # (0 ** b is constant 0 there); for b = 0 the base's derivative b a**(b-1) is 0 (a ** 0 is constant 1).
 # ln of a negative base: no real derivative in the exponent (the last)
-POW_EDGES = [(0.0, 2.0, 0.0, 0.0, 0.0), (0.0, 3.0, 0.0, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0, 0.0),
-             (2.0, 0.0, 1.0, 0.0, math.log(2.0)), (-2.0, 2.0, 4.0, -4.0, NAN)]
+POW_EDGES = [
+    (0.0, 2.0, 0.0, 0.0, 0.0),
+    (0.0, 3.0, 0.0, 0.0, 0.0),
+    (0.0, 0.0, 1.0, 0.0, 0.0),
+    (2.0, 0.0, 1.0, 0.0, math.log(2.0)),
+    (-2.0, 2.0, 4.0, -4.0, NAN),
+]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -652,15 +720,23 @@ def test_square_of_negative_input_has_no_nan(x):
     r3 = cgcalc.loads(f"inputs:\n  x: {x}\nnodes:\n  z: x ** 3\n").run()
     np.testing.assert_array_equal(np.atleast_1d(r3.grad("x")), 3 * xs**2)
     assert r3.warnings == ()
-    rk = cgcalc.loads(f"inputs:\n  x: {x}\n  k: {{value: 2, grad: false}}\nnodes:\n  y: {{op: pow, in: [x, k]}}\n").run()
+    rk = cgcalc.loads(
+        f"inputs:\n  x: {x}\n  k: {{value: 2, grad: false}}\nnodes:\n  y: {{op: pow, in: [x, k]}}\n"
+    ).run()
     np.testing.assert_array_equal(np.atleast_1d(rk.grad("x")), 2 * xs)
     assert rk.grad("k") is None
     assert rk.warnings == ()
 
 
-@pytest.mark.parametrize("a, b, y, da, db", [
-    (1.0, 0.0, INF, INF, -INF), (-1.0, 0.0, -INF, INF, INF), (1.0, -0.0, -INF, -INF, -INF), (0.0, 0.0, NAN, INF, NAN),
-])
+@pytest.mark.parametrize(
+    "a, b, y, da, db",
+    [
+        (1.0, 0.0, INF, INF, -INF),
+        (-1.0, 0.0, -INF, INF, INF),
+        (1.0, -0.0, -INF, -INF, -INF),
+        (0.0, 0.0, NAN, INF, NAN),
+    ],
+)
 def test_division_by_zero_on_floats_gives_ieee_values_without_exceptions(a, b, y, da, db):
     layer = LAYERS["div"]()
     assert same(layer.forward(a, b), y)
@@ -686,17 +762,20 @@ def test_relu_gradient_is_zero_for_negative_inputs():
 # --- sum_to ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("gshape, shape, expected", [
-    ((2, 3, 4), (3, 4), lambda g: g.sum(axis=0)),
-    ((2, 3, 4), (4,), lambda g: g.sum(axis=(0, 1))),
-    ((2, 3, 4), (3, 1), lambda g: g.sum(axis=(0, 2))[:, None]),
-    ((2, 3, 4), (1, 3, 1), lambda g: g.sum(axis=(0, 2))[None, :, None]),
-    ((2, 3, 4), (2, 1, 4), lambda g: g.sum(axis=1)[:, None, :]),
-    ((2, 3), (), lambda g: g.sum()),
-    ((2, 3), (1, 1), lambda g: np.array([[g.sum()]])),
-    ((2, 3), (2, 3), lambda g: g),
-    ((5, 1), (1,), lambda g: g.sum(axis=0)),
-])
+@pytest.mark.parametrize(
+    "gshape, shape, expected",
+    [
+        ((2, 3, 4), (3, 4), lambda g: g.sum(axis=0)),
+        ((2, 3, 4), (4,), lambda g: g.sum(axis=(0, 1))),
+        ((2, 3, 4), (3, 1), lambda g: g.sum(axis=(0, 2))[:, None]),
+        ((2, 3, 4), (1, 3, 1), lambda g: g.sum(axis=(0, 2))[None, :, None]),
+        ((2, 3, 4), (2, 1, 4), lambda g: g.sum(axis=1)[:, None, :]),
+        ((2, 3), (), lambda g: g.sum()),
+        ((2, 3), (1, 1), lambda g: np.array([[g.sum()]])),
+        ((2, 3), (2, 3), lambda g: g),
+        ((5, 1), (1,), lambda g: g.sum(axis=0)),
+    ],
+)
 def test_sum_to_on_leading_and_size_one_axes(gshape, shape, expected):
     g = np.arange(1.0, 1.0 + math.prod(gshape)).reshape(gshape)
     out = sum_to(g, shape)
@@ -705,9 +784,15 @@ def test_sum_to_on_leading_and_size_one_axes(gshape, shape, expected):
 
 
 @settings(max_examples=30, deadline=None)
-@given(shapes=broadcastable_shapes(shape=(3, 2, 4), min_dims=0, max_dims=3).flatmap(
-    lambda s: st.tuples(st.just(s), mutually_broadcastable_shapes(num_shapes=1, base_shape=s, max_dims=4)
-                        .map(lambda b: b.result_shape))), seed=SEEDS)
+@given(
+    shapes=broadcastable_shapes(shape=(3, 2, 4), min_dims=0, max_dims=3).flatmap(
+        lambda s: st.tuples(
+            st.just(s),
+            mutually_broadcastable_shapes(num_shapes=1, base_shape=s, max_dims=4).map(lambda b: b.result_shape),
+        )
+    ),
+    seed=SEEDS,
+)
 def test_sum_to_is_the_adjoint_of_broadcasting(shapes, seed):
     # <sum_to(g, S), v> == <g, broadcast_to(v, G)> for every v of shape S
     small, big = shapes

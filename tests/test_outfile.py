@@ -91,14 +91,18 @@ def test_dev_stdout_and_dev_fd_are_written_directly(tmp_path):
     out = tmp_path / "out.dot"
     out.write_text("kept\n")
     with open(out, "ab") as f:
-        proc = subprocess.run([*CGCALC, "export", APPLE, "-o", "/dev/stdout"], stdout=f, stderr=subprocess.PIPE,
-                              check=False)
+        proc = subprocess.run(
+            [*CGCALC, "export", APPLE, "-o", "/dev/stdout"], stdout=f, stderr=subprocess.PIPE, check=False
+        )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == "kept\n" + expected("export", APPLE)
     # -o >(cat > x): a pipe, through /dev/fd/N
     x = tmp_path / "x.csv"
-    proc = subprocess.run(["bash", "-c", f'"$@" -o >(cat > {x}); wait', "bash", *CGCALC, "batch", str(APPLE),
-                           str(rows_file(tmp_path))], capture_output=True, check=False)
+    proc = subprocess.run(
+        ["bash", "-c", f'"$@" -o >(cat > {x}); wait', "bash", *CGCALC, "batch", str(APPLE), str(rows_file(tmp_path))],
+        capture_output=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert x.read_text() == expected("batch", APPLE, tmp_path / "rows.csv")
 
@@ -216,8 +220,11 @@ def test_dev_null_as_input_and_output_is_fine(tmp_path):
 @pytest.mark.parametrize("command", ["export", "batch", "batch-jsonl"])
 def test_a_full_device_is_one_line_and_exit_2(tmp_path, command):
     full = device(tmp_path / "full", "/dev/full")
-    args = {"export": ["export", APPLE], "batch": ["batch", APPLE, rows_file(tmp_path)],
-            "batch-jsonl": ["batch", APPLE, rows_file(tmp_path), "--out-format", "jsonl"]}[command]
+    args = {
+        "export": ["export", APPLE],
+        "batch": ["batch", APPLE, rows_file(tmp_path)],
+        "batch-jsonl": ["batch", APPLE, rows_file(tmp_path), "--out-format", "jsonl"],
+    }[command]
     line = one_error_line(cli(*args, "-o", full))
     assert line == f"error: {full}: No space left on device"
     assert same_device(full, "/dev/full")
@@ -241,8 +248,12 @@ def test_a_file_that_cannot_grow_leaves_nothing_partial(tmp_path):
     rows.write_text("apple,apple_num\n" + "".join(f"{i},2\n" for i in range(20_000)))
     out = tmp_path / "out.csv"
     out.write_text("old\n")
-    proc = subprocess.run([*CGCALC, "batch", APPLE, rows, "-o", out, "--chunk-rows", "1000"], capture_output=True,
-                          preexec_fn=fsize_limited(100_000), check=False)
+    proc = subprocess.run(
+        [*CGCALC, "batch", APPLE, rows, "-o", out, "--chunk-rows", "1000"],
+        capture_output=True,
+        preexec_fn=fsize_limited(100_000),
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.decode() == f"error: {out}: File too large\n"
     assert out.read_text() == "old\n"
@@ -256,8 +267,18 @@ def test_usage_error_from_outfile_is_one_line():
 
 # --- a full or closed stdout: one line, for every command ----------------------------------------------------
 
-STDOUT_COMMANDS = [["--help"], ["--version"], ["ops"], ["validate", APPLE], ["run", APPLE], ["run", APPLE, "-f", "json"],
-                   ["check", APPLE], ["trace", APPLE], ["export", APPLE], ["batch", APPLE, "{rows}"]]
+STDOUT_COMMANDS = [
+    ["--help"],
+    ["--version"],
+    ["ops"],
+    ["validate", APPLE],
+    ["run", APPLE],
+    ["run", APPLE, "-f", "json"],
+    ["check", APPLE],
+    ["trace", APPLE],
+    ["export", APPLE],
+    ["batch", APPLE, "{rows}"],
+]
 
 
 def stdout_commands(tmp_path: Path) -> list[list[str]]:
@@ -276,6 +297,7 @@ def test_a_full_stdout_is_one_line_for_every_command(tmp_path):
 
 def test_a_closed_stdout_is_one_line_for_every_command(tmp_path):
     for args in stdout_commands(tmp_path):
-        proc = subprocess.run(["bash", "-c", 'exec >&-; exec "$@"', "bash", *CGCALC, *args], stderr=subprocess.PIPE,
-                              check=False)
+        proc = subprocess.run(
+            ["bash", "-c", 'exec >&-; exec "$@"', "bash", *CGCALC, *args], stderr=subprocess.PIPE, check=False
+        )
         assert (proc.returncode, proc.stderr) == (2, b"error: <stdout>: Bad file descriptor\n"), args

@@ -13,7 +13,7 @@ from conftest import GRAPHS
 import cgcalc
 from cgcalc.views.export import to_dot, to_mermaid
 
-EDGE = re.compile(r'^  (\w+) -> (\w+) \[label=(.*)\];$', re.M)
+EDGE = re.compile(r"^  (\w+) -> (\w+) \[label=(.*)\];$", re.M)
 
 
 def dot_edges(text: str) -> list[tuple[str, str, str, str | None, bool]]:
@@ -95,8 +95,14 @@ nodes:
 def test_a_graph_that_needs_more_memory_than_the_limit_is_refused_before_it_runs(tmp_path):
     n = 3000  # (3000, 1) @ (1, 3000): 9M elements a node, 144 MB with gradients, for a 30 KB file
     g = write(tmp_path, "bomb.yaml", MATMUL_BOMB.format(a=[[1.0]] * n, b=[[1.0] * n]))
-    msg = assert_error(cli("run", g, env={"CGCALC_MAX_MEMORY": "64M"}), f"{g}:5:3", "'y' alone",
-                       "(3000, 3000)", "CGCALC_MAX_MEMORY", "67.1 MB")
+    msg = assert_error(
+        cli("run", g, env={"CGCALC_MAX_MEMORY": "64M"}),
+        f"{g}:5:3",
+        "'y' alone",
+        "(3000, 3000)",
+        "CGCALC_MAX_MEMORY",
+        "67.1 MB",
+    )
     assert "over the limit" in msg
     # raised, it runs
     r = cli("run", g, "--format", "json", env={"CGCALC_MAX_MEMORY": "1G"})

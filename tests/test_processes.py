@@ -22,8 +22,11 @@ def test_a_stop_signal_leaves_no_file_and_no_process(tmp_path, sig, jobs):
     out.parent.mkdir()
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    run = Run(["-o", out, "--chunk-rows", "1000", "--jobs", jobs], apple_lines(5000),
-              env={**os.environ, "TMPDIR": str(tmpdir)})
+    run = Run(
+        ["-o", out, "--chunk-rows", "1000", "--jobs", jobs],
+        apple_lines(5000),
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+    )
     run.wait_for_output_file(out.parent)
     processes = run.wait_for_workers(2) + descendants(run.pid) if jobs == "2" else []
     stdout, stderr = run.stop(sig)
@@ -58,8 +61,10 @@ def test_a_killed_worker_is_one_line_and_nothing_written(tmp_path):
     os.kill(run.wait_for_workers(2)[0], signal.SIGKILL)
     stdout, stderr = run.proc.communicate(timeout=60)
     assert run.proc.returncode == 2
-    assert stderr.decode() == ("error: <stdin>: a worker process stopped abruptly (killed, or out of memory?); "
-                               "nothing was written (run again, or with --jobs 1)\n")
+    assert stderr.decode() == (
+        "error: <stdin>: a worker process stopped abruptly (killed, or out of memory?); "
+        "nothing was written (run again, or with --jobs 1)\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -67,8 +72,11 @@ def test_a_graph_through_a_pipe_reaches_the_workers(tmp_path):
     rows = tmp_path / "rows.csv"
     rows.write_bytes(b"apple,apple_num,tax\n" + apple_lines(3000))
     plain = subprocess.run([*CGCALC, "batch", APPLE, rows, "--jobs", "1"], capture_output=True, check=True)
-    piped = subprocess.run(["bash", "-c", f'"$@" <(cat {APPLE}) {rows} --jobs 2 --chunk-rows 500 -v', "bash",
-                            *CGCALC, "batch"], capture_output=True, check=False)
+    piped = subprocess.run(
+        ["bash", "-c", f'"$@" <(cat {APPLE}) {rows} --jobs 2 --chunk-rows 500 -v', "bash", *CGCALC, "batch"],
+        capture_output=True,
+        check=False,
+    )
     assert piped.returncode == 0, piped.stderr
     assert "by 2 worker processes" in piped.stderr.decode()
     assert piped.stdout == plain.stdout
@@ -82,14 +90,20 @@ def test_a_stop_signal_removes_the_dask_engines_temporary_directory(tmp_path):
 
     (tmp_path / "data").mkdir()
     for i in range(40):
-        pq.write_table(pa.table({"apple": np.arange(1000.0), "apple_num": np.ones(1000)}),
-                       tmp_path / "data" / f"p{i}.parquet")
-    proc = subprocess.Popen([*CGCALC, "batch", APPLE, tmp_path / "data", "--engine", "dask", "--workers", "2", "-o",
-                             tmp_path / "out"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pq.write_table(
+            pa.table({"apple": np.arange(1000.0), "apple_num": np.ones(1000)}), tmp_path / "data" / f"p{i}.parquet"
+        )
+    proc = subprocess.Popen(
+        [*CGCALC, "batch", APPLE, tmp_path / "data", "--engine", "dask", "--workers", "2", "-o", tmp_path / "out"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         # the dataset is being made in a temporary directory beside -o, and the cluster is up
-        wait_until(lambda: any(p.name.startswith(".out.cgcalc-") for p in tmp_path.iterdir()) or proc.poll() is not None,
-                   what="the temporary directory")
+        wait_until(
+            lambda: any(p.name.startswith(".out.cgcalc-") for p in tmp_path.iterdir()) or proc.poll() is not None,
+            what="the temporary directory",
+        )
         wait_until(lambda: len(descendants(proc.pid)) >= 2 or proc.poll() is not None, what="the cluster")
         assert proc.poll() is None, proc.communicate()
         processes = descendants(proc.pid)

@@ -22,7 +22,7 @@ README = ROOT / "README.md"
 def setup_command() -> str:
     """The first ```sh block under '## Set up'."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Set up"):]
+    section = text[text.index("## Set up") :]
     match = re.search(r"```sh\n(.*?)\n```", section, re.DOTALL)
     assert match, "no ```sh block under '## Set up'"
     return match.group(1).strip()
@@ -51,16 +51,21 @@ def test_readme_example_table_is_the_real_output():
 def test_setup_command_in_a_fresh_checkout(tmp_path):
     """Run the README's command exactly, in a copy of the checkout (so that the build leaves nothing behind)."""
     checkout = tmp_path / "cgcalc"
-    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
-        ".hypothesis"))
+    shutil.copytree(
+        ROOT,
+        checkout,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"
+        ),
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     # `python3` is the interpreter running these tests (a venv made from a venv is based on its base Python)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.update(NO_COLOR="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     env.pop("CGCALC_DEBUG", None)
-    proc = subprocess.run(["bash", "-c", setup_command()], cwd=checkout, env=env, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        ["bash", "-c", setup_command()], cwd=checkout, env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     rows = {}
@@ -69,10 +74,21 @@ def test_setup_command_in_a_fresh_checkout(tmp_path):
         if len(words) >= 4 and words[1] in ("input", "mul"):
             rows[words[0]] = words[-2:]
     # the book: 2 apples at 100 with 10% tax cost 220; d price/d apple = 2.2, d apple_num = 110, d tax = 200
-    assert rows == {"apple": ["100", "2.2"], "apple_num": ["2", "110"], "tax": ["1.1", "200"],
-                    "apple_price": ["200", "1.1"], "price": ["220", "1"]}
+    assert rows == {
+        "apple": ["100", "2.2"],
+        "apple_num": ["2", "110"],
+        "tax": ["1.1", "200"],
+        "apple_price": ["200", "1.1"],
+        "price": ["220", "1"],
+    }
     # a real install into the new environment, not the editable one these tests run from
-    where = subprocess.run([str(checkout / ".venv" / "bin" / "python"), "-c", "import cgcalc; print(cgcalc.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    where = subprocess.run(
+        [str(checkout / ".venv" / "bin" / "python"), "-c", "import cgcalc; print(cgcalc.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).resolve().is_relative_to((checkout / ".venv").resolve())

@@ -357,8 +357,17 @@ def test_book_apple(graphs_dir):
 def test_book_apple_orange(graphs_dir):
     r = cgcalc.load(graphs_dir / "apple_orange.yaml").run()
     assert r.value("price") == pytest.approx(715.0, rel=1e-12)
-    expected = {"apple": 2.2, "apple_num": 110.0, "orange": 3.3, "orange_num": 165.0, "tax": 650.0,
-                "apple_price": 1.1, "orange_price": 1.1, "all_price": 1.1, "price": 1.0}
+    expected = {
+        "apple": 2.2,
+        "apple_num": 110.0,
+        "orange": 3.3,
+        "orange_num": 165.0,
+        "tax": 650.0,
+        "apple_price": 1.1,
+        "orange_price": 1.1,
+        "all_price": 1.1,
+        "price": 1.0,
+    }
     for name, grad in expected.items():
         assert r.grad(name) == pytest.approx(grad, rel=1e-12), name
 
@@ -369,7 +378,9 @@ def test_book_apple_orange(graphs_dir):
 def modules_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return set(json.loads(out.splitlines()[-1]))
 
@@ -398,8 +409,9 @@ def test_a_scalar_run_does_not_import_numpy():
 @pytest.mark.parametrize("op", ["sum", "mean"])
 def test_a_reduction_of_a_scalar_in_a_graph_with_arrays(op):
     # found by test_json_plain: the numpy kernel gave backward a float where it expected an array
-    g = cgcalc.loads(f"inputs:\n  v: {{value: [1.0, 2.0], grad: false}}\n  x: 3.0\n"
-                     f"nodes:\n  r: {{op: {op}, in: [x]}}\n  y: r * x\n")
+    g = cgcalc.loads(
+        f"inputs:\n  v: {{value: [1.0, 2.0], grad: false}}\n  x: 3.0\nnodes:\n  r: {{op: {op}, in: [x]}}\n  y: r * x\n"
+    )
     r = g.run()
     assert float(r.value("y")) == 9.0
     assert float(r.grad("x")) == 6.0  # d(x * x)/dx at 3, by hand
@@ -408,14 +420,18 @@ def test_a_reduction_of_a_scalar_in_a_graph_with_arrays(op):
 # --- numpy's warnings never reach the caller ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("call", [
-    lambda g: g.run(x=np.array([1 + 2j, 3])),
-    lambda g: g.run(x=np.complex128(1)),
-    lambda g: g.run(x=1 + 2j),
-    lambda g: g.run({"x": [1 + 0j, 2]}),
-    lambda g: g.run_batch({"x": np.array([[1 + 2j, 3]])}),
-    lambda g: g.run_batch({"x": np.ones((3, 2), dtype=np.complex64)}),
-], ids=["array", "numpy-scalar", "python-complex", "list", "batch", "batch-complex64"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g: g.run(x=np.array([1 + 2j, 3])),
+        lambda g: g.run(x=np.complex128(1)),
+        lambda g: g.run(x=1 + 2j),
+        lambda g: g.run({"x": [1 + 0j, 2]}),
+        lambda g: g.run_batch({"x": np.array([[1 + 2j, 3]])}),
+        lambda g: g.run_batch({"x": np.ones((3, 2), dtype=np.complex64)}),
+    ],
+    ids=["array", "numpy-scalar", "python-complex", "list", "batch", "batch-complex64"],
+)
 def test_a_complex_input_is_a_usage_error_not_a_complex_warning(call):
     import warnings
 

@@ -106,8 +106,9 @@ def integer_power(a: Term, n: int) -> Term:
 
 def power(a: Term, b: Term) -> Term:
     """a ** b for a positive base a and any exponent."""
-    return Term(f"({a.text}) ** ({b.text})", a.sym**b.sym,
-                lambda env: bounded(math.pow(away_from_zero(a.fn(env)), b.fn(env))))
+    return Term(
+        f"({a.text}) ** ({b.text})", a.sym**b.sym, lambda env: bounded(math.pow(away_from_zero(a.fn(env)), b.fn(env)))
+    )
 
 
 def f_sigmoid(u: float) -> float:
@@ -118,7 +119,8 @@ def positives(inner):
     """Expressions that are positive wherever `inner` is finite: safe under log, / and a real **."""
     consts = st.sampled_from(["0.5", "2", "3"]).map(constant)
     square = st.tuples(inner, st.sampled_from(["0.5", "1", "2"])).map(
-        lambda t: binary(integer_power(t[0], 2), "+", constant(t[1])))
+        lambda t: binary(integer_power(t[0], 2), "+", constant(t[1]))
+    )
     exp = inner.map(lambda t: unary("exp", sympy.exp, math.exp, t))
     sig = inner.map(lambda t: unary("sigmoid", sym_sigmoid, f_sigmoid, t))
     return st.one_of(consts, square, exp, sig)
@@ -185,10 +187,17 @@ def close(got: float, want: float) -> bool:
 
 @settings(max_examples=150, deadline=None)
 @given(expr=top_expressions, x=points, y=points, z=points)
-@example(expr=Term("x ** 2 * y + exp(-x) / y", X**2 * Y + sympy.exp(-X) / Y,
-                   lambda e: e["x"] ** 2 * e["y"] + math.exp(-e["x"]) / e["y"]), x=1.5, y=2.0, z=1.0)
-@example(expr=Term("log(x * x + 1)", sympy.log(X * X + 1), lambda e: math.log(e["x"] ** 2 + 1)),
-         x=-0.5, y=1.0, z=1.0)
+@example(
+    expr=Term(
+        "x ** 2 * y + exp(-x) / y",
+        X**2 * Y + sympy.exp(-X) / Y,
+        lambda e: e["x"] ** 2 * e["y"] + math.exp(-e["x"]) / e["y"],
+    ),
+    x=1.5,
+    y=2.0,
+    z=1.0,
+)
+@example(expr=Term("log(x * x + 1)", sympy.log(X * X + 1), lambda e: math.log(e["x"] ** 2 + 1)), x=-0.5, y=1.0, z=1.0)
 @example(expr=Term("x * x", X * X, lambda e: e["x"] ** 2), x=-1.5, y=1.0, z=1.0)
 @example(expr=Term("sigmoid(z) - tanh(y)", sym_sigmoid(Z) - sympy.tanh(Y), lambda e: 0.0), x=1.0, y=0.5, z=-2.0)
 @example(expr=Term("x ** -2 - -y ** 3 * z", X**-2 + Y**3 * Z, lambda e: 0.0), x=0.5, y=-1.5, z=2.0)
@@ -275,13 +284,16 @@ def test_constant_expression_matches_python(text):
     assert r.value("f") == want
 
 
-@pytest.mark.parametrize("text, want", [
-    ("-a ** 2", -4.0),  # -(a ** 2), not (-a) ** 2
-    ("a ** -b ** c", 2.0 ** -9.0),  # a ** (-(b ** c))
-    ("a - b - c", -3.0),  # (a - b) - c, not a - (b - c) = 1
-    ("2 ** 3 ** 2", 512.0),  # right-associative
-    ("a ** b ** c", 2.0**9.0),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("-a ** 2", -4.0),  # -(a ** 2), not (-a) ** 2
+        ("a ** -b ** c", 2.0**-9.0),  # a ** (-(b ** c))
+        ("a - b - c", -3.0),  # (a - b) - c, not a - (b - c) = 1
+        ("2 ** 3 ** 2", 512.0),  # right-associative
+        ("a ** b ** c", 2.0**9.0),
+    ],
+)
 def test_precedence_known_values(text, want):
     r = cgcalc.loads(f"inputs:\n  a: 2\n  b: 3\n  c: 2\nnodes:\n  f: {json.dumps(text)}\n").run()
     assert r.value("f") == want

@@ -237,16 +237,34 @@ def test_export_apple_orange_dot_golden() -> None:
     text = to_dot(cgcalc.load(GRAPHS / "apple_orange.yaml").run())
     assert_golden("export_apple_orange.dot", text)
     edges = re.findall(r'-> \w+ \[label=<([^<]*)<br/><font color="red">([^<]*)</font>>\]', text)
-    assert edges == [("100", "2.2"), ("2", "110"), ("150", "3.3"), ("3", "165"), ("200", "1.1"), ("450", "1.1"),
-                     ("650", "1.1"), ("1.1", "650"), ("715", "1")]
+    assert edges == [
+        ("100", "2.2"),
+        ("2", "110"),
+        ("150", "3.3"),
+        ("3", "165"),
+        ("200", "1.1"),
+        ("450", "1.1"),
+        ("650", "1.1"),
+        ("1.1", "650"),
+        ("715", "1"),
+    ]
 
 
 def test_export_apple_orange_mermaid_golden() -> None:
     text = to_mermaid(cgcalc.load(GRAPHS / "apple_orange.yaml").run())
     assert_golden("export_apple_orange.mmd", text)
     edges = re.findall(r'-->\|"(\S+) / ∂ (\S+)"\|', text)
-    assert edges == [("100", "2.2"), ("2", "110"), ("150", "3.3"), ("3", "165"), ("200", "1.1"), ("450", "1.1"),
-                     ("650", "1.1"), ("1.1", "650"), ("715", "1")]
+    assert edges == [
+        ("100", "2.2"),
+        ("2", "110"),
+        ("150", "3.3"),
+        ("3", "165"),
+        ("200", "1.1"),
+        ("450", "1.1"),
+        ("650", "1.1"),
+        ("1.1", "650"),
+        ("715", "1"),
+    ]
 
 
 def _figure_graphs(tmp_path: Path) -> list[Path]:
@@ -316,8 +334,15 @@ def test_export_text_files_by_extension(runner: CliRunner, tmp_path: Path) -> No
 def _cgcalc(args: list[str], cwd: Path, path_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("CGCALC_DEBUG",)}
     env["PATH"] = path_env
-    return subprocess.run([sys.executable, "-m", "cgcalc", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cgcalc", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_export_png_without_graphviz_fails_cleanly(tmp_path: Path) -> None:
@@ -589,8 +614,9 @@ def test_trace_step_subprocess_with_stdin_closed() -> None:
     args = [sys.executable, "-m", "cgcalc", "trace", str(GRAPHS / "apple.yaml")]
     env = {**os.environ, "NO_COLOR": "1"}
     plain = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=False)
-    stepped = subprocess.run([*args, "--step"], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
-                             timeout=60, check=False)
+    stepped = subprocess.run(
+        [*args, "--step"], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     assert stepped.returncode == 0, stepped.stderr
     assert stepped.stdout == plain.stdout
     assert "∂apple = 2.2" in stepped.stdout

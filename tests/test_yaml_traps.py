@@ -42,13 +42,17 @@ def test_scientific_notation_in_arrays_and_constants():
 
 
 def test_scientific_notation_through_the_cli(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           lr: 1e-3
           n: 2E2
         nodes:
           y: lr * n
-        """)
+        """,
+    )
     result = cli("run", p, "--format", "json")
     assert result.exit_code == 0, result.stderr
     nodes = {n["name"]: n for n in json.loads(result.stdout)["nodes"]}
@@ -66,7 +70,10 @@ def test_special_floats():
 
 
 def test_special_floats_through_the_cli(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: .inf
           b: -.inf
@@ -74,7 +81,8 @@ def test_special_floats_through_the_cli(tmp_path):
           d: 1
         nodes:
           y: d * 2
-        """)
+        """,
+    )
     result = cli("run", p, "--format", "json")
     assert result.exit_code == 0, result.stderr
     nodes = {n["name"]: n for n in json.loads(result.stdout)["nodes"]}
@@ -102,46 +110,62 @@ def test_explicit_str_tag_is_not_a_number(tmp_path):
 
 
 def test_duplicated_input(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
           a: 2
         nodes:
           y: a * a
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:3:3", "duplicate key 'a'", "line 2")
 
 
 def test_duplicated_node(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           y: a * a
           y: a + a
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:5:3", "duplicate key 'y'", "line 4")
 
 
 def test_duplicated_top_level_key(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           y: a * a
         inputs:
           b: 2
-        """)
+        """,
+    )
     assert_error(cli("run", p), f"{p}:5:1", "duplicate key 'inputs'", "line 1")
 
 
 def test_duplicated_key_inside_a_node(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         inputs:
           a: 1
         nodes:
           y: {op: mul, op: add, in: [a, a]}
-        """)
+        """,
+    )
     # "  y: {op: mul, op: add": '{' 6, first 'op' 7, second 'op' 16
     assert_error(cli("run", p), f"{p}:4:16", "duplicate key 'op'")
 
@@ -165,12 +189,18 @@ def test_the_payload_would_run_under_an_unsafe_loader(tmp_path):
     [
         ("inputs:\n  a: {payload}\nnodes:\n  y: a * a\n", "2:6", "!!python/object/apply:os.system"),
         ("inputs:\n  a: !!python/name:os.system\nnodes:\n  y: a * a\n", "2:6", "!!python/name:os.system"),
-        ("inputs:\n  a: !!python/object/new:os.system [x]\nnodes:\n  y: a * a\n", "2:6",
-         "!!python/object/new:os.system"),
+        (
+            "inputs:\n  a: !!python/object/new:os.system [x]\nnodes:\n  y: a * a\n",
+            "2:6",
+            "!!python/object/new:os.system",
+        ),
         ("inputs:\n  a: !!python/module:os\nnodes:\n  y: a * a\n", "2:6", "!!python/module:os"),
         ("inputs:\n  a: 1\nnodes:\n  y: !!python/name:os.system\n", "4:6", "!!python/name:os.system"),
-        ("inputs:\n  a: {{value: {payload}, grad: false}}\nnodes:\n  y: a * a\n", "2:14",
-         "!!python/object/apply:os.system"),
+        (
+            "inputs:\n  a: {{value: {payload}, grad: false}}\nnodes:\n  y: a * a\n",
+            "2:14",
+            "!!python/object/apply:os.system",
+        ),
         ("inputs:\n  a: !custom 1\nnodes:\n  y: a * a\n", "2:6", "!custom"),
     ],
     ids=["apply-input", "name-input", "new-input", "module-input", "name-node", "apply-in-value", "unknown-tag"],
@@ -256,8 +286,14 @@ TAG_PLACES = {
     "outputs-scalar": ("outputs: [z]", "outputs: §TAG z"),
     "outputs-block": ("outputs: [z]", "outputs:\n  - §TAG z"),
 }
-TAGS = {"!!python/tuple": "!!python/tuple", "!!python/name:os.system": "!!python/name:os.system",
-        "!custom": "!custom", "!!timestamp": "!!timestamp", "!": "!", "!<tag:example.com,2000:x>": "tag:example.com,2000:x"}
+TAGS = {
+    "!!python/tuple": "!!python/tuple",
+    "!!python/name:os.system": "!!python/name:os.system",
+    "!custom": "!custom",
+    "!!timestamp": "!!timestamp",
+    "!": "!",
+    "!<tag:example.com,2000:x>": "tag:example.com,2000:x",
+}
 
 
 def _tagged(place: str, tag: str) -> tuple[str, int, int]:
@@ -292,7 +328,10 @@ def test_a_tag_is_refused_wherever_it_stands(tmp_path, place, tag):
 
 
 def test_core_schema_tags_are_data(tmp_path):
-    p = write(tmp_path, "g.yaml", """\
+    p = write(
+        tmp_path,
+        "g.yaml",
+        """\
         name: !!str g2
         description: !<tag:yaml.org,2002:str> d
         inputs: !!map
@@ -302,7 +341,8 @@ def test_core_schema_tags_are_data(tmp_path):
         nodes: !!map
           y: {op: mul, in: !!seq [x, n]}
         outputs: !!seq [y]
-        """)
+        """,
+    )
     result = cli("run", p, "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["outputs"] == {"y": 6.0}
@@ -402,8 +442,9 @@ def test_nested_billion_laughs_is_refused_before_it_is_expanded(tmp_path):
 def test_max_elements_can_be_lowered_and_raised(tmp_path):
     # 10**5 numbers through aliases: refused under a limit of 10**4, read in full under 10**6
     p = write(tmp_path, "laughs.yaml", nested_laughs(5))
-    assert_error(cli("run", p, env={"CGCALC_MAX_ELEMENTS": "10000"}), f"{p}:2:6",
-                 "100,000", "10,000", "CGCALC_MAX_ELEMENTS")
+    assert_error(
+        cli("run", p, env={"CGCALC_MAX_ELEMENTS": "10000"}), f"{p}:2:6", "100,000", "10,000", "CGCALC_MAX_ELEMENTS"
+    )
     result = cli("run", p, "--format", "json", env={"CGCALC_MAX_ELEMENTS": "1000000"})
     assert result.exit_code == 0, result.stderr
     nodes = {n["name"]: n for n in json.loads(result.stdout)["nodes"]}
@@ -439,13 +480,18 @@ def test_max_depth_can_be_raised(tmp_path):
 
 
 def test_array_nested_too_deep_names_the_limit(tmp_path):
-    p = write(tmp_path, "g.yaml", "inputs:\n  x: " + "[" * 300 + "1" + "]" * 300 + "\nnodes:\n  y: {op: sum, in: [x]}\n")
+    p = write(
+        tmp_path, "g.yaml", "inputs:\n  x: " + "[" * 300 + "1" + "]" * 300 + "\nnodes:\n  y: {op: sum, in: [x]}\n"
+    )
     assert_error(cli("run", p), f"{p}:2:6", "200", "CGCALC_MAX_DEPTH")
 
 
 def test_array_nested_100000_deep_is_an_error(tmp_path):
-    p = write(tmp_path, "g.yaml", "inputs:\n  x: " + "[" * 100_000 + "1" + "]" * 100_000 + "\nnodes:\n"
-              "  y: {op: sum, in: [x]}\n")
+    p = write(
+        tmp_path,
+        "g.yaml",
+        "inputs:\n  x: " + "[" * 100_000 + "1" + "]" * 100_000 + "\nnodes:\n  y: {op: sum, in: [x]}\n",
+    )
     line = one_error_line(cli("run", p))
     assert line.startswith(f"error: {p}:2:")
     assert "RecursionError" not in line and "nest" in line
@@ -481,7 +527,9 @@ def test_json_graph_gives_the_same_results_as_the_yaml_one(tmp_path):
     assert grads == {"apple": 2 * 1.1, "apple_num": 1.1 * 100, "tax": 200.0, "apple_price": 1.1, "price": 1.0}
     # and the table and CSV are the same too (the file's name shows nowhere: the graph names itself)
     for fmt in ("table", "csv"):
-        assert cli("run", p, "--format", fmt).stdout == cli("run", ROOT / "graphs" / "apple.yaml", "--format", fmt).stdout
+        assert (
+            cli("run", p, "--format", fmt).stdout == cli("run", ROOT / "graphs" / "apple.yaml", "--format", fmt).stdout
+        )
 
 
 def test_json_graph_through_the_api(tmp_path):
@@ -490,12 +538,9 @@ def test_json_graph_through_the_api(tmp_path):
     assert cgcalc.load(p).run().to_dict() == cgcalc.load(ROOT / "graphs" / "apple.yaml").run().to_dict()
 
 
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("NaN", math.nan), ("Infinity", math.inf),
-     ("-Infinity", -math.inf)],
+    [("NaN", math.nan), ("Infinity", math.inf), ("-Infinity", -math.inf)],
 )
 def test_json_graph_reads_back_its_own_non_finite_strings(tmp_path, text, expected):
     # what `run --format json` writes for a non-finite value can be given back as an input

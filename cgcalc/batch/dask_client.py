@@ -77,10 +77,21 @@ class DaskSummary(Summary):
     errors: list[RowsError] = field(default_factory=list)  # the bad rows skipped, in file and line order
 
 
-def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, output: list[str] | None = None,
-             scheduler: str | None = None, rows_format: str | None = None, out_format: str | None = None,
-             skip_bad_rows: bool = False, exact: bool = True, workers: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> DaskSummary:
+def run_dask(
+    graph_text: str | bytes,
+    graph_file: str,
+    rows: str,
+    out: str,
+    *,
+    output: list[str] | None = None,
+    scheduler: str | None = None,
+    rows_format: str | None = None,
+    out_format: str | None = None,
+    skip_bad_rows: bool = False,
+    exact: bool = True,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DaskSummary:
     """Evaluate every row of a Parquet or CSV dataset on a dask cluster; write a partitioned dataset to `out`.
 
     Parameters
@@ -138,18 +149,31 @@ def run_dask(graph_text: str | bytes, graph_file: str, rows: str, out: str, *, o
     key = graph_key(graph_text, graph_file)
     width = max(5, len(str(len(parts) - 1)))
     # object columns stay objects (a bad row's RowsError); dask would turn them into strings
-    with new_directory(out_abs) as tmp, dask.config.set({"dataframe.convert-string": False}), \
-            _client(scheduler, workers) as client:
+    with (
+        new_directory(out_abs) as tmp,
+        dask.config.set({"dataframe.convert-string": False}),
+        _client(scheduler, workers) as client,
+    ):
         read = _read_csv if fmt == "csv" else _read_parquet
-        data = dd.from_map(read, parts, names=names, inputs=inputs, skip=skip_bad_rows,
-                           meta=_meta(names, skip_bad_rows), label="cgcalc-read", enforce_metadata=False)
+        data = dd.from_map(
+            read,
+            parts,
+            names=names,
+            inputs=inputs,
+            skip=skip_bad_rows,
+            meta=_meta(names, skip_bad_rows),
+            label="cgcalc-read",
+            enforce_metadata=False,
+        )
         # the text is one key of the task graph: sent to each worker once, not with every partition
         text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
-        evaluated = data.map_partitions(_evaluate, key, text, graph_file, limits, names, outputs, exact,
-                                        meta=_meta(names + results, skip_bad_rows))
+        evaluated = data.map_partitions(
+            _evaluate, key, text, graph_file, limits, names, outputs, exact, meta=_meta(names + results, skip_bad_rows)
+        )
         stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
-        stats = evaluated.map_partitions(_write, tmp, out_format, width, len(names), meta=stats_meta,
-                                         enforce_metadata=False)
+        stats = evaluated.map_partitions(
+            _write, tmp, out_format, width, len(names), meta=stats_meta, enforce_metadata=False
+        )
         reports = _compute(client, stats.to_delayed(), parts, progress)
         n_workers = len(client.nthreads())
 
@@ -195,8 +219,7 @@ def _files(rows: str, rows_format: str | None) -> tuple[list[tuple[str, str]], s
         found = []
         for root, dirs, names in os.walk(rows):
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))  # _temporary, .ipynb_checkpoints
-            found += [os.path.join(root, n) for n in names
-                      if not n.startswith((".", "_")) and n.lower().endswith(exts)]
+            found += [os.path.join(root, n) for n in names if not n.startswith((".", "_")) and n.lower().endswith(exts)]
         if not found:
             raise UsageError(f"{rows}: no {' or '.join(exts)} files in this directory")
     elif any(c in rows for c in "*?["):
@@ -290,8 +313,10 @@ def _result_names(g: Graph, names: list[str], outputs: list[str]) -> list[str]:
     res = run_batch(g.plan, {n: np.zeros(1) for n in names}, outputs, rows=1).columns()
     for name, a in res.items():
         if a.shape[1:]:
-            raise UsageError(f"'{name}' is an array ({'x'.join(map(str, a.shape[1:]))}) in every row: the dask "
-                             "engine writes one number per cell (use `cgcalc batch` with a .jsonl output)")
+            raise UsageError(
+                f"'{name}' is an array ({'x'.join(map(str, a.shape[1:]))}) in every row: the dask "
+                "engine writes one number per cell (use `cgcalc batch` with a .jsonl output)"
+            )
         if name in names:
             raise UsageError(f"'{name}' is both a rows column and a result column")
     return list(res)
@@ -311,11 +336,20 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         # loopback only; no dashboard, and the scheduler's small HTTP server (health, metrics) on a free port
         # rather than 8787, which another cluster may hold; a bad cell fails its task, and a worker would
         # log "Compute Failed" and a traceback on our stderr: logs off
-        with _started(lambda: LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                           dashboard_address=None,
-                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                           silence_logs=logging.CRITICAL)) as cluster, \
-                Client(cluster, set_as_default=False) as client:
+        with (
+            _started(
+                lambda: LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    silence_logs=logging.CRITICAL,
+                )
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
             yield client
         return
     try:
@@ -329,13 +363,17 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         except TimeoutError:
             raise UsageError(f"the dask scheduler at {scheduler} has no workers") from None
         except Exception as e:
-            raise UsageError(f"the dask workers at {scheduler} cannot run cgcalc (install cgcalc {_version()} "
-                             f"and {INSTALL} on every worker): {e}") from None
+            raise UsageError(
+                f"the dask workers at {scheduler} cannot run cgcalc (install cgcalc {_version()} "
+                f"and {INSTALL} on every worker): {e}"
+            ) from None
         odd = {w: v for w, v in versions.items() if v != _version()}
         if odd:
             w, v = next(iter(odd.items()))
-            raise UsageError(f"the dask worker {w} has cgcalc {v}, this is cgcalc {_version()}: results could "
-                             "differ; install the same version everywhere")
+            raise UsageError(
+                f"the dask worker {w} has cgcalc {v}, this is cgcalc {_version()}: results could "
+                "differ; install the same version everywhere"
+            )
         yield client
 
 
@@ -411,5 +449,4 @@ def _compute(client, tasks: list, parts: list[Part], progress) -> list[pd.DataFr
         if not cancelled:
             return reports
         todo = sorted(cancelled)
-    raise CgcalcError(f"the dask run was cancelled {1 + RESUBMITS} times (is the cluster restarting again and "
-                      "again?)")
+    raise CgcalcError(f"the dask run was cancelled {1 + RESUBMITS} times (is the cluster restarting again and again?)")

@@ -39,8 +39,9 @@ def _same_columns(names: list[str], first: list[str], first_label: str, file: st
     if set(names) != set(first):
         missing = [n for n in first if n not in names]
         what = f"no column '{missing[0]}'" if missing else f"column '{next(n for n in names if n not in first)}'"
-        raise RowsError(f"{what}, unlike {first_label}: every file of a dataset needs the same columns",
-                        file=file, line=line)
+        raise RowsError(
+            f"{what}, unlike {first_label}: every file of a dataset needs the same columns", file=file, line=line
+        )
 
 
 # -- the worker side: read, evaluate, write one partition ---------------------------------------------------
@@ -79,8 +80,10 @@ def _frame(names: list[str], columns: dict, lines, errors: list[RowsError] | Non
         return df
     df[BAD] = None
     if errors:
-        bad = pd.DataFrame({n: np.full(len(errors), np.nan) for n in names},
-                           index=pd.Index([e.line or 0 for e in errors], dtype="int64"))
+        bad = pd.DataFrame(
+            {n: np.full(len(errors), np.nan) for n in names},
+            index=pd.Index([e.line or 0 for e in errors], dtype="int64"),
+        )
         bad[BAD] = pd.Series(errors, index=bad.index, dtype=object)
         df = pd.concat([df, bad])
     return df
@@ -128,8 +131,16 @@ def _read_parquet(part: Part, names: list[str], inputs: list[str], skip: bool) -
     return _frame(names, columns, lines, errors)
 
 
-def _evaluate(df: pd.DataFrame, key: str, text: str | bytes, file: str, limits: Limits, names: list[str],
-              outputs: list[str], exact: bool) -> pd.DataFrame:
+def _evaluate(
+    df: pd.DataFrame,
+    key: str,
+    text: str | bytes,
+    file: str,
+    limits: Limits,
+    names: list[str],
+    outputs: list[str],
+    exact: bool,
+) -> pd.DataFrame:
     """The given columns, then `run_batch`'s (every output O, then dO/dX) — the columns local batch writes."""
     import numpy as np
     import pandas as pd
@@ -148,8 +159,9 @@ def _evaluate(df: pd.DataFrame, key: str, text: str | bytes, file: str, limits: 
     return out
 
 
-def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
-           partition_info: dict | None = None) -> pd.DataFrame:
+def _write(
+    df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int, partition_info: dict | None = None
+) -> pd.DataFrame:
     """Write one part file (to a temporary name, then renamed: a retried task replaces it whole); report on it."""
     import numpy as np
     import pandas as pd
@@ -184,11 +196,18 @@ def _write(df: pd.DataFrame, tmp: str, fmt: str, width: int, n_given: int,
     first, nonfinite = -1, 0
     if len(df) and len(names) > n_given:
         finite = np.isfinite(arrays[n_given])
-        for a in arrays[n_given + 1:]:
+        for a in arrays[n_given + 1 :]:
             finite &= np.isfinite(a)
         nonfinite = int((~finite).sum())
         if nonfinite:
             first = int(df.index[int(np.argmin(finite))])
-    return pd.DataFrame({"rows": [len(df) + len(errors)], "written": [len(df)], "bad": [len(errors)],
-                         "nonfinite": [nonfinite], "first_nonfinite": [first],
-                         "errors": pd.Series([errors], dtype=object)})
+    return pd.DataFrame(
+        {
+            "rows": [len(df) + len(errors)],
+            "written": [len(df)],
+            "bad": [len(errors)],
+            "nonfinite": [nonfinite],
+            "first_nonfinite": [first],
+            "errors": pd.Series([errors], dtype=object),
+        }
+    )

@@ -85,8 +85,9 @@ class Job:
         rows.line = first - 1
         unread: list[RowsError] = []
         try:
-            blocks = [self.blocks(groups, unread) for groups in rows.runs(len(text) + 1, unread.append if self.skip
-                                                                          else None)]
+            blocks = [
+                self.blocks(groups, unread) for groups in rows.runs(len(text) + 1, unread.append if self.skip else None)
+            ]
         except RowsError as e:
             return Block("", 0, 0, 0, None, [e])
         b = self.merge(blocks + [Block("", len(unread), 0, 0, None, unread)] if unread else blocks)
@@ -116,9 +117,16 @@ class Job:
 
             parts = [b.data for b in blocks if b.data is not None]
             data = {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
-        return Block("".join(b.text for b in blocks), sum(b.rows for b in blocks), sum(b.written for b in blocks),
-                     sum(b.nonfinite for b in blocks), min(lines) if lines else None, errors, data,
-                     tuple(n for b in blocks for n in b.notes))
+        return Block(
+            "".join(b.text for b in blocks),
+            sum(b.rows for b in blocks),
+            sum(b.written for b in blocks),
+            sum(b.nonfinite for b in blocks),
+            min(lines) if lines else None,
+            errors,
+            data,
+            tuple(n for b in blocks for n in b.notes),
+        )
 
     def block(self, chunk: Chunk) -> Block:
         """One chunk of good rows, evaluated together -> their output rows."""
@@ -230,9 +238,12 @@ def _echo_arrays(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) 
         cols.append(np.asarray(a, dtype=np.float64))
     extra = [k for k in chunk.columns if k not in names]
     if extra:
-        raise RowsError(f"this row sets '{extra[0]}', which the first row did not: a CSV or Parquet output needs "
-                        "the same columns in every row (write JSON Lines: -o OUT.jsonl)", file=file,
-                        line=chunk.lines[0])
+        raise RowsError(
+            f"this row sets '{extra[0]}', which the first row did not: a CSV or Parquet output needs "
+            "the same columns in every row (write JSON Lines: -o OUT.jsonl)",
+            file=file,
+            line=chunk.lines[0],
+        )
     return cols
 
 

@@ -43,8 +43,9 @@ def auto_jobs(size: int | None) -> int:
     return max(1, min(cores, MAX_AUTO_JOBS))
 
 
-def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int, graph_text: str | bytes,
-                graph_file: str) -> Iterator[Block]:
+def pool_blocks(
+    job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int, graph_text: str | bytes, graph_file: str
+) -> Iterator[Block]:
     """`job.csv_block` (or `job.jsonl_block`) over the blocks of `rows`, computed by `jobs` worker processes,
     yielded in order. The graph goes to the workers as its text (read once, here: it may have come through a
     pipe); a worker never outlives this process."""
@@ -55,8 +56,21 @@ def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int,
     # the workers hold the reading end of a pipe whose only writing end is this process's: when this process
     # ends, however it ends (SIGKILL included), they read end-of-file and exit
     lifeline, alive = multiprocessing.Pipe(duplex=False)
-    args = (lifeline, graph_text, graph_file, is_json(graph_text, graph_file), Limits.from_env(), job.outputs, job.out_format, job.file,
-            job.skip, job.exact, job.echo_names, job.arrow, *rows_args)
+    args = (
+        lifeline,
+        graph_text,
+        graph_file,
+        is_json(graph_text, graph_file),
+        Limits.from_env(),
+        job.outputs,
+        job.out_format,
+        job.file,
+        job.skip,
+        job.exact,
+        job.echo_names,
+        job.arrow,
+        *rows_args,
+    )
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
     try:
@@ -67,8 +81,11 @@ def pool_blocks(job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int,
         while pending:
             yield pending.popleft().result()
     except BrokenProcessPool:
-        raise CgcalcError("a worker process stopped abruptly (killed, or out of memory?); nothing was written "
-                          "(run again, or with --jobs 1)", file=job.file) from None
+        raise CgcalcError(
+            "a worker process stopped abruptly (killed, or out of memory?); nothing was written "
+            "(run again, or with --jobs 1)",
+            file=job.file,
+        ) from None
     finally:
         for f in pending:
             f.cancel()
@@ -104,8 +121,23 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start(lifeline, graph_text, graph_file, graph_json, limits, outputs, out_format, file, skip, exact, echo_names,
-           arrow, kind, names, shapes) -> None:
+def _start(
+    lifeline,
+    graph_text,
+    graph_file,
+    graph_json,
+    limits,
+    outputs,
+    out_format,
+    file,
+    skip,
+    exact,
+    echo_names,
+    arrow,
+    kind,
+    names,
+    shapes,
+) -> None:
     global _JOB, _ROWS
     # Ctrl-C, SIGTERM and SIGHUP are the main process's to handle: it stops the pool (and a shell's Ctrl-C or a
     # `kill` of the process group reaches the workers too)

@@ -24,10 +24,21 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # for --verbose
 
 
-def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str] | None = None,
-             chunk_rows: int = DEFAULT_CHUNK_ROWS, on_bad: Callable[[RowsError], None] | None = None,
-             progress: Callable[[int], None] | None = None, exact: bool = True, jobs: int = 1,
-             graph_text: str | bytes | None = None, graph_file: str = "", arrow: bool = False) -> Summary:
+def run_rows(
+    plan: Plan,
+    rows,
+    out: IO[str],
+    out_format: str,
+    outputs: list[str] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_bad: Callable[[RowsError], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    exact: bool = True,
+    jobs: int = 1,
+    graph_text: str | bytes | None = None,
+    graph_file: str = "",
+    arrow: bool = False,
+) -> Summary:
     """Evaluate every row of `rows` (CsvRows, JsonlRows or arrow_io.ParquetRows) and write one output row each
     to `out` (a text file; for out_format "parquet", an arrow_io.ParquetSink).
 
@@ -92,9 +103,11 @@ def run_rows(plan: Plan, rows, out: IO[str], out_format: str, outputs: list[str]
         if close is not None:
             close()
     summary.notes.extend(getattr(rows, "notes", []))
-    summary.notes.append(f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}"
-                         + (f", by {jobs} worker processes" if pool else "")
-                         + (", CSV read and written with pyarrow" if arrow and isinstance(rows, CsvRows) else ""))
+    summary.notes.append(
+        f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}"
+        + (f", by {jobs} worker processes" if pool else "")
+        + (", CSV read and written with pyarrow" if arrow and isinstance(rows, CsvRows) else "")
+    )
     if out_format == "csv" and not header_done:
         out.write(job.header(list(rows.names or [])))
     if out_format == "parquet":

@@ -29,31 +29,69 @@ class Engine(StrEnum):
 @app.command()
 def batch(
     graph: GraphArg,
-    rows: Annotated[str, typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for "
-                                        "stdin.",
-                                        metavar="ROWS")],
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here (CSV; JSON Lines for .jsonl; "
-                                            "Parquet for .parquet), atomically; default: stdout.")] = None,
+    rows: Annotated[
+        str,
+        typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for stdin.", metavar="ROWS"),
+    ],
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write here (CSV; JSON Lines for .jsonl; Parquet for .parquet), atomically; default: stdout.",
+        ),
+    ] = None,
     output: OutputOpt = None,
-    rows_format: Annotated[RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from "
-                                                           "ROWS' extension).")] = None,
-    out_format: Annotated[RowsFormat | None, typer.Option("--out-format", help="csv, jsonl or parquet (default: from "
-                                                          "OUT's extension, else csv).")] = None,
-    chunk_rows: Annotated[int | None, typer.Option("--chunk-rows", min=1, help="Rows evaluated together "
-                                                   "(default 16,384; with Parquet 131,072).")] = None,
-    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")] = False,
-    fast_math: Annotated[bool, typer.Option("--fast-math", help="numpy's exp/log/tanh/pow for graphs of scalars "
-                                            "(faster; may differ from `run` in the last bit).")] = False,
+    rows_format: Annotated[
+        RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from ROWS' extension).")
+    ] = None,
+    out_format: Annotated[
+        RowsFormat | None,
+        typer.Option("--out-format", help="csv, jsonl or parquet (default: from OUT's extension, else csv)."),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option("--chunk-rows", min=1, help="Rows evaluated together (default 16,384; with Parquet 131,072)."),
+    ] = None,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")
+    ] = False,
+    fast_math: Annotated[
+        bool,
+        typer.Option(
+            "--fast-math",
+            help="numpy's exp/log/tanh/pow for graphs of scalars (faster; may differ from `run` in the last bit).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")] = False,
-    engine: Annotated[Engine, typer.Option("--engine", help="local, or dask: a dataset of Parquet/CSV files on a "
-                                           "dask.distributed cluster (pip install 'cgcalc\\[dask]').")] = Engine.local,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="dask: the scheduler to connect to "
-                                                  "(default: a LocalCluster on this machine).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster "
-                                                "(default: one per core).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes for CSV rows, or JSON Lines "
-                                             "to JSON Lines (default: one per core for files over 8 MB; 1: none).")] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local, or dask: a dataset of Parquet/CSV files on a "
+            "dask.distributed cluster (pip install 'cgcalc\\[dask]').",
+        ),
+    ] = Engine.local,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="dask: the scheduler to connect to (default: a LocalCluster on this machine)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster (default: one per core).")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes for CSV rows, or JSON Lines "
+            "to JSON Lines (default: one per core for files over 8 MB; 1: none).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
     from ..batch.job import DEFAULT_CHUNK_ROWS
@@ -68,8 +106,21 @@ def batch(
         g = _compile(graph_text, graph_label)
         plan = g.plan
         if engine is Engine.dask:
-            _batch_dask(graph_text, graph_label, g, rows, out, output, rows_format, out_format, skip_bad_rows,
-                        fast_math, quiet, scheduler, workers)
+            _batch_dask(
+                graph_text,
+                graph_label,
+                g,
+                rows,
+                out,
+                output,
+                rows_format,
+                out_format,
+                skip_bad_rows,
+                fast_math,
+                quiet,
+                scheduler,
+                workers,
+            )
             return
         if out == "-":
             out = None
@@ -91,9 +142,15 @@ def batch(
             from ..batch.pool import auto_jobs
 
             jobs = jobs or auto_jobs(total)
-        with _progress(quiet, total) as advance, \
-                output_file(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet",
-                            inputs=[("graph file", graph), ("rows file", rows)]) as f:
+        with (
+            _progress(quiet, total) as advance,
+            output_file(
+                out,
+                prefix=".cgcalc-batch-",
+                name_only=fmt_out == "parquet",
+                inputs=[("graph file", graph), ("rows file", rows)],
+            ) as f,
+        ):
             try:
                 sink = f
                 if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
@@ -104,10 +161,21 @@ def batch(
                     from ..io.arrow import PARQUET_CHUNK_ROWS
 
                     chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
-                summary = run_rows(plan, reader, sink, fmt_out, _outputs(g, output), chunk_rows,
-                                   on_bad if skip_bad_rows else None, lambda n: advance(done(n)),
-                                   exact=not fast_math, jobs=jobs or 1, graph_text=graph_text, graph_file=graph_label,
-                                   arrow=arrow)
+                summary = run_rows(
+                    plan,
+                    reader,
+                    sink,
+                    fmt_out,
+                    _outputs(g, output),
+                    chunk_rows,
+                    on_bad if skip_bad_rows else None,
+                    lambda n: advance(done(n)),
+                    exact=not fast_math,
+                    jobs=jobs or 1,
+                    graph_text=graph_text,
+                    graph_file=graph_label,
+                    arrow=arrow,
+                )
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
         _summarize(summary, label, out, quiet, verbose)
@@ -116,12 +184,16 @@ def batch(
 def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
     """What a local batch run says at the end, on stderr."""
     if summary.bad:
-        _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-              f"(each reported above); {summary.written:,} written")
+        _warn(
+            f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
+            f"(each reported above); {summary.written:,} written"
+        )
     if summary.nonfinite:
-        _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
-              f"results, first at {label}:{summary.first_nonfinite_line} "
-              f"(run that row alone with `cgcalc run --set` to see which node produced it)")
+        _warn(
+            f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
+            f"results, first at {label}:{summary.first_nonfinite_line} "
+            f"(run that row alone with `cgcalc run --set` to see which node produced it)"
+        )
     if verbose:
         for note in summary.notes:
             sys.stderr.write(f"note: {note}\n")
@@ -129,8 +201,21 @@ def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool)
         sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
 
 
-def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, rows_format, out_format,
-                skip_bad_rows: bool, fast_math: bool, quiet: bool, scheduler: str | None, workers: int | None) -> None:
+def _batch_dask(
+    text: bytes,
+    graph: str,
+    g,
+    rows: str,
+    out: str | None,
+    output,
+    rows_format,
+    out_format,
+    skip_bad_rows: bool,
+    fast_math: bool,
+    quiet: bool,
+    scheduler: str | None,
+    workers: int | None,
+) -> None:
     """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
     from ..batch.dask_client import require_dask, run_dask
 
@@ -138,21 +223,37 @@ def _batch_dask(text: bytes, graph: str, g, rows: str, out: str | None, output, 
     if not out:
         raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
     with _partition_progress(quiet) as progress:
-        summary = run_dask(text, graph, rows, out, output=_outputs(g, output),
-                           scheduler=scheduler, rows_format=rows_format.value if rows_format else None,
-                           out_format=out_format.value if out_format else None, skip_bad_rows=skip_bad_rows,
-                           exact=not fast_math, workers=workers, progress=progress)
+        summary = run_dask(
+            text,
+            graph,
+            rows,
+            out,
+            output=_outputs(g, output),
+            scheduler=scheduler,
+            rows_format=rows_format.value if rows_format else None,
+            out_format=out_format.value if out_format else None,
+            skip_bad_rows=skip_bad_rows,
+            exact=not fast_math,
+            workers=workers,
+            progress=progress,
+        )
     for e in summary.errors:
         _warn(f"{e} (row skipped)")
     if summary.bad:
-        _warn(f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-              f"(each reported above); {summary.written:,} written")
+        _warn(
+            f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
+            f"(each reported above); {summary.written:,} written"
+        )
     if summary.nonfinite:
-        _warn(f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
-              f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}")
+        _warn(
+            f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
+            f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}"
+        )
     if not quiet and sys.stderr.isatty():
-        sys.stderr.write(clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, "
-                               f"{summary.workers} workers)") + "\n")
+        sys.stderr.write(
+            clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, {summary.workers} workers)")
+            + "\n"
+        )
 
 
 @contextmanager
@@ -163,8 +264,14 @@ def _partition_progress(quiet: bool):
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("batch (dask)"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=_console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("batch (dask)"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("partitions", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
@@ -200,8 +307,11 @@ def _rows_reader(rows: str, label: str, fmt: str, plan):
     text = rows_text(_open_rows(rows), label)
     counter = text.buffer.raw
     try:
-        reader = (CsvRows(text, label, names) if fmt == "csv"
-                  else JsonlRows(text, label, names, dict(zip(names, plan.shapes))))
+        reader = (
+            CsvRows(text, label, names)
+            if fmt == "csv"
+            else JsonlRows(text, label, names, dict(zip(names, plan.shapes)))
+        )
     except UnicodeDecodeError:
         raise UsageError(f"{label}: not UTF-8 text") from None
     return reader, counter.total, lambda n: counter.bytes_read
@@ -224,7 +334,14 @@ def _progress(quiet: bool, total: int | None):
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("batch"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=_console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("batch"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("rows", total=total)
         yield lambda done: bar.update(task, completed=done)

@@ -36,13 +36,19 @@ def run(
     set_: SetOpt = None,
     output: OutputOpt = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
-    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17,
-                                           help="Significant digits in the table (JSON and CSV are always exact).")] = 6,
+    precision: Annotated[
+        int,
+        typer.Option(
+            "--precision", "-p", min=1, max=17, help="Significant digits in the table (JSON and CSV are always exact)."
+        ),
+    ] = 6,
     full: Annotated[bool, typer.Option("--full", help="Show arrays in full in the table.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if a NaN or inf appears.")] = False,
     all_rows: Annotated[bool, typer.Option("--all", help="Every row in the table, however large the graph.")] = False,
-    sort: Annotated[SortBy, typer.Option("--sort", help="Table order: execution order, or by |gradient| "
-                                         "(the most sensitive nodes first).")] = SortBy.order,
+    sort: Annotated[
+        SortBy,
+        typer.Option("--sort", help="Table order: execution order, or by |gradient| (the most sensitive nodes first)."),
+    ] = SortBy.order,
 ) -> None:
     """Forward values and gradients of every input and node."""
     with _errors():
@@ -59,8 +65,11 @@ def run(
         else:
             from ..views.render import MAX_ROWS, result_table
 
-            _print(result_table(r, precision, full, None if all_rows else MAX_ROWS,
-                                "grad" if sort is SortBy.grad else None))
+            _print(
+                result_table(
+                    r, precision, full, None if all_rows else MAX_ROWS, "grad" if sort is SortBy.grad else None
+                )
+            )
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)
@@ -76,15 +85,22 @@ def check(
     atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.")] = 1e-6,
     full: Annotated[bool, typer.Option("--full", help="List every element, not just the worst of each input.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
-    max_elements: Annotated[int, typer.Option("--max-elements", min=1, help="Check at most this many elements of "
-                                              "each input (a fixed random sample beyond it).")] = 1000,
+    max_elements: Annotated[
+        int,
+        typer.Option(
+            "--max-elements",
+            min=1,
+            help="Check at most this many elements of each input (a fixed random sample beyond it).",
+        ),
+    ] = 1000,
 ) -> None:
     """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
     from ..views.check import check as gradcheck
 
     with _errors():
-        if not (math.isfinite(eps) and eps > 0 and math.isfinite(rtol) and rtol >= 0
-                and math.isfinite(atol) and atol >= 0):
+        if not (
+            math.isfinite(eps) and eps > 0 and math.isfinite(rtol) and rtol >= 0 and math.isfinite(atol) and atol >= 0
+        ):
             raise UsageError("--eps must be a positive number, --rtol and --atol numbers not below 0")
         g = _load(graph)
         report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
@@ -149,14 +165,21 @@ class FigureFormat(StrEnum):
 @app.command()
 def export(
     graph: GraphArg,
-    fmt: Annotated[FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")] = None,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is "
-                                            "drawn by Graphviz's dot.")] = None,
+    fmt: Annotated[
+        FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is drawn by Graphviz's dot."
+        ),
+    ] = None,
     set_: SetOpt = None,
     output: OutputOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
-    force: Annotated[bool, typer.Option("--force", help="Draw a picture of a graph however large (Graphviz may take "
-                                        "minutes).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Draw a picture of a graph however large (Graphviz may take minutes).")
+    ] = False,
 ) -> None:
     """The graph with values and gradients on its edges, like the book's figures."""
     from ..io import graphviz
@@ -176,8 +199,6 @@ def export(
         else:
             sys.stdout.write(text)
         _report(r)
-
-
 
 
 @app.command()

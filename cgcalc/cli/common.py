@@ -28,9 +28,11 @@ class _OneLineErrors(TyperGroup):
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
         if command is not None and not any(p.name == "debug" for p in command.params):
-            command.params.append(typer.core.TyperOption(
-                param_decls=["--debug"], is_flag=True, expose_value=False, callback=_debug_flag,
-                help=_DEBUG_HELP))
+            command.params.append(
+                typer.core.TyperOption(
+                    param_decls=["--debug"], is_flag=True, expose_value=False, callback=_debug_flag, help=_DEBUG_HELP
+                )
+            )
         return command
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
@@ -209,8 +211,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
-                                                    help="Show the version and exit.")] = None,
+    version: Annotated[
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help=_DEBUG_HELP)] = False,
 ) -> None:
     _state["debug"] = debug
@@ -228,10 +231,18 @@ class SortBy(StrEnum):
 
 
 GraphArg = Annotated[str, typer.Argument(help="The graph file (.yaml, .yml or .json).", metavar="GRAPH")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", "-s", metavar="NAME=VALUE", help="Override an input: a number or a list, e.g. --set x=[1,2]. Repeatable.")]
-OutputOpt = Annotated[str | None, typer.Option(
-    "--output", "-O", help="The output to differentiate (default: the first listed).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="NAME=VALUE",
+        help="Override an input: a number or a list, e.g. --set x=[1,2]. Repeatable.",
+    ),
+]
+OutputOpt = Annotated[
+    str | None, typer.Option("--output", "-O", help="The output to differentiate (default: the first listed).")
+]
 
 
 def _read_graph(path: str) -> tuple[bytes, str]:

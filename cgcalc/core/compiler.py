@@ -30,12 +30,33 @@ class Plan:
     """Slots: the inputs (file order), then the nodes (execution order), then the constants. Never changed once
     made (a plain class, not a dataclass: ~0.5 ms less start-up)."""
 
-    __slots__ = ("spec", "names", "index", "inputs", "steps", "constants", "shapes", "layouts", "has_grad", "outputs",
-                 "lines")
+    __slots__ = (
+        "spec",
+        "names",
+        "index",
+        "inputs",
+        "steps",
+        "constants",
+        "shapes",
+        "layouts",
+        "has_grad",
+        "outputs",
+        "lines",
+    )
 
-    def __init__(self, spec: GraphSpec, names: tuple[str, ...], index: dict[str, int], inputs: tuple[InputSpec, ...],
-                 steps: tuple[Step, ...], constants: tuple[float, ...], shapes: tuple[tuple[int, ...], ...],
-                 has_grad: tuple[bool, ...], outputs: tuple[str, ...], lines: Any = None) -> None:
+    def __init__(
+        self,
+        spec: GraphSpec,
+        names: tuple[str, ...],
+        index: dict[str, int],
+        inputs: tuple[InputSpec, ...],
+        steps: tuple[Step, ...],
+        constants: tuple[float, ...],
+        shapes: tuple[tuple[int, ...], ...],
+        has_grad: tuple[bool, ...],
+        outputs: tuple[str, ...],
+        lines: Any = None,
+    ) -> None:
         self.spec = spec
         self.names = names  # of inputs and nodes, by slot
         self.index = index
@@ -85,7 +106,10 @@ class Plan:
                 pos = self.pos_of(st) or (None, None)
                 raise ShapeError(
                     f"node '{st.name}' ({st.op}): {e.message} [{args}]",
-                    file=self.spec.file, line=pos[0], col=pos[1], node=st.name,
+                    file=self.spec.file,
+                    line=pos[0],
+                    col=pos[1],
+                    node=st.name,
                 ) from None
             shapes[st.slot] = lay.out
             layouts.append(lay)
@@ -112,7 +136,10 @@ class Plan:
         raise ShapeError(
             f"the graph needs about {_bytes(need)} for its values and gradients{per} ({where}), over the limit "
             f"of {_bytes(limit[0])} ({limit[1]}); set CGCALC_MAX_MEMORY (bytes, or e.g. 32G) to raise it",
-            file=self.spec.file, line=pos[0], col=pos[1], node=self.names[big] if big >= len(self.inputs) else None,
+            file=self.spec.file,
+            line=pos[0],
+            col=pos[1],
+            node=self.names[big] if big >= len(self.inputs) else None,
         )
 
     def label(self, slot: int) -> str:
@@ -152,8 +179,9 @@ def memory_limit() -> tuple[int, str]:
         try:
             n = int(t[:-1] if t[-1:] in units else t) * scale
         except ValueError:
-            raise GraphError(f"CGCALC_MAX_MEMORY must be a number of bytes (e.g. 8000000000 or 8G), got {text!r}") \
-                from None
+            raise GraphError(
+                f"CGCALC_MAX_MEMORY must be a number of bytes (e.g. 8000000000 or 8G), got {text!r}"
+            ) from None
         return n, "CGCALC_MAX_MEMORY"
     if not _memory_limit:
         try:
@@ -190,8 +218,9 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     node_index: dict[str, int] = {}
     for j, ns in enumerate(nodes):
         if ns.name in input_index or ns.name in node_index:
-            first_pos = (spec.inputs[input_index[ns.name]].pos if ns.name in input_index
-                         else nodes[node_index[ns.name]].pos)
+            first_pos = (
+                spec.inputs[input_index[ns.name]].pos if ns.name in input_index else nodes[node_index[ns.name]].pos
+            )
             first = f" at line {first_pos[0]}" if first_pos else ""
             kind = "an input" if ns.name in input_index else "a node"
             raise err(f"name '{ns.name}' is used twice (first as {kind}{first})", ns.pos, ns.name)
@@ -203,12 +232,16 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     for ns in nodes:
         cls = LAYERS.get(ns.op)
         if cls is None:
-            raise err(f"unknown op '{ns.op}'{suggest(ns.op, LAYERS)} in node '{ns.name}' (see: cgcalc ops)",
-                      ns.op_pos, ns.name)
+            raise err(
+                f"unknown op '{ns.op}'{suggest(ns.op, LAYERS)} in node '{ns.name}' (see: cgcalc ops)",
+                ns.op_pos,
+                ns.name,
+            )
         if len(ns.inputs) != cls.arity:
             s = "" if cls.arity == 1 else "s"
-            raise err(f"op '{ns.op}' takes {cls.arity} input{s}, node '{ns.name}' gives {len(ns.inputs)}",
-                      ns.op_pos, ns.name)
+            raise err(
+                f"op '{ns.op}' takes {cls.arity} input{s}, node '{ns.name}' gives {len(ns.inputs)}", ns.op_pos, ns.name
+            )
         if ns.attrs:
             try:
                 attrs_of.append(cls.check_attrs(ns.attrs))
@@ -262,8 +295,9 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
         if name not in index:
             raise err(f"output '{name}' is not an input or a node{suggest(name, index)}", pos)
 
-    plan = Plan(spec, tuple(names), index, spec.inputs, tuple(steps), tuple(constants), (),
-                tuple(has_grad), spec.outputs)
+    plan = Plan(
+        spec, tuple(names), index, spec.inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs
+    )
     shapes, plan.layouts = plan.infer([inp.shape for inp in spec.inputs])
     plan.shapes = tuple(shapes[: len(names)])
     return plan
@@ -345,8 +379,18 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
     for out in spec.outputs:
         if out not in index:
             return None
-    plan = Plan(spec, names, index, inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs,
-                (lines, cols) if text else None)
+    plan = Plan(
+        spec,
+        names,
+        index,
+        inputs,
+        tuple(steps),
+        tuple(constants),
+        (),
+        tuple(has_grad),
+        spec.outputs,
+        (lines, cols) if text else None,
+    )
     if scalars:  # every layer sees its inputs as they are
         shapes: list = [()] * n_named
         plan.layouts = (None,) * len(steps)
@@ -359,8 +403,9 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
     return plan
 
 
-def _plain_args(ins: list, index: dict, n_named: int, constants: list, const_slot: dict,
-                text: bool = False) -> tuple | None:
+def _plain_args(
+    ins: list, index: dict, n_named: int, constants: list, const_slot: dict, text: bool = False
+) -> tuple | None:
     """The argument slots of a node's "in": names written above, or numbers (constants: JSON numbers, or
     with `text` numbers as YAML writes them); None for anything else."""
     args = []
@@ -420,7 +465,7 @@ def _toposort(nodes: list[NodeSpec], deps: list[list[int]], err) -> list[int]:
         seen[j] = len(path)
         path.append(j)
         j = next(k for k in deps[j] if k in left)
-    cycle = path[seen[j]:]
+    cycle = path[seen[j] :]
     first = min(cycle)
     k = cycle.index(first)
     cycle = cycle[k:] + cycle[:k]

@@ -21,8 +21,14 @@ _TOKEN = re.compile(
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\*\*|[-+*/@(),=\[\]]))"
 )
 # binding power and op of each binary operator (Python's: ** > unary - > * / @ > + -)
-_BINARY = {"+": (10, "add"), "-": (10, "sub"), "*": (20, "mul"), "/": (20, "div"), "@": (20, "matmul"),
-           "**": (40, "pow")}
+_BINARY = {
+    "+": (10, "add"),
+    "-": (10, "sub"),
+    "*": (20, "mul"),
+    "/": (20, "div"),
+    "@": (20, "matmul"),
+    "**": (40, "pow"),
+}
 _UNARY = 30
 
 
@@ -81,9 +87,7 @@ class _Parser:
 
     def expr(self, min_bp: int, depth: int):
         if depth > self.max_depth:
-            raise self.err(
-                f"nested more than {self.max_depth} deep (raise it with CGCALC_MAX_DEPTH)", self.peek()[2]
-            )
+            raise self.err(f"nested more than {self.max_depth} deep (raise it with CGCALC_MAX_DEPTH)", self.peek()[2])
         left = self.prefix(depth)
         while True:
             kind, text, off = self.peek()
@@ -180,9 +184,7 @@ def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
         sys.setrecursionlimit(limit)
     if tree[0] != "op":
         shown = spec.expr.strip()
-        raise p.err(
-            f"'{shown}' has no operation; put a constant under 'inputs', or use the name directly", 0
-        )
+        raise p.err(f"'{shown}' has no operation; put a constant under 'inputs', or use the name directly", 0)
 
     def at(off: int) -> Pos:
         if spec.expr_pos is None:
@@ -207,19 +209,26 @@ def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
         else:
             _, op, args, kwargs, off = item
             n = len(args)
-            refs = results[len(results) - n:] if n else []
-            del results[len(results) - n:]
+            refs = results[len(results) - n :] if n else []
+            del results[len(results) - n :]
             is_root = not stack
             if is_root:
                 name = spec.name
             else:
                 counter += 1
                 name = f"{spec.name}.{counter}"
-            nodes.append(NodeSpec(
-                name, op, tuple(r for r, _ in refs), dict(kwargs),
-                pos=spec.pos if is_root else at(off), op_pos=at(off),
-                in_pos=tuple(at(o) for _, o in refs), attr_pos=at(off),
-                origin=spec.name,
-            ))
+            nodes.append(
+                NodeSpec(
+                    name,
+                    op,
+                    tuple(r for r, _ in refs),
+                    dict(kwargs),
+                    pos=spec.pos if is_root else at(off),
+                    op_pos=at(off),
+                    in_pos=tuple(at(o) for _, o in refs),
+                    attr_pos=at(off),
+                    origin=spec.name,
+                )
+            )
             results.append((name, off))
     return nodes

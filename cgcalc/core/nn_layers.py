@@ -25,8 +25,9 @@ def matmul_layout(sa: Shape, sb: Shape, op: str = "matmul") -> Layout:
     a2 = (1,) + sa if len(sa) == 1 else sa
     b2 = sb + (1,) if len(sb) == 1 else sb
     if a2[-1] != b2[-2]:
-        raise ShapeError(f"{op}: shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not fit "
-                         f"({a2[-1]} columns against {b2[-2]} rows)")
+        raise ShapeError(
+            f"{op}: shapes {fmt_shape(sa)} and {fmt_shape(sb)} do not fit ({a2[-1]} columns against {b2[-2]} rows)"
+        )
     stack = broadcast_shapes(a2[:-2], b2[:-2])
     a2 = (1,) * (len(stack) + 2 - len(a2)) + a2
     b2 = (1,) * (len(stack) + 2 - len(b2)) + b2
@@ -126,8 +127,11 @@ class _Reduce(Layer):
         (shape,) = shapes
         axes = _axes(cls.op, shape, attrs["axis"])
         keep = attrs["keepdims"]
-        out = tuple(1 if i in axes else n for i, n in enumerate(shape)) if keep else \
-            tuple(n for i, n in enumerate(shape) if i not in axes)
+        out = (
+            tuple(1 if i in axes else n for i, n in enumerate(shape))
+            if keep
+            else tuple(n for i, n in enumerate(shape) if i not in axes)
+        )
         return Layout((shape,), out, out, {"axes": tuple(a - len(shape) for a in axes), "keepdims": keep})
 
     def forward(self, x):
@@ -214,10 +218,14 @@ class SoftmaxWithLoss(Layer):
         if len(sx) not in (1, 2):
             raise ShapeError(f"softmax_with_loss needs x of shape (C,) or (N, C), got {fmt_shape(sx)}")
         if st != sx and st != sx[:-1]:
-            raise ShapeError(f"softmax_with_loss: t must have x's shape {fmt_shape(sx)} (one-hot) "
-                             f"or {fmt_shape(sx[:-1])} (class indices), got {fmt_shape(st)}")
+            raise ShapeError(
+                f"softmax_with_loss: t must have x's shape {fmt_shape(sx)} (one-hot) "
+                f"or {fmt_shape(sx[:-1])} (class indices), got {fmt_shape(st)}"
+            )
         if 0 in sx:  # no class to choose from, or no sample to average over
-            raise ShapeError(f"softmax_with_loss needs at least one class and one sample, got x of shape {fmt_shape(sx)}")
+            raise ShapeError(
+                f"softmax_with_loss needs at least one class and one sample, got x of shape {fmt_shape(sx)}"
+            )
         return Layout((sx, st), (), (), {"indices": st != sx, "samples": len(sx) == 2})
 
     def forward(self, x, t):
@@ -231,7 +239,9 @@ class SoftmaxWithLoss(Layer):
             classes = x.shape[-1]
             bad = (t != np.floor(t)) | (t < 0) | (t >= classes)
             if bad.any():
-                raise GraphError(f"softmax_with_loss: class index {t[bad].flat[0]!r} is not an integer in 0..{classes - 1}")
+                raise GraphError(
+                    f"softmax_with_loss: class index {t[bad].flat[0]!r} is not an integer in 0..{classes - 1}"
+                )
             t = (np.arange(classes) == t[..., None]).astype(np.float64)
         self.t = t
         self.n = x.shape[-2] if self.samples else 1

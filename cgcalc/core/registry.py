@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from .base import Layer
 from .layers import (
-                     AddLayer,
-                     DivLayer,
-                     ExpLayer,
-                     LogLayer,
-                     MulLayer,
-                     NegLayer,
-                     PowLayer,
-                     Relu,
-                     Sigmoid,
-                     SubLayer,
-                     TanhLayer,
+    AddLayer,
+    DivLayer,
+    ExpLayer,
+    LogLayer,
+    MulLayer,
+    NegLayer,
+    PowLayer,
+    Relu,
+    Sigmoid,
+    SubLayer,
+    TanhLayer,
 )
 from .nn_layers import Affine, MatMul, MeanLayer, SoftmaxWithLoss, SumLayer
 
+# fmt: off
 LAYERS: dict[str, type[Layer]] = {
     cls.op: cls
     for cls in (
-        AddLayer, SubLayer, MulLayer, DivLayer, PowLayer,
-        NegLayer, ExpLayer, LogLayer, Relu, Sigmoid, TanhLayer,
-        MatMul, Affine, SumLayer, MeanLayer, SoftmaxWithLoss,
+        AddLayer, SubLayer, MulLayer, DivLayer, PowLayer,    # elementwise, two inputs
+        NegLayer, ExpLayer, LogLayer, Relu, Sigmoid, TanhLayer,  # elementwise, one input
+        MatMul, Affine, SumLayer, MeanLayer, SoftmaxWithLoss,    # arrays
     )
 }
+# fmt: on

@@ -118,13 +118,22 @@ class Result:
             else:
                 st = plan.steps[slot - n_in]
                 op, ins = st.op, [plan.label(a) for a in st.args]
-            row = {"name": name, "op": op, "inputs": ins, "value": to_plain(self.values[slot]),
-                   "grad": to_plain(self.grads[self.output][slot])}
+            row = {
+                "name": name,
+                "op": op,
+                "inputs": ins,
+                "value": to_plain(self.values[slot]),
+                "grad": to_plain(self.grads[self.output][slot]),
+            }
             if multi:
                 row["grads"] = {o: to_plain(g[slot]) for o, g in self.grads.items()}
             rows.append(row)
-        return {"graph": plan.spec.name, "output": self.output,
-                "outputs": {o: to_plain(v) for o, v in self.outputs.items()}, "nodes": rows}
+        return {
+            "graph": plan.spec.name,
+            "output": self.output,
+            "outputs": {o: to_plain(v) for o, v in self.outputs.items()},
+            "nodes": rows,
+        }
 
 
 def to_plain(v: Value):
@@ -202,8 +211,9 @@ def check_outputs(plan: Plan, outputs: list[str] | None) -> list[str]:
     return outputs
 
 
-def run(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[str] | None = None,
-        exact: bool = False) -> Result:
+def run(
+    plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[str] | None = None, exact: bool = False
+) -> Result:
     """Forward, then backward from each of `outputs` (default: the first of the graph's outputs)."""
     outputs = check_outputs(plan, outputs)
     s = Session(plan, overrides, exact)
@@ -250,8 +260,9 @@ def forward(plan: Plan, values: list, layouts, lead: int = 0) -> list:
             append(layer)
     except CgcalcError as e:
         pos = plan.pos_of(st) or (None, None)
-        raise GraphError(f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file,
-                         line=pos[0], col=pos[1], node=st.name) from None
+        raise GraphError(
+            f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file, line=pos[0], col=pos[1], node=st.name
+        ) from None
     return layers
 
 
@@ -393,8 +404,9 @@ def _nonfinite_grads(plan: Plan, grads: list, out: str) -> list[str]:
     for slot in [s.slot for s in reversed(plan.steps)] + list(range(n_in)):
         g = grads[slot]
         if g is not None and not _finite(g):
-            return [f"{_kind(g)} in the gradient ∂{out}/∂{plan.names[slot]} "
-                    "(the first to go non-finite, going backward)"]
+            return [
+                f"{_kind(g)} in the gradient ∂{out}/∂{plan.names[slot]} (the first to go non-finite, going backward)"
+            ]
     return []
 
 

@@ -79,9 +79,17 @@ class GraphSpec:
 
     __slots__ = ("name", "description", "inputs", "nodes", "outputs", "outputs_pos", "file", "exact_positions")
 
-    def __init__(self, name: str, description: str, inputs: tuple[InputSpec, ...], nodes: tuple[NodeSpec, ...],
-                 outputs: tuple[str, ...], outputs_pos: tuple[Pos, ...], file: str | None = None,
-                 exact_positions: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        inputs: tuple[InputSpec, ...],
+        nodes: tuple[NodeSpec, ...],
+        outputs: tuple[str, ...],
+        outputs_pos: tuple[Pos, ...],
+        file: str | None = None,
+        exact_positions: bool = True,
+    ) -> None:
         self.name, self.description, self.inputs, self.nodes = name, description, inputs, nodes
         self.outputs, self.outputs_pos, self.file = outputs, outputs_pos, file
         self.exact_positions = exact_positions  # False when read by a fast path that keeps only the entries' lines
@@ -174,7 +182,11 @@ class _Builder:
         # quoted text is not a number, except the forms our own JSON output writes for non-finite values
         x = parse_number(text) if v.plain(n) or text in ("NaN", "Infinity", "-Infinity") else None
         if x is None:
-            shown = f"'{text}'" if v.plain(n) else f'"{text}" ({"tagged !!str" if v.composed and not n.style else "quoted text"})'
+            shown = (
+                f"'{text}'"
+                if v.plain(n)
+                else f'"{text}" ({"tagged !!str" if v.composed and not n.style else "quoted text"})'
+            )
             raise self.err(f"bad number {shown} for {what}", n)
         return x
 
@@ -195,15 +207,15 @@ class _Builder:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise self.err(f"{what} holds an unpaired surrogate (\\u{ord(text[0]):04x}...), which no output can carry", n) from None
+            raise self.err(
+                f"{what} holds an unpaired surrogate (\\u{ord(text[0]):04x}...), which no output can carry", n
+            ) from None
         return text
 
     def name(self, n, what: str) -> str:
         text = self.scalar(n, what)
         if not NAME_RE.match(text):
-            raise self.err(
-                f"bad {what} '{text}': names are letters, digits and _, not starting with a digit", n
-            )
+            raise self.err(f"bad {what} '{text}': names are letters, digits and _, not starting with a digit", n)
         return text
 
     def attr_value(self, n, depth: int = 0):
@@ -261,7 +273,9 @@ class _Builder:
         for k, val in self.mapping(root, "the graph"):
             key = v.text(k)
             if key not in TOP_KEYS:
-                raise self.err(f"unknown key '{key}'{suggest(key, TOP_KEYS)}; expected one of: {', '.join(TOP_KEYS)}", k)
+                raise self.err(
+                    f"unknown key '{key}'{suggest(key, TOP_KEYS)}; expected one of: {', '.join(TOP_KEYS)}", k
+                )
             top[key] = (k, val)
         name = self.string(top["name"][1], "name") if "name" in top else default_name
         desc = self.string(top["description"][1], "description") if "description" in top else ""
@@ -303,7 +317,10 @@ class _Builder:
                 for fk, fv in self.mapping(val, f"input '{name}'"):
                     key = v.text(fk)
                     if key not in ("value", "grad"):
-                        raise self.err(f"unknown key '{key}' in input '{name}'{suggest(key, ('value', 'grad'))}; expected value, grad", fk)
+                        raise self.err(
+                            f"unknown key '{key}' in input '{name}'{suggest(key, ('value', 'grad'))}; expected value, grad",
+                            fk,
+                        )
                     fields[key] = fv
                 if "value" not in fields:
                     raise self.err(f"input '{name}' has no 'value'", val)
@@ -319,7 +336,9 @@ class _Builder:
             if total > self.limits.max_elements:
                 raise self.err(
                     f"the inputs hold more than {self.limits.max_elements:,} numbers (input '{name}' alone "
-                    f"{math.prod(shape):,}); raise the limit with CGCALC_MAX_ELEMENTS", val)
+                    f"{math.prod(shape):,}); raise the limit with CGCALC_MAX_ELEMENTS",
+                    val,
+                )
         out = []
         for name, k, val, grad in entries:
             value, shape = self.array(val, f"input '{name}'")
@@ -335,8 +354,9 @@ class _Builder:
             items = v.seq(probe)
             shape.append(len(items))
             if len(shape) > self.limits.max_depth:
-                raise self.err(f"{what} is nested more than {self.limits.max_depth} deep "
-                               "(raise it with CGCALC_MAX_DEPTH)", n)
+                raise self.err(
+                    f"{what} is nested more than {self.limits.max_depth} deep (raise it with CGCALC_MAX_DEPTH)", n
+                )
             if not items:
                 break
             probe = items[0]
@@ -385,12 +405,26 @@ class _Builder:
             if fast and type(val) is dict and len(val) == 2:
                 # JSON's common form {"op": "mul", "in": ["a", "b"]}: all the checks of node_mapping, inline
                 op, ins = val.get("op"), val.get("in")
-                if type(op) is str and op and type(ins) is list and len(ins) <= 16 and match(k) and all(
-                    (type(r) is str and match(r)) or type(r) is float or (type(r) is int and type(r) is not bool)
-                    for r in ins
+                if (
+                    type(op) is str
+                    and op
+                    and type(ins) is list
+                    and len(ins) <= 16
+                    and match(k)
+                    and all(
+                        (type(r) is str and match(r)) or type(r) is float or (type(r) is int and type(r) is not bool)
+                        for r in ins
+                    )
                 ):
-                    out.append(NodeSpec(k, op, tuple(r if type(r) is str else float(r) for r in ins), {},
-                                        positions.get(("nodes", k))))
+                    out.append(
+                        NodeSpec(
+                            k,
+                            op,
+                            tuple(r if type(r) is str else float(r) for r in ins),
+                            {},
+                            positions.get(("nodes", k)),
+                        )
+                    )
                     continue
             name = self.name(k, "node name")
             if v.kind(val) == "scalar":
@@ -423,7 +457,14 @@ class _Builder:
         attrs = {key: self.attr_value(fv) for key, (fk, fv) in fields.items() if key not in ("op", "in")}
         attr_pos = next((v.pos(fk) for key, (fk, fv) in fields.items() if key not in ("op", "in")), None)
         return NodeSpec(
-            name, op, refs, attrs, self.key_pos("nodes", name, k), v.pos(fields["op"][1]), tuple(v.pos(x) for x in items), attr_pos
+            name,
+            op,
+            refs,
+            attrs,
+            self.key_pos("nodes", name, k),
+            v.pos(fields["op"][1]),
+            tuple(v.pos(x) for x in items),
+            attr_pos,
         )
 
     def ref(self, n, node: str) -> Ref:

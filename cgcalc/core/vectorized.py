@@ -32,8 +32,13 @@ class BatchResult:
         return cols
 
 
-def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None = None,
-              exact: bool = True, rows: int | None = None) -> BatchResult:
+def run_batch(
+    plan: Plan,
+    columns: Mapping[str, Any],
+    outputs: list[str] | None = None,
+    exact: bool = True,
+    rows: int | None = None,
+) -> BatchResult:
     """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
 
     Row i's results equal `run(plan, {name: columns[name][i]})`: bit for bit for a graph of scalars
@@ -63,7 +68,7 @@ def run_batch(plan: Plan, columns: Mapping[str, Any], outputs: list[str] | None 
             values[s] = np.broadcast_to(np.asarray(file_value, dtype=np.float64), (rows, *inp.shape))
     # constants get the row axis too, so that a layer tells a per-row shape apart from the batch's: a literal
     # class index of softmax_with_loss is a (rows,) column of indices, not a one-hot array of 2s
-    values[plan.n_named:] = [np.broadcast_to(np.float64(c), (rows,)) for c in plan.constants]
+    values[plan.n_named :] = [np.broadcast_to(np.float64(c), (rows,)) for c in plan.constants]
     with np.errstate(all="ignore"), exact_arrays(exact):
         layers = forward(plan, values, layouts, lead=1)
         # let go of the node values nobody reads again (the layers keep what backward needs): memory freed

@@ -80,8 +80,12 @@ def csv_floats(text: str, names: list[str], n_lines: int) -> dict[str, Any] | No
             pa.py_buffer(text.encode()),
             read_options=pcsv.ReadOptions(column_names=names, use_threads=False),
             parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.float64() for n in names}, null_values=[],
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.float64() for n in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except (pa.ArrowInvalid, UnicodeError):
         return None
@@ -125,7 +129,7 @@ def _numpy_bools(b):
     import numpy as np
 
     bits = np.unpackbits(np.frombuffer(b.buffers()[1], dtype=np.uint8), bitorder="little")
-    return bits[b.offset:b.offset + len(b)].astype(bool)
+    return bits[b.offset : b.offset + len(b)].astype(bool)
 
 
 def float_texts(a) -> Any:
@@ -171,7 +175,7 @@ def csv_rows(cells: list) -> str:
 
 PARQUET_EXTS = (".parquet", ".parq", ".pq")
 PARQUET_CHUNK_ROWS = 1 << 17  # rows per block (and row group) when Parquet is read or written: fewer, larger
-                              # row groups read and write faster (16,384-row groups: 1.3x the time, 1.3x the size)
+# row groups read and write faster (16,384-row groups: 1.3x the time, 1.3x the size)
 
 
 def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
@@ -214,8 +218,9 @@ def parquet_columns(table, names: list[str], first_row: int, label: str):
             col = pc.fill_null(col, 0)
         columns[name] = _numpy(col)
     bad = np.flatnonzero(first_bad >= 0)
-    errors = [RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=label, line=int(lines[i]))
-              for i in bad]
+    errors = [
+        RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=label, line=int(lines[i])) for i in bad
+    ]
     if len(bad):
         good = first_bad < 0
         columns = {k: v[good] for k, v in columns.items()}
@@ -276,8 +281,10 @@ class ParquetSink:
 
         for name, a in columns.items():
             if a.ndim != 1:
-                raise UsageError(f"Parquet output holds one number per cell, and '{name}' is an array "
-                                 f"(shape {a.shape[1:]}): write CSV or JSON Lines")
+                raise UsageError(
+                    f"Parquet output holds one number per cell, and '{name}' is an array "
+                    f"(shape {a.shape[1:]}): write CSV or JSON Lines"
+                )
         table = pa.Table.from_arrays([_floats(v) for v in columns.values()], names=list(columns))
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.f, table.schema)

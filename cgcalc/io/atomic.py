@@ -101,8 +101,11 @@ def refuse_inputs(t: Target, inputs: Sequence[tuple[str, str]]) -> None:
                 continue
         if si is not None and (si.st_dev, si.st_ino) == (st.st_dev, st.st_ino):
             shown = "stdin" if path == "-" else path
-            raise UsageError(f"the output is the {what} ({shown}) itself: writing it would destroy the input "
-                             "(choose another output)", file=t.label)
+            raise UsageError(
+                f"the output is the {what} ({shown}) itself: writing it would destroy the input "
+                "(choose another output)",
+                file=t.label,
+            )
 
 
 def _stat(t: Target) -> os.stat_result | None:
@@ -122,15 +125,20 @@ def _fstat(stream) -> os.stat_result | None:
 
 
 @contextmanager
-def output(path: str | None, *, binary: bool = False, prefix: str = ".cgcalc-", name_only: bool = False,
-           inputs: Sequence[tuple[str, str]] = ()) -> Iterator[IO | str]:
+def output(
+    path: str | None,
+    *,
+    binary: bool = False,
+    prefix: str = ".cgcalc-",
+    name_only: bool = False,
+    inputs: Sequence[tuple[str, str]] = (),
+) -> Iterator[IO | str]:
     """A file to write the output of a block to, which appears at `path` (None or '-': stdout) complete, only
     when the block succeeds. Yields a text file (utf-8, no newline translation) or a binary one; name_only:
     the name of a file for a writer that opens it itself. `inputs` ((what, path)): refused as the output."""
     t = target(path)
     refuse_inputs(t, inputs)
-    sink = _replacing(t, binary, prefix, name_only) if t.replace is not None else _spooled(t, binary, prefix,
-                                                                                          name_only)
+    sink = _replacing(t, binary, prefix, name_only) if t.replace is not None else _spooled(t, binary, prefix, name_only)
     try:
         with sink as f:
             yield f
@@ -202,8 +210,9 @@ def _spooled(t: Target, binary: bool, prefix: str, name_only: bool) -> Iterator[
         try:
             fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_PART)
         except OSError as e:
-            raise UsageError(f"cannot make a temporary file in {tempfile.gettempdir()}: {e.strerror or e}",
-                             file=t.label) from None
+            raise UsageError(
+                f"cannot make a temporary file in {tempfile.gettempdir()}: {e.strerror or e}", file=t.label
+            ) from None
         try:
             os.close(fd)
             yield tmp
@@ -215,8 +224,9 @@ def _spooled(t: Target, binary: bool, prefix: str, name_only: bool) -> Iterator[
     try:
         spool = tempfile.TemporaryFile("w+b", prefix=prefix)
     except OSError as e:
-        raise UsageError(f"cannot make a temporary file in {tempfile.gettempdir()}: {e.strerror or e}",
-                         file=t.label) from None
+        raise UsageError(
+            f"cannot make a temporary file in {tempfile.gettempdir()}: {e.strerror or e}", file=t.label
+        ) from None
     with spool:
         if binary:
             yield spool
@@ -255,7 +265,7 @@ def _pump(f: IO[bytes], fd: int) -> None:
     while block := f.read(1 << 20):
         view = memoryview(block)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
 
 
 def _unlink(path: str) -> None:

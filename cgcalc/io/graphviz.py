@@ -36,9 +36,12 @@ def choose(out: str | None, fmt: str | None) -> tuple[str, str | None]:
         return "dot", None
     if ext in TEXTS:
         return TEXTS[ext], None
-    raise UsageError(f"unknown extension '.{ext}': write .dot or .gv (dot text), .mmd or .mermaid (Mermaid text), "
-                     "or .svg, .png or .pdf (drawn by Graphviz); or give --format dot|mermaid to write the text "
-                     "under any name", file=out)
+    raise UsageError(
+        f"unknown extension '.{ext}': write .dot or .gv (dot text), .mmd or .mermaid (Mermaid text), "
+        "or .svg, .png or .pdf (drawn by Graphviz); or give --format dot|mermaid to write the text "
+        "under any name",
+        file=out,
+    )
 
 
 def check_size(plan, out: str) -> None:
@@ -47,9 +50,12 @@ def check_size(plan, out: str) -> None:
     edges = sum(len(st.args) for st in plan.steps)
     if nodes <= MAX_NODES and edges <= MAX_EDGES:
         return
-    raise UsageError(f"the graph has {nodes:,} nodes and {edges:,} edges, more than cgcalc draws ({MAX_NODES} "
-                     f"nodes, {MAX_EDGES} edges: Graphviz's layout would take minutes); write the text instead (-o "
-                     "graph.dot, or -o graph.mmd for Mermaid), or insist with --force", file=out)
+    raise UsageError(
+        f"the graph has {nodes:,} nodes and {edges:,} edges, more than cgcalc draws ({MAX_NODES} "
+        f"nodes, {MAX_EDGES} edges: Graphviz's layout would take minutes); write the text instead (-o "
+        "graph.dot, or -o graph.mmd for Mermaid), or insist with --force",
+        file=out,
+    )
 
 
 def timeout() -> float:
@@ -72,18 +78,25 @@ def draw(dot_text: str, ext: str, out: str) -> bytes:
 
     dot = shutil.which("dot")
     if dot is None:
-        raise UsageError("cannot draw: Graphviz's 'dot' is not installed (Debian/Ubuntu: apt-get install graphviz; "
-                         "macOS: brew install graphviz; or write the text with -o graph.dot)", file=out)
+        raise UsageError(
+            "cannot draw: Graphviz's 'dot' is not installed (Debian/Ubuntu: apt-get install graphviz; "
+            "macOS: brew install graphviz; or write the text with -o graph.dot)",
+            file=out,
+        )
     seconds = timeout()
     # a session of its own: on a timeout (or Ctrl-C) dot and anything it started are stopped together
-    proc = subprocess.Popen([dot, f"-T{ext}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [dot, f"-T{ext}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         picture, err = proc.communicate(dot_text.encode(), timeout=seconds)
     except subprocess.TimeoutExpired:
         _stop(proc)
-        raise UsageError(f"Graphviz did not finish in {seconds:g} s (raise the limit with CGCALC_GRAPHVIZ_TIMEOUT, "
-                         "or write the text with -o graph.dot)", file=out) from None
+        raise UsageError(
+            f"Graphviz did not finish in {seconds:g} s (raise the limit with CGCALC_GRAPHVIZ_TIMEOUT, "
+            "or write the text with -o graph.dot)",
+            file=out,
+        ) from None
     except BaseException:
         _stop(proc)
         raise

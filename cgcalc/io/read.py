@@ -80,7 +80,9 @@ def _compose_yaml(text: str | bytes, file: str | None):
         if isinstance(text, str) and isinstance(e.position, int):
             line = text.count("\n", 0, e.position) + 1
             col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
-        what = f"character #x{e.character:04x} is not allowed in YAML" if isinstance(e.character, int) else str(e.reason)
+        what = (
+            f"character #x{e.character:04x} is not allowed in YAML" if isinstance(e.character, int) else str(e.reason)
+        )
         raise GraphError(f"YAML syntax: {what}", file=file, line=line, col=col) from None
     except yaml.YAMLError as e:
         raise GraphError(f"YAML syntax: {' '.join(str(e).split())}", file=file) from None
@@ -99,8 +101,12 @@ def _refuse_tags(text: str | bytes, file: str | None) -> None:
         if tag is not None and tag not in _CORE_TAGS:
             m = event.start_mark
             shown = tag.replace("tag:yaml.org,2002:", "!!")
-            raise GraphError(f"tag '{shown}' is not allowed (cgcalc reads data, never objects)", file=file,
-                             line=m.line + 1, col=m.column + 1)
+            raise GraphError(
+                f"tag '{shown}' is not allowed (cgcalc reads data, never objects)",
+                file=file,
+                line=m.line + 1,
+                col=m.column + 1,
+            )
 
 
 def _composed(text: str | bytes, file: str | None):
@@ -126,8 +132,9 @@ def _default_name(name: str | None, file: str | None) -> str:
     return name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
 
 
-def json_head(text: str | bytes, file: str | None = None, *, name: str | None = None,
-              limits: Limits | None = None) -> tuple[GraphSpec, dict] | None:
+def json_head(
+    text: str | bytes, file: str | None = None, *, name: str | None = None, limits: Limits | None = None
+) -> tuple[GraphSpec, dict] | None:
     """For JSON text: its GraphSpec without the nodes, and the 'nodes' object as read, for the compiler to
     take straight from the JSON values (compiler.compile_plain). None when that is not how to read it
     (not JSON, no nodes object, or anything to report: `parse` then reads it and says where)."""
@@ -156,8 +163,9 @@ def json_head(text: str | bytes, file: str | None = None, *, name: str | None = 
     return None
 
 
-def yaml_head(text: str | bytes, file: str | None = None, *, name: str | None = None,
-              limits: Limits | None = None) -> tuple[GraphSpec, dict, dict] | None:
+def yaml_head(
+    text: str | bytes, file: str | None = None, *, name: str | None = None, limits: Limits | None = None
+) -> tuple[GraphSpec, dict, dict] | None:
     """json_head for YAML in fastyaml's subset: the GraphSpec without its nodes, the nodes as fastyaml read
     them (every scalar a str) and fastyaml's positions, for compiler.compile_plain; None otherwise."""
     from . import fastyaml
@@ -188,8 +196,15 @@ def _keys(top: dict) -> int:
         return -1
 
 
-def parse(text: str | bytes, file: str | None = None, *, name: str | None = None,
-          limits: Limits | None = None, json_first: bool = False, fast: bool = True) -> GraphSpec:
+def parse(
+    text: str | bytes,
+    file: str | None = None,
+    *,
+    name: str | None = None,
+    limits: Limits | None = None,
+    json_first: bool = False,
+    fast: bool = True,
+) -> GraphSpec:
     """Read a graph's text (YAML, or JSON when json_first) into a GraphSpec; raises GraphError.
 
     The fast readers (json, fastyaml) keep only each entry's line: on an error they step aside and PyYAML
@@ -199,7 +214,9 @@ def parse(text: str | bytes, file: str | None = None, *, name: str | None = None
     if len(text) > limits.max_file_bytes:
         raise GraphError(
             f"file is {len(text):,} bytes, over the limit of {limits.max_file_bytes:,} "
-            "(raise it with CGCALC_MAX_FILE_BYTES)", file=file)
+            "(raise it with CGCALC_MAX_FILE_BYTES)",
+            file=file,
+        )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -248,8 +265,9 @@ def _json_plain(text: str, unique: bool = True):
         return d
 
     try:
-        return json.loads(text, object_pairs_hook=pairs if unique else None, parse_constant=lambda c: None,
-                          parse_int=_json_int)
+        return json.loads(
+            text, object_pairs_hook=pairs if unique else None, parse_constant=lambda c: None, parse_int=_json_int
+        )
     except (ValueError, RecursionError):
         return None
 

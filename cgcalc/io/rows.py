@@ -57,8 +57,12 @@ class CsvRows:
         col = 1
         for name in self.names:
             if name not in inputs:
-                raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
-                                file=file, line=self.line, col=col)
+                raise RowsError(
+                    f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
+                    file=file,
+                    line=self.line,
+                    col=col,
+                )
             col += len(name) + 1
         if len(set(self.names)) != len(self.names):
             dup = next(n for n in self.names if self.names.count(n) > 1)
@@ -89,8 +93,14 @@ def _blocks(rows, size: int) -> Iterator[tuple[int, str]]:
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-def parse_csv(text: str, first: int, names: list[str], file: str,
-              on_bad: Callable[[RowsError], None] | None, fast: Callable | None = None) -> Chunk | None:
+def parse_csv(
+    text: str,
+    first: int,
+    names: list[str],
+    file: str,
+    on_bad: Callable[[RowsError], None] | None,
+    fast: Callable | None = None,
+) -> Chunk | None:
     """A block of CSV lines (the first is line `first` of `file`) -> a Chunk of its good rows, or None.
     A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out. `arrow`: read
     `fast(text, names, n)`: another reader of the cells (arrow.csv_floats: pyarrow's), giving the same values or
@@ -146,8 +156,12 @@ def _slow(numbers, texts, names, file, on_bad):
 def _row(line: int, text: str, names: list[str], file: str) -> list[float]:
     cells = next(csv.reader([text]))
     if len(cells) != len(names):
-        raise RowsError(f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, the header has "
-                        f"{len(names)}", file=file, line=line, col=1)
+        raise RowsError(
+            f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, the header has {len(names)}",
+            file=file,
+            line=line,
+            col=1,
+        )
     out = []
     for name, cell, col in zip(names, cells, _cell_starts(text)):
         try:
@@ -205,8 +219,7 @@ class JsonlRows:
             obj = _DECODER.decode(text)
         except ValueError as e:
             col = getattr(e, "colno", None)
-            raise RowsError(f"not a JSON object: {getattr(e, 'msg', e)}", file=self.file, line=line,
-                            col=col) from None
+            raise RowsError(f"not a JSON object: {getattr(e, 'msg', e)}", file=self.file, line=line, col=col) from None
         except RecursionError:  # json's reader recurses once per [ or {
             raise RowsError("the row is nested too deep", file=self.file, line=line, col=1) from None
         if not isinstance(obj, dict):
@@ -214,8 +227,12 @@ class JsonlRows:
         row = {}
         for name, v in obj.items():
             if name not in self.inputs:
-                raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, self.inputs)}",
-                                file=self.file, line=line, col=text.find(f'"{name}"') + 1 or None)
+                raise RowsError(
+                    f"unknown column '{name}': not an input of the graph{suggest(name, self.inputs)}",
+                    file=self.file,
+                    line=line,
+                    col=text.find(f'"{name}"') + 1 or None,
+                )
             try:
                 row[name] = v if type(v) is float else self._value(v, name, line)  # a number: the usual cell
             except RowsError as e:
@@ -249,6 +266,7 @@ class JsonlRows:
 
     def _groups(self, pending, np) -> Iterator[Chunk]:
         """Consecutive rows that set the same inputs with the same shapes run together."""
+
         def signature(row):
             return tuple((k, () if type(v) is float else v.shape) for k, v in row.items())
 
@@ -265,8 +283,10 @@ class JsonlRows:
             groups += 1
             start = end
         if groups > 1:
-            self.notes.append(f"lines {pending[0][0]}-{pending[-1][0]}: rows set different inputs or shapes, so they "
-                              f"ran in {groups} groups (each group vectorized)")
+            self.notes.append(
+                f"lines {pending[0][0]}-{pending[-1][0]}: rows set different inputs or shapes, so they "
+                f"ran in {groups} groups (each group vectorized)"
+            )
 
 
 def _unique_pairs(items):
@@ -342,8 +362,12 @@ class LineLimit(io.RawIOBase):
             self.run += len(data) - start
             if self.run <= self.limit:
                 return
-        raise RowsError(f"the line is over the limit of {self.limit:,} bytes (a row is read whole; raise the limit "
-                        "with CGCALC_MAX_FILE_BYTES)", file=self.file, line=self.lines + 1)
+        raise RowsError(
+            f"the line is over the limit of {self.limit:,} bytes (a row is read whole; raise the limit "
+            "with CGCALC_MAX_FILE_BYTES)",
+            file=self.file,
+            line=self.lines + 1,
+        )
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")

@@ -69,13 +69,31 @@ class CheckReport:
 
     def to_dict(self) -> dict:
         return {
-            "graph": self.graph, "eps": self.eps, "rtol": self.rtol, "atol": self.atol, "ok": self.ok,
+            "graph": self.graph,
+            "eps": self.eps,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "ok": self.ok,
             "inputs": [
-                {"output": c.output, "name": c.name, "shape": list(c.shape), "status": c.status,
-                 "checked": len(c.elements), "elements_total": c.total,
-                 "elements": [{"index": list(e.index), "analytic": e.analytic, "numeric": e.numeric,
-                               "abs_err": e.abs_err, "rel_err": e.rel_err, "status": e.status}
-                              for e in c.elements]}
+                {
+                    "output": c.output,
+                    "name": c.name,
+                    "shape": list(c.shape),
+                    "status": c.status,
+                    "checked": len(c.elements),
+                    "elements_total": c.total,
+                    "elements": [
+                        {
+                            "index": list(e.index),
+                            "analytic": e.analytic,
+                            "numeric": e.numeric,
+                            "abs_err": e.abs_err,
+                            "rel_err": e.rel_err,
+                            "status": e.status,
+                        }
+                        for e in c.elements
+                    ],
+                }
                 for c in self.inputs
             ],
         }
@@ -91,9 +109,15 @@ def _kinks(layers: list) -> tuple:
     return tuple(sig)
 
 
-def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[str] | None = None,
-          eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6,
-          max_elements: int | None = MAX_ELEMENTS) -> CheckReport:
+def check(
+    plan: Plan,
+    overrides: Mapping[str, Any] | None = None,
+    outputs: list[str] | None = None,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    max_elements: int | None = MAX_ELEMENTS,
+) -> CheckReport:
     """Every element of every input that takes a gradient (of an input with more than max_elements, a
     fixed random sample of that many): backprop vs (f(x+h) - f(x-h)) / 2h, h = eps * max(1, |x|)."""
     outputs = check_outputs(plan, outputs)
@@ -122,14 +146,14 @@ def check(plan: Plan, overrides: Mapping[str, Any] | None = None, outputs: list[
                 for o, e in _element(s, base, slot, idx, grads, eps, rtol, atol).items():
                     per_out[o].append(e)
             for o in outputs:
-                results.append(InputCheck(o, inp.name, () if scalar else tuple(x0.shape), tuple(per_out[o]),
-                                          total))
+                results.append(InputCheck(o, inp.name, () if scalar else tuple(x0.shape), tuple(per_out[o]), total))
     results.sort(key=lambda c: outputs.index(c.output))  # stable: inputs stay in file order
     return CheckReport(plan.spec.name, eps, rtol, atol, tuple(results), warnings)
 
 
-def _element(s: Session, base: list, slot: int, idx: tuple, grads: dict[str, float], eps: float, rtol: float,
-             atol: float) -> dict[str, Element]:
+def _element(
+    s: Session, base: list, slot: int, idx: tuple, grads: dict[str, float], eps: float, rtol: float, atol: float
+) -> dict[str, Element]:
     """One element of one input, for each output: its backprop gradient (`grads`) against central differences."""
     x0 = base[slot]
     scalar = type(x0) is float

@@ -114,8 +114,12 @@ def to_dot(result: Result, precision: int = 6) -> str:
         '  labelloc=t; fontname="Helvetica";',
         '  node [fontname="Helvetica"]; edge [fontname="Helvetica", fontsize=11];',
     ]
-    shapes = {"input": "shape=box", "output": "shape=box, style=bold", "op": "shape=circle, width=0.6, fixedsize=true",
-              "const": "shape=plaintext"}
+    shapes = {
+        "input": "shape=box",
+        "output": "shape=box, style=bold",
+        "op": "shape=circle, width=0.6, fixedsize=true",
+        "const": "shape=plaintext",
+    }
     for nid, kind, label, name, total in nodes:
         xlabel = f', xlabel=<<font color="red" point-size="11">∂ {_html(total)}</font>>' if total else ""
         out.append(f'  {nid} [{shapes[kind]}, label="{_q(label)}", tooltip="{_q(name)}"{xlabel}];')

@@ -60,23 +60,30 @@ def select_rows(result: Result, max_rows: int | None = MAX_ROWS, sort: str | Non
     if sort == "grad":
         chosen = nodes[:room]
     else:
-        head, tail = nodes[: room // 2], nodes[len(nodes) - room // 2:]
+        head, tail = nodes[: room // 2], nodes[len(nodes) - room // 2 :]
         chosen = head + [s for s in nodes if s in outs and s not in head and s not in tail] + tail
     chosen_in_outs = [s for s in outs if s >= n_in and s not in chosen]
     chosen += sorted(chosen_in_outs)
     return keep_in + chosen, n - len(keep_in) - len(chosen)
 
 
-def result_table(result: Result, precision: int = 6, full: bool = False, max_rows: int | None = MAX_ROWS,
-                 sort: str | None = None) -> Table:
+def result_table(
+    result: Result, precision: int = 6, full: bool = False, max_rows: int | None = MAX_ROWS, sort: str | None = None
+) -> Table:
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
     A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
     plan = result.plan
     spec = plan.spec
     outs = list(result.grads)
     slots, hidden = select_rows(result, max_rows, sort)
-    table = Table(title=literal(graph_title(spec, " — ")), box=BOX, header_style="bold", title_style="bold",
-                  pad_edge=False, show_edge=False)
+    table = Table(
+        title=literal(graph_title(spec, " — ")),
+        box=BOX,
+        header_style="bold",
+        title_style="bold",
+        pad_edge=False,
+        show_edge=False,
+    )
     table.add_column("name", no_wrap=True, min_width=min(24, max(len(plan.names[s]) for s in slots)))
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     table.add_column("inputs")
@@ -104,7 +111,9 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
         is_out = name in marked
         cells = [
             Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
-            op, ins, fmt_value(result.values[slot], precision, full),
+            op,
+            ins,
+            fmt_value(result.values[slot], precision, full),
         ]
         for o in outs:
             g = result.grads[o][slot]
@@ -117,7 +126,8 @@ def result_table(result: Result, precision: int = 6, full: bool = False, max_row
         table.add_row(*_cells(*cells))
     if hidden:
         table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
-            "" if sort == "grad" else ", --sort grad ranks by |gradient|")
+            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
+        )
         table.caption_justify = "left"
     return table
 
@@ -151,8 +161,12 @@ def trace_view(t, precision: int = 6):
         line.append(v(s.value), style="bold")
         lines.append(line)
     lines.append(Text(""))
-    lines.append(Text(f"backward, in reverse order: ∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {v(t.seed)}",
-                      style="bold"))
+    lines.append(
+        Text(
+            f"backward, in reverse order: ∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {v(t.seed)}",
+            style="bold",
+        )
+    )
     for s in t.backward:
         head = Text("  ")
         head.append(f"{s.name}", style="bold")
@@ -181,15 +195,25 @@ def trace_view(t, precision: int = 6):
 
 def check_table(report, full: bool = False) -> Table:
     """One row per input (its worst element), or per element with full: analytic vs numeric."""
-    title = f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, " \
-            f"atol {report.atol:g})"
-    table = Table(title=literal(title), box=BOX, header_style="bold", title_style="bold",
-                  pad_edge=False, show_edge=False)
+    title = (
+        f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
+        f"atol {report.atol:g})"
+    )
+    table = Table(
+        title=literal(title), box=BOX, header_style="bold", title_style="bold", pad_edge=False, show_edge=False
+    )
     multi = len({c.output for c in report.inputs}) > 1
     if multi:
         table.add_column("output", no_wrap=True)
-    for name, justify in (("input", "left"), ("element", "left"), ("backprop", "right"), ("numeric", "right"),
-                          ("abs err", "right"), ("rel err", "right"), ("", "left")):
+    for name, justify in (
+        ("input", "left"),
+        ("element", "left"),
+        ("backprop", "right"),
+        ("numeric", "right"),
+        ("abs err", "right"),
+        ("rel err", "right"),
+        ("", "left"),
+    ):
         table.add_column(name, justify=justify, no_wrap=True)
     style = {"pass": "green", "FAIL": "bold red", "kink": "yellow", "undefined": "yellow"}
     for c in report.inputs:
@@ -202,12 +226,20 @@ def check_table(report, full: bool = False) -> Table:
             where = "" if not c.shape else str(list(e.index))
             if c.shape and not full and len(c.elements) > 1:
                 where += f" (worst of {len(c.elements):,}{sampled})"
-            row = [c.name, where, fmt_num(e.analytic, 10), fmt_num(e.numeric, 10), f"{e.abs_err:.1e}",
-                   f"{e.rel_err:.1e}", Text(_status_text(e.status), style=style[e.status])]
+            row = [
+                c.name,
+                where,
+                fmt_num(e.analytic, 10),
+                fmt_num(e.numeric, 10),
+                f"{e.abs_err:.1e}",
+                f"{e.rel_err:.1e}",
+                Text(_status_text(e.status), style=style[e.status]),
+            ]
             table.add_row(*_cells(*([c.output] if multi else []), *row))
     return table
 
 
 def _status_text(status: str) -> str:
-    return {"pass": "ok", "FAIL": "FAIL", "kink": "kink (no derivative here)",
-            "undefined": "undefined at x ± eps"}[status]
+    return {"pass": "ok", "FAIL": "FAIL", "kink": "kink (no derivative here)", "undefined": "undefined at x ± eps"}[
+        status
+    ]

@@ -59,8 +59,12 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
         layers = s.forward()
         warnings = tuple(s.nonfinite())
         fwd = tuple(
-            ForwardStep(st.name, st.op, tuple((plan.names[a] if a < plan.n_named else None, values[a])
-                                              for a in st.args), values[st.slot])
+            ForwardStep(
+                st.name,
+                st.op,
+                tuple((plan.names[a] if a < plan.n_named else None, values[a]) for a in st.args),
+                values[st.slot],
+            )
             for st in plan.steps
         )
         out_slot = plan.index[out]
@@ -84,18 +88,25 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
                 old = running[a]
                 running[a] = d if old is None else old + d
                 via = plan.label(st.args[1 - j]) if st.op == "mul" else None
-                passes.append(Pass(plan.label(a), via, loc, _full(d, values[a]), _full(running[a], values[a]),
-                                   old is not None))
-            steps.append(BackwardStep(st.name, st.op, st.cls.backward_rule, _full(g, values[st.slot]),
-                                      tuple(passes)))
+                passes.append(
+                    Pass(plan.label(a), via, loc, _full(d, values[a]), _full(running[a], values[a]), old is not None)
+                )
+            steps.append(BackwardStep(st.name, st.op, st.cls.backward_rule, _full(g, values[st.slot]), tuple(passes)))
     n_in = len(plan.inputs)
     return Trace(
-        plan.spec.name, out,
+        plan.spec.name,
+        out,
         tuple((plan.names[i], values[i]) for i in range(n_in)),
-        fwd, seed, tuple(steps),
-        tuple((plan.names[i], None if not plan.inputs[i].grad else _full(0.0 if grads[i] is None else grads[i],
-                                                                           values[i]))
-              for i in range(n_in)),
+        fwd,
+        seed,
+        tuple(steps),
+        tuple(
+            (
+                plan.names[i],
+                None if not plan.inputs[i].grad else _full(0.0 if grads[i] is None else grads[i], values[i]),
+            )
+            for i in range(n_in)
+        ),
         warnings,
     )
 

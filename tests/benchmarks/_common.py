@@ -26,8 +26,9 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def interleaved(ours: Callable[[], float], base: Callable[[], float], runs: int,
-                warmup: int = 0) -> tuple[list[float], list[float]]:
+def interleaved(
+    ours: Callable[[], float], base: Callable[[], float], runs: int, warmup: int = 0
+) -> tuple[list[float], list[float]]:
     """Alternate the two measurements (ours first on even runs, baseline first on odd ones) so that a
     drift of the machine hits both alike. Each callable returns its own measurement (seconds, bytes)."""
     for _ in range(warmup):
@@ -80,17 +81,26 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-def run_child(cmd: list[str], cwd: str | os.PathLike | None = None, env: dict | None = None,
-              capture_stdout: bool = False) -> Child:
+def run_child(
+    cmd: list[str], cwd: str | os.PathLike | None = None, env: dict | None = None, capture_stdout: bool = False
+) -> Child:
     """Run a command (stdin and, unless captured, stdout from/to /dev/null); its wall time and its own
     peak RSS, measured by a fresh middle process."""
     import json
 
-    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out, \
-            tempfile.NamedTemporaryFile(suffix=".json") as res:
-        p = subprocess.run([sys.executable, "-I", "-S", "-c", _WRAPPER, res.name, *map(str, cmd)],
-                           stdin=subprocess.DEVNULL, stdout=out if capture_stdout else subprocess.DEVNULL,
-                           stderr=err, cwd=cwd, env=env)
+    with (
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryFile() as out,
+        tempfile.NamedTemporaryFile(suffix=".json") as res,
+    ):
+        p = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _WRAPPER, res.name, *map(str, cmd)],
+            stdin=subprocess.DEVNULL,
+            stdout=out if capture_stdout else subprocess.DEVNULL,
+            stderr=err,
+            cwd=cwd,
+            env=env,
+        )
         err.seek(0)
         out.seek(0)
         stderr = err.read().decode(errors="replace")
@@ -132,8 +142,7 @@ class Report:
     def _line(self, cells: tuple[str, ...]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(cells, self.WIDTHS)).rstrip(), flush=True)
 
-    def row(self, target: str, ours: str, base: str, ratio: float | str | None, limit: str,
-            ok: bool | None) -> None:
+    def row(self, target: str, ours: str, base: str, ratio: float | str | None, limit: str, ok: bool | None) -> None:
         status = "info" if ok is None else ("PASS" if ok else "FAIL")
         shown = "-" if ratio is None else ratio if isinstance(ratio, str) else f"{ratio:.2f}x"
         cells = (target, ours, base, shown, limit, status)

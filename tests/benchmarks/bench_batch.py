@@ -50,6 +50,7 @@ from _common import (  # noqa: E402
 class BatchReport(Report):
     WIDTHS = (68, *Report.WIDTHS[1:])  # room for the longer target names of this script
 
+
 GRAPH = GRAPHS / "apple_orange.yaml"
 INPUTS = ("apple", "apple_num", "orange", "orange_num", "tax")
 HEADER = ",".join(INPUTS)
@@ -155,8 +156,14 @@ t = pq.read_table(src)
 def numpy_formulas(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     apple, apple_num, orange, orange_num, tax = (c[x] for x in INPUTS)
     all_price = apple * apple_num + orange * orange_num
-    return {"price": all_price * tax, "apple": apple_num * tax, "apple_num": apple * tax,
-            "orange": orange_num * tax, "orange_num": orange * tax, "tax": all_price}
+    return {
+        "price": all_price * tax,
+        "apple": apple_num * tax,
+        "apple_num": apple * tax,
+        "orange": orange_num * tax,
+        "orange_num": orange * tax,
+        "tax": all_price,
+    }
 
 
 def short(n: int) -> str:
@@ -187,11 +194,16 @@ def bench_memory(rep: Report, runs: int) -> None:
     gc.collect()
     a, b = interleaved(timed(ours), timed(lambda: numpy_formulas(cols)), runs, warmup=1)
     ratio = median(a) / median(b)
-    rep.row(f"in memory, run_batch, {short(n)} rows (fwd + 5 grads)", fmt_s(median(a)), fmt_s(median(b)), ratio,
-            "<= 1.2x", ratio <= 1.2)
+    rep.row(
+        f"in memory, run_batch, {short(n)} rows (fwd + 5 grads)",
+        fmt_s(median(a)),
+        fmt_s(median(b)),
+        ratio,
+        "<= 1.2x",
+        ratio <= 1.2,
+    )
     a2, _ = interleaved(timed(lambda: g.run_batch(cols, exact=False)), timed(lambda: numpy_formulas(cols)), runs)
-    rep.row("  (info) run_batch(exact=False)", fmt_s(median(a2)), fmt_s(median(b)), median(a2) / median(b),
-            "-", None)
+    rep.row("  (info) run_batch(exact=False)", fmt_s(median(a2)), fmt_s(median(b)), median(a2) / median(b), "-", None)
 
 
 def compare_outputs(ours: Path, base: Path) -> tuple[int, str | None]:
@@ -239,8 +251,21 @@ def compare_parquet(ours: Path, base: Path) -> tuple[int, str | None]:
     return ta.num_rows, None
 
 
-def bench_pair(rep: Report, tmp: Path, rows: Path, n: int, runs: int, quick: bool, *, label: str, key: str,
-               script: str, ext: str, limit: float, env: dict | None = None) -> None:
+def bench_pair(
+    rep: Report,
+    tmp: Path,
+    rows: Path,
+    n: int,
+    runs: int,
+    quick: bool,
+    *,
+    label: str,
+    key: str,
+    script: str,
+    ext: str,
+    limit: float,
+    env: dict | None = None,
+) -> None:
     """`cgcalc batch GRAPH rows -o out` against `python script rows out`, both as subprocesses: their
     outputs compared once (also warms the page cache), then interleaved timed runs."""
     script_path = tmp / f"baseline_{key}.py"
@@ -268,13 +293,14 @@ def bench_pair(rep: Report, tmp: Path, rows: Path, n: int, runs: int, quick: boo
         else:
             rep.note(f"{key}: all {compared:,} rows x 11 {how}")
         size_ours, size_base = out_ours.stat().st_size, out_base.stat().st_size
-        a, b = interleaved(lambda: run_child(cmd_ours, env=env).seconds, lambda: run_child(cmd_base).seconds,
-                           runs)
+        a, b = interleaved(lambda: run_child(cmd_ours, env=env).seconds, lambda: run_child(cmd_base).seconds, runs)
         ratio = median(a) / median(b)
         rep.row(label, fmt_s(median(a)), fmt_s(median(b)), ratio, f"<= {limit}x", ratio <= limit)
-        rep.note(f"{key}: output sizes ours {fmt_bytes(size_ours)}, baseline {fmt_bytes(size_base)}; "
-                 f"ours {n / median(a):,.0f} rows/s; runs ours {', '.join(fmt_s(x) for x in a)}; "
-                 f"baseline {', '.join(fmt_s(x) for x in b)}")
+        rep.note(
+            f"{key}: output sizes ours {fmt_bytes(size_ours)}, baseline {fmt_bytes(size_base)}; "
+            f"ours {n / median(a):,.0f} rows/s; runs ours {', '.join(fmt_s(x) for x in a)}; "
+            f"baseline {', '.join(fmt_s(x) for x in b)}"
+        )
     finally:
         out_ours.unlink(missing_ok=True)
         out_base.unlink(missing_ok=True)
@@ -285,16 +311,40 @@ def bench_csv(rep: Report, tmp: Path, n: int, runs: int, quick: bool, blocks: di
     rows = tmp / f"rows_{n}.csv"
     write_rows(rows, n, blocks)
     if quick:
-        rep.note(f"--quick: CSV -> CSV on {n:,} rows instead of 1,000,000 (a file under 8 MB: cgcalc starts no "
-                 "worker processes for it, so the default-install row is one process; the full run is not)")
+        rep.note(
+            f"--quick: CSV -> CSV on {n:,} rows instead of 1,000,000 (a file under 8 MB: cgcalc starts no "
+            "worker processes for it, so the default-install row is one process; the full run is not)"
+        )
     try:
         # the default install: cgcalc without its Arrow path, as if pyarrow were not installed
-        bench_pair(rep, tmp, rows, n, runs, quick, label="CSV -> CSV, default install (no pyarrow)",
-                   key="CSV -> CSV, default install", script=BASELINE_SCRIPT, ext="csv", limit=0.5,
-                   env={**os.environ, "CGCALC_ARROW": "0"})
+        bench_pair(
+            rep,
+            tmp,
+            rows,
+            n,
+            runs,
+            quick,
+            label="CSV -> CSV, default install (no pyarrow)",
+            key="CSV -> CSV, default install",
+            script=BASELINE_SCRIPT,
+            ext="csv",
+            limit=0.5,
+            env={**os.environ, "CGCALC_ARROW": "0"},
+        )
         if arrow:
-            bench_pair(rep, tmp, rows, n, runs, quick, label="CSV -> CSV with pyarrow",
-                       key="CSV -> CSV with pyarrow", script=ARROW_CSV_SCRIPT, ext="csv", limit=1.3)
+            bench_pair(
+                rep,
+                tmp,
+                rows,
+                n,
+                runs,
+                quick,
+                label="CSV -> CSV with pyarrow",
+                key="CSV -> CSV with pyarrow",
+                script=ARROW_CSV_SCRIPT,
+                ext="csv",
+                limit=1.3,
+            )
     finally:
         rows.unlink(missing_ok=True)
 
@@ -309,8 +359,19 @@ def bench_parquet(rep: Report, tmp: Path, n: int, runs: int, quick: bool) -> Non
     if quick:
         rep.note(f"--quick: Parquet -> Parquet on {n:,} rows instead of 1,000,000")
     try:
-        bench_pair(rep, tmp, rows, n, runs, quick, label="Parquet -> Parquet", key="Parquet -> Parquet",
-                   script=PARQUET_SCRIPT, ext="parquet", limit=1.3)
+        bench_pair(
+            rep,
+            tmp,
+            rows,
+            n,
+            runs,
+            quick,
+            label="Parquet -> Parquet",
+            key="Parquet -> Parquet",
+            script=PARQUET_SCRIPT,
+            ext="parquet",
+            limit=1.3,
+        )
     finally:
         rows.unlink(missing_ok=True)
 
@@ -335,19 +396,22 @@ def bench_peak(rep: Report, tmp: Path, big: int, small: int, runs: int, quick: b
         rep.note(f"--quick: peak memory on {big:,} rows instead of 10,000,000 (vs {small:,})")
     big_runs, small_runs = [], []
     try:
-        interleaved(lambda: big_runs.append(child(rows_big)) or 0.0,
-                    lambda: small_runs.append(child(rows_small)) or 0.0, runs)
+        interleaved(
+            lambda: big_runs.append(child(rows_big)) or 0.0, lambda: small_runs.append(child(rows_small)) or 0.0, runs
+        )
     except RuntimeError as e:
         rep.error(label, str(e))
         return
     pa, pb = median([c.maxrss for c in big_runs]), median([c.maxrss for c in small_runs])
     ratio = pa / pb
     rep.row(label, fmt_bytes(pa), fmt_bytes(pb), ratio, "<= 1.2x", ratio <= 1.2)
-    rep.note(f"peak RSS: {big:,} rows took {fmt_s(median([c.seconds for c in big_runs]))} "
-             f"({big / median([c.seconds for c in big_runs]):,.0f} rows/s), peaks (KiB) "
-             f"{', '.join(str(c.maxrss >> 10) for c in big_runs)}; {small:,} rows took "
-             f"{fmt_s(median([c.seconds for c in small_runs]))}, peaks (KiB) "
-             f"{', '.join(str(c.maxrss >> 10) for c in small_runs)}")
+    rep.note(
+        f"peak RSS: {big:,} rows took {fmt_s(median([c.seconds for c in big_runs]))} "
+        f"({big / median([c.seconds for c in big_runs]):,.0f} rows/s), peaks (KiB) "
+        f"{', '.join(str(c.maxrss >> 10) for c in big_runs)}; {small:,} rows took "
+        f"{fmt_s(median([c.seconds for c in small_runs]))}, peaks (KiB) "
+        f"{', '.join(str(c.maxrss >> 10) for c in small_runs)}"
+    )
     rows_big.unlink()
     rows_small.unlink()
 
@@ -359,20 +423,34 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 5)
-    rep = BatchReport(f"bench_batch ({'quick, ' if args.quick else ''}median of interleaved runs: {runs}, in memory {9 if args.quick else 21})")
+    rep = BatchReport(
+        f"bench_batch ({'quick, ' if args.quick else ''}median of interleaved runs: {runs}, in memory {9 if args.quick else 21})"
+    )
     blocks: dict[int, str] = {}
     n_io = 200_000 if args.quick else 1_000_000
     arrow = importlib.util.find_spec("pyarrow") is not None
     if not arrow:
-        rep.note("pyarrow is not importable: skipping 'CSV -> CSV with pyarrow' and 'Parquet -> Parquet' "
-                 "(pip install 'cgcalc[arrow]' to run them)")
+        rep.note(
+            "pyarrow is not importable: skipping 'CSV -> CSV with pyarrow' and 'Parquet -> Parquet' "
+            "(pip install 'cgcalc[arrow]' to run them)"
+        )
     with work_dir(rep, "cgcalc-bench-batch-", args.keep) as tmp:
         attempt(rep, "in memory", bench_memory, rep, 9 if args.quick else 21)  # cheap: more runs
         attempt(rep, "CSV", bench_csv, rep, tmp, n_io, runs, args.quick, blocks, arrow)
         if arrow:
             attempt(rep, "Parquet", bench_parquet, rep, tmp, n_io, runs, args.quick)
-        attempt(rep, "peak", bench_peak, rep, tmp, 1_000_000 if args.quick else 10_000_000, 100_000, runs,
-                args.quick, blocks)
+        attempt(
+            rep,
+            "peak",
+            bench_peak,
+            rep,
+            tmp,
+            1_000_000 if args.quick else 10_000_000,
+            100_000,
+            runs,
+            args.quick,
+            blocks,
+        )
     rep.finish()
 
 

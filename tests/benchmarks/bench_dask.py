@@ -123,12 +123,13 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     try:
-        print(f"cores: {os.cpu_count()}; {rows:,} rows of {GRAPH.name} in {args.files} Parquet files; "
-              f"{args.workers} dask workers")
+        print(
+            f"cores: {os.cpu_count()}; {rows:,} rows of {GRAPH.name} in {args.files} Parquet files; "
+            f"{args.workers} dask workers"
+        )
         t = time.perf_counter()
         paths = make_dataset(tmp / "data", rows, args.files)
-        print(f"data written in {time.perf_counter() - t:.1f} s "
-              f"({sum(p.stat().st_size for p in paths) / 1e6:.0f} MB)")
+        print(f"data written in {time.perf_counter() - t:.1f} s ({sum(p.stat().st_size for p in paths) / 1e6:.0f} MB)")
         tiny_paths = []
         (tmp / "tiny").mkdir()
         for i in range(tiny):
@@ -139,9 +140,15 @@ def main() -> None:
         shutil.copy(tiny_paths[0], tmp / "one" / "t.0.parquet")
 
         t = time.perf_counter()
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                          silence_logs=logging.CRITICAL) as cluster:
+        with LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.CRITICAL,
+        ) as cluster:
             startup = time.perf_counter() - t
             address = cluster.scheduler_address
             dask_run(tmp / "tiny", tmp / "warm", address)  # every worker imports pandas and pyarrow once
@@ -178,10 +185,14 @@ def main() -> None:
 
         print()
         print(f"{'LocalCluster start-up (not in the dask time)':<52} {startup:8.2f} s")
-        print(f"{'local: pyarrow read + run_batch + pyarrow write':<52} {local:8.2f} s   "
-              f"(median of {args.runs}: {', '.join(f'{x:.2f}' for x in local_t)})")
-        print(f"{f'dask: run_dask, {args.workers} workers, {args.files} partitions':<52} {wall:8.2f} s   "
-              f"(median of {args.runs}: {', '.join(f'{x:.2f}' for x in dask_t)})")
+        print(
+            f"{'local: pyarrow read + run_batch + pyarrow write':<52} {local:8.2f} s   "
+            f"(median of {args.runs}: {', '.join(f'{x:.2f}' for x in local_t)})"
+        )
+        print(
+            f"{f'dask: run_dask, {args.workers} workers, {args.files} partitions':<52} {wall:8.2f} s   "
+            f"(median of {args.runs}: {', '.join(f'{x:.2f}' for x in dask_t)})"
+        )
         print(f"{'dask, first run on fresh workers':<52} {cold:8.2f} s")
         print(f"{'ratio dask / local (medians)':<52} {wall / local:8.2f} x   (speed-up {local / wall:.2f}x)")
         print(f"{'outputs equal bit for bit':<52} {'yes' if equal else 'NO':>8}")
@@ -190,8 +201,10 @@ def main() -> None:
         print(f"{f'run_dask on {tiny} one-row partitions':<52} {many * 1e3:8.1f} ms")
         print(f"{'marginal wall time per partition':<52} {marginal * 1e3:8.2f} ms")
         print(f"{'work of one partition (read+evaluate+write, local)':<52} {work * 1e3:8.2f} ms")
-        print(f"{'scheduler overhead per partition':<52} {overhead * 1e3:8.2f} ms   "
-              f"(marginal - work / {args.workers} workers)")
+        print(
+            f"{'scheduler overhead per partition':<52} {overhead * 1e3:8.2f} ms   "
+            f"(marginal - work / {args.workers} workers)"
+        )
     finally:
         if args.keep:
             print(f"kept: {tmp}")

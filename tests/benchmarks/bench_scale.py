@@ -35,7 +35,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CGCALC, GRAPHS, PYTHON, ROOT, Report, attempt, work_dir, fmt_bytes, fmt_s, interleaved, median, run_child, timed  # noqa: E402, I001
+from _common import (
+    CGCALC,
+    GRAPHS,
+    PYTHON,
+    ROOT,
+    Report,
+    attempt,
+    fmt_bytes,
+    fmt_s,
+    interleaved,
+    median,
+    run_child,
+    timed,
+    work_dir,
+)  # noqa: E402, I001
 
 CHAIN_OPS = ("mul", "add", "sigmoid", "tanh", "relu")
 UNARY = ("sigmoid", "tanh", "relu")
@@ -54,8 +68,7 @@ def chain_graph(n: int) -> dict:
         name = f"n{i}"
         nodes[name] = {"op": op, "in": [prev, "c"] if op == "mul" else [prev, "b"] if op == "add" else [prev]}
         prev = name
-    return {"name": f"chain{n}", "inputs": {"x": 0.5, "c": 1.0001, "b": 0.001}, "nodes": nodes,
-            "outputs": [prev]}
+    return {"name": f"chain{n}", "inputs": {"x": 0.5, "c": 1.0001, "b": 0.001}, "nodes": nodes, "outputs": [prev]}
 
 
 def tree_graph(n: int) -> dict:
@@ -240,17 +253,26 @@ def bench_run(rep: Report, kind: str, n: int, json_path: Path, runs: int) -> tup
         last = graph["outputs"][0]
         same = r.value(last) == values[-1] and r.grad("x") == dins["x"] and r.grad("c") == dins["c"]
         if not same:
-            rep.note(f"chain {short(n)}: cgcalc and the book's layers differ: value {r.value(last)!r} vs "
-                     f"{values[-1]!r}, dx {r.grad('x')!r} vs {dins['x']!r}, dc {r.grad('c')!r} vs {dins['c']!r}")
+            rep.note(
+                f"chain {short(n)}: cgcalc and the book's layers differ: value {r.value(last)!r} vs "
+                f"{values[-1]!r}, dx {r.grad('x')!r} vs {dins['x']!r}, dc {r.grad('c')!r} vs {dins['c']!r}"
+            )
         a, b = interleaved(timed(g.run), timed(lambda: book_chain(graph)), runs, warmup=1)
         ours, base = median(a) / nodes * 1e6, median(b) / nodes * 1e6
-        rep.row(f"run fwd+bwd, chain {short(n)} [us/node; base: book]", f"{ours:.2f} us/node",
-                f"{base:.2f} us/node", ours / base, "<= 3 us/node", ours <= 3.0)
+        rep.row(
+            f"run fwd+bwd, chain {short(n)} [us/node; base: book]",
+            f"{ours:.2f} us/node",
+            f"{base:.2f} us/node",
+            ours / base,
+            "<= 3 us/node",
+            ours <= 3.0,
+        )
     else:
         a = [timed(g.run)() for _ in range(runs + 1)][1:]
         ours = median(a) / nodes * 1e6
-        rep.row(f"run fwd+bwd, tree {short(n)} [us/node]", f"{ours:.2f} us/node", "-", None, "<= 3 us/node",
-                ours <= 3.0)
+        rep.row(
+            f"run fwd+bwd, tree {short(n)} [us/node]", f"{ours:.2f} us/node", "-", None, "<= 3 us/node", ours <= 3.0
+        )
     run_time = median(a)
     del g
     graph = None  # noqa: F841 - dropped before the next graph is measured
@@ -275,6 +297,7 @@ def bench_load(rep: Report, kind: str, n: int, path: Path, runs: int) -> None:
 
         limit, what = 0.5, "yaml.load CSafeLoader"
     else:
+
         def base():
             with open(path) as f:
                 json.load(f)
@@ -337,15 +360,26 @@ def bench_memory(rep: Report, kind: str, n: int, path: Path, trace: bool) -> Non
     per_node = (m["rss"] - m["base_rss"]) / m["nodes"]
     rep.row(target, f"{per_node:.0f} B/node", fmt_bytes(m["base_rss"]), None, "<= 1024 B/node", per_node <= 1024)
     peak = (m["hwm"] - m["base_rss"]) / m["nodes"]
-    rep.row(f"  (info) peak RSS during load+run, {kind} {short(n)} {fmt}", f"{peak:.0f} B/node",
-            fmt_bytes(m["base_rss"]), None, "-", None)
+    rep.row(
+        f"  (info) peak RSS during load+run, {kind} {short(n)} {fmt}",
+        f"{peak:.0f} B/node",
+        fmt_bytes(m["base_rss"]),
+        None,
+        "-",
+        None,
+    )
     if trace:
         t = run_child([PYTHON, "-c", MEMORY_CHILD, str(path), "trace"], capture_stdout=True)
         if t.code == 0:
             mt = json.loads(t.stdout.strip().splitlines()[-1])
-            rep.row(f"  (info) tracemalloc retained / peak, {kind} {short(n)} {fmt}",
-                    f"{mt['traced'] / mt['nodes']:.0f} / {mt['traced_peak'] / mt['nodes']:.0f} B", "-", None, "-",
-                    None)
+            rep.row(
+                f"  (info) tracemalloc retained / peak, {kind} {short(n)} {fmt}",
+                f"{mt['traced'] / mt['nodes']:.0f} / {mt['traced_peak'] / mt['nodes']:.0f} B",
+                "-",
+                None,
+                "-",
+                None,
+            )
     if m["numpy"]:
         rep.note(f"memory {kind} {short(n)} {fmt}: loading and running this graph of scalars imported numpy")
 
@@ -361,13 +395,20 @@ def regular_install(tmp: Path) -> tuple[str, str]:
     root = tmp / "regular-venv"
     venv.create(root, with_pip=False)
     python = root / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     shutil.copytree(ROOT / "cgcalc", site / "cgcalc", ignore=shutil.ignore_patterns("__pycache__"))
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # .pth files there: not read
     script = root / "bin" / "cgcalc"
-    script.write_text(f"#!{python}\nimport sys\nfrom cgcalc.cli.app import main\nif __name__ == '__main__':\n"
-                      "    sys.exit(main())\n")
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom cgcalc.cli.app import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+    )
     script.chmod(0o755)
     return str(python), str(script)
 
@@ -389,24 +430,52 @@ def bench_startup(rep: Report, runs: int, tmp: Path) -> None:
     if c.code != 0:
         rep.error("start-up", f"cgcalc run exited {c.code}: {c.stderr.strip()[-500:]}")
         return
-    a, b = interleaved(lambda: run_child(ours_cmd, cwd=ROOT, env=env).seconds,
-                       lambda: run_child(base_cmd, cwd=ROOT, env=env).seconds, runs, warmup=1)
+    a, b = interleaved(
+        lambda: run_child(ours_cmd, cwd=ROOT, env=env).seconds,
+        lambda: run_child(base_cmd, cwd=ROOT, env=env).seconds,
+        runs,
+        warmup=1,
+    )
     ratio = median(a) / median(b)
-    rep.row(f"start-up: cgcalc run graphs/apple.yaml (median of {runs})", fmt_s(median(a)), fmt_s(median(b)), ratio,
-            "<= 0.8x", ratio <= 0.8)
+    rep.row(
+        f"start-up: cgcalc run graphs/apple.yaml (median of {runs})",
+        fmt_s(median(a)),
+        fmt_s(median(b)),
+        ratio,
+        "<= 0.8x",
+        ratio <= 0.8,
+    )
     bare = [run_child([python, "-c", "pass"], env=env).seconds for _ in range(runs)]
-    rep.note(f"start-up: a bare `python -c pass` takes {fmt_s(median(bare))}; runs ours "
-             f"{', '.join(fmt_s(x) for x in a)}; baseline {', '.join(fmt_s(x) for x in b)}")
+    rep.note(
+        f"start-up: a bare `python -c pass` takes {fmt_s(median(bare))}; runs ours "
+        f"{', '.join(fmt_s(x) for x in a)}; baseline {', '.join(fmt_s(x) for x in b)}"
+    )
     dev_ours, dev_base = [CGCALC, "run", apple], [PYTHON, "-c", "import numpy, yaml, rich, typer"]
-    a2, b2 = interleaved(lambda: run_child(dev_ours, cwd=ROOT, env=env).seconds,
-                         lambda: run_child(dev_base, cwd=ROOT, env=env).seconds, runs)
-    rep.row("  (info) the same in the dev venv (editable install)", fmt_s(median(a2)), fmt_s(median(b2)),
-            median(a2) / median(b2), "-", None)
+    a2, b2 = interleaved(
+        lambda: run_child(dev_ours, cwd=ROOT, env=env).seconds,
+        lambda: run_child(dev_base, cwd=ROOT, env=env).seconds,
+        runs,
+    )
+    rep.row(
+        "  (info) the same in the dev venv (editable install)",
+        fmt_s(median(a2)),
+        fmt_s(median(b2)),
+        median(a2) / median(b2),
+        "-",
+        None,
+    )
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        a2, b2 = interleaved(lambda: run_child(dev_ours, cwd=ROOT).seconds,
-                             lambda: run_child(dev_base, cwd=ROOT).seconds, runs)
-        rep.row("  (info) the same, environment as inherited (no .pyc writes)", fmt_s(median(a2)), fmt_s(median(b2)),
-                median(a2) / median(b2), "-", None)
+        a2, b2 = interleaved(
+            lambda: run_child(dev_ours, cwd=ROOT).seconds, lambda: run_child(dev_base, cwd=ROOT).seconds, runs
+        )
+        rep.row(
+            "  (info) the same, environment as inherited (no .pyc writes)",
+            fmt_s(median(a2)),
+            fmt_s(median(b2)),
+            median(a2) / median(b2),
+            "-",
+            None,
+        )
 
 
 NUMPY_CHILD = r"""
@@ -439,9 +508,14 @@ def bench_imports(rep: Report) -> None:
         imported = by_importtime or bool(by_modules)
         if by_modules is not None and by_importtime != by_modules:
             rep.note(f"`cgcalc {shown}`: -X importtime says numpy {by_importtime}, sys.modules says {by_modules}")
-        rep.row(f"cgcalc {shown} imports numpy?", "yes" if imported else "no", "-", None,
-                "no" if required else "(info) no", not imported if required else None if not imported
-                else False)
+        rep.row(
+            f"cgcalc {shown} imports numpy?",
+            "yes" if imported else "no",
+            "-",
+            None,
+            "no" if required else "(info) no",
+            not imported if required else None if not imported else False,
+        )
 
 
 class _Stop(Exception):
@@ -515,15 +589,19 @@ def main() -> None:
                 files[kind, n] = (y, j)
         del graph  # the dicts are not kept: a big live heap would slow every garbage collection measured below
         gc.collect()
-        rep.note(f"graphs in {tmp}: " + ", ".join(f"{p.name} {fmt_bytes(p.stat().st_size)}"
-                                                  for y, j in files.values() for p in (y, j)))
+        rep.note(
+            f"graphs in {tmp}: "
+            + ", ".join(f"{p.name} {fmt_bytes(p.stat().st_size)}" for y, j in files.values() for p in (y, j))
+        )
         if quick:
             rep.note("--quick: YAML load and YAML memory at 10,000 nodes only (100,000-node YAML not loaded)")
 
         for (kind, n), (_, j) in files.items():
             out = attempt(rep, f"run {kind} {n}", bench_run, rep, kind, n, j, runs)
             if out and n == 100_000:
-                attempt(rep, f"render {kind}", bench_render, rep, kind, n, out[1], out[0], runs, 15.0 if quick else None)
+                attempt(
+                    rep, f"render {kind}", bench_render, rep, kind, n, out[1], out[0], runs, 15.0 if quick else None
+                )
             del out
             gc.collect()
         for (kind, n), (y, j) in files.items():
@@ -533,8 +611,16 @@ def main() -> None:
         for kind in ("chain", "tree"):
             y, j = files[kind, 100_000]
             attempt(rep, f"memory {kind} JSON", bench_memory, rep, kind, 100_000, j, True)
-            attempt(rep, f"memory {kind} YAML", bench_memory, rep, kind, 10_000 if quick else 100_000,
-                    files[kind, 10_000][0] if quick else y, False)
+            attempt(
+                rep,
+                f"memory {kind} YAML",
+                bench_memory,
+                rep,
+                kind,
+                10_000 if quick else 100_000,
+                files[kind, 10_000][0] if quick else y,
+                False,
+            )
         attempt(rep, "start-up", bench_startup, rep, 5 if quick else 10, tmp)
         attempt(rep, "imports", bench_imports, rep)
     rep.finish()

@@ -83,8 +83,9 @@ def torch_ref(g: rg.RGraph, values: dict, outputs: list[str]) -> Ref:
 
     T: dict = {}
     for inp in g.inputs:
-        T[inp.name] = torch.tensor(np.asarray(values[inp.name], dtype=np.float64), dtype=torch.float64,
-                                   requires_grad=inp.grad)
+        T[inp.name] = torch.tensor(
+            np.asarray(values[inp.name], dtype=np.float64), dtype=torch.float64, requires_grad=inp.grad
+        )
     inputs = {i.name for i in g.inputs}
     skip = None
 
@@ -123,7 +124,8 @@ def torch_ref(g: rg.RGraph, values: dict, outputs: list[str]) -> Ref:
         m = rg.magnitude(*grads[o].values())
         ref.gmag[o] = {k: m for k in T}
     finite = all(np.isfinite(v).all() for v in vals.values()) and all(
-        v is None or np.isfinite(v).all() for per in grads.values() for v in per.values())
+        v is None or np.isfinite(v).all() for per in grads.values() for v in per.values()
+    )
     ref.skip = skip if finite else "nonfinite"
     return ref
 
@@ -177,6 +179,7 @@ def _ancestral(g: rg.RGraph, vals: dict) -> dict:
 
 def exact_ref(g: rg.RGraph, values: dict, outputs: list[str]) -> Ref:
     """mul / div / neg graphs, exactly: object arrays of Fractions; each result rounded once to float64."""
+
     def F(v):
         a = np.asarray(v, dtype=np.float64)
         out = np.empty(a.shape, dtype=object)
@@ -224,12 +227,14 @@ def exact_ref(g: rg.RGraph, values: dict, outputs: list[str]) -> Ref:
         grads[o] = {k: (None if k in {i.name for i in g.inputs if not i.grad} else _round(G[k])) for k in V}
         gabs[o] = {k: _round(A[k]) for k in V}
         G_all[o], A_all[o] = G, A
+
     def out_of_range(x) -> bool:  # nonzero but not a normal float64: the float computation cannot be exact
         return any(f != 0 and not NORMAL_MIN <= abs(f) <= NORMAL_MAX for f in _obj(x).flat)
 
     vals = {k: _round(v) for k, v in V.items()}
-    bad = any(map(out_of_range, V.values())) or any(out_of_range(x) for per in list(G_all.values()) +
-                                                     list(A_all.values()) for x in per.values())
+    bad = any(map(out_of_range, V.values())) or any(
+        out_of_range(x) for per in list(G_all.values()) + list(A_all.values()) for x in per.values()
+    )
     ref = Ref(vals, grads, {k: 0.0 for k in V}, {o: {k: 0.0 for k in V} for o in outputs}, gabs=gabs)
     ref.skip = "out of range" if bad else None
     return ref
@@ -312,8 +317,11 @@ class Checker:
         self.depends = {}  # does a gradient flow into it from an input (cgcalc's has_grad)?
         for name in self.order:
             x = self.by[name]
-            self.depends[name] = name in grad_in if isinstance(x, rg.Input) else any(
-                isinstance(a, str) and self.depends[a] for a in x.args)
+            self.depends[name] = (
+                name in grad_in
+                if isinstance(x, rg.Input)
+                else any(isinstance(a, str) and self.depends[a] for a in x.args)
+            )
 
     # features: coarse, so that one bug is one kind of failure
 
@@ -378,16 +386,27 @@ class Checker:
             try:
                 r = graph.run(rg.row(columns, i), output=outputs)
             except Exception as e:
-                out.append(Mismatch("run", "error", "", None, i, f"{type(e).__name__}: {e}", "",
-                                    ("run", "error", _culprit_layer(e.__traceback__) or "?", type(e).__name__)))
+                out.append(
+                    Mismatch(
+                        "run",
+                        "error",
+                        "",
+                        None,
+                        i,
+                        f"{type(e).__name__}: {e}",
+                        "",
+                        ("run", "error", _culprit_layer(e.__traceback__) or "?", type(e).__name__),
+                    )
+                )
                 continue
             first_value = None
             for name in self.order:
                 try:
                     got = r.value(name)
                 except KeyError:
-                    out.append(Mismatch("run", "missing", name, None, i, "no such node", "", ("run", "missing",
-                                                                                             "names", "")))
+                    out.append(
+                        Mismatch("run", "missing", name, None, i, "no such node", "", ("run", "missing", "names", ""))
+                    )
                     continue
                 want = ref.values[name]
                 tol = self._vtol(ref, name, want)
@@ -396,12 +415,36 @@ class Checker:
                         first_value = name
                         x = self.by[name]
                         op = x.op if isinstance(x, rg.Node) else "input"
-                        out.append(Mismatch("run", "value", name, None, i, rg._show(got), rg._show(want),
-                                            ("run", "value", op, self.feature(name))))
-                elif isinstance(self.by[name], rg.Node) and self.by[name].op == "softmax_with_loss" and \
-                        float(got) == 0 and math.copysign(1.0, float(got)) < 0:
-                    out.append(Mismatch("run", "value", name, None, i, "-0.0", "+0.0",
-                                        ("run", "value", "softmax_with_loss", "a loss of 0 is -0.0 (1/loss = -inf)")))
+                        out.append(
+                            Mismatch(
+                                "run",
+                                "value",
+                                name,
+                                None,
+                                i,
+                                rg._show(got),
+                                rg._show(want),
+                                ("run", "value", op, self.feature(name)),
+                            )
+                        )
+                elif (
+                    isinstance(self.by[name], rg.Node)
+                    and self.by[name].op == "softmax_with_loss"
+                    and float(got) == 0
+                    and math.copysign(1.0, float(got)) < 0
+                ):
+                    out.append(
+                        Mismatch(
+                            "run",
+                            "value",
+                            name,
+                            None,
+                            i,
+                            "-0.0",
+                            "+0.0",
+                            ("run", "value", "softmax_with_loss", "a loss of 0 is -0.0 (1/loss = -inf)"),
+                        )
+                    )
             if first_value is not None:
                 continue  # gradients of wrong values: not a separate failure
             for o in outputs:
@@ -410,24 +453,53 @@ class Checker:
                     got, want = r.grad(name, o), ref.grads[o][name]
                     if (got is None) != (want is None):
                         what = "a gradient where there is none" if want is None else "None for a gradient"
-                        out.append(Mismatch("run", "grad-none", name, o, i, rg._show(got) if got is not None else
-                                            "None", rg._show(want) if want is not None else "None",
-                                            self.grad_sig("run", name, o, what)))
+                        out.append(
+                            Mismatch(
+                                "run",
+                                "grad-none",
+                                name,
+                                o,
+                                i,
+                                rg._show(got) if got is not None else "None",
+                                rg._show(want) if want is not None else "None",
+                                self.grad_sig("run", name, o, what),
+                            )
+                        )
                         continue
                     if got is None:
                         continue
                     if not ok(got, want, ref.rtol_g, self._gtol(ref, o, name)):
                         if latest is None:
                             latest = name
-                            out.append(Mismatch("run", "grad", name, o, i, rg._show(got), rg._show(want),
-                                                self.grad_sig("run", name, o, None)))
+                            out.append(
+                                Mismatch(
+                                    "run",
+                                    "grad",
+                                    name,
+                                    o,
+                                    i,
+                                    rg._show(got),
+                                    rg._show(want),
+                                    self.grad_sig("run", name, o, None),
+                                )
+                            )
         # run_batch
         try:
             res = graph.run_batch(columns, output=outputs)
         except Exception as e:
             op = _culprit_layer(e.__traceback__) or "?"
-            out.append(Mismatch("run_batch", "error", "", None, -1, f"{type(e).__name__}: {e}", "",
-                                ("run_batch", "error", op, type(e).__name__)))
+            out.append(
+                Mismatch(
+                    "run_batch",
+                    "error",
+                    "",
+                    None,
+                    -1,
+                    f"{type(e).__name__}: {e}",
+                    "",
+                    ("run_batch", "error", op, type(e).__name__),
+                )
+            )
             return out
         grad_inputs = [x.name for x in g.inputs if x.grad]
         for i in range(n):
@@ -443,42 +515,103 @@ class Checker:
                     else:
                         at = self._first_wrong_batch_value(graph, columns, refs, i) or o
                         x = self.by[at]
-                        sig = ("run_batch", "shape", x.op if isinstance(x, rg.Node) else "input",
-                               self.feature(at) or "wrong shape")
-                    out.append(Mismatch("run_batch", "shape", o, None, i, f"shape {np.shape(got)}",
-                                        f"shape {(n, *np.shape(want))}", sig))
+                        sig = (
+                            "run_batch",
+                            "shape",
+                            x.op if isinstance(x, rg.Node) else "input",
+                            self.feature(at) or "wrong shape",
+                        )
+                    out.append(
+                        Mismatch(
+                            "run_batch",
+                            "shape",
+                            o,
+                            None,
+                            i,
+                            f"shape {np.shape(got)}",
+                            f"shape {(n, *np.shape(want))}",
+                            sig,
+                        )
+                    )
                     continue
                 if ok(got[i], want, ref.rtol_v, self._vtol(ref, o, want)):
-                    if isinstance(self.by[o], rg.Node) and self.by[o].op == "softmax_with_loss" and \
-                            float(got[i]) == 0 and math.copysign(1.0, float(got[i])) < 0:
-                        out.append(Mismatch("run_batch", "value", o, None, i, "-0.0", "+0.0", (
-                            "run_batch", "value", "softmax_with_loss", "a loss of 0 is -0.0 (1/loss = -inf)")))
+                    if (
+                        isinstance(self.by[o], rg.Node)
+                        and self.by[o].op == "softmax_with_loss"
+                        and float(got[i]) == 0
+                        and math.copysign(1.0, float(got[i])) < 0
+                    ):
+                        out.append(
+                            Mismatch(
+                                "run_batch",
+                                "value",
+                                o,
+                                None,
+                                i,
+                                "-0.0",
+                                "+0.0",
+                                ("run_batch", "value", "softmax_with_loss", "a loss of 0 is -0.0 (1/loss = -inf)"),
+                            )
+                        )
                 else:
                     at = self._first_wrong_batch_value(graph, columns, refs, i) or o
                     x = self.by[at]
-                    out.append(Mismatch("run_batch", "value", o, None, i, rg._show(got[i]), rg._show(want),
-                                        ("run_batch", "value", x.op if isinstance(x, rg.Node) else "input",
-                                         self.feature(at))))
-            wrong_values = any(m.source == "run_batch" and m.kind in ("value", "shape") and m.row == i
-                               and m.got != "-0.0" for m in out)
+                    out.append(
+                        Mismatch(
+                            "run_batch",
+                            "value",
+                            o,
+                            None,
+                            i,
+                            rg._show(got[i]),
+                            rg._show(want),
+                            ("run_batch", "value", x.op if isinstance(x, rg.Node) else "input", self.feature(at)),
+                        )
+                    )
+            wrong_values = any(
+                m.source == "run_batch" and m.kind in ("value", "shape") and m.row == i and m.got != "-0.0" for m in out
+            )
             for o in outputs:
                 per = res.grads.get(o, {})
                 for x in grad_inputs:
                     want = ref.grads[o][x]
                     if x not in per:
-                        out.append(Mismatch("run_batch", "missing", x, o, i, "no column", "", ("run_batch", "missing",
-                                                                                                "grads", "")))
+                        out.append(
+                            Mismatch(
+                                "run_batch", "missing", x, o, i, "no column", "", ("run_batch", "missing", "grads", "")
+                            )
+                        )
                         continue
                     got = per[x]
                     if np.shape(got)[:1] != (n,) or np.shape(got)[1:] != np.shape(want):
-                        out.append(Mismatch("run_batch", "shape", x, o, i, f"shape {np.shape(got)}",
-                                            f"shape {(n, *np.shape(want))}", ("run_batch", "shape", "grad", "")))
+                        out.append(
+                            Mismatch(
+                                "run_batch",
+                                "shape",
+                                x,
+                                o,
+                                i,
+                                f"shape {np.shape(got)}",
+                                f"shape {(n, *np.shape(want))}",
+                                ("run_batch", "shape", "grad", ""),
+                            )
+                        )
                         continue
                     if not ok(got[i], want, ref.rtol_g, self._gtol(ref, o, x)):
                         if wrong_values or self._first_wrong_batch_value(graph, columns, refs, i):
                             continue  # gradients of wrong values: not a separate failure
-                        out.append(Mismatch("run_batch", "grad", x, o, i, rg._show(got[i]), rg._show(want),
-                                            self.grad_sig("run_batch", x, o, None)))
+                        out.append(
+                            Mismatch(
+                                "run_batch",
+                                "grad",
+                                x,
+                                o,
+                                i,
+                                rg._show(got[i]),
+                                rg._show(want),
+                                self.grad_sig("run_batch", x, o, None),
+                            )
+                        )
         return out
 
     def _first_wrong_batch_value(self, graph, columns: dict, refs: list[Ref], i: int) -> str | None:
@@ -534,8 +667,11 @@ def evaluate(case: Case) -> tuple[list[Mismatch], str | None]:
     try:
         graph = cgcalc.loads(g.text, json=g.json)
     except Exception as e:
-        return [Mismatch("load", "error", "", None, -1, f"{type(e).__name__}: {e}", "",
-                         ("load", "error", "?", type(e).__name__))], None
+        return [
+            Mismatch(
+                "load", "error", "", None, -1, f"{type(e).__name__}: {e}", "", ("load", "error", "?", type(e).__name__)
+            )
+        ], None
     n = len(next(iter(cols.values())))
     refs = []
     base = g.values()
@@ -582,8 +718,12 @@ def flatten(case: Case) -> Case:
     g = case.g
     forms = {name: form for name, form, _ in g.tops}
     rename = {n.name: n.name.replace(".", "_") for n in g.nodes if "." in n.name}
-    nodes = [replace(n, name=rename.get(n.name, n.name),
-                     args=[rename.get(a, a) if isinstance(a, str) else a for a in n.args]) for n in g.nodes]
+    nodes = [
+        replace(
+            n, name=rename.get(n.name, n.name), args=[rename.get(a, a) if isinstance(a, str) else a for a in n.args]
+        )
+        for n in g.nodes
+    ]
     forms = {rename.get(k, k): v for k, v in forms.items()}
     h = rg.RGraph([replace(i) for i in g.inputs], nodes, list(g.outputs), json=False)
     h.text = flat_text(h, forms)
@@ -612,6 +752,7 @@ def shrink(case: Case, sig: tuple, budget: int = 300) -> tuple[Case, Mismatch]:
     """Greedy: accept any smaller graph (fewer nodes, outputs, rows, columns) that still fails where and how
     `sig` does (source and kind: run/run_batch, value/grad/...); the op it shows at may move, towards the
     node where it goes wrong. The caller groups the shrunk failures by their signatures."""
+
     def fails(c: Case | None):
         if c is None:
             return None
@@ -645,11 +786,14 @@ def shrink(case: Case, sig: tuple, budget: int = 300) -> tuple[Case, Mismatch]:
         rows = _rows(b)
         if rows > 1:
             for i in range(rows):
-                cands.append((rebuild, (b, g.inputs, g.nodes, g.outputs, {k: v[i:i + 1] for k, v in b.columns.items()})))
+                cands.append(
+                    (rebuild, (b, g.inputs, g.nodes, g.outputs, {k: v[i : i + 1] for k, v in b.columns.items()}))
+                )
         if len(b.columns) > 1:
             for k in b.columns:
-                cands.append((rebuild, (b, g.inputs, g.nodes, g.outputs,
-                                        {c: v for c, v in b.columns.items() if c != k})))
+                cands.append(
+                    (rebuild, (b, g.inputs, g.nodes, g.outputs, {c: v for c, v in b.columns.items() if c != k}))
+                )
         for n in g.nodes:
             if n.name in g.outputs:
                 continue
@@ -659,8 +803,12 @@ def shrink(case: Case, sig: tuple, budget: int = 300) -> tuple[Case, Mismatch]:
             trials += 1
             c = make(*args)
             m = fails(c)
-            if m is not None and (len(c.g.nodes), len(c.g.outputs), _rows(c), len(c.columns)) < \
-                    (len(best.g.nodes), len(best.g.outputs), _rows(best), len(best.columns)):
+            if m is not None and (len(c.g.nodes), len(c.g.outputs), _rows(c), len(c.columns)) < (
+                len(best.g.nodes),
+                len(best.g.outputs),
+                _rows(best),
+                len(best.columns),
+            ):
                 best, best_m, progress = c, m, True
                 break
             if trials >= budget:
@@ -744,8 +892,11 @@ def main(argv=None) -> int:
     for k in range(a.graphs):
         src = rg.RandomSource((a.seed << 32) + k)
         exact = src.boolean(a.scale_share)
-        g = rg.scale_graph(src, max_nodes=min(a.max_nodes, 6), spread=a.spread) if exact else \
-            rg.random_graph(src, max_nodes=a.max_nodes)
+        g = (
+            rg.scale_graph(src, max_nodes=min(a.max_nodes, 6), spread=a.spread)
+            if exact
+            else rg.random_graph(src, max_nodes=a.max_nodes)
+        )
         cols = rg.random_rows(g, src, max_rows=a.rows)
         case = Case(g, cols, exact)
         counts["graphs"] += 1
@@ -778,8 +929,9 @@ def main(argv=None) -> int:
     final: dict[tuple, list] = defaultdict(list)  # shrunk sig -> [(size, graph id, Case, Mismatch, raw sig)]
     raw_to_final: dict[tuple, set] = defaultdict(set)
     for sig, lst in by_sig.items():
-        examples = sorted([(len(c.g.nodes), len(c.g.inputs), k, c, m) for k, c, m in lst if c is not None],
-                          key=lambda e: e[:3])[:a.shrink_per_kind]
+        examples = sorted(
+            [(len(c.g.nodes), len(c.g.inputs), k, c, m) for k, c, m in lst if c is not None], key=lambda e: e[:3]
+        )[: a.shrink_per_kind]
         for _, _, k, c, m in examples:
             c2, m2 = (c, m) if a.no_shrink else shrink(c, sig)
             final[m2.sig].append((len(c2.g.nodes) + len(c2.g.inputs), k, c2, m2, sig))
@@ -787,29 +939,41 @@ def main(argv=None) -> int:
     elapsed = time.time() - t0
 
     out = []
-    out.append(f"# cgcalc vs PyTorch {__import__('torch').__version__} float64 (and exact Fractions): "
-               f"{a.graphs} graphs, seed {a.seed}\n")
+    out.append(
+        f"# cgcalc vs PyTorch {__import__('torch').__version__} float64 (and exact Fractions): "
+        f"{a.graphs} graphs, seed {a.seed}\n"
+    )
     out.append("counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"  ({elapsed:.0f} s)\n")
     out.append("ops in the graphs (graphs using each): " + ", ".join(f"{o} {ops_seen[o]}" for o in rg.OPS) + "\n")
     out.append(f"{len(by_sig)} kinds of mismatch as found; shrunk, {len(final)} distinct kinds of failure:\n")
     for sig, lst in sorted(by_sig.items(), key=lambda kv: kv[0]):
         graphs = sorted({k for k, _, _ in lst})
-        out.append(f"- {_sig_text(sig)}: {len(graphs)} graphs, {len(lst)} mismatches -> shrunk to "
-                   + "; ".join(_sig_text(f) for f in sorted(raw_to_final[sig])))
+        out.append(
+            f"- {_sig_text(sig)}: {len(graphs)} graphs, {len(lst)} mismatches -> shrunk to "
+            + "; ".join(_sig_text(f) for f in sorted(raw_to_final[sig]))
+        )
     for n_kind, (sig, lst) in enumerate(sorted(final.items(), key=lambda kv: (hint(kv[0]) == "", kv[0])), 1):
         size, k0, c0, m0, raw = min(lst, key=lambda e: e[:2])
         graphs = sorted({k for raw_sig in raw_to_final for k, _, _ in by_sig[raw_sig] if sig in raw_to_final[raw_sig]})
         out.append(f"\n## {n_kind}. {_sig_text(sig)}" + (f"  — {hint(sig)}" if hint(sig) else ""))
-        out.append(f"seen in {len(graphs)} graphs (first: {graphs[:8]}; every graph of a kind of mismatch that "
-                   f"shrank to this); minimal repro (shrunk from graph {k0}, "
-                   f"{'exact-reference' if c0.exact else 'torch'} family):\n")
+        out.append(
+            f"seen in {len(graphs)} graphs (first: {graphs[:8]}; every graph of a kind of mismatch that "
+            f"shrank to this); minimal repro (shrunk from graph {k0}, "
+            f"{'exact-reference' if c0.exact else 'torch'} family):\n"
+        )
         out.append("```yaml\n" + c0.g.text.rstrip() + "\n```")
         rows = [{k: v[i].tolist() for k, v in c0.columns.items()} for i in range(_rows(c0))]
-        out.append("rows (run_batch columns; as JSON Lines for `cgcalc batch`):\n```\n"
-                   + "\n".join(json.dumps(r) for r in rows) + "\n```")
+        out.append(
+            "rows (run_batch columns; as JSON Lines for `cgcalc batch`):\n```\n"
+            + "\n".join(json.dumps(r) for r in rows)
+            + "\n```"
+        )
         what = m0.name if m0.kind not in ("grad", "grad-none") else f"d{m0.output}/d{m0.name}"
-        out.append(f"{m0.source}, row {m0.row}, {what}: cgcalc {m0.got}  reference {m0.want}"
-                   if m0.kind != "error" else f"{m0.source}: {m0.got}")
+        out.append(
+            f"{m0.source}, row {m0.row}, {what}: cgcalc {m0.got}  reference {m0.want}"
+            if m0.kind != "error"
+            else f"{m0.source}: {m0.got}"
+        )
     text = "\n".join(out) + "\n"
     print(text)
     if a.report:
