@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import Any
 
 _NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?\Z")
 INT_RE = re.compile(r"[-+]?[0-9]+\Z")
@@ -41,7 +42,7 @@ def fmt_float(x: float) -> str:
     return repr(x) if math.isfinite(x) else NONFINITE[repr(x)]
 
 
-def strict(v):
+def strict(v: Any) -> Any:
     """A plain value (float, nested lists, dicts) with NaN and infinities replaced by strings."""
     if type(v) is float:
         return v if math.isfinite(v) else NONFINITE[repr(v)]
@@ -52,7 +53,7 @@ def strict(v):
     return v
 
 
-def dumps(v) -> str:
+def dumps(v: Any) -> str:
     text = json.dumps(strict(v), allow_nan=False, ensure_ascii=False)
     if not text.isprintable():  # json escapes C0; for DEL, C1 or a bidi override (a terminal's), escape all
         text = json.dumps(strict(v), allow_nan=False)
@@ -73,7 +74,7 @@ def fmt_num(x: float, precision: int) -> str:
     return "0" if s == "-0" else s
 
 
-def fmt_value(v, precision: int, full: bool = False) -> str:
+def fmt_value(v: Any, precision: int, full: bool = False) -> str:
     """A float as rounded text; an array compactly with its shape (in full, row by row, when full)."""
     if v is None:
         return "—"

@@ -14,7 +14,7 @@ Shape = tuple[int, ...]
 ONE = 1.0  # the seed of backward, d out / d out (for an array output, a float that stands for ones)
 
 
-def sum_to(g, shape: Shape):
+def sum_to(g: Any, shape: Shape) -> Any:
     """Sum g down to `shape`: over the leading axes broadcasting added and the axes broadcast from 1
     (DeZero's utils.sum_to)."""
     gshape = g.shape if hasattr(g, "shape") else ()

@@ -10,8 +10,12 @@ float functions element by element, so that a batch of a scalar graph gives bit 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
+
+Number = Any  # a Python float, or a numpy array
 
 INF = math.inf
 NAN = math.nan
@@ -117,7 +121,7 @@ def _arrays() -> _Numpy:
 
 
 @contextmanager
-def exact_arrays(on: bool = True):
+def exact_arrays(on: bool = True) -> Iterator[None]:
     """Within: array exp/log/tanh/sigmoid/pow element by element with the C library (per thread and task)."""
     token = _exact.set(on)
     try:
@@ -127,31 +131,31 @@ def exact_arrays(on: bool = True):
 
 
 # Each takes floats or arrays. `type(x) is float` first: a graph of scalars pays one test per call.
-def exp(x):
+def exp(x: Number) -> Number:
     return f_exp(x) if type(x) is float else _arrays().exp(x)
 
 
-def log(x):
+def log(x: Number) -> Number:
     return f_log(x) if type(x) is float else _arrays().log(x)
 
 
-def tanh(x):
+def tanh(x: Number) -> Number:
     return f_tanh(x) if type(x) is float else _arrays().tanh(x)
 
 
-def sigmoid(x):
+def sigmoid(x: Number) -> Number:
     return f_sigmoid(x) if type(x) is float else _arrays().sigmoid(x)
 
 
-def pow(a, b):  # noqa: A001 - the op's name
+def pow(a: Number, b: Number) -> Number:  # noqa: A001 - the op's name
     return f_pow(a, b) if type(a) is float and type(b) is float else _arrays().pow(a, b)
 
 
-def div(a, b):
+def div(a: Number, b: Number) -> Number:
     return f_div(a, b) if type(a) is float and type(b) is float else _arrays().div(a, b)
 
 
-def relu(x):
+def relu(x: Number) -> Number:
     if type(x) is float:
         return 0.0 if x <= 0 else x  # NaN passes through, as in torch
     import numpy as np
@@ -159,7 +163,7 @@ def relu(x):
     return np.where(x <= 0, 0.0, x)
 
 
-def positive_mask(x, dout):
+def positive_mask(x: Number, dout: Number) -> Number:
     """dout where x > 0, else 0: relu's backward (the book's dout[mask] = 0, without writing into dout)."""
     if type(x) is float:
         return 0.0 if x <= 0 else dout
@@ -168,7 +172,7 @@ def positive_mask(x, dout):
     return np.where(x <= 0, 0.0, dout)
 
 
-def where(cond, a, b):
+def where(cond: Any, a: Number, b: Number) -> Number:
     if type(cond) is bool:
         return a if cond else b
     import numpy as np

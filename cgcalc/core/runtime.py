@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,7 +47,7 @@ def as_value(v: Any, name: str) -> Value:
     return float(a) if a.ndim == 0 else a
 
 
-def real_array(v: Any, what: str, copy: bool = False):
+def real_array(v: Any, what: str, copy: bool = False) -> Any:
     """v as a float64 array (a copy, or when it is one already, v itself unless `copy`); a complex array is
     refused (numpy would drop its imaginary part, and say so only in a warning)."""
     import numpy as np
@@ -136,7 +136,7 @@ class Result:
         }
 
 
-def to_plain(v: Value):
+def to_plain(v: Value) -> Any:
     if v is None or type(v) is float:
         return v
     return v.tolist() if getattr(v, "ndim", 0) else float(v)
@@ -157,7 +157,7 @@ class Session:
         self.exact = exact
 
     @contextmanager
-    def errstate(self):
+    def errstate(self) -> Iterator[None]:
         """numpy's warnings off (non-finite values are reported by us, by node), and the array math chosen;
         nothing for floats."""
         if not self.arrays:
@@ -184,7 +184,7 @@ class Session:
 
 
 @contextmanager
-def gc_paused():
+def gc_paused() -> Iterator[None]:
     """Building or running 100,000 small objects makes Python's cyclic collector run again and again for
     nothing (they form no cycles); measured, it costs 40-55% of the time. Pause it meanwhile."""
     was = gc.isenabled()
