@@ -117,3 +117,16 @@ def test_a_stop_signal_removes_the_dask_engines_temporary_directory(tmp_path):
     assert stderr.decode() == "error: stopped by SIGTERM\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     wait_until(lambda: not any(map(alive, processes)), what="the cluster's processes to end")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["ops"]])
+def test_a_reader_that_goes_away_is_exit_141_and_no_message(args):
+    # `cgcalc --help | head -1`: click's own answer to a closed pipe was exit 1
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first byte
+    try:
+        proc = subprocess.run([*CGCALC, *args], stdout=w, stderr=subprocess.PIPE, timeout=60, check=False)
+    finally:
+        os.close(w)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == b""

@@ -41,6 +41,12 @@ class _OneLineErrors(TyperGroup):
             sys.stdout.flush()  # a full or closed stdout is found here, not in the interpreter's exit
         except typer.Abort as e:
             sys.exit(_stopped(e.__cause__))
+        except SystemExit as e:
+            # click answers a closed pipe (`cgcalc --help | head -1`) with exit 1; cgcalc's answer is 141
+            cause = e.__context__
+            if e.code == 1 and isinstance(cause, BrokenPipeError):
+                sys.exit(_stdout_failed(cause))
+            raise
         except OSError as e:  # writing stdout: --help, --version, ops, validate, or the last flush
             if _debug() or not _stdout_error(e):
                 raise
