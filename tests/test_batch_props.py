@@ -617,3 +617,13 @@ def test_check_still_fails_a_gradient_outside_the_tolerance(tmp_path):
     r = cli("check", path, "--eps", "1e-3", "--rtol", "0", "--atol", "1e-30")
     assert r.exit_code == 1, r.stdout + r.stderr
     assert "FAIL" in r.stdout
+
+
+@pytest.mark.parametrize("eps", ["1e-320", "5e-324", "1e-17"])
+def test_check_with_a_step_below_the_float_spacing_is_undefined_not_a_crash(tmp_path, eps):
+    # found by the long fuzz run: x + h == x - h made the central difference divide by zero (exit 3)
+    path = write(tmp_path, "g.yaml", "inputs:\n  x: 100.0\n  y: 3.0\nnodes:\n  z: x * y\n")
+    r = cli("check", path, "--eps", eps, "--format", "json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    statuses = {e["status"] for c in json.loads(r.stdout)["inputs"] for e in c["elements"]}
+    assert statuses == {"undefined"}

@@ -164,6 +164,8 @@ def _element(
     # x +- h rounds to, not h itself
     h = eps * max(1.0, abs(xi))
     xp, xm = xi + h, xi - h
+    if not xp - xm > 0:  # a step below the float spacing of x (--eps 1e-320), or an infinite one: no difference
+        return {o: Element(idx, a, NAN, NAN, NAN, UNDEFINED) for o, a in grads.items()}
     outs = []  # each output's value at x + h and at x - h
     sides = []  # which side of its kink each relu input is on, at x + h and x - h
     for xs in (xp, xm):
