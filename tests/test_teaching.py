@@ -233,38 +233,23 @@ def test_trace_scalar_lines_are_true(path: Path) -> None:
 # --- export: golden text and Graphviz ------------------------------------------------------------
 
 
+# (value, gradient) on each edge of apple-orange, by hand (the book, 5.4): apple 100 x 2 -> 200, x 1.1 tax
+APPLE_ORANGE_EDGES = [("100", "2.2"), ("2", "110"), ("150", "3.3"), ("3", "165"), ("200", "1.1"), ("450", "1.1"),
+                      ("650", "1.1"), ("1.1", "650"), ("715", "1")]  # fmt: skip
+
+
 def test_export_apple_orange_dot_golden() -> None:
     text = to_dot(cgcalc.load(GRAPHS / "apple_orange.yaml").run())
     assert_golden("export_apple_orange.dot", text)
     edges = re.findall(r'-> \w+ \[label=<([^<]*)<br/><font color="red">([^<]*)</font>>\]', text)
-    assert edges == [
-        ("100", "2.2"),
-        ("2", "110"),
-        ("150", "3.3"),
-        ("3", "165"),
-        ("200", "1.1"),
-        ("450", "1.1"),
-        ("650", "1.1"),
-        ("1.1", "650"),
-        ("715", "1"),
-    ]
+    assert edges == APPLE_ORANGE_EDGES
 
 
 def test_export_apple_orange_mermaid_golden() -> None:
     text = to_mermaid(cgcalc.load(GRAPHS / "apple_orange.yaml").run())
     assert_golden("export_apple_orange.mmd", text)
     edges = re.findall(r'-->\|"(\S+) / ∂ (\S+)"\|', text)
-    assert edges == [
-        ("100", "2.2"),
-        ("2", "110"),
-        ("150", "3.3"),
-        ("3", "165"),
-        ("200", "1.1"),
-        ("450", "1.1"),
-        ("650", "1.1"),
-        ("1.1", "650"),
-        ("715", "1"),
-    ]
+    assert edges == APPLE_ORANGE_EDGES
 
 
 def _figure_graphs(tmp_path: Path) -> list[Path]:

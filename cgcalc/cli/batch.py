@@ -183,6 +183,16 @@ def batch(
 
 def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
     """What a local batch run says at the end, on stderr."""
+    _counts(summary, label)
+    if verbose:
+        for note in summary.notes:
+            sys.stderr.write(f"note: {note}\n")
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
+
+
+def _counts(summary, file: str | None) -> None:
+    """The bad and the non-finite rows a batch run counted, on stderr (local and dask alike)."""
     if summary.bad:
         _warn(
             f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
@@ -191,14 +201,9 @@ def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool)
     if summary.nonfinite:
         _warn(
             f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their "
-            f"results, first at {label}:{summary.first_nonfinite_line} "
+            f"results, first at {file}:{summary.first_nonfinite_line} "
             f"(run that row alone with `cgcalc run --set` to see which node produced it)"
         )
-    if verbose:
-        for note in summary.notes:
-            sys.stderr.write(f"note: {note}\n")
-    if not quiet and sys.stderr.isatty():
-        sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
 
 
 def _batch_dask(
@@ -239,16 +244,7 @@ def _batch_dask(
         )
     for e in summary.errors:
         _warn(f"{e} (row skipped)")
-    if summary.bad:
-        _warn(
-            f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-            f"(each reported above); {summary.written:,} written"
-        )
-    if summary.nonfinite:
-        _warn(
-            f"{summary.nonfinite:,} row{'s' if summary.nonfinite > 1 else ''} with NaN or inf in their results, "
-            f"first at {summary.first_nonfinite_file}:{summary.first_nonfinite_line}"
-        )
+    _counts(summary, summary.first_nonfinite_file)
     if not quiet and sys.stderr.isatty():
         sys.stderr.write(
             clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, {summary.workers} workers)")
