@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .core.compiler import Plan, compile_plain, compile_spec
@@ -86,6 +86,67 @@ class Graph:
         """
         outs = [output] if isinstance(output, str) else output
         return run_batch(self.plan, columns, outs, exact)
+
+    def derive(self, wrt: Sequence[str] | None = None, output: str | None = None, order: int = 1) -> Graph:
+        """The derivative graph: the same inputs, and as outputs d output / d x for each x in `wrt` (default:
+        every input that takes a gradient), named d_O_d_x; for order N, every N-th partial, dN_O_d_x_d_y...
+        It is an ordinary graph: run it, export it, derive it again."""
+        return loads(_derive(self, wrt, output, order, "json"), json=True)
+
+    def derive_text(
+        self, wrt: Sequence[str] | None = None, output: str | None = None, order: int = 1, fmt: str = "yaml"
+    ) -> str:
+        """`derive` as the text of a graph file ("yaml" or "json"), as `cgcalc derive` writes it."""
+        return _derive(self, wrt, output, order, fmt)
+
+    def hessian(
+        self, overrides: Mapping[str, Any] | None = None, *, wrt: Sequence[str] | None = None, output: str | None = None
+    ) -> tuple[list[str], Any]:
+        """The matrix of second partials of a scalar output with respect to the elements of `wrt` (default:
+        every input that takes a gradient): (labels such as 'W[0,1]', an (n, n) ndarray). One vectorized run of
+        the Hessian-vector-product graph, a row per element."""
+        import numpy as np
+
+        from .core.derive import element_labels
+
+        hv, vs, wrt = _hvp_graph(self, wrt, output)
+        shapes = [self.plan.shapes[self.plan.index[w]] for w in wrt]
+        labels = element_labels(wrt, shapes)
+        n = len(labels)
+        eye = np.eye(n)
+        columns, start = {}, 0
+        for v, shape in zip(vs, shapes):
+            size = int(np.prod(shape, dtype=np.int64))
+            columns[v] = eye[:, start : start + size].reshape((n, *shape))
+            start += size
+        base = run(self.plan, overrides).values  # the point: the file's values, or the overrides'
+        for i, inp in enumerate(self.plan.inputs):
+            columns[inp.name] = np.broadcast_to(np.asarray(base[i], dtype=np.float64), (n, *np.shape(base[i])))
+        out = hv.run_batch(columns, output=hv.outputs[0])
+        h = np.concatenate([np.asarray(out.outputs[o]).reshape(n, -1) for o in hv.outputs], axis=1)
+        return labels, h
+
+    def hvp(
+        self,
+        vector: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        wrt: Sequence[str] | None = None,
+        output: str | None = None,
+    ) -> dict[str, Any]:
+        """The Hessian-vector product H v without forming H: `vector` gives v per input of `wrt` (default: the
+        inputs it names); returns input -> (H v) for that input, of its shape."""
+        wrt = list(wrt or vector)
+        hv, vs, wrt = _hvp_graph(self, wrt, output)
+        missing = [w for w in wrt if w not in vector]
+        if missing:
+            from .errors import UsageError
+
+            raise UsageError(f"the vector has no value for {', '.join(missing)}")
+        values = dict(overrides or {})
+        values.update({v: vector[w] for v, w in zip(vs, wrt)})
+        r = hv.run(values, output=hv.outputs[0])
+        return {w: r.value(o) for w, o in zip(wrt, hv.outputs)}
 
     def __repr__(self) -> str:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
@@ -202,3 +263,30 @@ def is_json(text: str | bytes, file: str | None) -> bool:
     head = text[:4096]
     head = (head.removeprefix(b"\xef\xbb\xbf") if isinstance(head, bytes) else head.removeprefix("\ufeff")).lstrip()
     return head[:1] in ("{", b"{")
+
+
+# --- derivatives: derive, hessian, hvp (Graph's methods) ----------------------------------------------
+
+
+def _derive(
+    g: Graph, wrt: Sequence[str] | None = None, output: str | None = None, order: int = 1, fmt: str = "yaml"
+) -> str:
+    """The text of the derivative graph file (YAML or JSON)."""
+    from .core.derive import checked, derive, to_document
+    from .io.graph_text import to_text
+
+    wrt, output = checked(g.plan, wrt, output, order)
+    doc = to_document(g.plan, derive(g.plan, wrt, output, order), output, wrt, order)
+    header = f"cgcalc derive{' --order ' + str(order) if order > 1 else ''} of {g.plan.spec.file or g.name}"
+    return to_text(doc, fmt, header)
+
+
+def _hvp_graph(g: Graph, wrt: Sequence[str] | None, output: str | None) -> tuple[Graph, list[str], list[str]]:
+    """The graph of the Hessian-vector product, its vector inputs (by wrt) and the checked wrt."""
+    from .core.derive import checked, hvp_terms, to_document
+    from .io.graph_text import to_text
+
+    wrt, output = checked(g.plan, wrt, output, 2)
+    d, vs = hvp_terms(g.plan, wrt, output)
+    doc = to_document(g.plan, d, output, wrt, 2, vs)
+    return loads(to_text(doc, "json"), json=True, name=f"{g.name}-hvp"), [n for n, _ in vs], wrt

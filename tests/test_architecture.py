@@ -38,12 +38,15 @@ CORE_RANK = {
     "kernels": 0,
     "layers": 1,
     "nn_layers": 1,
+    "shape_layers": 1,
+    "prob_layers": 1,
     "registry": 2,
     "spec": 2,
     "expr": 3,
     "compiler": 4,
     "runtime": 5,
     "vectorized": 6,
+    "derive": 6,
     "__init__": 7,
 }
 # third-party stacks and the modules allowed to import them (prefixes of dotted module names)

@@ -53,10 +53,28 @@ SEEDS = st.integers(0, 2**32 - 1)
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
-def test_registry_has_the_sixteen_ops_of_the_spec():
-    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS)
-    assert len(LAYERS) == 16
+# the ops derivative graphs are made of (issue 12), besides the spec's sixteen
+DERIVATIVE_OPS = [
+    "softmax",
+    "log_softmax",
+    "one_hot",
+    "reshape",
+    "transpose",
+    "sum_to",
+    "broadcast_to",
+    "identity",
+    "step",
+]
+
+
+def test_registry_has_the_sixteen_ops_of_the_spec_and_the_derivative_ops():
+    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + DERIVATIVE_OPS)
+    assert len(LAYERS) == 16 + len(DERIVATIVE_OPS)
     for op, cls in LAYERS.items():
+        assert callable(getattr(cls, "backward_ops", None)), f"{op} states no backward as ops"
+    for op, cls in LAYERS.items():
+        if op in DERIVATIVE_OPS:
+            continue
         assert cls.op == op
         assert cls.arity == (
             len(DOMAINS[op]) if op in DOMAINS else {"affine": 3, "matmul": 2, "softmax_with_loss": 2}.get(op, 1)

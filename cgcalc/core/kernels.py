@@ -178,3 +178,12 @@ def where(cond: Any, a: Number, b: Number) -> Number:
     import numpy as np
 
     return np.where(cond, a, b)
+
+
+def zeros_like(x: Number) -> Number:
+    """0 in x's shape: 0.0 for a float."""
+    if type(x) is float:
+        return 0.0
+    import numpy as np
+
+    return np.zeros(np.shape(x))

@@ -25,6 +25,10 @@ class AddLayer(Layer):
     def backward(self, dout):
         return dout, dout
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        return dout, dout
+
 
 class SubLayer(Layer):
     op, symbol, arity = "sub", "-", 2
@@ -36,6 +40,10 @@ class SubLayer(Layer):
 
     def backward(self, dout):
         return dout, -dout
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        return dout, g.neg(dout)
 
 
 class MulLayer(Layer):
@@ -52,6 +60,11 @@ class MulLayer(Layer):
             return self.y, self.x
         return dout * self.y, dout * self.x
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        x, y = ins
+        return g.mul(dout, y), g.mul(dout, x)
+
 
 class DivLayer(Layer):
     op, symbol, arity = "div", "÷", 2
@@ -67,6 +80,11 @@ class DivLayer(Layer):
         # d(x/y)/dy = -x / y**2, taken as -(dout * (x / y)) / y: y * y under/overflows for |y| < 1e-154 or
         # > 1e154, and dout first: an upstream gradient of exactly 0 stays 0 where (x / y) / y would overflow
         return div(dout, self.y), -div(dout * self.out, self.y)
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        _, y = ins
+        return g.div(dout, y), g.neg(g.div(g.mul(dout, out), y))
 
 
 class PowLayer(Layer):
@@ -87,6 +105,12 @@ class PowLayer(Layer):
         dy = where((x == 0) & (y >= 0), 0.0, dout * self.out * log(x))
         return dx, dy
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        x, y = ins
+        dx = None if g.value(y) == 0 else g.mul(g.mul(dout, y), g.op("pow", x, g.sub(y, g.const(1.0))))
+        return dx, g.mul(g.mul(dout, out), g.op("log", x))
+
 
 # --- one input -----------------------------------------------------------------------------------
 
@@ -102,6 +126,10 @@ class NegLayer(Layer):
     def backward(self, dout):
         return (-dout,)
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        return (g.neg(dout),)
+
 
 class ExpLayer(Layer):
     op, symbol = "exp", "exp"
@@ -114,6 +142,10 @@ class ExpLayer(Layer):
 
     def backward(self, dout):
         return (dout * self.out,)
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        return (g.mul(dout, out),)
 
 
 class LogLayer(Layer):
@@ -128,6 +160,11 @@ class LogLayer(Layer):
     def backward(self, dout):
         return (div(dout, self.x),)
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        (x,) = ins
+        return (g.div(dout, x),)
+
 
 class Relu(Layer):
     op, symbol = "relu", "relu"
@@ -140,6 +177,11 @@ class Relu(Layer):
 
     def backward(self, dout):
         return (positive_mask(self.x, dout),)  # never dout[mask] = 0: dout is the caller's
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        (x,) = ins
+        return (g.mul(dout, g.op("step", x)),)
 
 
 class Sigmoid(Layer):
@@ -154,6 +196,10 @@ class Sigmoid(Layer):
     def backward(self, dout):
         return (dout * (1.0 - self.out) * self.out,)
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        return (g.mul(g.mul(dout, g.sub(g.const(1.0), out)), out),)
+
 
 class TanhLayer(Layer):
     op, symbol = "tanh", "tanh"
@@ -166,3 +212,7 @@ class TanhLayer(Layer):
 
     def backward(self, dout):
         return (dout * (1.0 - self.out * self.out),)
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        return (g.mul(dout, g.sub(g.const(1.0), g.mul(out, out))),)

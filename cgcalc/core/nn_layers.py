@@ -17,6 +17,22 @@ def _T(a):
     return a.swapaxes(-1, -2)
 
 
+def _swap(rank: int) -> list[int]:
+    return [*range(rank - 2), rank - 1, rank - 2]
+
+
+def _matmul_ops(g, d, x, W, xv: Shape, wv: Shape):
+    """matmul's backward as ops, on the views its layout gave (1-D operands promoted, ranks aligned):
+    dx = d @ W.T, dW = x.T @ d, each summed to its operand's view and reshaped to the operand's shape."""
+    xm, wm = g.op("reshape", x, shape=xv), g.op("reshape", W, shape=wv)
+    dx = g.op("matmul", d, g.op("transpose", wm, axes=_swap(len(wv))))
+    dw = g.op("matmul", g.op("transpose", xm, axes=_swap(len(xv))), d)
+    return (
+        g.op("reshape", g.sum_to(dx, xv), shape=g.shape(x)),
+        g.op("reshape", g.sum_to(dw, wv), shape=g.shape(W)),
+    )
+
+
 def matmul_layout(sa: Shape, sb: Shape, op: str = "matmul") -> Layout:
     """a @ b with numpy's rules: a 1-D a is a row (1, n), a 1-D b a column (n, 1), dropped again from the
     product; stacks broadcast, viewed at the same rank."""
@@ -53,6 +69,12 @@ class MatMul(Layer):
     def backward(self, dout):
         return dout @ _T(self.W), _T(self.x) @ dout
 
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        x, W = ins
+        lay = matmul_layout(g.shape(x), g.shape(W))
+        return _matmul_ops(g, g.op("reshape", dout, shape=lay.out_view), x, W, *lay.views)
+
 
 class Affine(Layer):
     op, symbol, arity = "affine", "affine", 3
@@ -80,6 +102,16 @@ class Affine(Layer):
     def backward(self, dout):
         dxw = sum_to(dout, self.xw_shape)  # b may have enlarged x @ W
         return dxw @ _T(self.W), _T(self.x) @ dxw, dout
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        x, W, b = ins
+        lay = Affine.layout([g.shape(x), g.shape(W), g.shape(b)], {})
+        xv, wv, bv = lay.views
+        d = g.op("reshape", dout, shape=lay.out_view)
+        dxw = g.sum_to(d, broadcast_shapes(xv[:-2], wv[:-2]) + (xv[-2], wv[-1]))  # b may have enlarged x @ W
+        dx, dw = _matmul_ops(g, dxw, x, W, xv, wv)
+        return dx, dw, g.op("reshape", g.sum_to(d, bv), shape=g.shape(b))
 
 
 def _promoted(b: Shape, x_1d: bool, w_1d: bool) -> Shape:
@@ -148,6 +180,18 @@ class _Reduce(Layer):
         g = dout if self.keepdims else np.expand_dims(dout, self.axes)
         return (np.broadcast_to(self.scale(g), self.shape),)
 
+    @classmethod
+    def backward_ops(cls, g, dout, out, ins, attrs):
+        (x,) = ins
+        shape = g.shape(x)
+        axes = _axes(cls.op, shape, attrs["axis"])
+        if not axes:
+            return (dout,)
+        d = g.op("reshape", dout, shape=tuple(1 if i in axes else n for i, n in enumerate(shape)))
+        if cls.op == "mean":
+            d = g.div(d, g.const(float(_count(shape, axes))))
+        return (g.op("broadcast_to", d, shape=shape),)
+
 
 def _axes(op: str, shape: Shape, axis) -> tuple[int, ...]:
     if axis is None:
@@ -161,6 +205,13 @@ def _axes(op: str, shape: Shape, axis) -> tuple[int, ...]:
     if len(set(norm)) != len(norm):
         raise ShapeError(f"{op}: axis {axis} repeats an axis")
     return tuple(sorted(norm))
+
+
+def _count(shape: Shape, axes: tuple[int, ...]) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
 
 
 def _is_int(v: Any) -> bool:
@@ -256,4 +307,17 @@ class SoftmaxWithLoss(Layer):
         d = np.reshape(dout, np.shape(dout) + (1,) * (self.y.ndim - np.ndim(dout)))
         dx = d * (self.y * self.t.sum(axis=-1, keepdims=True) - self.t) / self.n
         dt = None if self.indices else d * -self.logy / self.n
+        return dx, dt
+
+    @staticmethod
+    def backward_ops(g, dout, out, ins, attrs):
+        x, t = ins
+        sx = g.shape(x)
+        indices = g.shape(t) != sx
+        n = g.const(float(sx[-2] if len(sx) == 2 else 1))
+        if indices:
+            t = g.op("one_hot", t, classes=sx[-1])
+        y = g.op("softmax", x, axis=-1)
+        dx = g.div(g.mul(dout, g.sub(g.mul(y, g.op("sum", t, axis=-1, keepdims=True)), t)), n)
+        dt = None if indices else g.div(g.mul(dout, g.neg(g.op("log_softmax", x, axis=-1))), n)
         return dx, dt

@@ -17,6 +17,8 @@ from .layers import (
     TanhLayer,
 )
 from .nn_layers import Affine, MatMul, MeanLayer, SoftmaxWithLoss, SumLayer
+from .prob_layers import LogSoftmax, OneHot, Softmax
+from .shape_layers import BroadcastTo, Identity, Reshape, Step, SumTo, Transpose
 
 # fmt: off
 LAYERS: dict[str, type[Layer]] = {
@@ -25,6 +27,8 @@ LAYERS: dict[str, type[Layer]] = {
         AddLayer, SubLayer, MulLayer, DivLayer, PowLayer,    # elementwise, two inputs
         NegLayer, ExpLayer, LogLayer, Relu, Sigmoid, TanhLayer,  # elementwise, one input
         MatMul, Affine, SumLayer, MeanLayer, SoftmaxWithLoss,    # arrays
+        Softmax, LogSoftmax, OneHot,                             # probabilities
+        Reshape, Transpose, SumTo, BroadcastTo, Identity, Step,  # what derivative graphs are made of
     )
 }
 # fmt: on
