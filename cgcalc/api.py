@@ -134,17 +134,20 @@ class Graph:
         wrt: Sequence[str] | None = None,
         output: str | None = None,
     ) -> dict[str, Any]:
-        """The Hessian-vector product H v without forming H: `vector` gives v per input of `wrt` (default: the
-        inputs it names); returns input -> (H v) for that input, of its shape."""
-        wrt = list(wrt or vector)
+        """The Hessian-vector product H v without forming H: `vector` gives v by input (0 for an input of `wrt`
+        it leaves out); `wrt` defaults to every input that takes a gradient. Returns input -> (H v) for that
+        input, of its shape."""
         hv, vs, wrt = _hvp_graph(self, wrt, output)
-        missing = [w for w in wrt if w not in vector]
-        if missing:
-            from .errors import UsageError
+        extra = [name for name in vector if name not in wrt]
+        if extra:
+            from .errors import UsageError, suggest
 
-            raise UsageError(f"the vector has no value for {', '.join(missing)}")
+            raise UsageError(
+                f"the vector names '{extra[0]}', which is not among the inputs differentiated with respect to"
+                + suggest(extra[0], wrt)
+            )
         values = dict(overrides or {})
-        values.update({v: vector[w] for v, w in zip(vs, wrt)})
+        values.update({v: vector[w] for v, w in zip(vs, wrt) if w in vector})
         r = hv.run(values, output=hv.outputs[0])
         return {w: r.value(o) for w, o in zip(wrt, hv.outputs)}
 

@@ -150,7 +150,7 @@ class Terms:
                 return self.full(x, shape)
         if op in ("reshape", "sum_to", "broadcast_to", "identity") and self.shape(args[0]) == shape:
             return args[0]
-        if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None:
+        if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None and self.terms[args[0]].op != "const":
             return self.full(vals[0] * (1.0 if op != "sum_to" else _ratio(self.shape(args[0]), shape)), shape)
         if op == "reshape" and self.terms[args[0]].op == "reshape":
             return self.op("reshape", self.terms[args[0]].args[0], **attrs)

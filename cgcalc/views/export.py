@@ -28,6 +28,20 @@ def cell(v) -> str:
     return dumps(v)
 
 
+def csv_text(header: list[str], rows: list[list]) -> str:
+    """CSV of plain rows: text as it is, numbers and arrays as `cell` writes them."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([x if isinstance(x, str) else cell(_plain(x)) for x in row])
+    return buf.getvalue()
+
+
+def _plain(v):
+    return v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 0) else (None if v is None else float(v))
+
+
 def to_csv(result: Result) -> str:
     d = result.to_dict()
     outs = list(result.grads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -243,3 +244,23 @@ def _status_text(status: str) -> str:
     return {"pass": "ok", "FAIL": "FAIL", "kink": "kink (no derivative here)", "undefined": "undefined at x ± eps"}[
         status
     ]
+
+
+def hessian_table(h, precision: int) -> Group:
+    """The Hessian with its row and column labels (inputs, or array elements such as W[0,1])."""
+    t = Table(box=BOX)
+    t.add_column("")
+    for label in h.labels:
+        t.add_column(literal(label), justify="right")
+    for label, row in zip(h.labels, h.matrix.tolist()):
+        t.add_row(literal(label, "bold"), *[literal(fmt_num(x, precision)) for x in row])
+    return Group(literal(f"{h.graph}: ∂²{h.output} / ∂row ∂column"), t)
+
+
+def hvp_table(graph: str, output: str, hv: dict, precision: int) -> Group:
+    t = Table(box=BOX)
+    t.add_column("input")
+    t.add_column("(H v)", justify="right")
+    for name, v in hv.items():
+        t.add_row(literal(name, "bold"), literal(fmt_value(v, precision)))
+    return Group(literal(f"{graph}: the Hessian of {output} times the vector v"), t)
