@@ -95,6 +95,14 @@ class Terms:
         c = self.const(v)
         return c if not shape else self.op("broadcast_to", c, shape=shape)
 
+    def node(self, name: str, op: str, args: Sequence[int], attrs: dict) -> int:
+        """A node of the graph itself, as written: never rewritten or merged with another (each keeps its own
+        gradient, and its name in a derivative graph)."""
+        cls = LAYERS[op]
+        lay = cls.layout([self.terms[a].shape for a in args], cls.check_attrs(attrs))
+        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items()))
+        return self._intern(Term(op, tuple(args), frozen, lay.out, None, name))
+
     def op(self, op: str, *args: int, **attrs: Any) -> int:
         """The term op(args) with these attributes (in the file's form), simplified, shared if it exists."""
         cls = LAYERS[op]
@@ -277,14 +285,15 @@ class Terms:
 
     # --- reverse mode --------------------------------------------------------------------------------
 
-    def gradients(self, out: int, wrt: Sequence[int], names: dict[int, str] | None = None) -> list[int]:
-        """d sum(out) / d w for each w in wrt, as terms (0 where out does not depend on w). With `names`,
-        also the adjoint of each term named there: adjoints[term] is filled in `self.adjoints`."""
+    def gradients(self, out: int, wrt: Sequence[int], every: bool = False) -> list[int]:
+        """d sum(out) / d w for each w in wrt, as terms (0 where out does not depend on w). The adjoint of
+        every term on the way is left in `self.adjoints`; with `every`, of every term out depends on, whether
+        or not it depends on a w (a node fed only by constants has a gradient too)."""
         terms = self.terms
         wanted = set(wrt)
-        depends = [False] * (out + 1)  # on some w in wrt: only those take a gradient
-        for t in range(min(wanted, default=out + 1), out + 1):
-            depends[t] = t in wanted or any(depends[a] for a in terms[t].args if a < len(depends))
+        depends = [every] * (out + 1)  # on some w in wrt: only those take a gradient
+        for t in range(0 if every else min(wanted, default=out + 1), out + 1):
+            depends[t] = every or t in wanted or any(depends[a] for a in terms[t].args)
         self.adjoints: dict[int, int] = {}
         if not depends[out]:
             return [self.full(0.0, self.shape(w)) for w in wrt]
@@ -373,14 +382,14 @@ def checked(plan: Plan, wrt: Sequence[str] | None, output: str | None, order: in
 
 
 def plan_terms(plan: Plan) -> tuple[Terms, list[int], dict[str, int]]:
-    """The graph's inputs and nodes as terms (simplified and shared like any others)."""
+    """The graph's inputs and nodes as terms, each node as it is written."""
     g = Terms()
     slots: list[int] = []
     for inp in plan.inputs:
         slots.append(g.input(inp.name, inp.shape, inp.grad))
     slots += [-1] * len(plan.steps) + [g.const(c) for c in plan.constants]
     for st in plan.steps:
-        slots[st.slot] = g.op(st.op, *[slots[a] for a in st.args], **_file_attrs(st.cls, st.attrs))
+        slots[st.slot] = g.node(st.name, st.op, [slots[a] for a in st.args], _file_attrs(st.cls, st.attrs))
     nodes = {plan.names[s]: slots[s] for s in range(plan.n_named)}
     return g, slots[: len(plan.inputs)], nodes
 

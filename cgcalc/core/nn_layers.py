@@ -72,7 +72,12 @@ class MatMul(Layer):
     @staticmethod
     def backward_ops(g, dout, out, ins, attrs):
         x, W = ins
-        lay = matmul_layout(g.shape(x), g.shape(W))
+        sx, sw = g.shape(x), g.shape(W)
+        if len(sx) == len(sw) == 1:  # a dot product
+            return g.mul(dout, W), g.mul(dout, x)
+        if len(sx) == len(sw) == 2:  # the book's case
+            return g.op("matmul", dout, g.op("transpose", W)), g.op("matmul", g.op("transpose", x), dout)
+        lay = matmul_layout(sx, sw)
         return _matmul_ops(g, g.op("reshape", dout, shape=lay.out_view), x, W, *lay.views)
 
 

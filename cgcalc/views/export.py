@@ -10,9 +10,13 @@ from ..errors import clean
 from ..numbers import dumps, fmt_float, fmt_value
 
 
-def to_json(result: Result) -> str:
-    """One JSON object; one line per node so that it also reads well without jq."""
+def to_json(result: Result, formulas: dict[str, str | None] | None = None) -> str:
+    """One JSON object; one line per node so that it also reads well without jq. With formulas, each node's
+    gradient formula as its "formula" field (null for none)."""
     d = result.to_dict()
+    if formulas is not None:
+        for n in d["nodes"]:
+            n["formula"] = formulas.get(n["name"])
     head = {k: d[k] for k in ("graph", "output", "outputs")}
     text = dumps(head)[:-1]
     nodes = ",\n  ".join(dumps(n) for n in d["nodes"])
@@ -42,17 +46,20 @@ def _plain(v):
     return v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 0) else (None if v is None else float(v))
 
 
-def to_csv(result: Result) -> str:
+def to_csv(result: Result, formulas: dict[str, str | None] | None = None) -> str:
     d = result.to_dict()
     outs = list(result.grads)
     multi = len(outs) > 1
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "op", "inputs", "value", "grad"] + [f"d{o}" for o in outs if multi])
+    extra = ["formula"] if formulas is not None else []
+    w.writerow(["name", "op", "inputs", "value", "grad"] + [f"d{o}" for o in outs if multi] + extra)
     for n in d["nodes"]:
         row = [n["name"], n["op"], " ".join(n["inputs"]), cell(n["value"]), cell(n["grad"])]
         if multi:
             row += [cell(n["grads"][o]) for o in outs]
+        if formulas is not None:
+            row.append(formulas.get(n["name"]) or "")
         w.writerow(row)
     return buf.getvalue()
 

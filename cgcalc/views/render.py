@@ -69,7 +69,12 @@ def select_rows(result: Result, max_rows: int | None = MAX_ROWS, sort: str | Non
 
 
 def result_table(
-    result: Result, precision: int = 6, full: bool = False, max_rows: int | None = MAX_ROWS, sort: str | None = None
+    result: Result,
+    precision: int = 6,
+    full: bool = False,
+    max_rows: int | None = MAX_ROWS,
+    sort: str | None = None,
+    formulas: dict[str, str | None] | None = None,
 ) -> Table:
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
     A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
@@ -91,6 +96,8 @@ def result_table(
     table.add_column("value", justify="right")
     for o in outs:
         table.add_column(f"grad of {o}", justify="right", style="magenta")
+    if formulas is not None:
+        table.add_column(f"∂{result.output}/∂name =", style="magenta")
     table.add_column("", no_wrap=True, min_width=8)  # the output mark
 
     n_in = len(plan.inputs)
@@ -101,7 +108,8 @@ def result_table(
         if slot >= n_in > previous:
             table.add_section()
         elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *([""] * len(outs)), ""))
+            blank = [""] * (len(outs) + (formulas is not None))
+            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *blank, ""))
         previous = slot
         name = plan.names[slot]
         if slot < n_in:
@@ -120,6 +128,8 @@ def result_table(
             g = result.grads[o][slot]
             text = fmt_value(g, precision, full)
             cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
+        if formulas is not None:
+            cells.append(formulas.get(name) or "—")
         if name in differentiated:
             cells.append(Text("◀ output", style="bold green"))
         else:  # an output of the graph, not differentiated in this run
@@ -145,8 +155,9 @@ def ops_table(layers: dict) -> Table:
     return table
 
 
-def trace_view(t, precision: int = 6):
-    """The book's walk through backprop: forward steps, then backward steps with their local derivatives."""
+def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = None):
+    """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
+    with formulas, each gradient's formula beside it."""
     from rich.console import Group
 
     def v(x) -> str:
@@ -173,6 +184,8 @@ def trace_view(t, precision: int = 6):
         head.append(f"{s.name}", style="bold")
         head.append(f" ({s.op})   upstream ∂{s.name} = ")
         head.append(v(s.upstream), style="magenta")
+        if formulas and formulas.get(s.name):
+            head.append(f"   = {formulas[s.name]}", style="dim")
         lines.append(head)
         for p in s.passes:
             line = Text("      ")
@@ -190,7 +203,8 @@ def trace_view(t, precision: int = 6):
     lines.append(Text(""))
     lines.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
     for name, g in t.grads:
-        lines.append(Text(f"  ∂{name} = {v(g)}"))
+        formula = f" = {formulas[name]}" if formulas and formulas.get(name) else ""
+        lines.append(Text(f"  ∂{name}{formula} = {v(g)}"))
     return Group(*lines)
 
 
