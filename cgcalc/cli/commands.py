@@ -110,6 +110,10 @@ def check(
             help="Check at most this many elements of each input (a fixed random sample beyond it).",
         ),
     ] = 1000,
+    order: Annotated[
+        int,
+        typer.Option("--order", min=1, max=2, help="2: the Hessian against central differences of the gradient."),
+    ] = 1,
 ) -> None:
     """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
     from ..views.check import check as gradcheck
@@ -120,7 +124,14 @@ def check(
         ):
             raise UsageError("--eps must be a positive number, --rtol and --atol numbers not below 0")
         g = _load(graph)
-        report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
+        if order == 2:
+            from ..views.check import check_hessian
+
+            if output == "all":
+                raise UsageError("check --order 2 takes one output at a time")
+            report = check_hessian(g, _overrides(set_), output, eps, rtol, atol, max_elements)
+        else:
+            report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
         if fmt is Format.table:
             from ..views.render import check_table
 

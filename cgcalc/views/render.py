@@ -210,8 +210,11 @@ def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = N
 
 def check_table(report, full: bool = False) -> Table:
     """One row per input (its worst element), or per element with full: analytic vs numeric."""
+    what = "backprop" if report.order == 1 else "the Hessian vs central differences of the gradient"
     title = (
-        f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
+        f"{report.graph}: {what} (eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g})"
+        if report.order != 1
+        else f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
         f"atol {report.atol:g})"
     )
     table = Table(
