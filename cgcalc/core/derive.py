@@ -492,11 +492,10 @@ def to_document(
     for n, t in extra:
         shape = g.shape(t)
         inputs[n] = _nested([0.0] * _count(shape), shape) if shape else 0.0
-    what = "derivatives" if order == 1 else f"order-{order} derivatives"
+    what = "d" if order == 1 else f"d{order}"
     return {
         "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
-        "description": f"The {what} of {output} with respect to {', '.join(wrt)} in {plan.spec.name} "
-        "(written by cgcalc derive)",
+        "description": f"{what} {output} / d ({', '.join(wrt)}) of {plan.spec.name}, by cgcalc derive",
         "inputs": inputs,
         "nodes": nodes,
         "outputs": out_names,
