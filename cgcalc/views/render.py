@@ -265,7 +265,7 @@ def _status_text(status: str) -> str:
 
 def hessian_table(h, precision: int) -> Group:
     """The Hessian with its row and column labels (inputs, or array elements such as W[0,1])."""
-    t = Table(box=BOX)
+    t = Table(box=BOX, pad_edge=False, show_edge=False)
     t.add_column("")
     for label in h.labels:
         t.add_column(literal(label), justify="right")
@@ -275,7 +275,7 @@ def hessian_table(h, precision: int) -> Group:
 
 
 def hvp_table(graph: str, output: str, hv: dict, precision: int) -> Group:
-    t = Table(box=BOX)
+    t = Table(box=BOX, pad_edge=False, show_edge=False)
     t.add_column("input")
     t.add_column("(H v)", justify="right")
     for name, v in hv.items():
