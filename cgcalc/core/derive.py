@@ -57,17 +57,25 @@ class Terms:
 
     def __init__(self) -> None:
         self.terms: list[Term] = []
+        self.values: list[float | None] = []  # by term: value(t), kept for speed
         self._ids: dict[tuple, int] = {}
         self.grad_false: set[int] = set()
 
     # --- making terms ----------------------------------------------------------------------------
 
     def _intern(self, term: Term) -> int:
-        key = (term.op, term.args, term.attrs, term.name, repr(term.value) if term.op == "const" else None)
+        op = term.op
+        key = (op, term.args, term.attrs, term.name, repr(term.value)) if op == "const" else term[:3] + (term.name,)
         t = self._ids.get(key)
         if t is None:
             t = self._ids[key] = len(self.terms)
             self.terms.append(term)
+            if op == "const":
+                self.values.append(term.value)
+            elif op == "broadcast_to" and term.name is None:
+                self.values.append(self.values[term.args[0]])
+            else:
+                self.values.append(None)
         return t
 
     def input(self, name: str, shape: Shape, grad: bool = True) -> int:
@@ -84,41 +92,34 @@ class Terms:
 
     def value(self, t: int) -> float | None:
         """The number every element of t is, when t is a constant (or a constant broadcast); else None."""
-        term = self.terms[t]
-        if term.op == "const":
-            return term.value
-        if term.op == "broadcast_to":
-            return self.value(term.args[0])
-        return None
+        return self.values[t]
 
     def full(self, v: float, shape: Shape) -> int:
         c = self.const(v)
         return c if not shape else self.op("broadcast_to", c, shape=shape)
 
-    def node(self, name: str, op: str, args: Sequence[int], attrs: dict) -> int:
-        """A node of the graph itself, as written: never rewritten or merged with another (each keeps its own
-        gradient, and its name in a derivative graph)."""
-        cls = LAYERS[op]
-        lay = cls.layout([self.terms[a].shape for a in args], cls.check_attrs(attrs))
-        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items()))
-        return self._intern(Term(op, tuple(args), frozen, lay.out, None, name))
+    def node(self, name: str, op: str, args: Sequence[int], attrs: dict, shape: Shape) -> int:
+        """A node of the graph itself, as written (of the shape the compiler found): never rewritten or merged
+        with another (each keeps its own gradient, and its name in a derivative graph)."""
+        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items())) if attrs else ()
+        return self._intern(Term(op, tuple(args), frozen, shape, None, name))
 
     def op(self, op: str, *args: int, **attrs: Any) -> int:
         """The term op(args) with these attributes (in the file's form), simplified, shared if it exists."""
         cls = LAYERS[op]
-        shapes = [self.terms[a].shape for a in args]
-        if cls.elementwise and shapes.count(shapes[0]) == len(shapes):
-            shape = shapes[0]
-        else:
-            lay = cls.layout(shapes, cls.check_attrs(attrs))
-            shape = lay.out
-        simple = self._simplified(op, args, attrs, shape)
+        terms = self.terms
+        shape = terms[args[0]].shape
+        if not (cls.elementwise and (len(args) == 1 or terms[args[1]].shape == shape)):
+            shape = cls.layout([terms[a].shape for a in args], cls.check_attrs(attrs)).out
+        values = self.values
+        vals = [values[a] for a in args]
+        simple = self._simplified(op, args, attrs, shape, vals)
         if simple is not None:
             return simple
         if op in COMMUTATIVE and self._order(args[0]) > self._order(args[1]):
             args = (args[1], args[0])  # a constant first, else the older term
-        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items()))
-        return self._intern(Term(op, tuple(args), frozen, shape))
+        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items())) if attrs else ()
+        return self._intern(Term(op, args, frozen, shape))
 
     def _order(self, t: int) -> tuple[bool, int]:
         return (self.terms[t].op != "const", t)
@@ -146,10 +147,17 @@ class Terms:
     def expand(self, t: int, shape: Shape) -> int:
         return t if self.shape(t) == shape else self.op("broadcast_to", t, shape=shape)
 
-    def _simplified(self, op: str, args: tuple[int, ...], attrs: dict, shape: Shape) -> int | None:
-        vals = [self.value(a) for a in args]
+    def _simplified(self, op: str, args: tuple[int, ...], attrs: dict, shape: Shape, vals: list) -> int | None:
+        if vals.count(None) == len(vals):  # the common case: no constant among the arguments
+            if op in ("reshape", "sum_to", "broadcast_to", "identity") and self.terms[args[0]].shape == shape:
+                return args[0]
+            if op == "reshape" and self.terms[args[0]].op == "reshape":
+                return self.op("reshape", self.terms[args[0]].args[0], **attrs)
+            if op == "neg" and self.terms[args[0]].op == "neg":
+                return self.terms[args[0]].args[0]
+            return self._algebra(op, args, vals, shape)
         cls = LAYERS[op]
-        if cls.elementwise and all(v is not None for v in vals):
+        if cls.elementwise and None not in vals:
             try:
                 x = cls().forward(*vals)  # constant folding, with the layer's own float math
             except (ArithmeticError, ValueError):
@@ -306,7 +314,8 @@ class Terms:
             if term.op in ("input", "const"):
                 continue
             cls = LAYERS[term.op]
-            ds = cls.backward_ops(self, g, t, term.args, cls.check_attrs({k: _thawed(v) for k, v in term.attrs}))
+            attrs = cls.check_attrs({k: _thawed(v) for k, v in term.attrs}) if term.attrs else cls.attr_defaults
+            ds = cls.backward_ops(self, g, t, term.args, attrs)
             for a, d in zip(term.args, ds):
                 if d is None or a >= len(depends) or not depends[a]:
                     continue
@@ -351,8 +360,11 @@ class Derivative(NamedTuple):
     adjoints: dict[str, int]  # first order: d output / d node, for every input and node with one
 
 
-def checked(plan: Plan, wrt: Sequence[str] | None, output: str | None, order: int = 1) -> tuple[list[str], str]:
-    """The inputs to differentiate with respect to and the output, checked (UsageError)."""
+def checked(
+    plan: Plan, wrt: Sequence[str] | None, output: str | None, order: int = 1, what: str | None = None
+) -> tuple[list[str], str]:
+    """The inputs to differentiate with respect to and the output, checked (UsageError). `what` (say, "a
+    Hessian") needs a scalar output as order > 1 does."""
     output = output or plan.outputs[0]
     if output not in plan.index:
         raise UsageError(f"no input or node named '{output}'{suggest(output, plan.index)}")
@@ -370,10 +382,10 @@ def checked(plan: Plan, wrt: Sequence[str] | None, output: str | None, order: in
         raise UsageError("the graph has no input that takes a gradient (every input is `grad: false`)")
     if order < 1:
         raise UsageError(f"--order must be 1 or more, got {order}")
-    if order > 1 and plan.shapes[plan.index[output]] != ():
+    if (order > 1 or what) and plan.shapes[plan.index[output]] != ():
         shape = fmt_shape(plan.shapes[plan.index[output]])
         raise UsageError(
-            f"--order {order} needs a scalar output; '{output}' has shape {shape}: "
+            f"{what or f'--order {order}'} needs a scalar output; '{output}' has shape {shape}: "
             "differentiate a sum or mean of it (a node such as sum(O))"
         )
     if len(wrt) ** order > 10_000:
@@ -389,7 +401,8 @@ def plan_terms(plan: Plan) -> tuple[Terms, list[int], dict[str, int]]:
         slots.append(g.input(inp.name, inp.shape, inp.grad))
     slots += [-1] * len(plan.steps) + [g.const(c) for c in plan.constants]
     for st in plan.steps:
-        slots[st.slot] = g.node(st.name, st.op, [slots[a] for a in st.args], _file_attrs(st.cls, st.attrs))
+        attrs = _file_attrs(st.cls, st.attrs) if st.attrs else {}
+        slots[st.slot] = g.node(st.name, st.op, [slots[a] for a in st.args], attrs, plan.shapes[st.slot])
     nodes = {plan.names[s]: slots[s] for s in range(plan.n_named)}
     return g, slots[: len(plan.inputs)], nodes
 
@@ -413,8 +426,13 @@ def derive(plan: Plan, wrt: Sequence[str] | None = None, output: str | None = No
                 adjoints = {by_term[t]: a for t, a in g.adjoints.items() if t in by_term}
         level = nxt
     prefix = "d" if order == 1 else f"d{order}"
-    outputs = [(f"{prefix}_{output}_" + "_".join(f"d_{w}" for w in ws), t) for ws, t in level]
+    outputs = [(_safe(f"{prefix}_{output}_" + "_".join(f"d_{w}" for w in ws)), t) for ws, t in level]
     return Derivative(g, inputs, nodes, outputs, adjoints)
+
+
+def _safe(name: str) -> str:
+    """A name a file can hold: an expression's inner node `y.2` becomes `y_2`."""
+    return name if name.isidentifier() else re.sub(r"\W", "_", name)
 
 
 def _nested(flat: Any, shape: Shape) -> Any:
@@ -447,7 +465,7 @@ def to_document(
     for n, t in d.nodes.items():
         if t not in name_of:
             # an expression's inner node (`y.2`) becomes a name a file can hold (`y_2`)
-            name_of[t] = n if n.isidentifier() else fresh(re.sub(r"\W", "_", n))
+            name_of[t] = n if n.isidentifier() else fresh(_safe(n))
 
     # which terms the outputs need: ids are topological, so one pass downwards marks them all
     need = [False] * len(terms)
@@ -466,25 +484,31 @@ def to_document(
             name_of[t] = name
     for n, a in d.adjoints.items():
         if a not in name_of and need[a] and terms[a].op != "const":
-            name_of[a] = fresh(f"d_{output}_d_{n}")
+            name_of[a] = fresh(_safe(f"d_{output}_d_{n}"))
+    refs: list[Any] = [None] * len(terms)  # what a reference to a term writes: its name, or a constant's value
+    for t, n in name_of.items():
+        refs[t] = n
     k = 0
     nodes: dict[str, dict] = {}
-
-    def ref(t: int) -> Any:
-        term = terms[t]
-        return term.value if term.op == "const" else name_of[t]
-
-    for t, term in enumerate(terms):
-        if not need[t] or term.op in ("input", "const"):
+    for t in range(len(terms)):
+        if not need[t]:
             continue
-        if t not in name_of:
+        op, args, attrs = terms[t][:3]
+        if op == "const":
+            refs[t] = terms[t].value
+            continue
+        if op == "input":
+            continue
+        name = refs[t]
+        if name is None:
             k += 1
-            name_of[t] = fresh(f"t{k}")
-        entry = {"op": term.op, "in": [ref(a) for a in term.args]}
-        entry.update({key: _thawed(v) for key, v in term.attrs})
-        nodes[name_of[t]] = entry
+            name = refs[t] = fresh(f"t{k}")
+        entry = {"op": op, "in": [refs[a] for a in args]}
+        if attrs:
+            entry.update({key: _thawed(v) for key, v in attrs})
+        nodes[name] = entry
     for name, t in aliases:
-        nodes[name] = {"op": "identity", "in": [ref(t)]}
+        nodes[name] = {"op": "identity", "in": [refs[t] if terms[t].op != "const" else terms[t].value]}
     inputs: dict[str, Any] = {}
     for inp in plan.inputs:
         v = _nested(inp.value, inp.shape) if inp.shape else inp.value
@@ -505,7 +529,7 @@ def to_document(
 def hvp_terms(plan: Plan, wrt: Sequence[str], output: str) -> tuple[Derivative, list[tuple[str, int]]]:
     """The Hessian-vector product as terms: new inputs v_x (one per x in wrt, of x's shape) and outputs
     hvp_x = d/dx sum_y <dO/dy, v_y>: one derivative of a scalar, however many inputs."""
-    wrt, output = checked(plan, wrt, output)
+    wrt, output = checked(plan, wrt, output, what="a Hessian")
     d = derive(plan, wrt, output)
     g = d.terms
     names = [i.name for i in plan.inputs]

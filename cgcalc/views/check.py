@@ -239,7 +239,7 @@ def check_hessian(
     from .hessian import hessian
 
     plan = g.plan
-    wrt, output = checked(plan, None, output, 2)
+    wrt, output = checked(plan, None, output, what="check --order 2")
     h = hessian(g, overrides, wrt, output, max_elements or 10**9)
     slots = [plan.index[w] for w in wrt]
     s = Session(plan, overrides)

@@ -35,7 +35,7 @@ def hessian(g, overrides=None, wrt=None, output=None, max_elements: int = MAX_EL
     from ..core.derive import checked
     from ..errors import UsageError
 
-    wrt, output = checked(g.plan, wrt, output, 2)
+    wrt, output = checked(g.plan, wrt, output, what="a Hessian")
     n = sum(int(np.prod(g.plan.shapes[g.plan.index[w]], dtype=np.int64)) for w in wrt)
     if n > max_elements:
         raise UsageError(
