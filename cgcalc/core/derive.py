@@ -23,6 +23,7 @@ from .compiler import Plan
 from .registry import LAYERS
 
 COMMUTATIVE = frozenset(("add", "mul"))
+_new = tuple.__new__  # a Term without NamedTuple's Python-level __new__
 
 
 class Term(NamedTuple):
@@ -58,6 +59,7 @@ class Terms:
     def __init__(self) -> None:
         self.terms: list[Term] = []
         self.values: list[float | None] = []  # by term: value(t), kept for speed
+        self.kinds: list[bool] = []  # by term: is it -a or c * a (c a power of two), which _algebra rewrites?
         self._ids: dict[tuple, int] = {}
         self.grad_false: set[int] = set()
 
@@ -76,6 +78,7 @@ class Terms:
                 self.values.append(self.values[term.args[0]])
             else:
                 self.values.append(None)
+            self.kinds.append(op == "neg" or (op == "mul" and self._scaled(t)[1] != t))
         return t
 
     def input(self, name: str, shape: Shape, grad: bool = True) -> int:
@@ -267,19 +270,40 @@ class Terms:
     # --- the arithmetic backward_ops is written with --------------------------------------------------
 
     def add(self, a: int, b: int) -> int:
-        return self.op("add", a, b)
+        return self._plain("add", a, b) if a != b and self._unremarkable(a, b) else self.op("add", a, b)
 
     def sub(self, a: int, b: int) -> int:
-        return self.op("sub", a, b)
+        return self._plain("sub", a, b) if a != b and self._unremarkable(a, b) else self.op("sub", a, b)
 
     def mul(self, a: int, b: int) -> int:
-        return self.op("mul", a, b)
+        return self._plain("mul", a, b) if self._unremarkable(a, b) else self.op("mul", a, b)
 
     def div(self, a: int, b: int) -> int:
-        return self.op("div", a, b)
+        return self._plain("div", a, b) if self._unremarkable(a, b) else self.op("div", a, b)
 
     def neg(self, a: int) -> int:
         return self.op("neg", a)
+
+    def _unremarkable(self, a: int, b: int) -> bool:
+        """No rule of _algebra applies to a op b: no constant, no minus sign, no scaled term (the common case,
+        made without the general path: derive of a large graph makes tens of thousands of these)."""
+        values, kinds = self.values, self.kinds
+        return values[a] is None and values[b] is None and not kinds[a] and not kinds[b]
+
+    def _plain(self, op: str, a: int, b: int) -> int:
+        terms = self.terms
+        sa, sb = terms[a].shape, terms[b].shape
+        shape = sa if sa == sb else broadcast_shapes(sa, sb)
+        if a > b and op in COMMUTATIVE:
+            a, b = b, a
+        key = (op, (a, b), (), None)
+        t = self._ids.get(key)
+        if t is None:
+            t = self._ids[key] = len(terms)
+            terms.append(_new(Term, (op, (a, b), (), shape, None, None)))
+            self.values.append(None)
+            self.kinds.append(op == "mul" and self._scaled(t)[1] != t)
+        return t
 
     def sum_to(self, t: int, shape: Shape) -> int:
         """t reduced to `shape` (a broadcast input's gradient), or spread to it (a constant standing for an
@@ -297,32 +321,42 @@ class Terms:
         """d sum(out) / d w for each w in wrt, as terms (0 where out does not depend on w). The adjoint of
         every term on the way is left in `self.adjoints`; with `every`, of every term out depends on, whether
         or not it depends on a w (a node fed only by constants has a gradient too)."""
-        terms = self.terms
-        wanted = set(wrt)
-        depends = [every] * (out + 1)  # on some w in wrt: only those take a gradient
-        for t in range(0 if every else min(wanted, default=out + 1), out + 1):
-            depends[t] = every or t in wanted or any(depends[a] for a in terms[t].args)
-        self.adjoints: dict[int, int] = {}
+        terms, values = self.terms, self.values
+        n = out + 1
+        depends = [every] * n  # on some w in wrt: only those take a gradient
+        if not every:
+            for w in wrt:
+                if w < n:
+                    depends[w] = True
+            for t in range(min(wrt, default=n), n):
+                if not depends[t]:
+                    for a in terms[t][1]:
+                        if depends[a]:
+                            depends[t] = True
+                            break
+        self.adjoints = {}
         if not depends[out]:
             return [self.full(0.0, self.shape(w)) for w in wrt]
         adj: dict[int, int] = {out: self.full(1.0, self.shape(out))}
+        get = adj.get
         for t in range(out, -1, -1):
-            g = adj.get(t)
+            g = get(t)
             if g is None or not depends[t]:
                 continue
-            term = terms[t]
-            if term.op in ("input", "const"):
+            op, args, attrs = terms[t][:3]
+            if op == "input" or op == "const":
                 continue
-            cls = LAYERS[term.op]
-            attrs = cls.check_attrs({k: _thawed(v) for k, v in term.attrs}) if term.attrs else cls.attr_defaults
-            ds = cls.backward_ops(self, g, t, term.args, attrs)
-            for a, d in zip(term.args, ds):
-                if d is None or a >= len(depends) or not depends[a]:
+            cls = LAYERS[op]
+            checked = cls.check_attrs({k: _thawed(v) for k, v in attrs}) if attrs else cls.attr_defaults
+            for a, d in zip(args, cls.backward_ops(self, g, t, args, checked)):
+                if d is None or not depends[a]:
                     continue
-                d = self.sum_to(d, self.shape(a))
-                if self.value(d) == 0:
+                shape = terms[a].shape
+                if terms[d].shape != shape:
+                    d = self.sum_to(d, shape)
+                if values[d] == 0:
                     continue  # dropped: a zero gradient adds nothing
-                old = adj.get(a)
+                old = get(a)
                 adj[a] = d if old is None else self.add(old, d)
         self.adjoints = adj
         return [adj[w] if w in adj else self.full(0.0, self.shape(w)) for w in wrt]
@@ -456,6 +490,9 @@ def to_document(
     name_of.update({t: n for n, t in extra})  # inputs the derivative adds (an HVP's vector)
 
     def fresh(base: str) -> str:
+        if base not in used:
+            used.add(base)
+            return base
         name, k = base, 2
         while name in used:
             name, k = f"{base}_{k}", k + 1

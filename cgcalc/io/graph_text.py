@@ -9,6 +9,8 @@ from typing import Any
 
 from ..numbers import dumps, parse_number
 
+_WORDS = frozenset(("inf", "nan", "infinity"))  # names YAML's reader would take for numbers in `in`
+
 
 def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
     """The file's text; `header` (YAML only) is written as comment lines first."""
