@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError, clean
 from .common import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
+
+if TYPE_CHECKING:
+    from ..core.compiler import Plan
+    from ..io.arrow import ParquetRows
+    from ..io.rows import CsvRows, JsonlRows
 
 
 class RowsFormat(StrEnum):
@@ -133,51 +139,51 @@ def batch(
         if fmt_out == "parquet" and not out and sys.stdout.isatty():
             raise UsageError("Parquet is binary: write it to a file with -o OUT.parquet (or pipe it)")
         label = "<stdin>" if rows == "-" else rows
-        reader, total, done = _rows_reader(rows, label, fmt_in, plan)
+        with _rows_reader(rows, label, fmt_in, plan) as (reader, total, done):
 
-        def on_bad(e) -> None:
-            _warn(f"{e} (row skipped)")
+            def on_bad(e) -> None:
+                _warn(f"{e} (row skipped)")
 
-        if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
-            from ..batch.pool import auto_jobs
+            if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
+                from ..batch.pool import auto_jobs
 
-            jobs = jobs or auto_jobs(total)
-        with (
-            _progress(quiet, total) as advance,
-            output_file(
-                out,
-                prefix=".cgcalc-batch-",
-                name_only=fmt_out == "parquet",
-                inputs=[("graph file", graph), ("rows file", rows)],
-            ) as f,
-        ):
-            try:
-                sink = f
-                if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
-                    from ..io.arrow import ParquetSink
+                jobs = jobs or auto_jobs(total)
+            with (
+                _progress(quiet, total) as advance,
+                output_file(
+                    out,
+                    prefix=".cgcalc-batch-",
+                    name_only=fmt_out == "parquet",
+                    inputs=[("graph file", graph), ("rows file", rows)],
+                ) as f,
+            ):
+                try:
+                    sink = f
+                    if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
+                        from ..io.arrow import ParquetSink
 
-                    sink = ParquetSink(f)
-                if chunk_rows is None:
-                    from ..io.arrow import PARQUET_CHUNK_ROWS
+                        sink = ParquetSink(f)
+                    if chunk_rows is None:
+                        from ..io.arrow import PARQUET_CHUNK_ROWS
 
-                    chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
-                summary = run_rows(
-                    plan,
-                    reader,
-                    sink,
-                    fmt_out,
-                    _outputs(g, output),
-                    chunk_rows,
-                    on_bad if skip_bad_rows else None,
-                    lambda n: advance(done(n)),
-                    exact=not fast_math,
-                    jobs=jobs or 1,
-                    graph_text=graph_text,
-                    graph_file=graph_label,
-                    arrow=arrow,
-                )
-            except UnicodeDecodeError:
-                raise UsageError(f"{label}: not UTF-8 text") from None
+                        chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
+                    summary = run_rows(
+                        plan,
+                        reader,
+                        sink,
+                        fmt_out,
+                        _outputs(g, output),
+                        chunk_rows,
+                        on_bad if skip_bad_rows else None,
+                        lambda n: advance(done(n)),
+                        exact=not fast_math,
+                        jobs=jobs or 1,
+                        graph_text=graph_text,
+                        graph_file=graph_label,
+                        arrow=arrow,
+                    )
+                except UnicodeDecodeError:
+                    raise UsageError(f"{label}: not UTF-8 text") from None
         _summarize(summary, label, out, quiet, verbose)
 
 
@@ -279,9 +285,12 @@ def _format_of(path: str, default: str) -> str:
     return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
 
 
-def _rows_reader(rows: str, label: str, fmt: str, plan):
+@contextmanager
+def _rows_reader(
+    rows: str, label: str, fmt: str, plan: Plan
+) -> Iterator[tuple[CsvRows | JsonlRows | ParquetRows, int | None, Callable[[int], int]]]:
     """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
-    last block) to progress done (bytes read, or rows for Parquet)."""
+    last block) to progress done (bytes read, or rows for Parquet); the file is closed at the end (stdin is not)."""
     from ..io.rows import CsvRows, JsonlRows, rows_text
 
     names = [i.name for i in plan.inputs]
@@ -299,27 +308,34 @@ def _rows_reader(rows: str, label: str, fmt: str, plan):
             count[0] += n
             return count[0]
 
-        return reader, reader.total or None, rows_done
-    text = rows_text(_open_rows(rows), label)
-    counter = text.buffer.raw
-    try:
-        reader = (
-            CsvRows(text, label, names)
-            if fmt == "csv"
-            else JsonlRows(text, label, names, dict(zip(names, plan.shapes)))
-        )
-    except UnicodeDecodeError:
-        raise UsageError(f"{label}: not UTF-8 text") from None
-    return reader, counter.total, lambda n: counter.bytes_read
+        yield reader, reader.total or None, rows_done
+        return
+    with _open_rows(rows) as f:
+        text = rows_text(f, label)
+        counter = text.buffer.raw
+        try:
+            reader = (
+                CsvRows(text, label, names)
+                if fmt == "csv"
+                else JsonlRows(text, label, names, dict(zip(names, plan.shapes)))
+            )
+        except UnicodeDecodeError:
+            raise UsageError(f"{label}: not UTF-8 text") from None
+        yield reader, counter.total, lambda n: counter.bytes_read
 
 
-def _open_rows(path: str):
+@contextmanager
+def _open_rows(path: str) -> Iterator[IO[bytes]]:
+    """The rows file, opened for reading and closed at the end; `-` is stdin, which stays open."""
     if path == "-":
-        return sys.stdin.buffer
+        yield sys.stdin.buffer
+        return
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed with the process; read to the end
+        f = open(path, "rb")
     except OSError as e:
         raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
+    with f:
+        yield f
 
 
 @contextmanager
