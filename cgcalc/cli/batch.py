@@ -13,7 +13,8 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import UsageError, clean
-from .common import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
+from .common import GraphArg, OutputOpt, _compile, _errors, _outputs, _read_graph, _warn, app
+from .progress import partition_progress, rows_progress
 
 if TYPE_CHECKING:
     from ..api import Graph
@@ -183,7 +184,7 @@ def _batch_local(
     with _rows_reader(rows, label, fmt_in, g.plan) as (reader, total, done):
         processes = _jobs(jobs, fmt_in, fmt_out, total)
         with (
-            _progress(quiet, total) as advance,
+            rows_progress(quiet, total) as advance,
             output_file(
                 out,
                 prefix=".cgcalc-batch-",
@@ -311,7 +312,7 @@ def _batch_dask(
     require_dask()
     if not out:
         raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
-    with _partition_progress(quiet) as progress:
+    with partition_progress(quiet) as progress:
         summary = run_dask(
             text,
             graph,
@@ -334,26 +335,6 @@ def _batch_dask(
             clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, {summary.workers} workers)")
             + "\n"
         )
-
-
-@contextmanager
-def _partition_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A Rich progress bar of partitions done, on stderr when it is a terminal; else no callback."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("batch (dask)"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("partitions", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _format_of(path: str, default: str) -> str:
@@ -414,24 +395,3 @@ def _open_rows(path: str) -> Iterator[IO[bytes]]:
         raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
     with f:
         yield f
-
-
-@contextmanager
-def _progress(quiet: bool, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on stderr, only on a terminal; yields a function taking bytes read so far."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda done: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("batch"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=_console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("rows", total=total)
-        yield lambda done: bar.update(task, completed=done)
