@@ -79,11 +79,34 @@ def result_table(
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
     A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
     plan = result.plan
-    spec = plan.spec
     outs = list(result.grads)
     slots, hidden = select_rows(result, max_rows, sort)
+    table = _result_columns(result, slots, formulas is not None)
+    n_in = len(plan.inputs)
+    marked = set(plan.outputs) | set(outs)
+    previous = -1
+    for slot in slots:
+        if slot >= n_in > previous:
+            table.add_section()
+        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
+            blank = [""] * (len(outs) + (formulas is not None))
+            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *blank, ""))
+        previous = slot
+        table.add_row(*_cells(*_result_row(result, slot, marked, precision, full, formulas)))
+    if hidden:
+        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
+            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
+        )
+        table.caption_justify = "left"
+    return table
+
+
+def _result_columns(result: Result, slots: list[int], formulas: bool) -> Table:
+    """The result table with its title and columns, and no rows yet: a gradient column per output differentiated
+    (and one of formulas)."""
+    plan = result.plan
     table = Table(
-        title=literal(graph_title(spec, " — ")),
+        title=literal(graph_title(plan.spec, " — ")),
         box=BOX,
         header_style="bold",
         title_style="bold",
@@ -94,53 +117,45 @@ def result_table(
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     table.add_column("inputs")
     table.add_column("value", justify="right")
-    for o in outs:
+    for o in result.grads:
         table.add_column(f"grad of {o}", justify="right", style="magenta")
-    if formulas is not None:
+    if formulas:
         table.add_column(f"∂{result.output}/∂name =", style="magenta")
     table.add_column("", no_wrap=True, min_width=8)  # the output mark
-
-    n_in = len(plan.inputs)
-    marked = set(plan.outputs) | set(outs)
-    differentiated = set(outs)
-    previous = -1
-    for slot in slots:
-        if slot >= n_in > previous:
-            table.add_section()
-        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            blank = [""] * (len(outs) + (formulas is not None))
-            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *blank, ""))
-        previous = slot
-        name = plan.names[slot]
-        if slot < n_in:
-            op, ins = "input", ""
-        else:
-            st = plan.steps[slot - n_in]
-            op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
-        is_out = name in marked
-        cells = [
-            Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
-            op,
-            ins,
-            fmt_value(result.values[slot], precision, full),
-        ]
-        for o in outs:
-            g = result.grads[o][slot]
-            text = fmt_value(g, precision, full)
-            cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
-        if formulas is not None:
-            cells.append(formulas.get(name) or "—")
-        if name in differentiated:
-            cells.append(Text("◀ output", style="bold green"))
-        else:  # an output of the graph, not differentiated in this run
-            cells.append(Text("◁ output", style="dim") if is_out else "")
-        table.add_row(*_cells(*cells))
-    if hidden:
-        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
-            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
-        )
-        table.caption_justify = "left"
     return table
+
+
+def _result_row(
+    result: Result, slot: int, marked: set[str], precision: int, full: bool, formulas: dict[str, str | None] | None
+) -> list:
+    """The cells of one input or node: name, op, inputs, value, its gradients (0 and none dimmed), its formula,
+    output mark."""
+    plan = result.plan
+    n_in = len(plan.inputs)
+    name = plan.names[slot]
+    if slot < n_in:
+        op, ins = "input", ""
+    else:
+        st = plan.steps[slot - n_in]
+        op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
+    is_out = name in marked
+    cells = [
+        Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
+        op,
+        ins,
+        fmt_value(result.values[slot], precision, full),
+    ]
+    for o in result.grads:
+        g = result.grads[o][slot]
+        text = fmt_value(g, precision, full)
+        cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
+    if formulas is not None:
+        cells.append(formulas.get(name) or "—")
+    if name in result.grads:
+        cells.append(Text("◀ output", style="bold green"))
+    else:  # an output of the graph, not differentiated in this run
+        cells.append(Text("◁ output", style="dim") if is_out else "")
+    return cells
 
 
 def ops_table(layers: dict) -> Table:
