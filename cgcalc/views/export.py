@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..core.runtime import Result
+from ..core.runtime import Result, Value
 from ..errors import clean
 from ..numbers import dumps, fmt_float, fmt_value
 
@@ -23,7 +23,7 @@ def to_json(result: Result, formulas: dict[str, str | None] | None = None) -> st
     return f'{text},\n "nodes": [\n  {nodes}]}}\n'
 
 
-def cell(v) -> str:
+def cell(v: Value | None) -> str:
     """A CSV cell: a number in round-trip form, an array as JSON, nothing for no value."""
     if v is None:
         return ""

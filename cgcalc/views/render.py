@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -12,6 +13,12 @@ from rich.text import Text
 from ..core.runtime import Result
 from ..errors import clean
 from ..numbers import fmt_num, fmt_value
+
+if TYPE_CHECKING:
+    from ..core.spec import GraphSpec
+    from .check import CheckReport
+    from .hessian import Hessian
+    from .trace import Trace
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
@@ -28,7 +35,7 @@ def _cells(*cells) -> list:
     return [c if isinstance(c, Text) else literal(c) for c in cells]
 
 
-def graph_title(spec, sep: str) -> str:
+def graph_title(spec: GraphSpec, sep: str) -> str:
     """The graph's name and its description, on one line."""
     description = " ".join(spec.description.split("\n")).strip()
     return spec.name + (f"{sep}{description}" if description else "")
@@ -170,7 +177,7 @@ def ops_table(layers: dict) -> Table:
     return table
 
 
-def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = None):
+def trace_view(t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None) -> Group:
     """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
     with formulas, each gradient's formula beside it."""
     from rich.console import Group
@@ -223,7 +230,7 @@ def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = N
     return Group(*lines)
 
 
-def check_table(report, full: bool = False) -> Table:
+def check_table(report: CheckReport, full: bool = False) -> Table:
     """One row per input (its worst element), or per element with full: analytic vs numeric."""
     what = "backprop" if report.order == 1 else "the Hessian vs central differences of the gradient"
     title = (
@@ -278,7 +285,7 @@ def _status_text(status: str) -> str:
     ]
 
 
-def hessian_table(h, precision: int) -> Group:
+def hessian_table(h: Hessian, precision: int) -> Group:
     """The Hessian with its row and column labels (inputs, or array elements such as W[0,1])."""
     t = Table(box=BOX, pad_edge=False, show_edge=False)
     t.add_column("")
