@@ -66,7 +66,7 @@ def require_dask() -> None:
 
 @dataclass
 class DaskSummary(Summary):
-    """`batch.Summary` (rows, written, bad, nonfinite, first_nonfinite_line) and where the run went."""
+    """`runner.Summary` (rows, written, bad, nonfinite, first_nonfinite_line) and where the run went."""
 
     out: str = ""
     out_format: str = ""

@@ -1,6 +1,6 @@
 """Rows in, rows out: chunked, vectorized, streaming. `cgcalc batch` is a loop over blocks of a rows file
-(read by rows.py); each block runs through `run_batch` once (one numpy call per node, not one per row), in
-this process or in a worker process (parallel.py), and its output rows are written in order."""
+(read by io/rows.py); each block runs through `run_batch` once (one numpy call per node, not one per row), in
+this process or in a worker process (pool.py), and its output rows are written in order."""
 
 from __future__ import annotations
 

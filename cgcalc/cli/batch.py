@@ -1,5 +1,5 @@
-"""`cgcalc batch`: the command line of batch.py, parallel.py, arrow_io.py and dask_engine.py (registered on
-cli.app when cli.py imports this module)."""
+"""`cgcalc batch`: the command line of batch/ (the local runner, its worker pool, the dask client) and io/arrow.py
+(registered on the app when cli/app.py imports this module)."""
 
 from __future__ import annotations
 

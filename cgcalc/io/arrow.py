@@ -239,7 +239,7 @@ def parquet_columns(
 
 
 class ParquetRows:
-    """A Parquet rows file, read a batch of rows at a time (the same interface as batch.CsvRows)."""
+    """A Parquet rows file, read a batch of rows at a time (the same interface as io.rows.CsvRows)."""
 
     def __init__(self, path: str, label: str, inputs: list[str]) -> None:
         import pyarrow as pa
