@@ -6,12 +6,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.compiler import Plan
 from ..core.layers import Relu
 from ..core.runtime import Session, check_outputs, to_plain
 from ..errors import CgcalcError
+
+if TYPE_CHECKING:
+    from ..api import Graph
 
 PASS, FAIL, KINK, UNDEFINED = "pass", "FAIL", "kink", "undefined"
 NAN = math.nan
@@ -222,7 +225,7 @@ def _central(vp, vm, step: float) -> tuple[float, float]:
 
 
 def check_hessian(
-    g,
+    g: Graph,
     overrides: Mapping[str, Any] | None = None,
     output: str | None = None,
     eps: float = 1e-6,

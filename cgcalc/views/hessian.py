@@ -3,7 +3,11 @@ graph is twice differentiable; at a kink — relu at 0, say — the two mixed pa
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ..api import Graph
 
 MAX_ELEMENTS = 400  # of all --wrt inputs together: a 400 x 400 matrix; beyond it, --hvp
 
@@ -27,7 +31,13 @@ class Hessian(NamedTuple):
         ]
 
 
-def hessian(g, overrides=None, wrt=None, output=None, max_elements: int = MAX_ELEMENTS) -> Hessian:
+def hessian(
+    g: Graph,
+    overrides: Mapping[str, Any] | None = None,
+    wrt: Sequence[str] | None = None,
+    output: str | None = None,
+    max_elements: int = MAX_ELEMENTS,
+) -> Hessian:
     """Graph g's Hessian; symmetric by construction (the upper triangle mirrored) when the computed matrix
     is symmetric to rounding, else as computed, with `asymmetry` saying by how much."""
     import numpy as np
