@@ -606,3 +606,42 @@ def test_attributes_in_the_mapping_form_and_validate():
     np.testing.assert_array_equal(r.value("d"), np.asarray(r.value("x")) * 0.75)
     with pytest.raises(GraphError, match="ratio must be"):
         cgcalc.loads("inputs:\n  x: 1\nnodes:\n  y: {op: dropout, in: [x], ratio: -0.5}\n")
+
+
+EMPTY_CASES = [
+    ("conv2d", [(0, 2, 4, 4), (3, 2, 3, 3), (3,)], {}, (0, 3, 2, 2)),
+    ("conv2d", [(2, 2, 4, 4), (0, 2, 3, 3), (0,)], {}, (2, 0, 2, 2)),
+    ("conv2d", [(2, 0, 4, 4), (3, 0, 3, 3), (3,)], {}, (2, 3, 2, 2)),
+    ("max_pool", [(0, 2, 4, 4)], {}, (0, 2, 2, 2)),
+    ("max_pool", [(2, 0, 4, 4)], {}, (2, 0, 2, 2)),
+    ("max_pool", [(1, 1, 0, 2)], {"pad": 1}, (1, 1, 1, 2)),  # a window all padding
+    ("avg_pool", [(0, 1, 2, 2)], {}, (0, 1, 1, 1)),
+    ("im2col", [(0, 1, 3, 3)], {"filter_h": 2, "filter_w": 2}, (0, 4)),
+    ("col2im", [(0, 4)], {"shape": [0, 1, 3, 3], "filter_h": 2, "filter_w": 2}, (0, 1, 3, 3)),
+    ("dropout", [(0, 3)], {}, (0, 3)),
+    ("batch_norm", [(3, 0), (0,), (0,)], {}, (3, 0)),
+    ("max_mask", [(0, 3)], {}, (0, 3)),
+]
+
+
+@pytest.mark.parametrize("op, shapes, attrs, out", EMPTY_CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_empty_arrays(op, shapes, attrs, out):
+    node = Node(op, [np.ones(s) for s in shapes], attrs)
+    assert np.shape(node.y) == out
+    assert [np.shape(d) for d in node.backward(np.ones(out))] == shapes
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (
+            "inputs:\n  x: [[], []]\nnodes:\n  y: batch_norm(x, 1, 0, axis=1)\n",
+            ["x (2, 0) has no element along axis 1"],
+        ),
+        ("inputs:\n  x: [[], []]\nnodes:\n  y: max_mask(x)\n", ["axis -1 of (2, 0) is empty"]),
+    ],
+)
+def test_nothing_to_normalize_or_to_mark(tmp_path, text, words):
+    line = error_of(tmp_path, text)
+    for word in words:
+        assert word in line, (word, line)

@@ -184,7 +184,8 @@ class Conv2d(Layer):
         W = self.W
         fn, c, fh, fw = W.shape[-4:]
         d = np.moveaxis(dout, -3, -1)
-        d = d.reshape(*d.shape[:-4], -1, fn)  # (..., N*OH*OW, FN)
+        n, oh, ow = d.shape[-4:-1]
+        d = d.reshape(*d.shape[:-4], n * oh * ow, fn)
         db = d.sum(axis=-2)
         dW = _T(_T(self.col) @ d).reshape(*d.shape[:-2], fn, c, fh, fw)  # the book's col.T @ dout, as BLAS is given it
         dcol = d @ W.reshape(*W.shape[:-4], fn, c * fh * fw)
@@ -196,7 +197,8 @@ class Conv2d(Layer):
         fn, c, fh, fw = g.shape(W)
         sizes = {"filter_h": fh, "filter_w": fw, "stride": attrs["stride"], "pad": attrs["pad"]}
         col = g.op("im2col", x, **sizes)  # (N*OH*OW, C*FH*FW)
-        d = g.op("reshape", g.op("transpose", dout, axes=(0, 2, 3, 1)), shape=(-1, fn))  # (N*OH*OW, FN)
+        n, _, oh, ow = g.shape(dout)
+        d = g.op("reshape", g.op("transpose", dout, axes=(0, 2, 3, 1)), shape=(n * oh * ow, fn))
         db = g.op("sum", d, axis=0)
         dW = g.op("reshape", g.op("matmul", g.op("transpose", d), col), shape=(fn, c, fh, fw))
         dcol = g.op("matmul", d, g.op("reshape", W, shape=(fn, c * fh * fw)))
@@ -272,7 +274,7 @@ class MaxPool(_Pool):
 
     def forward(self, x: Array) -> Array:
         win = self.windows_of(x)
-        flat = win.reshape(*win.shape[:-2], -1)
+        flat = win.reshape(*win.shape[:-2], self.pool_h * self.pool_w)
         self.arg = flat.argmax(axis=-1)[..., None]
         return flat.max(axis=-1)
 
@@ -424,7 +426,10 @@ class MaxMask(Layer):
 
     @classmethod
     def layout(cls, shapes, attrs):
-        return _axis_layout(cls, shapes, attrs)
+        lay = _axis_layout(cls, shapes, attrs)
+        if shapes[0][lay.attrs["axis"]] == 0:
+            raise ShapeError(f"max_mask: axis {attrs['axis']} of {fmt_shape(shapes[0])} is empty: no maximum to mark")
+        return lay
 
     def forward(self, x: Number) -> Number:
         import numpy as np

@@ -62,6 +62,8 @@ class BatchNorm(Layer):
         if not sx:
             raise ShapeError("batch_norm needs x of at least 1 dimension (the batch), got a scalar")
         axes = _axes("batch_norm", sx, attrs["axis"])
+        if not _count(sx, axes):
+            raise ShapeError(f"batch_norm: x {fmt_shape(sx)} has no element along axis {attrs['axis']}: an empty batch")
         try:
             fits = broadcast_shapes(sx, sg, sb) == sx
         except ShapeError:
