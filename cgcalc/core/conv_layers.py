@@ -410,7 +410,7 @@ class Col2im(Layer):
 
 
 class MaxMask(Layer):
-    op, symbol = "max_mask", "argmax"
+    op, symbol = "max_mask", "max mask"
     elementwise = False
     forward_rule = "1 at the first maximum along `axis` (default -1; np.argmax's), 0 elsewhere: max_pool's backward"
     backward_rule = "dx = 0 (flat but where the maximum moves)"
