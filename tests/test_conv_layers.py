@@ -645,3 +645,30 @@ def test_nothing_to_normalize_or_to_mark(tmp_path, text, words):
     line = error_of(tmp_path, text)
     for word in words:
         assert word in line, (word, line)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("trace",), ("export", "--format", "dot"), ("export", "--format", "mermaid"), ("derive",), ("validate",)],
+    ids=lambda a: " ".join(a),
+)
+def test_the_simple_conv_net_graph_through_the_other_commands(args):
+    r = cli(args[0], CONV_NET, *args[1:])
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+
+
+def test_batch_of_the_simple_conv_net_graph_equals_its_runs(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = [{"x": rng.uniform(0, 1, (2, 1, 6, 6)).tolist(), "b1": rng.uniform(-0.1, 0.1, 2).tolist()} for _ in range(3)]
+    src = tmp_path / "rows.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    r = cli("batch", CONV_NET, src, "-o", out)
+    assert r.exit_code == 0, r.stderr
+    g = cgcalc.load(CONV_NET)
+    for row, line in zip(rows, out.read_text().splitlines(), strict=True):
+        got, one = json.loads(line), g.run(row)
+        assert got["loss"] == pytest.approx(one.value("loss"), rel=1e-13)
+        for x in ("x", "W1", "b1", "W2"):
+            np.testing.assert_allclose(got[f"dloss/d{x}"], one.grad(x), rtol=1e-11, atol=1e-15)
