@@ -180,7 +180,6 @@ def ops_table(layers: dict) -> Table:
 def trace_view(t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None) -> Group:
     """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
     with formulas, each gradient's formula beside it."""
-    from rich.console import Group
 
     def v(x) -> str:
         return fmt_value(x, precision)
