@@ -156,34 +156,29 @@ def trace(
     set_: SetOpt = None,
     output: OutputOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
-    step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
+    step: Annotated[
+        bool,
+        typer.Option("--step", help="One numbered step at a time, in a terminal: Enter steps, b goes back, q quits."),
+    ] = False,
     formulas: Annotated[
         bool, typer.Option("--formulas", help="Each gradient's formula, from the simplified derivative graph.")
     ] = False,
 ) -> None:
     """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
-    from ..views.render import trace_view
+    from ..views.render import trace_steps, trace_view
     from ..views.trace import trace as make_trace
+    from . import stepper
 
     with _errors():
         g = _load(graph)
         if output == "all" and "all" not in g.plan.index:
             raise UsageError(f"trace follows one output at a time: choose one of {', '.join(g.outputs)}")
         t = make_trace(g.plan, _overrides(set_), output)
-        view = trace_view(t, precision, _formulas(g, t.output, graph) if formulas else None)
-        if step and sys.stdin.isatty() and sys.stdout.isatty():
-            console = _console()
-            console.print("(press Enter for the next step, Ctrl-D to see the rest at once)", style="dim")
-            waiting = True
-            for line in view.renderables:
-                console.print(line)
-                if waiting and line.plain.startswith("  ") and not line.plain.startswith("      "):
-                    try:
-                        input()
-                    except EOFError:
-                        waiting = False
+        texts = _formulas(g, t.output, graph) if formulas else None
+        if step and stepper.interactive():
+            stepper.step_through(_console(), trace_steps(t, precision, texts))
         else:
-            _print(view)
+            _print(trace_view(t, precision, texts))
         for w in t.warnings:
             _warn(w)
 

@@ -155,15 +155,22 @@ def ops_table(layers: dict) -> Table:
     return table
 
 
-def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = None):
+def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = None) -> Group:
     """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
     with formulas, each gradient's formula beside it."""
-    from rich.console import Group
+    return Group(*(line for heading, lines in trace_steps(t, precision, formulas) for line in heading + lines))
+
+
+def trace_steps(t, precision: int = 6, formulas: dict[str, str | None] | None = None) -> list[tuple[list, list]]:
+    """The trace as steps, for `trace --step`: (heading, lines) of each forward step and each backward step,
+    then (heading, []) of the gradients of the inputs. A heading is what comes before the step (a section's
+    title); a step's first line is its own, indented by two spaces."""
 
     def v(x) -> str:
         return fmt_value(x, precision)
 
-    lines: list = [literal(f"{t.graph}: forward, in execution order", style="bold")]
+    steps: list[tuple[list, list]] = []
+    heading: list = [literal(f"{t.graph}: forward, in execution order", style="bold")]
     width = max((len(s.name) for s in t.forward), default=0)
     for s in t.forward:
         args = ", ".join(f"{label}={v(x)}" if label else v(x) for label, x in s.args)
@@ -171,9 +178,10 @@ def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = N
         line.append(s.name.ljust(width), style="bold")
         line.append(f" = {s.op}({args}) = ")
         line.append(v(s.value), style="bold")
-        lines.append(line)
-    lines.append(Text(""))
-    lines.append(
+        steps.append((heading, [line]))
+        heading = []
+    heading.append(Text(""))
+    heading.append(
         Text(
             f"backward, in reverse order: ∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {v(t.seed)}",
             style="bold",
@@ -186,7 +194,7 @@ def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = N
         head.append(v(s.upstream), style="magenta")
         if formulas and formulas.get(s.name):
             head.append(f"   = {formulas[s.name]}", style="dim")
-        lines.append(head)
+        lines = [head]
         for p in s.passes:
             line = Text("      ")
             line.append(f"∂{p.to} ")
@@ -200,12 +208,15 @@ def trace_view(t, precision: int = 6, formulas: dict[str, str | None] | None = N
             lines.append(line)
         if s.passes and s.passes[0].local is None:
             lines.append(Text(f"      rule: {s.rule}", style="dim"))
-    lines.append(Text(""))
-    lines.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
+        steps.append((heading, lines))
+        heading = []
+    heading.append(Text(""))
+    heading.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
     for name, g in t.grads:
         formula = f" = {formulas[name]}" if formulas and formulas.get(name) else ""
-        lines.append(Text(f"  ∂{name}{formula} = {v(g)}"))
-    return Group(*lines)
+        heading.append(Text(f"  ∂{name}{formula} = {v(g)}"))
+    steps.append((heading, []))
+    return steps
 
 
 def check_table(report, full: bool = False) -> Table:
