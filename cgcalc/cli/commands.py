@@ -186,18 +186,23 @@ def trace(
 class FigureFormat(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
+    html = "html"
 
 
 @app.command()
 def export(
     graph: GraphArg,
     fmt: Annotated[
-        FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")
+        FigureFormat | None,
+        typer.Option("--format", "-f", help="dot, mermaid or html (a step-through page; default: from -o, else dot)."),
     ] = None,
     out: Annotated[
         str | None,
         typer.Option(
-            "--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is drawn by Graphviz's dot."
+            "--out",
+            "-o",
+            help="Write here: .dot/.gv or .mmd text, .html (the step-through page); .svg, .png or .pdf is drawn by "
+            "Graphviz's dot.",
         ),
     ] = None,
     set_: SetOpt = None,
@@ -217,7 +222,10 @@ def export(
         if picture and not force:
             graphviz.check_size(g.plan, out)
         r = g.run(_overrides(set_), output=_outputs(g, output))
-        text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
+        if text_format == "html":
+            text = _html_page(g, r, graph, precision, force, out)
+        else:
+            text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
         if out:
             from ..io.atomic import write
 
@@ -225,6 +233,19 @@ def export(
         else:
             sys.stdout.write(text)
         _report(r)
+
+
+def _html_page(g, r, graph: str, precision: int, force: bool, out: str | None) -> str:
+    """The step-through page: Graphviz's layout when it is installed and the graph small enough for it (or
+    --force), else the built-in one."""
+    from ..io import graphviz
+    from ..views.export import to_dot
+    from ..views.html import page
+
+    svg = None
+    if graphviz.installed() and (force or graphviz.small_enough(g.plan)):
+        svg = graphviz.draw(to_dot(r, precision, ids=True), "svg", out or "<stdout>").decode()
+    return page(r, precision, svg, _formulas(g, r.output, graph))
 
 
 @app.command()
