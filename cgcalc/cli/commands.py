@@ -69,14 +69,17 @@ def run(
         else:
             from ..views.render import MAX_ROWS, result_table
 
-            _print(
-                result_table(
-                    r, precision, full, None if all_rows else MAX_ROWS, "grad" if sort is SortBy.grad else None, texts
-                )
-            )
+            rows = None if all_rows else MAX_ROWS
+            _print(result_table(r, precision, full, rows, "grad" if sort is SortBy.grad else None, texts, _width()))
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _width() -> int | None:
+    """The terminal's width, when stdout is one (a table then fits it); None when piped (the natural width)."""
+    console = _console()
+    return console.width if console.is_terminal else None
 
 
 def _formulas(g, output: str, graph: str) -> dict[str, str | None]:
@@ -135,7 +138,7 @@ def check(
         if fmt is Format.table:
             from ..views.render import check_table
 
-            _print(check_table(report, full))
+            _print(check_table(report, full, _width()))
         elif fmt is Format.json:
             from ..numbers import dumps
 
@@ -176,9 +179,9 @@ def trace(
         t = make_trace(g.plan, _overrides(set_), output)
         texts = _formulas(g, t.output, graph) if formulas else None
         if step and stepper.interactive():
-            stepper.step_through(_console(), trace_steps(t, precision, texts))
+            stepper.step_through(_console(), trace_steps(t, precision, texts, _width()))
         else:
-            _print(trace_view(t, precision, texts))
+            _print(trace_view(t, precision, texts, _width()))
         for w in t.warnings:
             _warn(w)
 
