@@ -80,6 +80,17 @@ def _exact(v) -> Any:
     return to_plain(v) if v.size <= EXACT_ELEMENTS else None
 
 
+def _shown(v, precision: int) -> str:
+    """A value as the page shows it: rounded, an array in full up to EXACT_ELEMENTS (a matrix as a grid, its lines
+    of one length, for the right-aligned table), else its preview."""
+    if _exact(v) is None:
+        return fmt_value(v, precision)
+    text = fmt_value(v, precision, full=True)
+    lines = text.split("\n")
+    n = max(len(line) for line in lines)
+    return "\n".join(line.ljust(n) for line in lines)
+
+
 def page_data(result: Result, precision: int = 6, formulas: dict[str, str | None] | None = None) -> dict:
     """Everything the page shows, as plain data: nodes, edges, and the steps (forward, then backward, then the
     gradients of the inputs), each with what it highlights and, from step k on, what it shows."""
@@ -126,8 +137,8 @@ def page_data(result: Result, precision: int = 6, formulas: dict[str, str | None
                 op=st.op if st else "input",
                 inputs=[plan.label(a) for a in st.args] if st else [],
                 shape=list(getattr(v, "shape", ())),
-                value=fmt_value(v, precision, full=True) if _exact(v) is not None else fmt_value(v, precision),
-                grad=fmt_value(g, precision, full=True) if _exact(g) is not None else fmt_value(g, precision),
+                value=_shown(v, precision),
+                grad=_shown(g, precision),
                 value_exact=_exact(v),
                 grad_exact=_exact(g),
                 formula=(formulas or {}).get(name),
