@@ -110,20 +110,27 @@ def page_data(result: Result, precision: int = 6, formulas: dict[str, str | None
         for p in s.passes:
             last_pass[p.to] = b
 
+    into: dict[int, list[int]] = {}  # step index -> its input edges
+    out_box: dict[str, list[int]] = {}  # output name -> the edge to its box
+    for k, e in enumerate(edges):
+        if isinstance(e[4], tuple):
+            into.setdefault(e[4][0], []).append(k)
+        else:
+            out_box.setdefault(e[4], []).append(k)
     steps: list[dict] = []
     for i, st in enumerate(plan.steps):
-        edge_ids = [k for k, e in enumerate(edges) if (isinstance(e[4], tuple) and e[4][0] == i) or e[4] == st.name]
+        edge_ids = into.get(i, []) + out_box.get(st.name, [])
         _, lines = blocks[i]
         steps.append({"phase": "forward", "node": f"n{st.slot}", "edges": edge_ids, "lines": _plain(lines)})
     for b, s in enumerate(t.backward):
         i = step_of[s.name]
-        edge_ids = [k for k, e in enumerate(edges) if isinstance(e[4], tuple) and e[4][0] == i and e[3]]
+        edge_ids = [k for k in into.get(i, []) if edges[k][3]]  # those a gradient flows back along
+        if b == 0:  # the seed flows in along the output's edge
+            edge_ids = out_box.get(result.output, []) + edge_ids
         _, lines = blocks[n_fwd + b]
         steps.append({"phase": "backward", "node": f"n{plan.steps[i].slot}", "edges": edge_ids, "lines": _plain(lines)})
     tail, _ = blocks[-1]
     steps.append({"phase": "done", "node": None, "edges": [], "lines": _plain([x for x in tail if x.plain.strip()])})
-    if steps[n_fwd:-1]:  # the seed flows in along the output's edge at the first backward step
-        steps[n_fwd]["edges"] = [k for k, e in enumerate(edges) if e[4] == result.output] + steps[n_fwd]["edges"]
 
     heat, lo, hi = _heat({nid: _magnitude(grads[slot_of[nid]]) for nid, kind, *_ in nodes if nid in slot_of})
     node_data = []

@@ -15,6 +15,8 @@ ROW = 78  # vertical distance between two nodes of a column, room for the labels
 CHAR = 7.2  # width of a character at the labels' size (11px Helvetica), roughly
 BOX_H, RADIUS = 32, 22
 MARGIN = 24
+MAX_SPAN = 6  # columns an edge may cross with placeholders (see layered)
+SWEEPS = 8  # barycentre sweeps that order the columns (fewer for a large graph)
 
 
 def _text_width(text: str, size: float = 11) -> float:
@@ -63,7 +65,10 @@ def layered(nodes: list[tuple], edges: list[tuple]) -> tuple[dict[str, Point], d
         columns[rank[n]].append(n)
     chain: dict[int, list] = {}
     for k, (src, dst, *_) in enumerate(edges):
-        points = [src] + [("edge", k, r) for r in range(rank[src] + 1, rank[dst])] + [dst]
+        # an edge over a few columns gets a placeholder in each; a longer one (an input every layer uses, say)
+        # is drawn straight across, so that the placeholders stay in proportion to the graph
+        span = range(rank[src] + 1, rank[dst]) if rank[dst] - rank[src] <= MAX_SPAN else range(0)
+        points = [src] + [("edge", k, r) for r in span] + [dst]
         chain[k] = points
         for p in points[1:-1]:
             columns[p[2]].append(p)
@@ -74,7 +79,8 @@ def layered(nodes: list[tuple], edges: list[tuple]) -> tuple[dict[str, Point], d
             right.setdefault(a, []).append(b)
             left.setdefault(b, []).append(a)
     pos = {p: i for col in columns for i, p in enumerate(col)}
-    for sweep in range(8):  # alternately by the column before and the column after
+    sweeps = SWEEPS if len(pos) <= 2000 else 2
+    for sweep in range(sweeps):  # alternately by the column before and the column after
         neighbours = left if sweep % 2 == 0 else right
         cols = columns[1:] if sweep % 2 == 0 else columns[-2::-1]
         for col in cols:
