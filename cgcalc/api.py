@@ -166,6 +166,34 @@ class Graph:
             s.forward()  # forward only: the values are H v
         return {w: _frozen(s.values[hv.plan.index[o]]) for w, o in zip(wrt, hv.outputs)}
 
+    def trace(self, overrides: Mapping[str, Any] | None = None, /, *, output: str | None = None, **inputs: Any) -> Any:
+        """Backprop step by step (a views.trace.Trace), as `cgcalc trace` shows it: a notebook displays the step list, ``str()`` is the
+        text; ``.forward``, ``.backward`` (upstream gradient and what each step passes on) and ``.grads``."""
+        from .views.notebook import trace
+
+        merged = dict(overrides or {})
+        merged.update(inputs)
+        return trace(self.plan, merged, output)
+
+    def draw(self, overrides: Mapping[str, Any] | None = None, /, *, output: str | None = None, **inputs: Any) -> Any:
+        """The picture of a run (a views.notebook.Picture), values above the edges and gradients below (Graphviz's layout when installed, else
+        the built-in one): a notebook displays it; ``.svg`` is its SVG text, ``.save(path)`` writes it."""
+        from .views.notebook import draw
+
+        return draw(self.run(overrides, output=output, **inputs))
+
+    def _repr_svg_(self) -> str | None:  # a notebook shows the picture (views/notebook.py)
+        from .views.notebook import graph_picture
+
+        picture = graph_picture(self)
+        return picture._repr_svg_() if picture else None
+
+    def _repr_html_(self) -> str | None:  # without Graphviz: the built-in layout, as HTML
+        from .views.notebook import graph_picture
+
+        picture = graph_picture(self)
+        return picture._repr_html_() if picture else None
+
     def __repr__(self) -> str:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
 

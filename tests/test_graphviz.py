@@ -104,7 +104,7 @@ def test_a_bad_time_limit_is_a_usage_error(tmp_path):
     assert line == "error: CGCALC_GRAPHVIZ_TIMEOUT='soon': give a number of seconds above 0"
 
 
-@pytest.mark.parametrize("name", ["x.jpg", "x.txt", "x.html", "x.dot.bak"])
+@pytest.mark.parametrize("name", ["x.jpg", "x.txt", "x.xhtml", "x.dot.bak"])
 def test_an_unknown_extension_is_an_error_naming_the_known_ones(tmp_path, name):
     out = tmp_path / name
     line = one_error_line(cli("export", APPLE, "-o", out))
@@ -125,6 +125,8 @@ def test_an_unknown_extension_is_an_error_naming_the_known_ones(tmp_path, name):
         ("g.GV", None, ("dot", None)),
         ("g.mmd", None, ("mermaid", None)),
         ("g.mermaid", None, ("mermaid", None)),
+        ("page.html", None, ("html", None)),
+        ("page.HTM", None, ("html", None)),
         ("/dev/fd/63", None, ("dot", None)),
         ("g", "mermaid", ("mermaid", None)),
         ("g.svg", None, ("dot", "svg")),

@@ -558,8 +558,8 @@ def test_trace_every_graph(runner: CliRunner, path: Path) -> None:
     assert r.stderr == ""
     g = cgcalc.load(path)
     assert f"seeded with ∂{g.outputs[0]} = " in r.stdout
-    for name in g.inputs:
-        assert f"\n  ∂{name} = " in r.stdout
+    for name in g.inputs:  # a number on the line, or a matrix's grid under it
+        assert f"\n  ∂{name} = " in r.stdout or f"\n  ∂{name} =\n      [[" in r.stdout
 
 
 def test_trace_output_option(runner: CliRunner) -> None:
@@ -664,25 +664,36 @@ class Terminal:
 
 @posix_only
 def test_trace_step_in_a_terminal_pauses_then_shows_everything() -> None:
-    hint = "(press Enter for the next step, Ctrl-D to see the rest at once)"
-    expected = [hint] + [line for line in trace_text(GRAPHS / "apple.yaml").splitlines() if line.strip()]
+    from cgcalc.cli.stepper import PROMPT
+
+    def screen() -> list[str]:
+        """The lines left on the screen: each prompt was erased (\\r, clear line) before the next step."""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", term.raw.decode(errors="replace").replace("\r\n", "\n"))
+        return text.replace(PROMPT + "\r\x1b[2K", "").split("\n")
+
+    lines = [line for line in trace_text(GRAPHS / "apple.yaml").splitlines() if line.strip()]
+    numbered = [lines[0], "  1. " + lines[1][2:], "  2. " + lines[2][2:], "", lines[3], "  3. " + lines[4][2:]]
     term = Terminal(["trace", "graphs/apple.yaml", "--step"])
     try:
-        # it says how to go on, stops after the first step and waits for Enter
-        assert term.read(until="apple_price = mul", quiet=0.5).splitlines() == expected[:3]
+        # one numbered step, then the prompt (which says how to go on), waiting for a key
+        term.read(until="quit", quiet=0.5)
+        assert screen() == numbered[:2] + [PROMPT]
         term.type(b"\n")
-        assert term.read(until="price       = mul", quiet=0.5).splitlines() == expected[:4]
+        term.read(until="price       = mul", quiet=0.5)
+        assert screen() == numbered[:3] + [PROMPT]  # single-spaced: no blank line, no prompt left behind
     finally:
         term.type(b"\n" * 20)
         code = term.wait()
     assert code == 0, term.text
-    assert term.text.splitlines() == expected
+    assert screen()[:6] == numbered
+    assert screen()[-2:] == ["  ∂tax = 200", ""]
 
 
 @posix_only
 def test_trace_step_end_of_input_stops_quietly() -> None:
     term = Terminal(["trace", "graphs/apple.yaml", "--step"])
-    term.type(b"\x04")  # Ctrl-D: end of input
+    term.read(until="quit", quiet=0.3)
+    term.type(b"\x04")  # Ctrl-D: the rest at once
     code = term.wait()
     assert "apple: forward, in execution order" in term.text
     assert "internal error" not in term.text

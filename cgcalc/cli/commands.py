@@ -69,14 +69,17 @@ def run(
         else:
             from ..views.render import MAX_ROWS, result_table
 
-            _print(
-                result_table(
-                    r, precision, full, None if all_rows else MAX_ROWS, "grad" if sort is SortBy.grad else None, texts
-                )
-            )
+            rows = None if all_rows else MAX_ROWS
+            _print(result_table(r, precision, full, rows, "grad" if sort is SortBy.grad else None, texts, _width()))
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _width() -> int | None:
+    """The terminal's width, when stdout is one (a table then fits it); None when piped (the natural width)."""
+    console = _console()
+    return console.width if console.is_terminal else None
 
 
 def _formulas(g, output: str, graph: str) -> dict[str, str | None]:
@@ -135,7 +138,7 @@ def check(
         if fmt is Format.table:
             from ..views.render import check_table
 
-            _print(check_table(report, full))
+            _print(check_table(report, full, _width()))
         elif fmt is Format.json:
             from ..numbers import dumps
 
@@ -156,34 +159,29 @@ def trace(
     set_: SetOpt = None,
     output: OutputOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
-    step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
+    step: Annotated[
+        bool,
+        typer.Option("--step", help="One numbered step at a time, in a terminal: Enter steps, b goes back, q quits."),
+    ] = False,
     formulas: Annotated[
         bool, typer.Option("--formulas", help="Each gradient's formula, from the simplified derivative graph.")
     ] = False,
 ) -> None:
     """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
-    from ..views.render import trace_view
+    from ..views.render import trace_steps, trace_view
     from ..views.trace import trace as make_trace
+    from . import stepper
 
     with _errors():
         g = _load(graph)
         if output == "all" and "all" not in g.plan.index:
             raise UsageError(f"trace follows one output at a time: choose one of {', '.join(g.outputs)}")
         t = make_trace(g.plan, _overrides(set_), output)
-        view = trace_view(t, precision, _formulas(g, t.output, graph) if formulas else None)
-        if step and sys.stdin.isatty() and sys.stdout.isatty():
-            console = _console()
-            console.print("(press Enter for the next step, Ctrl-D to see the rest at once)", style="dim")
-            waiting = True
-            for line in view.renderables:
-                console.print(line)
-                if waiting and line.plain.startswith("  ") and not line.plain.startswith("      "):
-                    try:
-                        input()
-                    except EOFError:
-                        waiting = False
+        texts = _formulas(g, t.output, graph) if formulas else None
+        if step and stepper.interactive():
+            stepper.step_through(_console(), trace_steps(t, precision, texts, _width()))
         else:
-            _print(view)
+            _print(trace_view(t, precision, texts, _width()))
         for w in t.warnings:
             _warn(w)
 
@@ -191,18 +189,23 @@ def trace(
 class FigureFormat(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
+    html = "html"
 
 
 @app.command()
 def export(
     graph: GraphArg,
     fmt: Annotated[
-        FigureFormat | None, typer.Option("--format", "-f", help="dot or mermaid (default: from -o, else dot).")
+        FigureFormat | None,
+        typer.Option("--format", "-f", help="dot, mermaid or html (a step-through page; default: from -o, else dot)."),
     ] = None,
     out: Annotated[
         str | None,
         typer.Option(
-            "--out", "-o", help="Write here: .dot/.gv or .mmd text; .svg, .png or .pdf is drawn by Graphviz's dot."
+            "--out",
+            "-o",
+            help="Write here: .dot/.gv or .mmd text, .html (the step-through page); .svg, .png or .pdf is drawn by "
+            "Graphviz's dot.",
         ),
     ] = None,
     set_: SetOpt = None,
@@ -222,7 +225,10 @@ def export(
         if picture and not force:
             graphviz.check_size(g.plan, out)
         r = g.run(_overrides(set_), output=_outputs(g, output))
-        text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
+        if text_format == "html":
+            text = _html_page(g, r, graph, precision, force, out)
+        else:
+            text = to_dot(r, precision) if text_format == "dot" else to_mermaid(r, precision)
         if out:
             from ..io.atomic import write
 
@@ -230,6 +236,19 @@ def export(
         else:
             sys.stdout.write(text)
         _report(r)
+
+
+def _html_page(g, r, graph: str, precision: int, force: bool, out: str | None) -> str:
+    """The step-through page: Graphviz's layout when it is installed and the graph small enough for it (or
+    --force), else the built-in one."""
+    from ..io import graphviz
+    from ..views.export import to_dot
+    from ..views.html import page
+
+    svg = None
+    if graphviz.installed() and (force or graphviz.small_enough(g.plan)):
+        svg = graphviz.draw(to_dot(r, precision, ids=True), "svg", out or "<stdout>").decode()
+    return page(r, precision, svg, _formulas(g, r.output, graph))
 
 
 @app.command()

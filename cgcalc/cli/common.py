@@ -129,7 +129,7 @@ class _ClosedStdout(io.RawIOBase):
 
 app = typer.Typer(
     cls=_OneLineErrors,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="cgcalc: forward values and backprop gradients of every node of a computational graph.",

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CgcalcError, GraphError, UsageError, suggest
+from ..numbers import fmt_float, fmt_value
 from .base import ONE, fmt_shape, sum_to
 from .compiler import Plan
 from .kernels import exact_arrays
@@ -105,6 +106,17 @@ class Result:
         names = list(self.plan.outputs)
         names += [o for o in self.grads if o not in names]
         return {o: self.value(o) for o in names}
+
+    def __repr__(self) -> str:
+        v = self.values[self.plan.index[self.output]]
+        scalar = type(v) is float or getattr(v, "ndim", 1) == 0
+        text = fmt_float(float(v)) if scalar else fmt_value(v, 6)
+        return f"<cgcalc.Result graph={self.plan.spec.name!r} output={self.output!r} value={text}>"
+
+    def _repr_html_(self) -> str:  # a notebook shows the table (views/notebook.py: the one way up, see its doc)
+        from ..views.notebook import result_html
+
+        return result_html(self)
 
     def to_dict(self) -> dict:
         """The JSON shape of the contract (floats stay floats, NaN included; arrays become lists)."""

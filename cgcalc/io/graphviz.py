@@ -15,7 +15,8 @@ import subprocess
 from ..errors import UsageError
 
 PICTURES = ("svg", "png", "pdf")  # drawn by Graphviz
-TEXTS = {"dot": "dot", "gv": "dot", "mmd": "mermaid", "mermaid": "mermaid"}  # extension -> text format
+# extension -> text format (html: the step-through page, a text file too)
+TEXTS = {"dot": "dot", "gv": "dot", "mmd": "mermaid", "mermaid": "mermaid", "html": "html", "htm": "html"}
 MAX_NODES = 200  # inputs and operations
 MAX_EDGES = 400
 DEFAULT_TIMEOUT = 60.0  # seconds (CGCALC_GRAPHVIZ_TIMEOUT)
@@ -38,18 +39,31 @@ def choose(out: str | None, fmt: str | None) -> tuple[str, str | None]:
         return TEXTS[ext], None
     raise UsageError(
         f"unknown extension '.{ext}': write .dot or .gv (dot text), .mmd or .mermaid (Mermaid text), "
-        "or .svg, .png or .pdf (drawn by Graphviz); or give --format dot|mermaid to write the text "
-        "under any name",
+        ".html (the step-through page), or .svg, .png or .pdf (drawn by Graphviz); or give --format "
+        "dot|mermaid|html to write the text under any name",
         file=out,
     )
 
 
-def check_size(plan, out: str) -> None:
-    """UsageError when the graph is too large for Graphviz to draw in reasonable time."""
+def small_enough(plan) -> bool:
+    """Whether Graphviz draws the graph in reasonable time (MAX_NODES, MAX_EDGES)."""
     nodes = len(plan.inputs) + len(plan.steps)
     edges = sum(len(st.args) for st in plan.steps)
-    if nodes <= MAX_NODES and edges <= MAX_EDGES:
+    return nodes <= MAX_NODES and edges <= MAX_EDGES
+
+
+def installed() -> bool:
+    import shutil
+
+    return shutil.which("dot") is not None
+
+
+def check_size(plan, out: str) -> None:
+    """UsageError when the graph is too large for Graphviz to draw in reasonable time."""
+    if small_enough(plan):
         return
+    nodes = len(plan.inputs) + len(plan.steps)
+    edges = sum(len(st.args) for st in plan.steps)
     raise UsageError(
         f"the graph has {nodes:,} nodes and {edges:,} edges, more than cgcalc draws ({MAX_NODES} "
         f"nodes, {MAX_EDGES} edges: Graphviz's layout would take minutes); write the text instead (-o "

@@ -84,7 +84,7 @@ def _figure_parts(result: Result, precision: int):
         return fmt_value(v, precision)
 
     nodes = []  # (id, kind, label, name, total gradient text or "")
-    edges = []  # (src id, dst id, value text, grad text or "" for none)
+    edges = []  # (src id, dst id, value text, grad text or "" for none, (step index, input index) or the output)
     ids = {}
     for slot in range(n_in):
         ids[slot] = f"n{slot}"
@@ -100,15 +100,15 @@ def _figure_parts(result: Result, precision: int):
                 if a not in const_ids:
                     const_ids[a] = f"c{a - plan.n_named}"
                     nodes.append((const_ids[a], "const", plan.label(a), plan.label(a), ""))
-                edges.append((const_ids[a], ids[st.slot], plan.label(a), ""))
+                edges.append((const_ids[a], ids[st.slot], plan.label(a), "", (i, j)))
             else:
                 d = flows.get((i, j))
-                edges.append((ids[a], ids[st.slot], num(result.values[a]), "" if d is None else num(d)))
+                edges.append((ids[a], ids[st.slot], num(result.values[a]), "" if d is None else num(d), (i, j)))
     for o in plan.outputs:
         slot = plan.index[o]
         oid = f"out{slot}"
         nodes.append((oid, "output", o, o, ""))
-        edges.append((ids[slot], oid, num(result.values[slot]), "1" if o == result.output else ""))
+        edges.append((ids[slot], oid, num(result.values[slot]), "1" if o == result.output else "", o))
     return nodes, edges
 
 
@@ -121,8 +121,9 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def to_dot(result: Result, precision: int = 6) -> str:
-    """Graphviz: values above each edge (black), gradients below (red), as in the book's figures."""
+def to_dot(result: Result, precision: int = 6, ids: bool = False) -> str:
+    """Graphviz: values above each edge (black), gradients below (red), as in the book's figures. With ids, each
+    node and edge gets an id (node_ID, edge_K) that the SVG keeps, for the HTML page to find them by."""
     nodes, edges = _figure_parts(result, precision)
     from .render import graph_title
 
@@ -143,15 +144,16 @@ def to_dot(result: Result, precision: int = 6) -> str:
     }
     for nid, kind, label, name, total in nodes:
         xlabel = f', xlabel=<<font color="red" point-size="11">∂ {_html(total)}</font>>' if total else ""
-        out.append(f'  {nid} [{shapes[kind]}, label="{_q(label)}", tooltip="{_q(name)}"{xlabel}];')
-    for src, dst, value, grad in edges:
+        nid_attr = f'id="node_{nid}", ' if ids else ""
+        out.append(f'  {nid} [{nid_attr}{shapes[kind]}, label="{_q(label)}", tooltip="{_q(name)}"{xlabel}];')
+    for k, (src, dst, value, grad, _) in enumerate(edges):
         if grad:
             label = f'<{_html(value)}<br/><font color="red">{_html(grad)}</font>>'
         elif src.startswith("c"):  # a constant: a value, and no gradient to speak of
             label = f'"{_q(value)}"'
         else:  # off the path to the selected output: no gradient flows here
             label = f'"{_q(value)}", color="gray", fontcolor="gray"'
-        out.append(f"  {src} -> {dst} [label={label}];")
+        out.append(f"  {src} -> {dst} [{f'id=edge_{k}, ' if ids else ''}label={label}];")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -166,7 +168,7 @@ def to_mermaid(result: Result, precision: int = 6) -> str:
         text = f"{label} · ∂ {total}" if total else label
         out.append(f"  {nid}{left}{_mq(text)}{right}")
     grey = []
-    for i, (src, dst, value, grad) in enumerate(edges):
+    for i, (src, dst, value, grad, _) in enumerate(edges):
         text = f"{value} / ∂ {grad}" if grad else value
         out.append(f'  {src} -->|"{_mq(text)}"| {dst}')
         if not grad and not src.startswith("c"):

@@ -82,13 +82,141 @@ def result_table(
     max_rows: int | None = MAX_ROWS,
     sort: str | None = None,
     formulas: dict[str, str | None] | None = None,
-) -> Table:
+    width: int | None = None,
+) -> Table | Group:
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
-    A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
+    A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out.
+    Given the terminal's width, a table too wide for it drops the inputs column, and if that is not enough each
+    row is stacked (its value and gradients under its name), so that no number is cut."""
+    args = (result, precision, full, max_rows, sort, formulas)
+    table = _result_table(*args)
+    if width is None or table_width(table) <= width:
+        return table
+    narrower = _result_table(*args, inputs=False)
+    if table_width(narrower) <= width:
+        return narrower
+    return _result_stacked(*args, width)
+
+
+def table_width(table: Table) -> int:
+    """The width a table takes when nothing in it wraps (cgcalc's tables: no outer edge, one space of padding
+    and a one-character divider between columns)."""
+    widths = []
+    for column in table.columns:
+        cells = [column.header, *column.cells]
+        widths.append(max([column.min_width or 0] + [_text_width(c) for c in cells]))
+    return sum(widths) + 3 * (len(widths) - 1)
+
+
+def _text_width(cell) -> int:
+    from rich.cells import cell_len
+
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((cell_len(line) for line in text.split("\n")), default=0)
+
+
+def _block(text: str) -> str:
+    """A grid's lines made equally long, so that a right-justified cell keeps its columns aligned."""
+    if "\n" not in text:
+        return text
+    lines = text.split("\n")
+    n = max(len(line) for line in lines)
+    return "\n".join(line.ljust(n) for line in lines)
+
+
+def _row_cells(result: Result, slot: int, precision: int, full: bool, width: int | None = None, block: bool = True):
+    """(name, op, inputs, value text, [(output, grad text, dim)]) of one row; with block, a grid's lines padded
+    to one length (for a right-justified table cell)."""
+    pad = _block if block else str
+    plan = result.plan
+    n_in = len(plan.inputs)
+    if slot < n_in:
+        op, ins = "input", ""
+    else:
+        st = plan.steps[slot - n_in]
+        op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
+    value = pad(fmt_value(result.values[slot], precision, full, width))
+    grads = []
+    for o in result.grads:
+        g = result.grads[o][slot]
+        grads.append((o, pad(fmt_value(g, precision, full, width)), g is None or (type(g) is float and g == 0)))
+    return plan.names[slot], op, ins, value, grads
+
+
+def _result_stacked(result, precision, full, max_rows, sort, formulas, width: int) -> Group:
+    """The run table for a narrow terminal: each row's name, op and inputs on a line, then its value and each
+    gradient (and formula) on lines of their own; a grid under its label, its rows wrapped to the width."""
+    plan = result.plan
+    slots, hidden = select_rows(result, max_rows, sort)
+    marked = set(plan.outputs) | set(result.grads)
+    labels = ["value"] + [f"grad of {o}" for o in result.grads] + ([f"∂{result.output}/∂name ="] if formulas else [])
+    label_width = max(len(x) for x in labels)
+    name_width = min(24, max(len(plan.names[s]) for s in slots))
+    lines: list = [literal(graph_title(plan.spec, " — "), style="bold")]
+    n_in = len(plan.inputs)
+    rule = Text("─" * min(width, 60), style="dim")
+    previous = -1
+    for slot in slots:
+        if slot >= n_in > previous or previous < 0:
+            lines.append(rule)
+        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
+            lines.append(Text("⋮", style="dim"))
+        previous = slot
+        name, op, ins, value, grads = _row_cells(result, slot, precision, full, max(width - 4, 20), block=False)
+        head = Text()
+        head.append(name.ljust(name_width), style="bold green" if name in marked else "bold")
+        head.append("   ")
+        head.append(op if slot < n_in else f"{op}({ins})", style="cyan")
+        if name in result.grads:
+            head.append("   ◀ output", style="bold green")
+        elif name in marked:
+            head.append("   ◁ output", style="dim")
+        lines.append(head)
+        fields = [("value", value, "")] + [(f"grad of {o}", g, "dim" if dim else "magenta") for o, g, dim in grads]
+        if formulas is not None:
+            fields.append((labels[-1], formulas.get(name) or "—", "magenta"))
+        for label, text, style in fields:
+            if "\n" in text or 2 + label_width + 2 + len(text) > width:
+                lines.append(literal(f"  {label}"))
+                lines += [Text("    " + line, style=style) for line in _wrapped(text, width - 4)]
+            else:
+                line = literal(f"  {label.ljust(label_width)}  ")
+                line.append(text, style=style)
+                lines.append(line)
+    if hidden:
+        lines.append(literal(f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them", style="dim"))
+    return Group(*lines)
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """A value's text in lines of at most `width`: a grid as it is (its rows are wrapped already), a preview or a
+    vector broken after a comma, never inside a number."""
+    if "\n" in text or len(text) <= width:
+        return text.split("\n")
+    out, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = " " + word
+        else:
+            line = f"{line} {word}" if line else word
+    out.append(line)
+    return out
+
+
+def _result_table(
+    result: Result,
+    precision: int = 6,
+    full: bool = False,
+    max_rows: int | None = MAX_ROWS,
+    sort: str | None = None,
+    formulas: dict[str, str | None] | None = None,
+    inputs: bool = True,
+) -> Table:
     plan = result.plan
     outs = list(result.grads)
     slots, hidden = select_rows(result, max_rows, sort)
-    table = _result_columns(result, slots, formulas is not None)
+    table = _result_columns(result, slots, formulas is not None, inputs)
     n_in = len(plan.inputs)
     marked = set(plan.outputs) | set(outs)
     previous = -1
@@ -96,10 +224,10 @@ def result_table(
         if slot >= n_in > previous:
             table.add_section()
         elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            blank = [""] * (len(outs) + (formulas is not None))
-            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *blank, ""))
+            blank = [""] * (len(outs) + (formulas is not None) + inputs)
+            table.add_row(Text("⋮", style="dim"), *_cells("", "", *blank, ""))
         previous = slot
-        table.add_row(*_cells(*_result_row(result, slot, marked, precision, full, formulas)))
+        table.add_row(*_cells(*_result_row(result, slot, marked, precision, full, formulas, inputs)))
     if hidden:
         table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
             "" if sort == "grad" else ", --sort grad ranks by |gradient|"
@@ -108,9 +236,9 @@ def result_table(
     return table
 
 
-def _result_columns(result: Result, slots: list[int], formulas: bool) -> Table:
+def _result_columns(result: Result, slots: list[int], formulas: bool, inputs: bool = True) -> Table:
     """The result table with its title and columns, and no rows yet: a gradient column per output differentiated
-    (and one of formulas)."""
+    (and one of formulas); the inputs column unless `inputs` is False (a narrow terminal)."""
     plan = result.plan
     table = Table(
         title=literal(graph_title(plan.spec, " — ")),
@@ -122,7 +250,8 @@ def _result_columns(result: Result, slots: list[int], formulas: bool) -> Table:
     )
     table.add_column("name", no_wrap=True, min_width=min(24, max(len(plan.names[s]) for s in slots)))
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
-    table.add_column("inputs")
+    if inputs:
+        table.add_column("inputs")
     table.add_column("value", justify="right")
     for o in result.grads:
         table.add_column(f"grad of {o}", justify="right", style="magenta")
@@ -133,29 +262,24 @@ def _result_columns(result: Result, slots: list[int], formulas: bool) -> Table:
 
 
 def _result_row(
-    result: Result, slot: int, marked: set[str], precision: int, full: bool, formulas: dict[str, str | None] | None
+    result: Result,
+    slot: int,
+    marked: set[str],
+    precision: int,
+    full: bool,
+    formulas: dict[str, str | None] | None,
+    inputs: bool = True,
 ) -> list:
     """The cells of one input or node: name, op, inputs, value, its gradients (0 and none dimmed), its formula,
     output mark."""
-    plan = result.plan
-    n_in = len(plan.inputs)
-    name = plan.names[slot]
-    if slot < n_in:
-        op, ins = "input", ""
-    else:
-        st = plan.steps[slot - n_in]
-        op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
+    name, op, ins, value, grads = _row_cells(result, slot, precision, full)
     is_out = name in marked
-    cells = [
-        Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
-        op,
-        ins,
-        fmt_value(result.values[slot], precision, full),
-    ]
-    for o in result.grads:
-        g = result.grads[o][slot]
-        text = fmt_value(g, precision, full)
-        cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
+    cells = [Text(name, style="bold green" if is_out else ("bold" if slot < len(result.plan.inputs) else "")), op]
+    if inputs:
+        cells.append(ins)
+    cells.append(value)
+    for _, text, dim in grads:
+        cells.append(Text(text, style="dim") if dim else text)
     if formulas is not None:
         cells.append(formulas.get(name) or "—")
     if name in result.grads:
@@ -177,24 +301,52 @@ def ops_table(layers: dict) -> Table:
     return table
 
 
-def trace_view(t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None) -> Group:
+def trace_view(
+    t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None, width: int | None = None
+) -> Group:
     """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
-    with formulas, each gradient's formula beside it."""
+    with formulas, each gradient's formula beside it. A matrix (up to GRID_ELEMENTS numbers) that a step computes
+    or passes on is shown as a grid under its line; `width` wraps a grid's long rows."""
+    return Group(*(line for heading, lines in trace_steps(t, precision, formulas, width) for line in heading + lines))
+
+
+GRID_ELEMENTS = 100  # a matrix up to this size is shown in the trace as a grid; larger, by its preview
+
+
+def trace_steps(
+    t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None, width: int | None = None
+) -> list[tuple[list, list]]:
+    """The trace as steps, for `trace --step`: (heading, lines) of each forward step and each backward step,
+    then (heading, []) of the gradients of the inputs. A heading is what comes before the step (a section's
+    title); a step's first line is its own, indented by two spaces."""
 
     def v(x) -> str:
         return fmt_value(x, precision)
 
-    lines: list = [literal(f"{t.graph}: forward, in execution order", style="bold")]
-    width = max((len(s.name) for s in t.forward), default=0)
+    def gridded(x) -> bool:
+        return x is not None and getattr(x, "ndim", 0) >= 2 and 0 < x.size <= GRID_ELEMENTS
+
+    def value(line: Text, x, indent: int, style: str = "") -> list:
+        """The line ending in x: its text on the line, or, for a matrix, '=' ending the line and the grid under it."""
+        if not gridded(x):
+            line.append(v(x), style=style)
+            return [line]
+        line.plain = line.plain.rstrip()  # (keeps the styles: only the trailing space goes)
+        rows = fmt_value(x, precision, True, None if width is None else max(width - indent, 20))
+        return [line] + [Text(" " * indent + row, style=style) for row in rows.split("\n")]
+
+    steps: list[tuple[list, list]] = []
+    heading: list = [literal(f"{t.graph}: forward, in execution order", style="bold")]
+    name_width = max((len(s.name) for s in t.forward), default=0)
     for s in t.forward:
         args = ", ".join(f"{label}={v(x)}" if label else v(x) for label, x in s.args)
         line = Text("  ")
-        line.append(s.name.ljust(width), style="bold")
+        line.append(s.name.ljust(name_width), style="bold")
         line.append(f" = {s.op}({args}) = ")
-        line.append(v(s.value), style="bold")
-        lines.append(line)
-    lines.append(Text(""))
-    lines.append(
+        steps.append((heading, value(line, s.value, 6, "bold")))
+        heading = []
+    heading.append(Text(""))
+    heading.append(
         Text(
             f"backward, in reverse order: ∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {v(t.seed)}",
             style="bold",
@@ -204,10 +356,12 @@ def trace_view(t: Trace, precision: int = 6, formulas: dict[str, str | None] | N
         head = Text("  ")
         head.append(f"{s.name}", style="bold")
         head.append(f" ({s.op})   upstream ∂{s.name} = ")
-        head.append(v(s.upstream), style="magenta")
-        if formulas and formulas.get(s.name):
+        if formulas and formulas.get(s.name) and not gridded(s.upstream):
+            head.append(v(s.upstream), style="magenta")
             head.append(f"   = {formulas[s.name]}", style="dim")
-        lines.append(head)
+            lines = [head]
+        else:
+            lines = value(head, s.upstream, 6, "magenta")
         for p in s.passes:
             line = Text("      ")
             line.append(f"∂{p.to} ")
@@ -215,22 +369,26 @@ def trace_view(t: Trace, precision: int = 6, formulas: dict[str, str | None] | N
             if p.local is not None:
                 local = f"{p.via}({v(p.local)})" if p.via else v(p.local)
                 line.append(f"{v(s.upstream)} × {local} = ")
-            line.append(v(p.grad), style="magenta")
+            lines += value(line, p.grad, 10, "magenta")
             if p.accumulated:
-                line.append(f"   (total ∂{p.to} = {v(p.total)})", style="dim")
-            lines.append(line)
+                lines[-1].append(f"   (total ∂{p.to} = {v(p.total)})", style="dim")
         if s.passes and s.passes[0].local is None:
             lines.append(Text(f"      rule: {s.rule}", style="dim"))
-    lines.append(Text(""))
-    lines.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
+        steps.append((heading, lines))
+        heading = []
+    heading.append(Text(""))
+    heading.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
     for name, g in t.grads:
         formula = f" = {formulas[name]}" if formulas and formulas.get(name) else ""
-        lines.append(Text(f"  ∂{name}{formula} = {v(g)}"))
-    return Group(*lines)
+        heading += value(Text(f"  ∂{name}{formula} = "), g, 6)
+    steps.append((heading, []))
+    return steps
 
 
-def check_table(report: CheckReport, full: bool = False) -> Table:
-    """One row per input (its worst element), or per element with full: analytic vs numeric."""
+def check_table(report: CheckReport, full: bool = False, width: int | None = None) -> Table | Group:
+    """One row per input (its worst element), or per element with full: analytic vs numeric, the two columns of
+    numbers aligned on the decimal point. Given the terminal's width, a table too wide for it puts '(worst of N)'
+    under the element, and if that is not enough stacks each row (its numbers under its input and element)."""
     what = "backprop" if report.order == 1 else "the Hessian vs central differences of the gradient"
     title = (
         f"{report.graph}: {what} (eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g})"
@@ -238,26 +396,12 @@ def check_table(report: CheckReport, full: bool = False) -> Table:
         else f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
         f"atol {report.atol:g})"
     )
-    table = Table(
-        title=literal(title), box=BOX, header_style="bold", title_style="bold", pad_edge=False, show_edge=False
-    )
     multi = len({c.output for c in report.inputs}) > 1
-    if multi:
-        table.add_column("output", no_wrap=True)
-    for name, justify in (
-        ("input", "left"),
-        ("element", "left"),
-        ("backprop", "right"),
-        ("numeric", "right"),
-        ("abs err", "right"),
-        ("rel err", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)
     style = {"pass": "green", "FAIL": "bold red", "kink": "yellow", "undefined": "yellow"}
+    rows = []  # (output, input, element, backprop, numeric, abs err, rel err, status Text)
     for c in report.inputs:
         if not c.elements:
-            table.add_row(*_cells(*([c.output] if multi else []), c.name, "(no elements)", "", "", "", "", ""))
+            rows.append([c.output, c.name, "(no elements)", "", "", "", "", Text("")])
             continue
         elements = c.elements if full else (c.worst,)
         sampled = f", a sample of {c.total:,}" if len(c.elements) < c.total else ""
@@ -265,16 +409,77 @@ def check_table(report: CheckReport, full: bool = False) -> Table:
             where = "" if not c.shape else str(list(e.index))
             if c.shape and not full and len(c.elements) > 1:
                 where += f" (worst of {len(c.elements):,}{sampled})"
-            row = [
-                c.name,
-                where,
-                fmt_num(e.analytic, 10),
-                fmt_num(e.numeric, 10),
-                f"{e.abs_err:.1e}",
-                f"{e.rel_err:.1e}",
-                Text(_status_text(e.status), style=style[e.status]),
-            ]
-            table.add_row(*_cells(*([c.output] if multi else []), *row))
+            rows.append(
+                [
+                    c.output,
+                    c.name,
+                    where,
+                    fmt_num(e.analytic, 10),
+                    fmt_num(e.numeric, 10),
+                    f"{e.abs_err:.1e}",
+                    f"{e.rel_err:.1e}",
+                    Text(_status_text(e.status), style=style[e.status]),
+                ]
+            )
+    for k in (3, 4):  # backprop, numeric: aligned on the decimal point
+        for row, text in zip(rows, decimal_aligned([row[k] for row in rows])):
+            row[k] = text
+    table = _check_table(title, rows, multi, wrap=False)
+    if width is None or table_width(table) <= width:
+        return table
+    wrapped = _check_table(title, rows, multi, wrap=True)
+    if table_width(wrapped) <= width:
+        return wrapped
+    lines: list = [literal(title, style="bold"), Text("─" * min(width, 60), style="dim")]
+    for output, name, where, analytic, numeric, abs_err, rel_err, status in rows:
+        head = literal(f"{output}   " if multi else "", style="bold")
+        head.append_text(literal(name, style="bold"))
+        head.append_text(literal(f"   {where}" if where else ""))
+        head.append("   ")
+        head.append_text(status)
+        lines.append(head)
+        if analytic or numeric:
+            lines.append(literal(f"  backprop  {analytic.strip()}"))
+            lines.append(literal(f"  numeric   {numeric.strip()}"))
+            lines.append(literal(f"  abs err   {abs_err}   rel err {rel_err}", style="dim"))
+    return Group(*lines)
+
+
+def decimal_aligned(texts: list[str]) -> list[str]:
+    """Numbers' texts padded so that their decimal points line up (as the columns of a grid)."""
+    from ..numbers import _halves
+
+    halves = [_halves(t) for t in texts]
+    left = max((len(a) for a, _ in halves), default=0)
+    right = max((len(b) for _, b in halves), default=0)
+    return [a.rjust(left) + b.ljust(right) if t else t for t, (a, b) in zip(texts, halves)]
+
+
+def _check_table(title: str, rows: list, multi: bool, wrap: bool) -> Table:
+    table = Table(
+        title=literal(title), box=BOX, header_style="bold", title_style="bold", pad_edge=False, show_edge=False
+    )
+    if multi:
+        table.add_column("output", no_wrap=True)
+    for name, justify in (
+        ("input", "left"),
+        ("element", "left"),
+        ("backprop", "aligned"),
+        ("numeric", "aligned"),
+        ("abs err", "right"),
+        ("rel err", "right"),
+        ("", "left"),
+    ):
+        # the numbers come padded to one length (decimal_aligned): left-justified, as right-justifying drops the
+        # padding on their right; their header still on the right
+        header = Text(name, justify="right") if justify == "aligned" else name
+        justify = "left" if justify == "aligned" else justify
+        table.add_column(header, justify=justify, no_wrap=not (wrap and name == "element"))
+    for output, *cells in rows:
+        if wrap and " (" in cells[1]:
+            at = cells[1].index(" (")
+            cells[1] = cells[1][:at] + "\n" + cells[1][at + 1 :]  # the index, then (worst of N) under it
+        table.add_row(*_cells(*([output] if multi else []), *cells))
     return table
 
 

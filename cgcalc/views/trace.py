@@ -50,6 +50,19 @@ class Trace:
     grads: tuple[tuple[str, Any], ...]  # every input's final gradient
     warnings: tuple[str, ...] = ()  # the first NaN or inf a node produced, as `run` reports it
 
+    def __str__(self) -> str:
+        from .steps import trace_text
+
+        return trace_text(self)
+
+    def _repr_html_(self) -> str:  # a notebook shows the step list
+        from .steps import trace_html
+
+        return trace_html(self)
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython's text: the step list, not the dataclass
+        p.text(str(self))
+
 
 def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | None = None) -> Trace:
     (out,) = check_outputs(plan, [output] if output else None)
