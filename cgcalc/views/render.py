@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ..core.spec import GraphSpec
     from .check import CheckReport
     from .hessian import Hessian
-    from .trace import Trace
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
@@ -302,7 +301,7 @@ def ops_table(layers: dict) -> Table:
 
 
 def trace_view(
-    t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None, width: int | None = None
+    t: Any, precision: int = 6, formulas: dict[str, str | None] | None = None, width: int | None = None
 ) -> Group:
     """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
     with formulas, each gradient's formula beside it. A matrix (up to GRID_ELEMENTS numbers) that a step computes
@@ -314,7 +313,7 @@ GRID_ELEMENTS = 100  # a matrix up to this size is shown in the trace as a grid;
 
 
 def trace_steps(
-    t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None, width: int | None = None
+    t: Any, precision: int = 6, formulas: dict[str, str | None] | None = None, width: int | None = None
 ) -> list[tuple[list, list]]:
     """The trace as steps, for `trace --step`: (heading, lines) of each forward step and each backward step,
     then (heading, []) of the gradients of the inputs. A heading is what comes before the step (a section's
