@@ -150,7 +150,7 @@ class Terms:
                 return self.full(x, shape)
         if op in ("reshape", "sum_to", "broadcast_to", "identity") and self.shape(args[0]) == shape:
             return args[0]
-        if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None:
+        if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None and not self._spread(op, args[0]):
             return self.full(vals[0] * (1.0 if op != "sum_to" else _ratio(self.shape(args[0]), shape)), shape)
         if op == "reshape" and self.terms[args[0]].op == "reshape":
             return self.op("reshape", self.terms[args[0]].args[0], **attrs)
@@ -159,6 +159,11 @@ class Terms:
         if op == "transpose" and vals[0] is not None:
             return self.full(vals[0], shape)
         return self._algebra(op, args, vals, shape)
+
+    def _spread(self, op: str, a: int) -> bool:
+        """broadcast_to(c, shape) of a scalar constant c: already the form `full` makes (rewriting it as
+        `full` again would recurse for ever)."""
+        return op == "broadcast_to" and self.terms[a].op == "const"
 
     def _algebra(self, op: str, args: tuple[int, ...], vals: list, shape: Shape) -> int | None:
         """x + 0, x - 0, 0 - x, x * 1, x * 0, x * -1, x / 1, 0 / x, x ** 1, x ** 0, 0 @ x (IEEE aside: a 0
