@@ -434,6 +434,7 @@ def to_document(
     name_of.update({t: n for n, t in extra})  # inputs the derivative adds (an HVP's vector)
 
     def fresh(base: str) -> str:
+        base = re.sub(r"\W", "_", base)  # d_O_d_y.2 (an expression's inner node) as a name a file can hold
         name, k = base, 2
         while name in used:
             name, k = f"{base}_{k}", k + 1
