@@ -8,11 +8,19 @@ mpmath evaluates it at 40 digits, and central differences use nothing but forwar
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
+import operator
 import os
+import re
+from typing import Any, NamedTuple
 
+import mpmath
 import numpy as np
 import randgraphs as rg
-from hypothesis import HealthCheck, Phase, assume, given, settings
+import sympy
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 import cgcalc
@@ -172,3 +180,163 @@ def test_the_property_graphs_derivatives_use_every_op_derivative_graphs_are_made
             ops |= {s.op for s in graph.derive().plan.steps}
     want = {"step", "sum_to", "broadcast_to", "reshape", "transpose", "softmax", "log_softmax", "one_hot", "identity"}
     assert want <= ops, want - ops
+
+
+# --- 3. random scalar expressions against sympy, orders 1 to 4 ------------------------------------------------
+
+X, Y = sympy.symbols("x y", real=True)
+SYM = {"x": X, "y": Y}
+CONSTANTS = ["0.25", "0.5", "1.5", "2", "3"]  # exact in binary: the text and sympy's Rational are one number
+EXPONENTS = ["-2", "-1", "2", "3", "0.5", "1.5"]  # pow with constant exponents (0.5, 1.5: of a positive base)
+BOUND = 1e4  # every value of the expression stays within this at the point
+
+
+class E(NamedTuple):
+    """One expression three ways: the text cgcalc reads, sympy's tree, its float64 value at the point."""
+
+    text: str
+    sym: Any
+    val: float
+
+
+class Unsafe(Exception):
+    pass
+
+
+def _checked(e: E) -> E:
+    if not (math.isfinite(e.val) and abs(e.val) <= BOUND):
+        raise Unsafe
+    return e
+
+
+def _positive(u: E, lo: float = 0.3) -> E:
+    """u itself when u >= lo at the point, else u ** 2 + 0.5 (>= 0.5 everywhere): a base for log, / and **."""
+    if u.val >= lo:
+        return u
+    return E(f"({u.text}) ** 2 + 0.5", u.sym**2 + sympy.Rational(1, 2), u.val**2 + 0.5)
+
+
+def _sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+@st.composite
+def expressions_at(draw, names: tuple[str, ...], max_depth: int = 3):
+    """(expression, point): a random expression of `names` built at a drawn point, so that each op meets its
+    operands in a safe domain there (log, / and a real ** of a positive value, relu of a value at least 0.1 away
+    from its kink: sympy takes relu's branch at the point, valid in a neighbourhood)."""
+    point = {n: draw(st.floats(0.3, 1.5)) * draw(st.sampled_from([1, -1])) for n in names}
+
+    def leaf() -> E:
+        if draw(st.integers(0, 3)) == 0:
+            c = draw(st.sampled_from(CONSTANTS))
+            return E(c, sympy.Rational(c), float(c))
+        n = draw(st.sampled_from(names))
+        return E(n, SYM[n], point[n])
+
+    def build(depth: int, top: bool = False) -> E:
+        if depth == 0 or (not top and draw(st.integers(0, 4)) == 0):
+            return leaf()
+        op = draw(st.sampled_from(["add", "sub", "mul", "div", "pow", "neg", "exp", "log", "tanh", "sigmoid", "relu"]))
+        a = build(depth - 1)
+        if op in ("add", "sub", "mul", "div"):
+            b = build(depth - 1)
+            if op == "div":
+                b = _positive(b) if b.val > -0.3 else b  # |b| >= 0.3 at the point
+            sign = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[op]
+            f = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}[op]
+            return _checked(E(f"({a.text}) {sign} ({b.text})", f(a.sym, b.sym), f(a.val, b.val)))
+        if op == "pow":
+            k = draw(st.sampled_from(EXPONENTS))
+            if "." in k or k.startswith("-"):
+                a = _positive(a)
+            return _checked(E(f"({a.text}) ** ({k})", a.sym ** sympy.Rational(k), a.val ** float(k)))
+        if op == "neg":
+            return E(f"-({a.text})", -a.sym, -a.val)
+        if op == "exp":
+            return _checked(E(f"exp({a.text})", sympy.exp(a.sym), math.exp(min(a.val, 50.0))))
+        if op == "log":
+            a = _positive(a)
+            return E(f"log({a.text})", sympy.log(a.sym), math.log(a.val))
+        if op == "tanh":
+            return E(f"tanh({a.text})", sympy.tanh(a.sym), math.tanh(a.val))
+        if op == "sigmoid":
+            return E(f"sigmoid({a.text})", 1 / (1 + sympy.exp(-a.sym)), _sigmoid(a.val))
+        if abs(a.val) < 0.1:  # relu: too close to its kink at this point
+            return a
+        return E(f"relu({a.text})", a.sym if a.val > 0 else sympy.Integer(0), max(a.val, 0.0))
+
+    try:
+        e = build(max_depth, top=True)
+    except (Unsafe, OverflowError, ZeroDivisionError, ValueError):
+        assume(False)
+    if not e.sym.free_symbols or re.fullmatch(r"[-( ]*[\w.]+\)*", e.text):  # no variable, or no operation
+        n = names[0]
+        e = E(f"({e.text}) + {n}", e.sym + SYM[n], e.val + point[n])
+    return e, point
+
+
+def _dirac_delta(x, k=0):
+    assert x != 0, "a point on a kink"
+    return 0
+
+
+def sympy_at(exprs: list, point: dict[str, float]) -> list[float]:
+    """Each sympy expression at the point, by mpmath at 40 digits. (sympy writes (x^2)^(3/2) as |x|^3 for a real
+    x: its derivatives hold sign(x) and DiracDelta(x), which is 0 away from x = 0.)"""
+    names = list(point)
+    modules = [{"DiracDelta": _dirac_delta}, "mpmath"]
+    with mpmath.workdps(40):
+        args = [mpmath.mpf(point[n]) for n in names]
+        return [float(sympy.lambdify([SYM[n] for n in names], e, modules=modules)(*args)) for e in exprs]
+
+
+def graph_of(e: E, point: dict[str, float]) -> cgcalc.Graph:
+    lines = ["inputs:"] + [f"  {n}: {v!r}" for n, v in point.items()] + ["nodes:", f"  f: {json.dumps(e.text)}"]
+    return cgcalc.loads("\n".join(lines) + "\n")
+
+
+def against_sympy(e: E, point: dict[str, float], order: int) -> list[str]:
+    """derive(order) of f against sympy's partials, every one (in derive's order: the last name varies fastest).
+    Scale-aware: |got - want| <= 1e-10 max(|want|, the largest value the derivative graph computes), as float64
+    rounding errors are relative to the values added, not to the result."""
+    names = tuple(point)
+    d = graph_of(e, point).derive(order=order)
+    combos = list(itertools.product(names, repeat=order))
+    assert d.outputs == tuple(f"d{order if order > 1 else ''}_f_" + "_".join(f"d_{w}" for w in c) for c in combos)
+    partials = {(): e.sym}
+    for c in combos:  # every prefix of c is among the combinations of a lower order
+        for k in range(1, order + 1):
+            if c[:k] not in partials:
+                partials[c[:k]] = sympy.diff(partials[c[: k - 1]], SYM[c[k - 1]])
+    wants = sympy_at([partials[c] for c in combos], point)
+    r = d.run()
+    scale = rg.magnitude(*r.values)
+    problems = []
+    for o, want in zip(d.outputs, wants):
+        got = r.value(o)
+        if not abs(got - want) <= 1e-10 * max(abs(want), scale, 1e-300):
+            problems.append(f"{o} = {got!r}, sympy: {want!r}")
+    return problems
+
+
+@budget(40)
+@given(ep=expressions_at(("x",), max_depth=4), order=st.integers(1, 4))
+@example(ep=(E("tanh(x) * x ** (3)", sympy.tanh(X) * X**3, 0.0), {"x": 0.75}), order=4)
+@example(ep=(E("relu(x) * exp(x)", X * sympy.exp(X), 0.0), {"x": 0.5}), order=3)
+@example(ep=(E("log(x) / (sigmoid(x))", sympy.log(X) * (1 + sympy.exp(-X)), 0.0), {"x": 1.25}), order=4)
+def test_derive_of_order_k_matches_sympy(ep, order):
+    e, point = ep
+    problems = against_sympy(e, point, order)
+    assert not problems, (e.text, point, problems)
+
+
+@budget(30)
+@given(ep=expressions_at(("x", "y")), order=st.integers(2, 3))
+@example(ep=(E("(x) ** (3) * (y) ** (2)", X**3 * Y**2, 0.0), {"x": 0.5, "y": -1.25}), order=3)
+@example(ep=(E("exp(x * y) / (y)", sympy.exp(X * Y) / Y, 0.0), {"x": 0.5, "y": 1.5}), order=2)
+def test_mixed_partials_of_two_inputs_match_sympy(ep, order):
+    """Every second (and third) partial of f(x, y): d2_f_d_x_d_y and d2_f_d_y_d_x both, against sympy."""
+    e, point = ep
+    problems = against_sympy(e, point, order)
+    assert not problems, (e.text, point, problems)
