@@ -340,3 +340,118 @@ def test_mixed_partials_of_two_inputs_match_sympy(ep, order):
     e, point = ep
     problems = against_sympy(e, point, order)
     assert not problems, (e.text, point, problems)
+
+
+# --- 4. Hessians and Hessian-vector products of array graphs against central differences ------------------------
+
+SMOOTH = tuple(op for op in rg.OPS if op != "relu")  # central differences across relu's kink mean nothing
+MAX_ELEMENTS = 30  # elements of all inputs together: the Hessian is at most 30 x 30, 60 gradient runs
+
+
+def smooth_scalar_graph(src: rg.RandomSource) -> tuple[rg.RGraph, str]:
+    """A random array graph of smooth ops (tests/randgraphs.py) ending in a scalar: its last node, summed (or
+    averaged) when it is an array. Returns the graph and the scalar's name."""
+    gen = rg.Gen(src, max_nodes=6, ops=SMOOTH, scalar=src.boolean(0.15))
+    gen.graph()
+    last = next(t for t in reversed(gen.terms) if t.ref == gen.nodes[-1].name)
+    if last.shape:
+        n = rg.size(last.shape)
+        try:
+            gen.add_node("sum", [last], {}, (), min(last.lo * n, last.hi * n), max(last.lo * n, last.hi * n))
+        except rg.TooBig:
+            gen.add_node("mean", [last], {}, (), last.lo, last.hi)
+    top = gen.nodes[-1].name  # an output: finish() inlines no output into an expression, nor renames it
+    return rg.finish(src, gen.inputs, gen.nodes, file_shapes=False), top
+
+
+def flat_gradient(graph: cgcalc.Graph, wrt: list[str], values: dict, output: str) -> np.ndarray:
+    r = graph.run(values, output=output)
+    return np.concatenate([np.ravel(r.grad(w)) for w in wrt])
+
+
+def shift(values: dict, wrt: list[str], step: np.ndarray) -> dict:
+    """values + step, step flat over the inputs of wrt (C order, as Graph.hessian's labels)."""
+    out, start = dict(values), 0
+    for w in wrt:
+        v = np.asarray(values[w], dtype=np.float64)
+        out[w] = v + step[start : start + v.size].reshape(v.shape)
+        start += v.size
+    return out
+
+
+def _point(src: rg.RandomSource, g: rg.RGraph, graph: cgcalc.Graph) -> dict:
+    """The file's values, or (half the time) a random row of other values for some inputs."""
+    r = graph.run()
+    values = {i.name: r.value(i.name) for i in graph.plan.inputs}
+    if src.boolean(0.5):
+        values.update(rg.row(rg.random_rows(g, src, max_rows=1), 0))
+    return values
+
+
+@budget(60)
+@given(r=st.randoms(use_true_random=False))
+def test_hessian_of_an_array_graph_equals_central_differences_of_the_gradient(r):
+    """Graph.hessian column j against (grad(x + h e_j) - grad(x - h e_j)) / 2h, the gradient by the layers'
+    numeric backward, h = 1e-5 max(1, |x_j|): the difference's error is ~h^2 f''' + eps |grad| / h, so the
+    tolerance is 1e-6 of the largest value, gradient or second derivative involved. Labels are x, W[0,1]..."""
+    src = rg.RandomSource(r)
+    g, out = smooth_scalar_graph(src)
+    graph = cgcalc.loads(g.text, json=g.json)
+    wrt = [i.name for i in graph.plan.inputs if i.grad]
+    sizes = [rg.size(i.shape) for i in graph.plan.inputs if i.grad]
+    assume(wrt and sum(sizes) <= MAX_ELEMENTS)
+    values = _point(src, g, graph)
+    res = graph.run(values, output=out)
+    assume(not res.warnings)
+    labels, h = graph.hessian(values, output=out)
+    shapes = [np.shape(values[w]) for w in wrt]
+    want_labels = [
+        w if not s else f"{w}[{','.join(map(str, ix))}]" for w, s in zip(wrt, shapes) for ix in np.ndindex(s)
+    ]
+    assert labels == want_labels
+    n = len(labels)
+    assert h.shape == (n, n)
+    x = np.concatenate([np.ravel(values[w]) for w in wrt])
+    fd = np.empty((n, n))
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1e-5 * max(1.0, abs(x[j]))
+        plus, minus = shift(values, wrt, e), shift(values, wrt, -e)
+        assume(not graph.run(plus, output=out).warnings and not graph.run(minus, output=out).warnings)
+        fd[:, j] = (flat_gradient(graph, wrt, plus, out) - flat_gradient(graph, wrt, minus, out)) / (2 * e[j])
+    scale = max(1.0, rg.magnitude(fd, h, flat_gradient(graph, wrt, values, out), *res.values))
+    assert rg.close(h, fd, 1e-6, 1e-6 * scale), (g.text, labels, h.tolist(), fd.tolist())
+    # symmetric: the rows come from different paths through the graph, so up to rounding
+    assert rg.close(h, h.T, 1e-12, 1e-12 * scale), (g.text, h.tolist())
+
+
+@budget(60)
+@given(r=st.randoms(use_true_random=False))
+def test_hvp_equals_hessian_times_v_and_central_differences_along_v(r):
+    """Graph.hvp(v) against Graph.hessian @ v (two code paths: to rounding), and against the independent
+    (grad(x + h v) - grad(x - h v)) / 2h (to 1e-6 of the largest value involved)."""
+    src = rg.RandomSource(r)
+    g, out = smooth_scalar_graph(src)
+    graph = cgcalc.loads(g.text, json=g.json)
+    wrt = [i.name for i in graph.plan.inputs if i.grad]
+    assume(wrt and sum(rg.size(i.shape) for i in graph.plan.inputs if i.grad) <= MAX_ELEMENTS)
+    values = _point(src, g, graph)
+    assume(not graph.run(values, output=out).warnings)
+    rng = np.random.default_rng(src.seed())
+    vector = {w: rng.normal(size=np.shape(values[w])) for w in wrt}
+    vector = {w: float(v) if np.ndim(v) == 0 else v for w, v in vector.items()}
+    hv = graph.hvp(vector, values, output=out)
+    assert list(hv) == wrt
+    for w in wrt:
+        assert np.shape(hv[w]) == np.shape(values[w]), w
+    got = np.concatenate([np.ravel(hv[w]) for w in wrt])
+    v = np.concatenate([np.ravel(vector[w]) for w in wrt])
+    _, h = graph.hessian(values, output=out)
+    x = np.concatenate([np.ravel(values[w]) for w in wrt])
+    step = 1e-5 * max(1.0, float(np.abs(x).max())) / float(np.abs(v).max())
+    plus, minus = shift(values, wrt, step * v), shift(values, wrt, -step * v)
+    assume(not graph.run(plus, output=out).warnings and not graph.run(minus, output=out).warnings)
+    fd = (flat_gradient(graph, wrt, plus, out) - flat_gradient(graph, wrt, minus, out)) / (2 * step)
+    scale = max(1.0, rg.magnitude(fd, h, got, flat_gradient(graph, wrt, values, out)) * float(np.abs(v).sum()))
+    assert rg.close(got, h @ v, 1e-12, 1e-12 * scale), (g.text, got.tolist(), (h @ v).tolist())
+    assert rg.close(got, fd, 1e-6, 1e-6 * scale), (g.text, got.tolist(), fd.tolist())
