@@ -8,11 +8,19 @@ from the `backward_ops` that derivative graphs are built with.
 
 from __future__ import annotations
 
+import json
 import textwrap
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
+import pytest
+import randgraphs as rg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cgcalc
+from cgcalc.errors import GraphError
 
 
 def loads(text: str, **kw) -> cgcalc.Graph:
@@ -189,3 +197,277 @@ def test_apple_graph_derivative_file_is_the_books_gradients(graphs_dir):
     assert steps["d_price_d_apple_num"] == ("mul", ["apple", "tax"])
     assert steps["apple_price"] == ("mul", ["apple", "apple_num"])
     assert steps["d_price_d_tax"] == ("identity", ["apple_price"])
+
+
+# --- 5. the ops derivative graphs are made of ------------------------------------------------------------------
+
+dims = st.integers(1, 4)
+shapes = st.lists(dims, min_size=0, max_size=3).map(tuple)
+
+
+def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """numpy's own sum of x down to `shape`: the leading axes broadcasting would add, then each axis of `shape`
+    that is 1 where x's is not."""
+    y = x.sum(axis=tuple(range(x.ndim - len(shape))))
+    for i, n in enumerate(shape):
+        if n == 1 and y.shape[i] != 1:
+            y = y.sum(axis=i, keepdims=True)
+    return y
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+class Case(NamedTuple):
+    """One node of a new op: its attributes, the input's shape and numpy's forward of it."""
+
+    op: str
+    attrs: dict
+    shape: tuple
+    forward: Callable[[np.ndarray], np.ndarray]
+
+
+@st.composite
+def reshape_cases(draw) -> Case:
+    shape = draw(shapes)
+    size = int(np.prod(shape))
+    target = []
+    left = size
+    for _ in range(draw(st.integers(0, 3))):
+        f = draw(st.sampled_from([d for d in range(1, left + 1) if left % d == 0]))
+        target.append(f)
+        left //= f
+    if left > 1 or draw(st.booleans()):
+        target.append(left)
+    target = draw(st.permutations(target))
+    if target and draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return Case("reshape", {"shape": target}, shape, lambda x: np.reshape(x, target))
+
+
+@st.composite
+def transpose_cases(draw) -> Case:
+    shape = draw(st.lists(dims, min_size=1, max_size=3).map(tuple))
+    if draw(st.booleans()):
+        return Case("transpose", {}, shape, lambda x: np.transpose(x))  # default: the axes reversed
+    axes = draw(st.permutations(range(len(shape))))
+    written = [a - len(shape) if draw(st.booleans()) else a for a in axes]  # negative axes count from the end
+    return Case("transpose", {"axes": written}, shape, lambda x: np.transpose(x, axes))
+
+
+@st.composite
+def sum_to_cases(draw) -> Case:
+    shape = draw(shapes)
+    target = tuple(1 if draw(st.booleans()) else d for d in shape[draw(st.integers(0, len(shape))) :])
+    return Case("sum_to", {"shape": list(target)}, shape, lambda x: _sum_to(x, target))
+
+
+@st.composite
+def broadcast_to_cases(draw) -> Case:
+    shape = draw(shapes)
+    lead = draw(st.lists(dims, max_size=2))
+    target = tuple(lead) + tuple(draw(dims) if d == 1 else d for d in shape)
+    return Case("broadcast_to", {"shape": list(target)}, shape, lambda x: np.broadcast_to(x, target))
+
+
+@st.composite
+def softmax_cases(draw, op: str) -> Case:
+    shape = draw(st.lists(dims, min_size=1, max_size=3).map(tuple))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    f = _softmax if op == "softmax" else _log_softmax
+    attrs = {} if axis == -1 and draw(st.booleans()) else {"axis": axis}  # default -1
+    return Case(op, attrs, shape, lambda x: f(x, axis))
+
+
+cases = st.one_of(
+    reshape_cases(),
+    transpose_cases(),
+    sum_to_cases(),
+    broadcast_to_cases(),
+    softmax_cases("softmax"),
+    softmax_cases("log_softmax"),
+    shapes.map(lambda s: Case("identity", {}, s, lambda x: x)),
+    shapes.map(lambda s: Case("step", {}, s, lambda x: np.where(x > 0, 1.0, 0.0))),
+)
+
+
+def _case_graph(c: Case, x: np.ndarray, w: np.ndarray) -> cgcalc.Graph:
+    """y = op(x) as a mapping-form node, l = sum(w * y) with fixed random weights w (a scalar to differentiate
+    whose gradient is not all ones)."""
+    node = {"op": c.op, "in": ["x"], **c.attrs}
+    text = (
+        f"inputs:\n  x: {json.dumps(x.tolist())}\n  w: {{value: {json.dumps(w.tolist())}, grad: false}}\n"
+        f"nodes:\n  y: {json.dumps(node)}\n  l: sum(w * y)\noutputs: [l, y]\n"
+    )
+    return cgcalc.loads(text)
+
+
+def _values(rng: np.random.Generator, shape: tuple, op: str) -> np.ndarray:
+    x = rng.uniform(-2, 2, shape)
+    if op == "step":  # central differences of step mean something away from its jump only
+        x = np.where(np.abs(x) < 0.1, 0.5, x)
+    return x
+
+
+@settings(max_examples=120, deadline=None)
+@given(c=cases, seed=st.integers(0, 2**32 - 1))
+def test_new_ops_forward_backward_and_derivative_against_numpy_and_central_differences(c, seed):
+    """Forward == numpy's (bit for bit where the operations are the same; softmax, and sum_to's sums in
+    another order, to 1e-14); the gradient of l = sum(w * op(x)) by the layer's numeric backward and by the
+    derivative graph (backward_ops) against central differences of l (h = 1e-6; every op here is linear but
+    softmax and log_softmax, so the differences are near-exact); and the two gradients against each other to
+    1e-14."""
+    rng = np.random.default_rng(seed)
+    x = _values(rng, c.shape, c.op)
+    want = np.asarray(c.forward(x))
+    w = rng.normal(size=want.shape)
+    g = _case_graph(c, x, w)
+    r = g.run()
+    got = np.asarray(r.value("y"))
+    assert got.shape == want.shape, (c.op, c.attrs, got.shape, want.shape)
+    if c.op == "softmax":  # cgcalc's is exp(log_softmax(x)), stable at +-1000; numpy's here e / sum(e)
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300)
+    elif c.op == "sum_to":  # the axes summed at once there, one by one here
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15 * np.abs(x).sum())
+    else:
+        assert np.array_equal(got, want), (c.op, c.attrs, got, want)
+    np.testing.assert_allclose(r.value("l"), np.sum(w * want), rtol=1e-14, atol=1e-14 * np.abs(w * want).sum())
+    fd = np.empty(x.shape)
+    for ix in np.ndindex(x.shape):
+        e = np.zeros(x.shape)
+        e[ix] = 1e-6
+        fd[ix] = (g.run(x=x + e).value("l") - g.run(x=x - e).value("l")) / 2e-6
+    grad = np.asarray(r.grad("x", "l"))
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8, err_msg=f"numeric backward of {c.op} {c.attrs}")
+    d = g.derive(wrt=["x"], output="l")
+    assert d.outputs == ("d_l_d_x",)
+    dx = np.asarray(d.run().value("d_l_d_x"))
+    np.testing.assert_allclose(dx, fd, rtol=1e-6, atol=1e-8, err_msg=f"backward_ops of {c.op} {c.attrs}")
+    np.testing.assert_allclose(dx, grad, rtol=1e-14, atol=1e-15 * float(np.abs(grad).max(initial=1.0)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.one_of(softmax_cases("softmax"), softmax_cases("log_softmax")), seed=st.integers(0, 2**32 - 1))
+def test_softmax_and_log_softmax_hessians_against_central_differences(c, seed):
+    """The second derivative goes through the backward_ops of softmax and log_softmax's own backward (softmax,
+    sum with keepdims, broadcasting): the Hessian of l = sum(w * op(x)) against central differences of the
+    numeric gradient."""
+    rng = np.random.default_rng(seed)
+    x = _values(rng, c.shape, c.op)
+    w = rng.normal(size=x.shape)
+    g = _case_graph(c, x, w)
+    _, h = g.hessian(wrt=["x"], output="l")
+    n = x.size
+    fd = np.empty((n, n))
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = 1e-5
+        plus = g.run(x=x + e.reshape(x.shape), output="l").grad("x")
+        minus = g.run(x=x - e.reshape(x.shape), output="l").grad("x")
+        fd[:, j] = np.ravel(plus - minus) / 2e-5
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=cases, seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 4))
+def test_new_ops_run_batch_equals_single_runs(c, seed, rows):
+    """run_batch of y = op(x) and l = sum(w * y), rows of x, equals a run per row: values and gradients."""
+    rng = np.random.default_rng(seed)
+    x = _values(rng, c.shape, c.op)
+    w = rng.normal(size=np.shape(c.forward(x)))
+    g = _case_graph(c, x, w)
+    columns = {"x": np.stack([_values(rng, c.shape, c.op) for _ in range(rows)])}
+    problems = rg.batch_vs_single(g, columns, ["l", "y"], exact=False)
+    assert not problems, (c, problems)
+
+
+def test_one_hot_forward_batch_and_its_index_error():
+    """one_hot: class indices as rows of the identity (numpy's np.eye(classes)[t]); no gradient for t (it holds
+    labels: 0 where asked); a fractional or out-of-range index is a GraphError naming it."""
+    t = np.array([[0.0, 2.0], [1.0, 1.0], [2.0, 0.0]])
+    g = loads(
+        f"""
+        inputs:
+          t: {{value: {json.dumps(t.tolist())}, grad: false}}
+          u: {json.dumps(t.tolist())}
+        nodes:
+          y: {{op: one_hot, in: [t], classes: 3}}
+          z: {{op: one_hot, in: [u], classes: 4}}
+        outputs: [y, z]
+        """
+    )
+    r = g.run(output=["y", "z"])
+    assert np.array_equal(r.value("y"), np.eye(3)[t.astype(int)])
+    assert np.array_equal(r.value("z"), np.eye(4)[t.astype(int)])
+    assert np.array_equal(r.grad("u", "z"), np.zeros_like(t))
+    columns = {"t": np.array([t, t[::-1]])}
+    assert not rg.batch_vs_single(g, columns, ["y"], exact=True)
+    for bad in ("1.5", "3", "-1"):
+        text = f"inputs:\n  t: {{value: [0, {bad}], grad: false}}\nnodes:\n  y: {{op: one_hot, in: [t], classes: 3}}\n"
+        with pytest.raises(GraphError, match=rf"one_hot: class index .*{bad}.* is not an integer in 0\.\.2"):
+            loads(text).run()
+
+
+def test_step_is_relus_mask_at_zero_and_nan_for_floats_and_arrays():
+    """step(x) = 1 where x > 0, else 0: step(0) = step(-0.0) = 0 (relu's gradient at its kink is 0), and a NaN
+    passes as 1 (relu's mask passes a NaN's gradient on), the same on Python floats and on arrays."""
+    for v, want in ((0.0, 0.0), (-0.0, 0.0), (1e-300, 1.0), (-3.0, 0.0), (float("nan"), 1.0)):
+        scalar = loads(f"inputs:\n  x: {v!r}\nnodes:\n  y: {{op: step, in: [x]}}\n".replace("nan", ".nan"))
+        array = loads(f"inputs:\n  x: [{v!r}]\nnodes:\n  y: {{op: step, in: [x]}}\n".replace("nan", ".nan"))
+        assert scalar.run().value("y") == want, v
+        assert array.run().value("y").tolist() == [want], v
+        assert scalar.run().grad("x") == 0.0
+
+
+@pytest.mark.parametrize(
+    "node, shape, message",
+    [
+        (
+            "{op: reshape, in: [x], shape: [4, 2]}",
+            "[[1, 2, 3], [4, 5, 6]]",
+            r"reshape: \(2, 3\) has 6 elements, \(4, 2\) 8",
+        ),
+        ("{op: reshape, in: [x], shape: [-1, 4]}", "[[1, 2, 3], [4, 5, 6]]", r"cannot reshape \(2, 3\) to \(-1, 4\)"),
+        ("{op: reshape, in: [x], shape: [-1, -1]}", "[1, 2]", r"reshape: shape must be .* \(one -1 allowed\)"),
+        ("{op: sum_to, in: [x], shape: [2]}", "[[1, 2, 3], [4, 5, 6]]", r"sum_to: \(2, 3\) cannot be summed to \(2,\)"),
+        ("{op: sum_to, in: [x], shape: [1, 2, 3]}", "[[1, 2, 3], [4, 5, 6]]", r"sum_to: \(2, 3\) cannot be summed"),
+        ("{op: sum_to, in: [x], shape: [-1]}", "[1, 2]", r"sum_to: shape must be a list of whole numbers"),
+        (
+            "{op: broadcast_to, in: [x], shape: [2, 2]}",
+            "[1, 2, 3]",
+            r"broadcast_to: \(3,\) cannot be broadcast to \(2, 2\)",
+        ),
+        (
+            "{op: broadcast_to, in: [x], shape: [3]}",
+            "[[1, 2, 3]]",
+            r"broadcast_to: \(1, 3\) cannot be broadcast to \(3,\)",
+        ),
+        (
+            "{op: transpose, in: [x], axes: [0, 0]}",
+            "[[1, 2], [3, 4]]",
+            r"transpose: axes \[0, 0\] are not a permutation",
+        ),
+        ("{op: transpose, in: [x], axes: [0, 1, 2]}", "[[1, 2], [3, 4]]", r"axes \[0, 1, 2\] are not a permutation"),
+        ("{op: transpose, in: [x], axes: [0, 2]}", "[[1, 2], [3, 4]]", r"axes \[0, 2\] are not a permutation"),
+        ("{op: transpose, in: [x], axes: 1}", "[[1, 2], [3, 4]]", r"transpose: axes must be a list of integers"),
+        ("{op: softmax, in: [x], axis: 2}", "[[1, 2], [3, 4]]", r"softmax: axis 2 is out of range for shape \(2, 2\)"),
+        ("{op: log_softmax, in: [x], axis: -3}", "[[1, 2], [3, 4]]", r"log_softmax: axis -3 is out of range"),
+        (
+            "{op: softmax, in: [x], axes: 0}",
+            "[[1, 2], [3, 4]]",
+            r"op 'softmax' has no attribute 'axes' \(did you mean 'axis'\?\)",
+        ),
+    ],
+)
+def test_shape_and_attribute_errors_of_the_new_ops_are_named(node, shape, message):
+    """Each is a GraphError that names the node, the op and what does not fit, with the file's line."""
+    with pytest.raises(GraphError, match=message) as e:
+        loads(f"inputs:\n  x: {shape}\nnodes:\n  y: {node}\n")
+    assert "node 'y'" in str(e.value) and str(e.value).startswith("4:"), str(e.value)
