@@ -471,3 +471,26 @@ def test_shape_and_attribute_errors_of_the_new_ops_are_named(node, shape, messag
     with pytest.raises(GraphError, match=message) as e:
         loads(f"inputs:\n  x: {shape}\nnodes:\n  y: {node}\n")
     assert "node 'y'" in str(e.value) and str(e.value).startswith("4:"), str(e.value)
+
+
+@pytest.mark.parametrize(
+    "op, message",
+    [
+        ("reshape", r"reshape needs its target shape"),
+        ("sum_to", r"sum_to needs its target shape"),
+        ("broadcast_to", r"broadcast_to needs its target shape"),
+        ("one_hot", r"one_hot needs classes"),
+    ],
+)
+@pytest.mark.parametrize("form", ["mapping", "call", "json"])
+def test_a_required_attribute_left_out_is_a_graph_error(op, message, form):
+    """A node written with no attribute at all is given the op's defaults without check_attrs (the compiler's
+    fast path), and the default of a required attribute is None: once a TypeError from deep in the layout."""
+    text = {
+        "mapping": f"inputs:\n  t: [0, 1]\nnodes:\n  y: {{op: {op}, in: [t]}}\n",
+        "call": f"inputs:\n  t: [0, 1]\nnodes:\n  y: {op}(t)\n",
+        "json": json.dumps({"inputs": {"t": [0, 1]}, "nodes": {"y": {"op": op, "in": ["t"]}}}),
+    }[form]
+    with pytest.raises(GraphError, match=message) as e:
+        cgcalc.loads(text, json=form == "json")
+    assert "node 'y'" in str(e.value), str(e.value)
