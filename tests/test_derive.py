@@ -9,6 +9,7 @@ from the `backward_ops` that derivative graphs are built with.
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from collections.abc import Callable
 from typing import NamedTuple
@@ -747,3 +748,41 @@ def test_the_8th_derivative_of_tanh_has_at_most_300_nodes():
         got = d.run().value(d.outputs[0])
         assert got == pytest.approx(want, rel=1e-12), (n, got, want)
     assert counts[-1] <= 300, counts
+
+
+# --- where the derivative graph and the numeric backward differ, and why ----------------------------------------
+
+
+def test_a_literal_zero_is_the_absence_of_a_term_in_a_derivative_graph():
+    """Documented in derive.py (Terms._algebra): the simplifier drops a term multiplied by a literal 0. So
+    f = exp(x) * 0 at x = 1000 has the numeric gradient 0 * exp(1000) = 0 * inf = NaN (and a warning), its
+    derivative graph the constant 0; and d(-(0 * x))/dx is -0.0 numerically (-1 * 0), +0.0 in the derivative
+    graph (no term at all). The property tests compare with ==, which does not tell the zeros apart."""
+    g = loads("inputs:\n  x: 1000\nnodes:\n  f: exp(x) * 0\n")
+    r = g.run()
+    assert math.isnan(r.grad("x")) and r.warnings
+    assert g.derive().run().value("d_f_d_x") == 0.0
+    g = loads("inputs:\n  x: 3\nnodes:\n  f: -(0 * x)\n")
+    assert math.copysign(1, g.run().grad("x")) == -1.0
+    assert math.copysign(1, g.derive().run().value("d_f_d_x")) == 1.0
+
+
+def test_relu_at_its_kink_is_zero_both_ways():
+    """relu's numeric backward masks x > 0; the derivative graph multiplies by step(x), 0 at x = 0: the same."""
+    g = loads("inputs:\n  x: [0, -0.0, 2]\nnodes:\n  f: sum(relu(x) * 3)\n")
+    assert g.run().grad("x").tolist() == [0.0, 0.0, 3.0]
+    assert g.derive().run().value("d_f_d_x").tolist() == [0.0, 0.0, 3.0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="PowLayer.backward_ops (cgcalc/core/layers.py) writes d(x**y)/dy = dout * out * log(x) without the "
+    "numeric backward's special case (0 where x == 0 and y >= 0): at x = 0 the derivative graph gives "
+    "0 * log(0) = 0 * -inf = NaN where `cgcalc run` gives 0",
+)
+def test_pow_with_a_variable_exponent_at_base_zero_matches_the_numeric_gradient():
+    g = loads("inputs:\n  x: 0\n  y: 2\nnodes:\n  f: x ** y\n")
+    r = g.run()
+    assert (r.grad("x"), r.grad("y")) == (0.0, 0.0)  # d/dx = y x^(y-1) = 0; d/dy: the limit x^y log x -> 0
+    rd = g.derive().run()
+    assert (rd.value("d_f_d_x"), rd.value("d_f_d_y")) == (0.0, 0.0)
