@@ -98,7 +98,7 @@ def _graph_with_gradients(src: rg.RandomSource, scalar: bool) -> rg.RGraph:
     return g
 
 
-@budget(150)
+@budget(120)
 @given(r=st.randoms(use_true_random=False))
 def test_derivative_graph_of_an_array_graph_equals_the_numeric_gradient(r):
     """Every op, broadcasting, N-D and 1-D matmul/affine operands, sum/mean over axes with keepdims,
@@ -123,7 +123,7 @@ def test_derivative_graph_of_an_array_graph_equals_the_numeric_gradient(r):
     assert not problems, _report(g, cgcalc.loads(g.text, json=g.json).derive_text(), [f"at {row}"] + problems)
 
 
-@budget(150)
+@budget(120)
 @given(r=st.randoms(use_true_random=False))
 def test_derivative_graph_of_a_scalar_graph_is_the_numeric_gradient_bit_for_bit(r):
     """A graph of scalars runs on Python floats both ways, the same operations in the same order (the
@@ -154,7 +154,7 @@ def test_derivative_graph_at_extreme_magnitudes_is_the_numeric_gradient(r):
     assert not problems, _report(g, graph.derive_text(), problems)
 
 
-@budget(100)
+@budget(80)
 @given(r=st.randoms(use_true_random=False))
 def test_run_batch_of_a_derivative_graph_equals_its_rows_run_one_by_one(r):
     """run_batch of the derivative graph, row i == run(row i): every output (the derivatives) and every gradient
