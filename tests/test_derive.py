@@ -29,7 +29,7 @@ def loads(text: str, **kw) -> cgcalc.Graph:
     return cgcalc.loads(textwrap.dedent(text), **kw)
 
 
-# --- regressions found by the properties below ------------------------------------------------------------
+# --- regressions: bugs the properties of tests/test_derive_props.py found -----------------------------------------
 
 
 def test_an_array_output_and_an_unused_array_input_derive():
@@ -68,7 +68,7 @@ def test_the_gradient_of_an_expressions_inner_node_gets_a_valid_name():
     assert np.isclose(cgcalc.loads(text).run().value("d_y_d_x"), want, rtol=1e-15, atol=0)
 
 
-# --- 1. the issue's oracles --------------------------------------------------------------------------------
+# --- the issue's oracles ------------------------------------------------------------------------------------------
 
 DEZERO = """
     inputs:
@@ -201,7 +201,7 @@ def test_apple_graph_derivative_file_is_the_books_gradients(graphs_dir):
     assert steps["d_price_d_tax"] == ("identity", ["apple_price"])
 
 
-# --- 5. the ops derivative graphs are made of ------------------------------------------------------------------
+# --- the ops derivative graphs are made of ------------------------------------------------------------------------
 
 dims = st.integers(1, 4)
 shapes = st.lists(dims, min_size=0, max_size=3).map(tuple)
@@ -498,7 +498,7 @@ def test_a_required_attribute_left_out_is_a_graph_error(op, message, form):
     assert "node 'y'" in str(e.value), str(e.value)
 
 
-# --- 4. (by hand) Hessians of array inputs with closed forms -----------------------------------------------------
+# --- Hessians of array inputs with closed forms -------------------------------------------------------------------
 
 
 def test_hessian_of_a_quadratic_form_is_the_symmetric_part_of_its_matrix():
@@ -541,7 +541,7 @@ def test_hessian_of_a_matrix_input_has_labels_by_element():
     np.testing.assert_allclose(h, want, rtol=1e-15, atol=0)
 
 
-# --- 6. the derivative as a graph file ---------------------------------------------------------------------------
+# --- the derivative as a graph file -------------------------------------------------------------------------------
 
 MIXED = """
     inputs:
@@ -727,7 +727,7 @@ def test_usage_errors_name_the_problem_and_suggest(graphs_dir):
     assert arrays.hessian(output="s")[1].tolist() == [[2.0, 0.0], [0.0, 2.0]]  # of the scalar: fine
 
 
-# --- 7. small derivative graphs ------------------------------------------------------------------------------------
+# --- small derivative graphs --------------------------------------------------------------------------------------
 
 
 def test_the_8th_derivative_of_tanh_has_at_most_300_nodes():
@@ -750,7 +750,7 @@ def test_the_8th_derivative_of_tanh_has_at_most_300_nodes():
     assert counts[-1] <= 300, counts
 
 
-# --- where the derivative graph and the numeric backward differ, and why ----------------------------------------
+# --- where the derivative graph and the numeric backward differ, and why ------------------------------------------
 
 
 def test_a_literal_zero_is_the_absence_of_a_term_in_a_derivative_graph():

@@ -64,7 +64,7 @@ def _report(g: rg.RGraph, derived: str, problems: list[str]) -> str:
     )
 
 
-# --- 2. the derivative graph computes the numeric gradient -------------------------------------------------
+# --- the derivative graph computes the numeric gradient -----------------------------------------------------------
 
 
 def derivative_vs_numeric(g: rg.RGraph, overrides: dict | None, exact: bool, output: str) -> list[str]:
@@ -107,10 +107,11 @@ def test_derivative_graph_of_an_array_graph_equals_the_numeric_gradient(r):
 
     Bit for bit (up to the sign of zero) unless the graph has a matmul or an affine: the derivative graph runs
     the same operations in the same order as the numeric backward. The sign of zero: the derivative graph drops
-    a zero term where the numeric backward adds or multiplies it (d(-(0 * x))/dx is 0 there, -0.0 here).
-    matmul/affine: the numeric backward multiplies by a full array of ones, the derivative graph by a
-    broadcast_to view of 1 (zero strides), and numpy's matmul adds the products of such a view in another
-    order than BLAS does for a contiguous array (1 ulp: seen at 1e-15 relative in 10 of 6,000 graphs)."""
+    a zero term where the numeric backward adds or multiplies it (d(-(0 * x))/dx: +0.0 in the derivative graph,
+    -0.0 by the numeric backward; see test_derive.py). matmul/affine: the same products, but on arrays laid out
+    differently (the numeric seed is a full array of ones, the derivative graph's a broadcast_to view of 1 with
+    zero strides), and numpy's matmul adds them in another order for such a view than BLAS does for a
+    contiguous array (1 ulp, 1e-15 relative: seen in 10 of 6,000 graphs)."""
     src = rg.RandomSource(r)
     g = _graph_with_gradients(src, scalar=False)
     exact = not g.ops() & {"matmul", "affine"}
@@ -183,7 +184,7 @@ def test_the_property_graphs_derivatives_use_every_op_derivative_graphs_are_made
     assert want <= ops, want - ops
 
 
-# --- 3. random scalar expressions against sympy, orders 1 to 4 ------------------------------------------------
+# --- random scalar expressions against sympy, orders 1 to 4 -------------------------------------------------------
 
 X, Y = sympy.symbols("x y", real=True)
 SYM = {"x": X, "y": Y}
@@ -255,7 +256,7 @@ def expressions_at(draw, names: tuple[str, ...], max_depth: int = 3):
         if op == "neg":
             return E(f"-({a.text})", -a.sym, -a.val)
         if op == "exp":
-            return _checked(E(f"exp({a.text})", sympy.exp(a.sym), math.exp(min(a.val, 50.0))))
+            return _checked(E(f"exp({a.text})", sympy.exp(a.sym), math.exp(min(a.val, 50.0))))  # > BOUND: Unsafe
         if op == "log":
             a = _positive(a)
             return E(f"log({a.text})", sympy.log(a.sym), math.log(a.val))
@@ -327,6 +328,7 @@ def against_sympy(e: E, point: dict[str, float], order: int) -> list[str]:
 @example(ep=(E("relu(x) * exp(x)", X * sympy.exp(X), 0.0), {"x": 0.5}), order=3)
 @example(ep=(E("log(x) / (sigmoid(x))", sympy.log(X) * (1 + sympy.exp(-X)), 0.0), {"x": 1.25}), order=4)
 def test_derive_of_order_k_matches_sympy(ep, order):
+    """derive(order=k), k = 1..4, of a random expression of x: the k-th derivative, against sympy's."""
     e, point = ep
     problems = against_sympy(e, point, order)
     assert not problems, (e.text, point, problems)
@@ -343,7 +345,7 @@ def test_mixed_partials_of_two_inputs_match_sympy(ep, order):
     assert not problems, (e.text, point, problems)
 
 
-# --- 4. Hessians and Hessian-vector products of array graphs against central differences ------------------------
+# --- Hessians and Hessian-vector products of array graphs against central differences -----------------------------
 
 SMOOTH = tuple(op for op in rg.OPS if op != "relu")  # central differences across relu's kink mean nothing
 MAX_ELEMENTS = 30  # elements of all inputs together: the Hessian is at most 30 x 30, 60 gradient runs
