@@ -786,3 +786,23 @@ def test_pow_with_a_variable_exponent_at_base_zero_matches_the_numeric_gradient(
     assert (r.grad("x"), r.grad("y")) == (0.0, 0.0)  # d/dx = y x^(y-1) = 0; d/dy: the limit x^y log x -> 0
     rd = g.derive().run()
     assert (rd.value("d_f_d_x"), rd.value("d_f_d_y")) == (0.0, 0.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Graph.hessian (cgcalc/api.py) builds its labels and its HVP graph for the file's shapes and then runs "
+    "them at overrides of another shape: for x scalar in the file and x = [1, 2] it returns (['x'], [[20.0]]) "
+    "(8 + 12, summed by the HVP graph's sum_to) with no error, where run() takes the new shape (dx = [8, 24])",
+)
+def test_hessian_at_overrides_of_another_shape_is_right_or_refused():
+    """f = sum(W * x * x), x = 2 in the file, W (2, 2): at x = [1, 2] (broadcast against W's rows) the Hessian
+    w.r.t. x is diag(2 (W[0,0] + W[1,0]), 2 (W[0,1] + W[1,1])) = diag(8, 12). Either that, labelled x[0], x[1]
+    first, or a UsageError/GraphError: not a matrix for the file's shapes."""
+    g = loads("inputs:\n  x: 2\n  W: [[1, 2], [3, 4]]\nnodes:\n  f: sum(W * x * x)\n")
+    assert g.run({"x": [1.0, 2.0]}).grad("x").tolist() == [8.0, 24.0]  # 2 x (W[0,j] + W[1,j]) = [2*4, 4*6]
+    try:
+        labels, h = g.hessian({"x": [1.0, 2.0]}, wrt=["x"])
+    except (UsageError, GraphError):
+        return
+    assert labels == ["x[0]", "x[1]"]
+    assert h.tolist() == [[8.0, 0.0], [0.0, 12.0]]
