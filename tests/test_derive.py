@@ -710,7 +710,7 @@ def test_usage_errors_name_the_problem_and_suggest(graphs_dir):
             g.derive_text(**kw)
     with pytest.raises(UsageError, match=r"'apple_price': it is a node"):
         g.hessian(wrt=["apple_price"])
-    with pytest.raises(UsageError, match=r"'aple': it is not an input \(did you mean 'apple'\?\)"):
+    with pytest.raises(UsageError, match=r"'aple'.* \(did you mean 'apple'\?\)"):
         g.hvp({"aple": 1.0})
     with pytest.raises(UsageError, match=r"the vector has no value for tax"):
         g.hvp({"apple": 1.0}, wrt=["apple", "tax"])
