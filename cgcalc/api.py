@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .core.compiler import Plan, compile_plain, compile_spec
-from .core.runtime import Result, gc_paused, run
+from .core.runtime import Result, Session, _frozen, gc_paused, input_values, run
 from .core.spec import GraphSpec, Limits
 from .core.vectorized import BatchResult, run_batch
 from .errors import GraphError
@@ -21,6 +21,7 @@ class Graph:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self._hvp_graphs: dict = {}  # (wrt, output) -> the Hessian-vector-product graph, built once
 
     @property
     def spec(self) -> GraphSpec:
@@ -103,12 +104,24 @@ class Graph:
         self, overrides: Mapping[str, Any] | None = None, *, wrt: Sequence[str] | None = None, output: str | None = None
     ) -> tuple[list[str], Any]:
         """The matrix of second partials of a scalar output with respect to the elements of `wrt` (default:
-        every input that takes a gradient): (labels such as 'W[0,1]', an (n, n) ndarray). One vectorized run of
-        the Hessian-vector-product graph, a row per element."""
+        every input that takes a gradient): (labels such as 'W[0,1]', an (n, n) ndarray). For scalar inputs,
+        one forward run of the order-2 derivative graph; for arrays, one vectorized run of the
+        Hessian-vector-product graph with a row per element. Either graph is built once per Graph."""
         import numpy as np
 
-        from .core.derive import element_labels
+        from .core.derive import checked, element_labels
 
+        wrt, output = checked(self.plan, wrt, output, what="a Hessian")
+        shapes = [self.plan.shapes[self.plan.index[w]] for w in wrt]
+        if not any(shapes) and len(wrt) <= 100:
+            # scalars: one forward run of the order-2 derivative graph gives every entry
+            key = ("order 2", tuple(wrt), output)
+            d2 = self._hvp_graphs.get(key) or self._hvp_graphs.setdefault(key, self.derive(wrt, output, 2))
+            s = Session(d2.plan, overrides)
+            with s.errstate():
+                s.forward()
+            flat = [float(s.values[d2.plan.index[o]]) for o in d2.outputs]
+            return list(wrt), np.array(flat).reshape(len(wrt), len(wrt))
         hv, vs, wrt = _hvp_graph(self, wrt, output)
         shapes = [self.plan.shapes[self.plan.index[w]] for w in wrt]
         labels = element_labels(wrt, shapes)
@@ -119,10 +132,10 @@ class Graph:
             size = int(np.prod(shape, dtype=np.int64))
             columns[v] = eye[:, start : start + size].reshape((n, *shape))
             start += size
-        base = run(self.plan, overrides).values  # the point: the file's values, or the overrides'
+        base = input_values(self.plan, overrides)  # the point: the file's values, or the overrides'
         for i, inp in enumerate(self.plan.inputs):
             columns[inp.name] = np.broadcast_to(np.asarray(base[i], dtype=np.float64), (n, *np.shape(base[i])))
-        out = hv.run_batch(columns, output=hv.outputs[0])
+        out = run_batch(hv.plan, columns, list(hv.outputs[:1]), grads=False)  # forward: the values are H e_i
         h = np.concatenate([np.asarray(out.outputs[o]).reshape(n, -1) for o in hv.outputs], axis=1)
         return labels, h
 
@@ -134,19 +147,24 @@ class Graph:
         wrt: Sequence[str] | None = None,
         output: str | None = None,
     ) -> dict[str, Any]:
-        """The Hessian-vector product H v without forming H: `vector` gives v per input of `wrt` (default: the
-        inputs it names); returns input -> (H v) for that input, of its shape."""
-        wrt = list(wrt or vector)
+        """The Hessian-vector product H v without forming H: `vector` gives v by input (0 for an input of `wrt`
+        it leaves out); `wrt` defaults to every input that takes a gradient. Returns input -> (H v) for that
+        input, of its shape."""
         hv, vs, wrt = _hvp_graph(self, wrt, output)
-        missing = [w for w in wrt if w not in vector]
-        if missing:
-            from .errors import UsageError
+        extra = [name for name in vector if name not in wrt]
+        if extra:
+            from .errors import UsageError, suggest
 
-            raise UsageError(f"the vector has no value for {', '.join(missing)}")
+            raise UsageError(
+                f"the vector names '{extra[0]}', which is not among the inputs differentiated with respect to"
+                + suggest(extra[0], wrt)
+            )
         values = dict(overrides or {})
-        values.update({v: vector[w] for v, w in zip(vs, wrt)})
-        r = hv.run(values, output=hv.outputs[0])
-        return {w: r.value(o) for w, o in zip(wrt, hv.outputs)}
+        values.update({v: vector[w] for v, w in zip(vs, wrt) if w in vector})
+        s = Session(hv.plan, values)
+        with s.errstate():
+            s.forward()  # forward only: the values are H v
+        return {w: _frozen(s.values[hv.plan.index[o]]) for w, o in zip(wrt, hv.outputs)}
 
     def __repr__(self) -> str:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
@@ -286,7 +304,12 @@ def _hvp_graph(g: Graph, wrt: Sequence[str] | None, output: str | None) -> tuple
     from .core.derive import checked, hvp_terms, to_document
     from .io.graph_text import to_text
 
-    wrt, output = checked(g.plan, wrt, output, 2)
-    d, vs = hvp_terms(g.plan, wrt, output)
-    doc = to_document(g.plan, d, output, wrt, 2, vs)
-    return loads(to_text(doc, "json"), json=True, name=f"{g.name}-hvp"), [n for n, _ in vs], wrt
+    wrt, output = checked(g.plan, wrt, output, what="a Hessian")
+    key = (tuple(wrt), output)
+    built = g._hvp_graphs.get(key)
+    if built is None:
+        d, vs = hvp_terms(g.plan, wrt, output)
+        doc = to_document(g.plan, d, output, wrt, 2, vs)
+        hv = loads(to_text(doc, "json"), json=True, name=f"{g.name}-hvp")
+        built = g._hvp_graphs[key] = (hv, [n for n, _ in vs], wrt)
+    return built

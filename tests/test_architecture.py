@@ -40,6 +40,8 @@ CORE_RANK = {
     "nn_layers": 1,
     "shape_layers": 1,
     "prob_layers": 1,
+    "conv_layers": 1,
+    "train_layers": 1,
     "registry": 2,
     "spec": 2,
     "expr": 3,

@@ -261,10 +261,11 @@ def test_the_example_graphs_are_the_ones_these_tests_know():
         "relu.yaml",
         "reuse.yaml",
         "sigmoid.yaml",
+        "simple_conv_net.yaml",
         "two_layer_net.yaml",
     } <= names
     arrays = {p.name for p in GRAPH_FILES if not is_scalar_graph(cgcalc.load(p))}
-    assert arrays == {"two_layer_net.yaml", "neuron.yaml", "relu.yaml"}
+    assert arrays == {"two_layer_net.yaml", "neuron.yaml", "relu.yaml", "simple_conv_net.yaml"}
 
 
 @pytest.mark.parametrize("path", GRAPH_FILES, ids=lambda p: p.name)
@@ -1081,6 +1082,30 @@ def test_successful_run_replaces_out_and_leaves_no_temporary_file(tmp_path):
     assert r.stdout == ""
     assert len(out.read_text().splitlines()) == 51
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "code"),
+    [
+        ("rows.csv", apple_rows(50), 0),
+        ("rows.csv", apple_rows(50, bad_line=41), 2),
+        ("rows.csv", "apples\n1\n", 2),
+        ("rows.jsonl", '{"apple": 1}\n{"apple": 2}\n', 0),
+        ("rows.jsonl", '{"apple": 1}\n{"apple": "x"}\n', 2),
+    ],
+    ids=["csv", "csv-bad-cell", "csv-unknown-column", "jsonl", "jsonl-bad-value"],
+)
+def test_the_rows_file_is_closed_when_the_command_ends(tmp_path, name, text, code):
+    import gc
+    import warnings
+
+    src = tmp_path / name
+    src.write_text(text)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        cli("batch", GRAPHS / "apple.yaml", src, "-o", tmp_path / "out.csv", "--chunk-rows", "10", code=code)
+        gc.collect()  # an unclosed file left in a reference cycle warns only when it is collected
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 @pytest.mark.parametrize(

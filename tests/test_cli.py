@@ -416,7 +416,6 @@ def test_mean_of_an_empty_array_is_our_nan_warning_not_numpys(tmp_path, command,
         args.append(write(tmp_path, "r.jsonl", rows))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning of numpy's would be an exception: exit 3
-        warnings.simplefilter("ignore", ResourceWarning)  # (the rows file is closed by the process's end)
         result = cli(*args)
     assert result.exit_code == 0, result.stderr
     assert "RuntimeWarning" not in result.stderr and "Mean of empty slice" not in result.stderr

@@ -64,21 +64,25 @@ DERIVATIVE_OPS = [
     "broadcast_to",
     "identity",
     "step",
+    "im2col",  # and those of chapters 6 and 7 (issue 13; tests/test_conv_layers.py)
+    "col2im",
+    "max_mask",
 ]
+# issue 13: the book's chapters 6 and 7 (tests/test_conv_layers.py)
+BOOK_OPS = ["batch_norm", "dropout", "conv2d", "max_pool", "avg_pool"]
+ARITY = {"affine": 3, "matmul": 2, "softmax_with_loss": 2, "batch_norm": 3, "conv2d": 3}
 
 
 def test_registry_has_the_sixteen_ops_of_the_spec_and_the_derivative_ops():
-    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + DERIVATIVE_OPS)
-    assert len(LAYERS) == 16 + len(DERIVATIVE_OPS)
+    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + DERIVATIVE_OPS + BOOK_OPS)
+    assert len(LAYERS) == 16 + len(DERIVATIVE_OPS) + len(BOOK_OPS)
     for op, cls in LAYERS.items():
         assert callable(getattr(cls, "backward_ops", None)), f"{op} states no backward as ops"
     for op, cls in LAYERS.items():
         if op in DERIVATIVE_OPS:
             continue
         assert cls.op == op
-        assert cls.arity == (
-            len(DOMAINS[op]) if op in DOMAINS else {"affine": 3, "matmul": 2, "softmax_with_loss": 2}.get(op, 1)
-        )
+        assert cls.arity == (len(DOMAINS[op]) if op in DOMAINS else ARITY.get(op, 1))
 
 
 # --- helpers -------------------------------------------------------------------------------------

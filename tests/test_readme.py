@@ -33,20 +33,6 @@ def test_setup_command_installs_and_runs_the_apple_graph():
     assert "venv" in cmd and "pip install" in cmd and "cgcalc run graphs/apple.yaml" in cmd
 
 
-def test_readme_example_table_is_the_real_output():
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"```\n\$ cgcalc run (\S+)\n(.*?)```", text, re.DOTALL)
-    assert match, "no '$ cgcalc run ...' example in the README"
-    graph, shown = match.groups()
-    result = CliRunner(env={"CGCALC_DEBUG": None}).invoke(app, ["run", str(ROOT / graph)])
-    assert result.exit_code == 0 and result.stderr == ""
-
-    def lines(s: str) -> list[str]:
-        return [line.rstrip() for line in s.strip("\n").splitlines()]
-
-    assert lines(shown) == lines(result.stdout)
-
-
 @pytest.mark.slow
 def test_setup_command_in_a_fresh_checkout(tmp_path):
     """Run the README's command exactly, in a copy of the checkout (so that the build leaves nothing behind)."""
@@ -92,3 +78,46 @@ def test_setup_command_in_a_fresh_checkout(tmp_path):
     )
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).resolve().is_relative_to((checkout / ".venv").resolve())
+
+
+def _examples() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every ``` block of the README that shows `$ ` commands: (its first command, [(command, shown output)])."""
+    text = README.read_text(encoding="utf-8")
+    out = []
+    for block in re.findall(r"```\n(\$ .*?)```", text, re.DOTALL):
+        steps: list[tuple[str, list[str]]] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            else:
+                steps[-1][1].append(line)
+        out.append((steps[0][0], [(c, "\n".join(lines)) for c, lines in steps]))
+    return out
+
+
+def _lines(s: str) -> list[str]:
+    return "\n".join(line.rstrip() for line in s.splitlines()).strip("\n").splitlines()
+
+
+@pytest.mark.parametrize("first, steps", _examples(), ids=[e[0] for e in _examples()])
+def test_every_readme_example_is_the_real_output(first, steps, tmp_path, monkeypatch):
+    """Each `$ cgcalc ...` example, pipes between cgcalc commands included, run in a folder holding the graphs
+    (and any file a `$ cat FILE` before it shows), prints exactly what the README shows."""
+    import shlex
+
+    shutil.copytree(ROOT / "graphs", tmp_path / "graphs")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner(env={"CGCALC_DEBUG": None, "COLUMNS": "100"})
+    for command, shown in steps:
+        words = shlex.split(command)
+        if words[0] == "cat":  # a file the example shows: made, so that the next command can read it
+            (tmp_path / words[1]).write_text(shown + "\n", encoding="utf-8")
+            continue
+        stdin = None
+        for part in " ".join(shlex.quote(w) for w in words).split(" '|' "):
+            args = shlex.split(part)
+            assert args[0] == "cgcalc", f"a README example runs {args[0]}: only cgcalc is checked here"
+            result = runner.invoke(app, args[1:], input=stdin)
+            assert result.exit_code == 0, (command, result.stdout, result.stderr)
+            stdin = result.stdout
+        assert _lines(shown) == _lines(stdin), command

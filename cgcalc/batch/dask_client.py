@@ -66,7 +66,7 @@ def require_dask() -> None:
 
 @dataclass
 class DaskSummary(Summary):
-    """`batch.Summary` (rows, written, bad, nonfinite, first_nonfinite_line) and where the run went."""
+    """`runner.Summary` (rows, written, bad, nonfinite, first_nonfinite_line) and where the run went."""
 
     out: str = ""
     out_format: str = ""
@@ -131,6 +131,38 @@ def run_dask(
     """
     require_dask()
     out_abs = _check_out(out)
+    run = _prepare(graph_text, graph_file, rows, output, rows_format, out_format)
+    reports, n_workers = _on_cluster(run, out_abs, scheduler, workers, skip_bad_rows, exact, progress)
+    return _summary(run, out, reports, n_workers)
+
+
+@dataclass
+class _Run:
+    """A run as this process works it out before any task runs (every error of the graph, of the files and of
+    their columns is raised here): what the tasks of each partition are given."""
+
+    graph_text: str | bytes
+    graph_file: str
+    limits: Limits
+    outputs: list[str]  # the outputs whose gradients are written
+    fmt: str  # the rows' format
+    out_format: str
+    files: int  # how many rows files
+    inputs: list[str]  # the graph's
+    names: list[str]  # the dataset's columns
+    parts: list[Part]  # the partitions
+    results: list[str]  # the columns run_batch adds
+
+
+def _prepare(
+    graph_text: str | bytes,
+    graph_file: str,
+    rows: str,
+    output: list[str] | None,
+    rows_format: str | None,
+    out_format: str | None,
+) -> _Run:
+    """The graph compiled, the rows files found, their headers (or footers) read and the partitions cut."""
     limits = Limits.from_env()
     g = loads(graph_text, file=graph_file, limits=limits, json=is_json(graph_text, graph_file))
     outputs = check_outputs(g.plan, output)
@@ -141,44 +173,79 @@ def run_dask(
     inputs = list(g.inputs)
     names, parts = (_csv_parts if fmt == "csv" else _parquet_parts)(files, inputs)
     results = _result_names(g, names, outputs)
+    return _Run(graph_text, graph_file, limits, outputs, fmt, out_format, len(files), inputs, names, parts, results)
 
+
+def _on_cluster(
+    run: _Run,
+    out_abs: str,
+    scheduler: str | None,
+    workers: int | None,
+    skip_bad_rows: bool,
+    exact: bool,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[pd.DataFrame], int]:
+    """Every partition's task run on the cluster, writing its part into a new directory that becomes OUT when
+    all are done: the partitions' reports, in order, and how many workers the cluster had."""
     import dask
-    import dask.dataframe as dd
-    import pandas as pd
 
-    key = graph_key(graph_text, graph_file)
-    width = max(5, len(str(len(parts) - 1)))
     # object columns stay objects (a bad row's RowsError); dask would turn them into strings
     with (
         new_directory(out_abs) as tmp,
         dask.config.set({"dataframe.convert-string": False}),
         _client(scheduler, workers) as client,
     ):
-        read = _read_csv if fmt == "csv" else _read_parquet
-        data = dd.from_map(
-            read,
-            parts,
-            names=names,
-            inputs=inputs,
-            skip=skip_bad_rows,
-            meta=_meta(names, skip_bad_rows),
-            label="cgcalc-read",
-            enforce_metadata=False,
-        )
-        # the text is one key of the task graph: sent to each worker once, not with every partition
-        text = dask.delayed(graph_text, name=f"cgcalc-graph-{key}")
-        evaluated = data.map_partitions(
-            _evaluate, key, text, graph_file, limits, names, outputs, exact, meta=_meta(names + results, skip_bad_rows)
-        )
-        stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
-        stats = evaluated.map_partitions(
-            _write, tmp, out_format, width, len(names), meta=stats_meta, enforce_metadata=False
-        )
-        reports = _compute(client, stats.to_delayed(), parts, progress)
+        reports = _compute(client, _tasks(run, tmp, skip_bad_rows, exact), run.parts, progress)
         n_workers = len(client.nthreads())
+    return reports, n_workers
 
-    summary = DaskSummary(out=out, out_format=out_format, files=len(files), partitions=len(parts), workers=n_workers)
-    for part, rep in zip(parts, reports):
+
+def _tasks(run: _Run, tmp: str, skip: bool, exact: bool) -> list:
+    """One delayed task per partition, its three stages fused by dask: read the partition, evaluate it, write it
+    into `tmp` as a part file; each returns the partition's one-row report."""
+    import dask
+    import dask.dataframe as dd
+    import pandas as pd
+
+    read = _read_csv if run.fmt == "csv" else _read_parquet
+    data = dd.from_map(
+        read,
+        run.parts,
+        names=run.names,
+        inputs=run.inputs,
+        skip=skip,
+        meta=_meta(run.names, skip),
+        label="cgcalc-read",
+        enforce_metadata=False,
+    )
+    key = graph_key(run.graph_text, run.graph_file)
+    # the text is one key of the task graph: sent to each worker once, not with every partition
+    text = dask.delayed(run.graph_text, name=f"cgcalc-graph-{key}")
+    evaluated = data.map_partitions(
+        _evaluate,
+        key,
+        text,
+        run.graph_file,
+        run.limits,
+        run.names,
+        run.outputs,
+        exact,
+        meta=_meta(run.names + run.results, skip),
+    )
+    width = max(5, len(str(len(run.parts) - 1)))  # of the part number in a part file's name
+    stats_meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in _STATS} | {"errors": pd.Series(dtype=object)})
+    stats = evaluated.map_partitions(
+        _write, tmp, run.out_format, width, len(run.names), meta=stats_meta, enforce_metadata=False
+    )
+    return stats.to_delayed()
+
+
+def _summary(run: _Run, out: str, reports: list[pd.DataFrame], n_workers: int) -> DaskSummary:
+    """The partitions' reports added up; the first non-finite row is that of the first partition with one."""
+    summary = DaskSummary(
+        out=out, out_format=run.out_format, files=run.files, partitions=len(run.parts), workers=n_workers
+    )
+    for part, rep in zip(run.parts, reports):
         r = rep.iloc[0]
         summary.rows += int(r["rows"])
         summary.written += int(r["written"])

@@ -1,6 +1,6 @@
-"""The worker side of `cgcalc batch --engine dask` (dask_engine.py): read one partition, evaluate it, write it.
+"""The worker side of `cgcalc batch --engine dask` (dask_client.py): read one partition, evaluate it, write it.
 
-Each worker process compiles the graph once, from its text (`_graph`). Like dask_engine.py, this module opens
+Each worker process compiles the graph once, from its text (`_graph`). Like dask_client.py, this module opens
 files (where the workers run them), and imports dask, pandas or pyarrow only when a partition is handled.
 """
 
@@ -90,7 +90,7 @@ def _frame(names: list[str], columns: dict, lines, errors: list[RowsError] | Non
 
 
 def _read_csv(part: Part, names: list[str], inputs: list[str], skip: bool) -> pd.DataFrame:
-    """One CSV file, parsed by `batch.CsvRows` as local `cgcalc batch` does: same cells accepted, same lines."""
+    """One CSV file, parsed by `io.rows.CsvRows` as local `cgcalc batch` does: same cells accepted, same lines."""
     import numpy as np
 
     errors: list[RowsError] | None = [] if skip else None

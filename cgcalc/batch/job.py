@@ -1,6 +1,6 @@
 """Rows in, rows out: chunked, vectorized, streaming. `cgcalc batch` is a loop over blocks of a rows file
-(read by rows.py); each block runs through `run_batch` once (one numpy call per node, not one per row), in
-this process or in a worker process (parallel.py), and its output rows are written in order."""
+(read by io/rows.py); each block runs through `run_batch` once (one numpy call per node, not one per row), in
+this process or in a worker process (pool.py), and its output rows are written in order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..core.compiler import Plan
 from ..core.vectorized import run_batch
@@ -16,11 +16,14 @@ from ..errors import CgcalcError, RowsError
 from ..io.rows import Chunk, JsonlRows, parse_csv
 from ..numbers import NONFINITE, strict
 
+if TYPE_CHECKING:
+    import numpy as np
+
 _JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(x, allow_nan=False), without a new encoder per row
 DEFAULT_CHUNK_ROWS = 16384  # small enough that memory stays flat (measured: 10M rows ~ 100k rows)
 
 
-def cell_texts(a, quote: bool = False) -> list[str]:
+def cell_texts(a: np.ndarray, quote: bool = False) -> list[str]:
     """Each row's cell text: shortest round-trip floats; arrays as JSON (CSV-quoted when quote)."""
     if a.ndim == 1:
         out = list(map(float.__repr__, a.tolist()))  # repr(), without the dispatch: ~10% faster
@@ -206,7 +209,7 @@ def _line(e: RowsError) -> int:
     return e.line or 0
 
 
-def np_isfinite_all(a) -> bool:
+def np_isfinite_all(a: np.ndarray) -> bool:
     import numpy as np
 
     return bool(np.isfinite(a).all())

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..core.compiler import Plan
 from ..core.runtime import check_outputs
 from ..errors import RowsError
 from ..io.rows import CsvRows, JsonlRows
 from .job import DEFAULT_CHUNK_ROWS, Block, Job, _result_names
+
+if TYPE_CHECKING:
+    from ..io.arrow import ParquetRows, ParquetSink
 
 
 @dataclass
@@ -23,11 +26,21 @@ class Summary:
     first_nonfinite_line: int | None = None
     notes: list[str] = field(default_factory=list)  # for --verbose
 
+    def add(self, b: Block) -> None:
+        """A Block's rows counted, and its notes kept."""
+        self.notes.extend(b.notes)
+        self.rows += b.rows
+        self.bad += len(b.errors)
+        self.written += b.written
+        self.nonfinite += b.nonfinite
+        if self.first_nonfinite_line is None:
+            self.first_nonfinite_line = b.first_nonfinite_line
+
 
 def run_rows(
     plan: Plan,
-    rows,
-    out: IO[str],
+    rows: CsvRows | JsonlRows | ParquetRows,
+    out: IO[str] | ParquetSink,
     out_format: str,
     outputs: list[str] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -39,78 +52,103 @@ def run_rows(
     graph_file: str = "",
     arrow: bool = False,
 ) -> Summary:
-    """Evaluate every row of `rows` (CsvRows, JsonlRows or arrow_io.ParquetRows) and write one output row each
-    to `out` (a text file; for out_format "parquet", an arrow_io.ParquetSink).
+    """Evaluate every row of `rows` (CsvRows, JsonlRows or io.arrow.ParquetRows) and write one output row each
+    to `out` (a text file; for out_format "parquet", an io.arrow.ParquetSink).
 
     With jobs > 1 (CSV rows, or JSON Lines written as JSON Lines; and `graph_text`, the graph file's content,
     given), blocks of rows are parsed, evaluated and formatted by that many worker processes; the output is the
     same, byte for byte.
-    `arrow`: CSV cells read and written by pyarrow (see arrow_io; the same output, byte for byte).
+    `arrow`: CSV cells read and written by pyarrow (see io/arrow.py; the same output, byte for byte).
     """
     outputs = check_outputs(plan, outputs)
     job = Job(plan, outputs, out_format, rows.file, skip=on_bad is not None, exact=exact, arrow=arrow)
-    summary = Summary()
-    header_done = out_format != "csv"  # JSON Lines has none; Parquet has its schema (ParquetSink)
-    if not header_done and isinstance(rows, CsvRows):
-        out.write(job.header(rows.names))
-        header_done = True
+    writer = _Writer(out, job, header_done=out_format != "csv")  # JSON Lines has no header; Parquet, a schema
+    if isinstance(rows, CsvRows):
+        writer.header(rows.names)  # known before any row is read
     pool = jobs > 1 and graph_text is not None and (isinstance(rows, CsvRows) or out_format == "jsonl")
     if pool:
         from .pool import pool_blocks
 
         blocks = pool_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file)
-    elif isinstance(rows, CsvRows):
-        blocks = (job.csv_block(first, text, rows.names) for first, text in rows.blocks(chunk_rows))
     else:
-        errors: list[RowsError] = []
-
-        def chunk_blocks() -> Iterator[Block]:  # JSON Lines and Parquet rows: chunks already parsed
-            on_bad = errors.append if job.skip else None
-            if isinstance(rows, JsonlRows):
-                # the groups of rows read together as one Block: bad rows in line order, as workers report them
-                for groups in rows.runs(chunk_rows, on_bad):
-                    yield job.blocks(groups, errors)
-            else:
-                for chunk in rows.chunks(chunk_rows, on_bad):
-                    yield job.blocks([chunk], errors)
-            yield Block("", len(errors), 0, 0, None, list(errors))
-
-        blocks = chunk_blocks()
-    try:
-        for b in blocks:
-            if b.errors and not job.skip:
-                raise b.errors[0]
-            for e in b.errors:
-                on_bad(e)
-            summary.notes.extend(b.notes)
-            summary.rows += b.rows
-            summary.bad += len(b.errors)
-            summary.written += b.written
-            summary.nonfinite += b.nonfinite
-            if summary.first_nonfinite_line is None:
-                summary.first_nonfinite_line = b.first_nonfinite_line
-            if b.data is not None:
-                out.write(b.data)
-            if b.text:
-                if not header_done:
-                    out.write(job.header(job.echo_names or []))
-                    header_done = True
-                out.write(b.text)
-            if progress is not None and b.rows:
-                progress(b.rows)
-    finally:
-        close = getattr(blocks, "close", None)
-        if close is not None:
-            close()
+        blocks = _blocks(job, rows, chunk_rows)
+    summary = _write_blocks(blocks, writer, on_bad, progress)
     summary.notes.extend(getattr(rows, "notes", []))
     summary.notes.append(
         f"{summary.rows:,} rows read in chunks of up to {chunk_rows:,}"
         + (f", by {jobs} worker processes" if pool else "")
         + (", CSV read and written with pyarrow" if arrow and isinstance(rows, CsvRows) else "")
     )
-    if out_format == "csv" and not header_done:
-        out.write(job.header(list(rows.names or [])))
+    writer.header(list(rows.names or []))  # a CSV of no rows still has its header
     if out_format == "parquet":
         names = job.echo_names if job.echo_names is not None else list(rows.names or [])
         out.close(names + _result_names(plan, outputs))
+    return summary
+
+
+class _Writer:
+    """The output file, and its CSV header written once: before the first rows (their input columns are known
+    then), or at the end when there are none."""
+
+    def __init__(self, out: IO[str] | ParquetSink, job: Job, header_done: bool) -> None:
+        self.out, self.job, self.header_done = out, job, header_done
+
+    def header(self, names: list[str]) -> None:
+        if not self.header_done:
+            self.out.write(self.job.header(names))
+            self.header_done = True
+
+    def block(self, b: Block) -> None:
+        if b.data is not None:  # columns, for a ParquetSink
+            self.out.write(b.data)
+        if b.text:
+            self.header(self.job.echo_names or [])
+            self.out.write(b.text)
+
+
+def _blocks(job: Job, rows: CsvRows | JsonlRows | ParquetRows, chunk_rows: int) -> Iterator[Block]:
+    """The rows, evaluated in this process, as Blocks in file order."""
+    if isinstance(rows, CsvRows):
+        return (job.csv_block(first, text, rows.names) for first, text in rows.blocks(chunk_rows))
+    return _parsed_blocks(job, rows, chunk_rows)
+
+
+def _parsed_blocks(job: Job, rows: JsonlRows | ParquetRows, chunk_rows: int) -> Iterator[Block]:
+    """JSON Lines and Parquet rows: chunks already parsed, as Blocks. A row that cannot be read goes with the
+    Block read meanwhile (those after the last one, in a Block of their own)."""
+    errors: list[RowsError] = []
+    on_bad = errors.append if job.skip else None
+    if isinstance(rows, JsonlRows):
+        # the groups of rows read together as one Block: bad rows in line order, as workers report them
+        for groups in rows.runs(chunk_rows, on_bad):
+            yield job.blocks(groups, errors)
+    else:
+        for chunk in rows.chunks(chunk_rows, on_bad):
+            yield job.blocks([chunk], errors)
+    yield Block("", len(errors), 0, 0, None, list(errors))
+
+
+def _write_blocks(
+    blocks: Iterator[Block],
+    writer: _Writer,
+    on_bad: Callable[[RowsError], None] | None,
+    progress: Callable[[int], None] | None,
+) -> Summary:
+    """Every Block written in order and counted; its bad rows raised (the first), or reported to `on_bad`.
+    The blocks are closed at the end, also on an error (worker processes stopped)."""
+    summary = Summary()
+    try:
+        for b in blocks:
+            if b.errors and on_bad is None:
+                raise b.errors[0]
+            for e in b.errors:
+                on_bad(e)
+            summary.add(b)
+            writer.block(b)
+            if progress is not None and b.rows:
+                progress(b.rows)
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
     return summary

@@ -1,18 +1,28 @@
-"""`cgcalc batch`: the command line of batch.py, parallel.py, arrow_io.py and dask_engine.py (registered on
-cli.app when cli.py imports this module)."""
+"""`cgcalc batch`: the command line of batch/ (the local runner, its worker pool, the dask client) and io/arrow.py
+(registered on the app when cli/app.py imports this module)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError, clean
-from .common import GraphArg, OutputOpt, _compile, _console, _errors, _outputs, _read_graph, _warn, app
+from .common import GraphArg, OutputOpt, _compile, _errors, _outputs, _read_graph, _warn, app
+from .progress import partition_progress, rows_progress
+
+if TYPE_CHECKING:
+    from ..api import Graph
+    from ..batch.runner import Summary
+    from ..core.compiler import Plan
+    from ..errors import RowsError
+    from ..io.arrow import ParquetRows, ParquetSink
+    from ..io.rows import CsvRows, JsonlRows
 
 
 class RowsFormat(StrEnum):
@@ -26,85 +36,90 @@ class Engine(StrEnum):
     dask = "dask"
 
 
+# the options of `cgcalc batch`, as --help lists them
+RowsArg = Annotated[
+    str, typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for stdin.", metavar="ROWS")
+]
+OutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Write here (CSV; JSON Lines for .jsonl; Parquet for .parquet), atomically; default: stdout.",
+    ),
+]
+RowsFormatOpt = Annotated[
+    RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from ROWS' extension).")
+]
+OutFormatOpt = Annotated[
+    RowsFormat | None,
+    typer.Option("--out-format", help="csv, jsonl or parquet (default: from OUT's extension, else csv)."),
+]
+ChunkRowsOpt = Annotated[
+    int | None,
+    typer.Option("--chunk-rows", min=1, help="Rows evaluated together (default 16,384; with Parquet 131,072)."),
+]
+SkipBadRowsOpt = Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")]
+FastMathOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fast-math",
+        help="numpy's exp/log/tanh/pow for graphs of scalars (faster; may differ from `run` in the last bit).",
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")]
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="local, or dask: a dataset of Parquet/CSV files on a "
+        "dask.distributed cluster (pip install 'cgcalc\\[dask]').",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="dask: the scheduler to connect to (default: a LocalCluster on this machine)."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster (default: one per core).")
+]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Worker processes for CSV rows, or JSON Lines "
+        "to JSON Lines (default: one per core for files over 8 MB; 1: none).",
+    ),
+]
+
+
 @app.command()
 def batch(
     graph: GraphArg,
-    rows: Annotated[
-        str,
-        typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for stdin.", metavar="ROWS"),
-    ],
-    out: Annotated[
-        str | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Write here (CSV; JSON Lines for .jsonl; Parquet for .parquet), atomically; default: stdout.",
-        ),
-    ] = None,
+    rows: RowsArg,
+    out: OutOpt = None,
     output: OutputOpt = None,
-    rows_format: Annotated[
-        RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from ROWS' extension).")
-    ] = None,
-    out_format: Annotated[
-        RowsFormat | None,
-        typer.Option("--out-format", help="csv, jsonl or parquet (default: from OUT's extension, else csv)."),
-    ] = None,
-    chunk_rows: Annotated[
-        int | None,
-        typer.Option("--chunk-rows", min=1, help="Rows evaluated together (default 16,384; with Parquet 131,072)."),
-    ] = None,
-    skip_bad_rows: Annotated[
-        bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")
-    ] = False,
-    fast_math: Annotated[
-        bool,
-        typer.Option(
-            "--fast-math",
-            help="numpy's exp/log/tanh/pow for graphs of scalars (faster; may differ from `run` in the last bit).",
-        ),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")] = False,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            "--engine",
-            help="local, or dask: a dataset of Parquet/CSV files on a "
-            "dask.distributed cluster (pip install 'cgcalc\\[dask]').",
-        ),
-    ] = Engine.local,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="dask: the scheduler to connect to (default: a LocalCluster on this machine)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster (default: one per core).")
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs",
-            "-j",
-            min=1,
-            help="Worker processes for CSV rows, or JSON Lines "
-            "to JSON Lines (default: one per core for files over 8 MB; 1: none).",
-        ),
-    ] = None,
+    rows_format: RowsFormatOpt = None,
+    out_format: OutFormatOpt = None,
+    chunk_rows: ChunkRowsOpt = None,
+    skip_bad_rows: SkipBadRowsOpt = False,
+    fast_math: FastMathOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    engine: EngineOpt = Engine.local,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    jobs: JobsOpt = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
-    from ..batch.job import DEFAULT_CHUNK_ROWS
-    from ..batch.runner import run_rows
-    from ..io.arrow import why_not
-    from ..io.atomic import output as output_file
-
     with _errors():
         if graph == "-" and rows == "-":
             raise UsageError("the graph and the rows cannot both come from stdin (-): give one of them as a file")
         graph_text, graph_label = _read_graph(graph)  # once: it may be a pipe, and the workers get this text
         g = _compile(graph_text, graph_label)
-        plan = g.plan
         if engine is Engine.dask:
             _batch_dask(
                 graph_text,
@@ -112,38 +127,64 @@ def batch(
                 g,
                 rows,
                 out,
-                output,
-                rows_format,
-                out_format,
-                skip_bad_rows,
-                fast_math,
-                quiet,
-                scheduler,
-                workers,
+                output=output,
+                rows_format=rows_format,
+                out_format=out_format,
+                skip_bad_rows=skip_bad_rows,
+                fast_math=fast_math,
+                quiet=quiet,
+                scheduler=scheduler,
+                workers=workers,
             )
-            return
-        if out == "-":
-            out = None
-        fmt_in = rows_format.value if rows_format else _format_of(rows, "csv")
-        fmt_out = out_format.value if out_format else _format_of(out or "", "csv")
-        no_arrow = why_not()
-        arrow = no_arrow is None
-        if "parquet" in (fmt_in, fmt_out) and not arrow:
-            raise UsageError(f"Parquet needs pyarrow ({no_arrow})")
-        if fmt_out == "parquet" and not out and sys.stdout.isatty():
-            raise UsageError("Parquet is binary: write it to a file with -o OUT.parquet (or pipe it)")
-        label = "<stdin>" if rows == "-" else rows
-        reader, total, done = _rows_reader(rows, label, fmt_in, plan)
+        else:
+            _batch_local(
+                graph,
+                graph_text,
+                graph_label,
+                g,
+                rows,
+                None if out == "-" else out,
+                output=output,
+                rows_format=rows_format,
+                out_format=out_format,
+                chunk_rows=chunk_rows,
+                skip_bad_rows=skip_bad_rows,
+                fast_math=fast_math,
+                quiet=quiet,
+                verbose=verbose,
+                jobs=jobs,
+            )
 
-        def on_bad(e) -> None:
-            _warn(f"{e} (row skipped)")
 
-        if fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl"):
-            from ..batch.pool import auto_jobs
+def _batch_local(
+    graph: str,
+    text: bytes,
+    graph_label: str,
+    g: Graph,
+    rows: str,
+    out: str | None,
+    *,
+    output: str | None,
+    rows_format: RowsFormat | None,
+    out_format: RowsFormat | None,
+    chunk_rows: int | None,
+    skip_bad_rows: bool,
+    fast_math: bool,
+    quiet: bool,
+    verbose: bool,
+    jobs: int | None,
+) -> None:
+    """cgcalc batch (the local engine): the rows through run_rows, in this process or its worker processes, into
+    OUT (atomically; None: stdout); then what the run counted, on stderr."""
+    from ..batch.runner import run_rows
+    from ..io.atomic import output as output_file
 
-            jobs = jobs or auto_jobs(total)
+    fmt_in, fmt_out, arrow = _formats(rows, out, rows_format, out_format)
+    label = "<stdin>" if rows == "-" else rows
+    with _rows_reader(rows, label, fmt_in, g.plan) as (reader, total, done):
+        processes = _jobs(jobs, fmt_in, fmt_out, total)
         with (
-            _progress(quiet, total) as advance,
+            rows_progress(quiet, total) as advance,
             output_file(
                 out,
                 prefix=".cgcalc-batch-",
@@ -152,36 +193,79 @@ def batch(
             ) as f,
         ):
             try:
-                sink = f
-                if fmt_out == "parquet":  # Arrow writes the file itself (a Python file object: 1.3x the time)
-                    from ..io.arrow import ParquetSink
-
-                    sink = ParquetSink(f)
-                if chunk_rows is None:
-                    from ..io.arrow import PARQUET_CHUNK_ROWS
-
-                    chunk_rows = PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
                 summary = run_rows(
-                    plan,
+                    g.plan,
                     reader,
-                    sink,
+                    _sink(f, fmt_out),
                     fmt_out,
                     _outputs(g, output),
-                    chunk_rows,
-                    on_bad if skip_bad_rows else None,
+                    _chunk_rows(chunk_rows, fmt_in, fmt_out),
+                    _skipped if skip_bad_rows else None,
                     lambda n: advance(done(n)),
                     exact=not fast_math,
-                    jobs=jobs or 1,
-                    graph_text=graph_text,
+                    jobs=processes,
+                    graph_text=text,
                     graph_file=graph_label,
                     arrow=arrow,
                 )
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
-        _summarize(summary, label, out, quiet, verbose)
+    _summarize(summary, label, out, quiet, verbose)
 
 
-def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
+def _formats(
+    rows: str, out: str | None, rows_format: RowsFormat | None, out_format: RowsFormat | None
+) -> tuple[str, str, bool]:
+    """The rows' format and the output's (as given, else from the extensions, else CSV), and whether pyarrow is
+    there (it reads and writes CSV faster; Parquet needs it)."""
+    from ..io.arrow import why_not
+
+    fmt_in = rows_format.value if rows_format else _format_of(rows, "csv")
+    fmt_out = out_format.value if out_format else _format_of(out or "", "csv")
+    no_arrow = why_not()
+    if "parquet" in (fmt_in, fmt_out) and no_arrow is not None:
+        raise UsageError(f"Parquet needs pyarrow ({no_arrow})")
+    if fmt_out == "parquet" and not out and sys.stdout.isatty():
+        raise UsageError("Parquet is binary: write it to a file with -o OUT.parquet (or pipe it)")
+    return fmt_in, fmt_out, no_arrow is None
+
+
+def _jobs(jobs: int | None, fmt_in: str, fmt_out: str, size: int | None) -> int:
+    """Worker processes: as asked; else, for the rows they can take (CSV, or JSON Lines written as JSON Lines), as
+    many as a rows file of `size` bytes is worth; else none (1)."""
+    if jobs is None and (fmt_in == "csv" or (fmt_in == "jsonl" and fmt_out == "jsonl")):
+        from ..batch.pool import auto_jobs
+
+        return auto_jobs(size)
+    return jobs or 1
+
+
+def _chunk_rows(chunk_rows: int | None, fmt_in: str, fmt_out: str) -> int:
+    """Rows evaluated together: as asked; else larger blocks when Parquet is read or written (its row groups)."""
+    if chunk_rows is not None:
+        return chunk_rows
+    from ..batch.job import DEFAULT_CHUNK_ROWS
+    from ..io.arrow import PARQUET_CHUNK_ROWS
+
+    return PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
+
+
+def _sink(f: IO[str] | str, fmt_out: str) -> IO[str] | ParquetSink:
+    """Where run_rows writes: the output file; for Parquet, a ParquetSink given the file's name (Arrow writes the
+    file itself: through a Python file object it takes 1.3x the time)."""
+    if fmt_out != "parquet":
+        return f
+    from ..io.arrow import ParquetSink
+
+    return ParquetSink(f)
+
+
+def _skipped(e: RowsError) -> None:
+    """A bad row skipped (--skip-bad-rows), on stderr."""
+    _warn(f"{e} (row skipped)")
+
+
+def _summarize(summary: Summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
     """What a local batch run says at the end, on stderr."""
     _counts(summary, label)
     if verbose:
@@ -191,7 +275,7 @@ def _summarize(summary, label: str, out: str | None, quiet: bool, verbose: bool)
         sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
 
 
-def _counts(summary, file: str | None) -> None:
+def _counts(summary: Summary, file: str | None) -> None:
     """The bad and the non-finite rows a batch run counted, on stderr (local and dask alike)."""
     if summary.bad:
         _warn(
@@ -209,12 +293,13 @@ def _counts(summary, file: str | None) -> None:
 def _batch_dask(
     text: bytes,
     graph: str,
-    g,
+    g: Graph,
     rows: str,
     out: str | None,
-    output,
-    rows_format,
-    out_format,
+    *,
+    output: str | None,
+    rows_format: RowsFormat | None,
+    out_format: RowsFormat | None,
     skip_bad_rows: bool,
     fast_math: bool,
     quiet: bool,
@@ -227,7 +312,7 @@ def _batch_dask(
     require_dask()
     if not out:
         raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
-    with _partition_progress(quiet) as progress:
+    with partition_progress(quiet) as progress:
         summary = run_dask(
             text,
             graph,
@@ -243,33 +328,13 @@ def _batch_dask(
             progress=progress,
         )
     for e in summary.errors:
-        _warn(f"{e} (row skipped)")
+        _skipped(e)
     _counts(summary, summary.first_nonfinite_file)
     if not quiet and sys.stderr.isatty():
         sys.stderr.write(
             clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, {summary.workers} workers)")
             + "\n"
         )
-
-
-@contextmanager
-def _partition_progress(quiet: bool):
-    """A Rich progress bar of partitions done, on stderr when it is a terminal; else no callback."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("batch (dask)"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("partitions", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _format_of(path: str, default: str) -> str:
@@ -279,9 +344,12 @@ def _format_of(path: str, default: str) -> str:
     return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
 
 
-def _rows_reader(rows: str, label: str, fmt: str, plan):
+@contextmanager
+def _rows_reader(
+    rows: str, label: str, fmt: str, plan: Plan
+) -> Iterator[tuple[CsvRows | JsonlRows | ParquetRows, int | None, Callable[[int], int]]]:
     """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
-    last block) to progress done (bytes read, or rows for Parquet)."""
+    last block) to progress done (bytes read, or rows for Parquet); the file is closed at the end (stdin is not)."""
     from ..io.rows import CsvRows, JsonlRows, rows_text
 
     names = [i.name for i in plan.inputs]
@@ -299,45 +367,31 @@ def _rows_reader(rows: str, label: str, fmt: str, plan):
             count[0] += n
             return count[0]
 
-        return reader, reader.total or None, rows_done
-    text = rows_text(_open_rows(rows), label)
-    counter = text.buffer.raw
-    try:
-        reader = (
-            CsvRows(text, label, names)
-            if fmt == "csv"
-            else JsonlRows(text, label, names, dict(zip(names, plan.shapes)))
-        )
-    except UnicodeDecodeError:
-        raise UsageError(f"{label}: not UTF-8 text") from None
-    return reader, counter.total, lambda n: counter.bytes_read
-
-
-def _open_rows(path: str):
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return open(path, "rb")  # noqa: SIM115 - closed with the process; read to the end
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
+        yield reader, reader.total or None, rows_done
+        return
+    with _open_rows(rows) as f:
+        text = rows_text(f, label)
+        counter = text.buffer.raw
+        try:
+            reader = (
+                CsvRows(text, label, names)
+                if fmt == "csv"
+                else JsonlRows(text, label, names, dict(zip(names, plan.shapes)))
+            )
+        except UnicodeDecodeError:
+            raise UsageError(f"{label}: not UTF-8 text") from None
+        yield reader, counter.total, lambda n: counter.bytes_read
 
 
 @contextmanager
-def _progress(quiet: bool, total: int | None):
-    """A Rich progress bar on stderr, only on a terminal; yields a function taking bytes read so far."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda done: None
+def _open_rows(path: str) -> Iterator[IO[bytes]]:
+    """The rows file, opened for reading and closed at the end; `-` is stdin, which stays open."""
+    if path == "-":
+        yield sys.stdin.buffer
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("batch"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=_console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("rows", total=total)
-        yield lambda done: bar.update(task, completed=done)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the file: {e.strerror or e}") from None
+    with f:
+        yield f

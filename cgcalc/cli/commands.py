@@ -49,30 +49,47 @@ def run(
         SortBy,
         typer.Option("--sort", help="Table order: execution order, or by |gradient| (the most sensitive nodes first)."),
     ] = SortBy.order,
+    formulas: Annotated[
+        bool, typer.Option("--formulas", help="Each gradient's formula, from the simplified derivative graph.")
+    ] = False,
 ) -> None:
     """Forward values and gradients of every input and node."""
     with _errors():
         g = _load(graph)
         r = g.run(_overrides(set_), output=_outputs(g, output))
+        texts = _formulas(g, r.output, graph) if formulas else None
         if fmt is Format.json:
             from ..views.export import to_json
 
-            sys.stdout.write(to_json(r))
+            sys.stdout.write(to_json(r, texts))
         elif fmt is Format.csv:
             from ..views.export import to_csv
 
-            sys.stdout.write(to_csv(r))
+            sys.stdout.write(to_csv(r, texts))
         else:
             from ..views.render import MAX_ROWS, result_table
 
             _print(
                 result_table(
-                    r, precision, full, None if all_rows else MAX_ROWS, "grad" if sort is SortBy.grad else None
+                    r, precision, full, None if all_rows else MAX_ROWS, "grad" if sort is SortBy.grad else None, texts
                 )
             )
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _formulas(g, output: str, graph: str) -> dict[str, str | None]:
+    """Each input's and node's gradient formula; past the length limit, the derive command that shows it."""
+    from ..views.formulas import TOO_LONG, formulas
+
+    texts = formulas(g.plan, output)
+    inputs = set(g.inputs)
+    for name, text in texts.items():
+        if text == TOO_LONG:
+            wrt = f" --wrt {name}" if name in inputs else ""
+            texts[name] = f"too long to show: cgcalc derive {graph}{wrt} --output {output}"
+    return texts
 
 
 @app.command()
@@ -93,6 +110,10 @@ def check(
             help="Check at most this many elements of each input (a fixed random sample beyond it).",
         ),
     ] = 1000,
+    order: Annotated[
+        int,
+        typer.Option("--order", min=1, max=2, help="2: the Hessian against central differences of the gradient."),
+    ] = 1,
 ) -> None:
     """Backprop vs central differences (f(x+eps) - f(x-eps)) / 2eps for every input: exit 1 on a mismatch."""
     from ..views.check import check as gradcheck
@@ -103,7 +124,14 @@ def check(
         ):
             raise UsageError("--eps must be a positive number, --rtol and --atol numbers not below 0")
         g = _load(graph)
-        report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
+        if order == 2:
+            from ..views.check import check_hessian
+
+            if output == "all":
+                raise UsageError("check --order 2 takes one output at a time")
+            report = check_hessian(g, _overrides(set_), output, eps, rtol, atol, max_elements)
+        else:
+            report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
         if fmt is Format.table:
             from ..views.render import check_table
 
@@ -129,6 +157,9 @@ def trace(
     output: OutputOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
     step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps (in a terminal).")] = False,
+    formulas: Annotated[
+        bool, typer.Option("--formulas", help="Each gradient's formula, from the simplified derivative graph.")
+    ] = False,
 ) -> None:
     """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
     from ..views.render import trace_view
@@ -139,7 +170,7 @@ def trace(
         if output == "all" and "all" not in g.plan.index:
             raise UsageError(f"trace follows one output at a time: choose one of {', '.join(g.outputs)}")
         t = make_trace(g.plan, _overrides(set_), output)
-        view = trace_view(t, precision)
+        view = trace_view(t, precision, _formulas(g, t.output, graph) if formulas else None)
         if step and sys.stdin.isatty() and sys.stdout.isatty():
             console = _console()
             console.print("(press Enter for the next step, Ctrl-D to see the rest at once)", style="dim")

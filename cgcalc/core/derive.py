@@ -23,6 +23,7 @@ from .compiler import Plan
 from .registry import LAYERS
 
 COMMUTATIVE = frozenset(("add", "mul"))
+_new = tuple.__new__  # a Term without NamedTuple's Python-level __new__
 
 
 class Term(NamedTuple):
@@ -57,17 +58,27 @@ class Terms:
 
     def __init__(self) -> None:
         self.terms: list[Term] = []
+        self.values: list[float | None] = []  # by term: value(t), kept for speed
+        self.kinds: list[bool] = []  # by term: is it -a or c * a (c a power of two), which _algebra rewrites?
         self._ids: dict[tuple, int] = {}
         self.grad_false: set[int] = set()
 
     # --- making terms ----------------------------------------------------------------------------
 
     def _intern(self, term: Term) -> int:
-        key = (term.op, term.args, term.attrs, term.name, repr(term.value) if term.op == "const" else None)
+        op = term.op
+        key = (op, term.args, term.attrs, term.name, repr(term.value)) if op == "const" else term[:3] + (term.name,)
         t = self._ids.get(key)
         if t is None:
             t = self._ids[key] = len(self.terms)
             self.terms.append(term)
+            if op == "const":
+                self.values.append(term.value)
+            elif op == "broadcast_to" and term.name is None:
+                self.values.append(self.values[term.args[0]])
+            else:
+                self.values.append(None)
+            self.kinds.append(op == "neg" or (op == "mul" and self._scaled(t)[1] != t))
         return t
 
     def input(self, name: str, shape: Shape, grad: bool = True) -> int:
@@ -84,33 +95,34 @@ class Terms:
 
     def value(self, t: int) -> float | None:
         """The number every element of t is, when t is a constant (or a constant broadcast); else None."""
-        term = self.terms[t]
-        if term.op == "const":
-            return term.value
-        if term.op == "broadcast_to":
-            return self.value(term.args[0])
-        return None
+        return self.values[t]
 
     def full(self, v: float, shape: Shape) -> int:
         c = self.const(v)
         return c if not shape else self.op("broadcast_to", c, shape=shape)
 
+    def node(self, name: str, op: str, args: Sequence[int], attrs: dict, shape: Shape) -> int:
+        """A node of the graph itself, as written (of the shape the compiler found): never rewritten or merged
+        with another (each keeps its own gradient, and its name in a derivative graph)."""
+        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items())) if attrs else ()
+        return self._intern(Term(op, tuple(args), frozen, shape, None, name))
+
     def op(self, op: str, *args: int, **attrs: Any) -> int:
         """The term op(args) with these attributes (in the file's form), simplified, shared if it exists."""
         cls = LAYERS[op]
-        shapes = [self.terms[a].shape for a in args]
-        if cls.elementwise and shapes.count(shapes[0]) == len(shapes):
-            shape = shapes[0]
-        else:
-            lay = cls.layout(shapes, cls.check_attrs(attrs))
-            shape = lay.out
-        simple = self._simplified(op, args, attrs, shape)
+        terms = self.terms
+        shape = terms[args[0]].shape
+        if not (cls.elementwise and (len(args) == 1 or terms[args[1]].shape == shape)):
+            shape = cls.layout([terms[a].shape for a in args], cls.check_attrs(attrs)).out
+        values = self.values
+        vals = [values[a] for a in args]
+        simple = self._simplified(op, args, attrs, shape, vals)
         if simple is not None:
             return simple
         if op in COMMUTATIVE and self._order(args[0]) > self._order(args[1]):
             args = (args[1], args[0])  # a constant first, else the older term
-        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items()))
-        return self._intern(Term(op, tuple(args), frozen, shape))
+        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items())) if attrs else ()
+        return self._intern(Term(op, args, frozen, shape))
 
     def _order(self, t: int) -> tuple[bool, int]:
         return (self.terms[t].op != "const", t)
@@ -138,10 +150,17 @@ class Terms:
     def expand(self, t: int, shape: Shape) -> int:
         return t if self.shape(t) == shape else self.op("broadcast_to", t, shape=shape)
 
-    def _simplified(self, op: str, args: tuple[int, ...], attrs: dict, shape: Shape) -> int | None:
-        vals = [self.value(a) for a in args]
+    def _simplified(self, op: str, args: tuple[int, ...], attrs: dict, shape: Shape, vals: list) -> int | None:
+        if vals.count(None) == len(vals):  # the common case: no constant among the arguments
+            if op in ("reshape", "sum_to", "broadcast_to", "identity") and self.terms[args[0]].shape == shape:
+                return args[0]
+            if op == "reshape" and self.terms[args[0]].op == "reshape":
+                return self.op("reshape", self.terms[args[0]].args[0], **attrs)
+            if op == "neg" and self.terms[args[0]].op == "neg":
+                return self.terms[args[0]].args[0]
+            return self._algebra(op, args, vals, shape)
         cls = LAYERS[op]
-        if cls.elementwise and all(v is not None for v in vals):
+        if cls.elementwise and None not in vals:
             try:
                 x = cls().forward(*vals)  # constant folding, with the layer's own float math
             except (ArithmeticError, ValueError):
@@ -150,7 +169,7 @@ class Terms:
                 return self.full(x, shape)
         if op in ("reshape", "sum_to", "broadcast_to", "identity") and self.shape(args[0]) == shape:
             return args[0]
-        if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None and not self._spread(op, args[0]):
+        if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None and self.terms[args[0]].op != "const":
             return self.full(vals[0] * (1.0 if op != "sum_to" else _ratio(self.shape(args[0]), shape)), shape)
         if op == "reshape" and self.terms[args[0]].op == "reshape":
             return self.op("reshape", self.terms[args[0]].args[0], **attrs)
@@ -159,11 +178,6 @@ class Terms:
         if op == "transpose" and vals[0] is not None:
             return self.full(vals[0], shape)
         return self._algebra(op, args, vals, shape)
-
-    def _spread(self, op: str, a: int) -> bool:
-        """broadcast_to(c, shape) of a scalar constant c: already the form `full` makes (rewriting it as
-        `full` again would recurse for ever)."""
-        return op == "broadcast_to" and self.terms[a].op == "const"
 
     def _algebra(self, op: str, args: tuple[int, ...], vals: list, shape: Shape) -> int | None:
         """x + 0, x - 0, 0 - x, x * 1, x * 0, x * -1, x / 1, 0 / x, x ** 1, x ** 0, 0 @ x (IEEE aside: a 0
@@ -256,19 +270,40 @@ class Terms:
     # --- the arithmetic backward_ops is written with --------------------------------------------------
 
     def add(self, a: int, b: int) -> int:
-        return self.op("add", a, b)
+        return self._plain("add", a, b) if a != b and self._unremarkable(a, b) else self.op("add", a, b)
 
     def sub(self, a: int, b: int) -> int:
-        return self.op("sub", a, b)
+        return self._plain("sub", a, b) if a != b and self._unremarkable(a, b) else self.op("sub", a, b)
 
     def mul(self, a: int, b: int) -> int:
-        return self.op("mul", a, b)
+        return self._plain("mul", a, b) if self._unremarkable(a, b) else self.op("mul", a, b)
 
     def div(self, a: int, b: int) -> int:
-        return self.op("div", a, b)
+        return self._plain("div", a, b) if self._unremarkable(a, b) else self.op("div", a, b)
 
     def neg(self, a: int) -> int:
         return self.op("neg", a)
+
+    def _unremarkable(self, a: int, b: int) -> bool:
+        """No rule of _algebra applies to a op b: no constant, no minus sign, no scaled term (the common case,
+        made without the general path: derive of a large graph makes tens of thousands of these)."""
+        values, kinds = self.values, self.kinds
+        return values[a] is None and values[b] is None and not kinds[a] and not kinds[b]
+
+    def _plain(self, op: str, a: int, b: int) -> int:
+        terms = self.terms
+        sa, sb = terms[a].shape, terms[b].shape
+        shape = sa if sa == sb else broadcast_shapes(sa, sb)
+        if a > b and op in COMMUTATIVE:
+            a, b = b, a
+        key = (op, (a, b), (), None)
+        t = self._ids.get(key)
+        if t is None:
+            t = self._ids[key] = len(terms)
+            terms.append(_new(Term, (op, (a, b), (), shape, None, None)))
+            self.values.append(None)
+            self.kinds.append(op == "mul" and self._scaled(t)[1] != t)
+        return t
 
     def sum_to(self, t: int, shape: Shape) -> int:
         """t reduced to `shape` (a broadcast input's gradient), or spread to it (a constant standing for an
@@ -282,34 +317,46 @@ class Terms:
 
     # --- reverse mode --------------------------------------------------------------------------------
 
-    def gradients(self, out: int, wrt: Sequence[int], names: dict[int, str] | None = None) -> list[int]:
-        """d sum(out) / d w for each w in wrt, as terms (0 where out does not depend on w). With `names`,
-        also the adjoint of each term named there: adjoints[term] is filled in `self.adjoints`."""
-        terms = self.terms
-        wanted = set(wrt)
-        depends = [False] * (out + 1)  # on some w in wrt: only those take a gradient
-        for t in range(min(wanted, default=out + 1), out + 1):
-            depends[t] = t in wanted or any(depends[a] for a in terms[t].args if a < len(depends))
-        self.adjoints: dict[int, int] = {}
+    def gradients(self, out: int, wrt: Sequence[int], every: bool = False) -> list[int]:
+        """d sum(out) / d w for each w in wrt, as terms (0 where out does not depend on w). The adjoint of
+        every term on the way is left in `self.adjoints`; with `every`, of every term out depends on, whether
+        or not it depends on a w (a node fed only by constants has a gradient too)."""
+        terms, values = self.terms, self.values
+        n = out + 1
+        depends = [every] * n  # on some w in wrt: only those take a gradient
+        if not every:
+            for w in wrt:
+                if w < n:
+                    depends[w] = True
+            for t in range(min(wrt, default=n), n):
+                if not depends[t]:
+                    for a in terms[t][1]:
+                        if depends[a]:
+                            depends[t] = True
+                            break
+        self.adjoints = {}
         if not depends[out]:
             return [self.full(0.0, self.shape(w)) for w in wrt]
         adj: dict[int, int] = {out: self.full(1.0, self.shape(out))}
+        get = adj.get
         for t in range(out, -1, -1):
-            g = adj.get(t)
+            g = get(t)
             if g is None or not depends[t]:
                 continue
-            term = terms[t]
-            if term.op in ("input", "const"):
+            op, args, attrs = terms[t][:3]
+            if op == "input" or op == "const":
                 continue
-            cls = LAYERS[term.op]
-            ds = cls.backward_ops(self, g, t, term.args, cls.check_attrs({k: _thawed(v) for k, v in term.attrs}))
-            for a, d in zip(term.args, ds):
-                if d is None or a >= len(depends) or not depends[a]:
+            cls = LAYERS[op]
+            checked = cls.check_attrs({k: _thawed(v) for k, v in attrs}) if attrs else cls.attr_defaults
+            for a, d in zip(args, cls.backward_ops(self, g, t, args, checked)):
+                if d is None or not depends[a]:
                     continue
-                d = self.sum_to(d, self.shape(a))
-                if self.value(d) == 0:
+                shape = terms[a].shape
+                if terms[d].shape != shape:
+                    d = self.sum_to(d, shape)
+                if values[d] == 0:
                     continue  # dropped: a zero gradient adds nothing
-                old = adj.get(a)
+                old = get(a)
                 adj[a] = d if old is None else self.add(old, d)
         self.adjoints = adj
         return [adj[w] if w in adj else self.full(0.0, self.shape(w)) for w in wrt]
@@ -347,8 +394,11 @@ class Derivative(NamedTuple):
     adjoints: dict[str, int]  # first order: d output / d node, for every input and node with one
 
 
-def checked(plan: Plan, wrt: Sequence[str] | None, output: str | None, order: int = 1) -> tuple[list[str], str]:
-    """The inputs to differentiate with respect to and the output, checked (UsageError)."""
+def checked(
+    plan: Plan, wrt: Sequence[str] | None, output: str | None, order: int = 1, what: str | None = None
+) -> tuple[list[str], str]:
+    """The inputs to differentiate with respect to and the output, checked (UsageError). `what` (say, "a
+    Hessian") needs a scalar output as order > 1 does."""
     output = output or plan.outputs[0]
     if output not in plan.index:
         raise UsageError(f"no input or node named '{output}'{suggest(output, plan.index)}")
@@ -366,10 +416,10 @@ def checked(plan: Plan, wrt: Sequence[str] | None, output: str | None, order: in
         raise UsageError("the graph has no input that takes a gradient (every input is `grad: false`)")
     if order < 1:
         raise UsageError(f"--order must be 1 or more, got {order}")
-    if order > 1 and plan.shapes[plan.index[output]] != ():
+    if (order > 1 or what) and plan.shapes[plan.index[output]] != ():
         shape = fmt_shape(plan.shapes[plan.index[output]])
         raise UsageError(
-            f"--order {order} needs a scalar output; '{output}' has shape {shape}: "
+            f"{what or f'--order {order}'} needs a scalar output; '{output}' has shape {shape}: "
             "differentiate a sum or mean of it (a node such as sum(O))"
         )
     if len(wrt) ** order > 10_000:
@@ -378,14 +428,15 @@ def checked(plan: Plan, wrt: Sequence[str] | None, output: str | None, order: in
 
 
 def plan_terms(plan: Plan) -> tuple[Terms, list[int], dict[str, int]]:
-    """The graph's inputs and nodes as terms (simplified and shared like any others)."""
+    """The graph's inputs and nodes as terms, each node as it is written."""
     g = Terms()
     slots: list[int] = []
     for inp in plan.inputs:
         slots.append(g.input(inp.name, inp.shape, inp.grad))
     slots += [-1] * len(plan.steps) + [g.const(c) for c in plan.constants]
     for st in plan.steps:
-        slots[st.slot] = g.op(st.op, *[slots[a] for a in st.args], **_file_attrs(st.cls, st.attrs))
+        attrs = _file_attrs(st.cls, st.attrs) if st.attrs else {}
+        slots[st.slot] = g.node(st.name, st.op, [slots[a] for a in st.args], attrs, plan.shapes[st.slot])
     nodes = {plan.names[s]: slots[s] for s in range(plan.n_named)}
     return g, slots[: len(plan.inputs)], nodes
 
@@ -409,8 +460,13 @@ def derive(plan: Plan, wrt: Sequence[str] | None = None, output: str | None = No
                 adjoints = {by_term[t]: a for t, a in g.adjoints.items() if t in by_term}
         level = nxt
     prefix = "d" if order == 1 else f"d{order}"
-    outputs = [(f"{prefix}_{output}_" + "_".join(f"d_{w}" for w in ws), t) for ws, t in level]
+    outputs = [(_safe(f"{prefix}_{output}_" + "_".join(f"d_{w}" for w in ws)), t) for ws, t in level]
     return Derivative(g, inputs, nodes, outputs, adjoints)
+
+
+def _safe(name: str) -> str:
+    """A name a file can hold: an expression's inner node `y.2` becomes `y_2`."""
+    return name if name.isidentifier() else re.sub(r"\W", "_", name)
 
 
 def _nested(flat: Any, shape: Shape) -> Any:
@@ -434,7 +490,9 @@ def to_document(
     name_of.update({t: n for n, t in extra})  # inputs the derivative adds (an HVP's vector)
 
     def fresh(base: str) -> str:
-        base = re.sub(r"\W", "_", base)  # d_O_d_y.2 (an expression's inner node) as a name a file can hold
+        if base not in used:
+            used.add(base)
+            return base
         name, k = base, 2
         while name in used:
             name, k = f"{base}_{k}", k + 1
@@ -444,7 +502,7 @@ def to_document(
     for n, t in d.nodes.items():
         if t not in name_of:
             # an expression's inner node (`y.2`) becomes a name a file can hold (`y_2`)
-            name_of[t] = n if n.isidentifier() else fresh(re.sub(r"\W", "_", n))
+            name_of[t] = n if n.isidentifier() else fresh(_safe(n))
 
     # which terms the outputs need: ids are topological, so one pass downwards marks them all
     need = [False] * len(terms)
@@ -463,25 +521,31 @@ def to_document(
             name_of[t] = name
     for n, a in d.adjoints.items():
         if a not in name_of and need[a] and terms[a].op != "const":
-            name_of[a] = fresh(f"d_{output}_d_{n}")
+            name_of[a] = fresh(_safe(f"d_{output}_d_{n}"))
+    refs: list[Any] = [None] * len(terms)  # what a reference to a term writes: its name, or a constant's value
+    for t, n in name_of.items():
+        refs[t] = n
     k = 0
     nodes: dict[str, dict] = {}
-
-    def ref(t: int) -> Any:
-        term = terms[t]
-        return term.value if term.op == "const" else name_of[t]
-
-    for t, term in enumerate(terms):
-        if not need[t] or term.op in ("input", "const"):
+    for t in range(len(terms)):
+        if not need[t]:
             continue
-        if t not in name_of:
+        op, args, attrs = terms[t][:3]
+        if op == "const":
+            refs[t] = terms[t].value
+            continue
+        if op == "input":
+            continue
+        name = refs[t]
+        if name is None:
             k += 1
-            name_of[t] = fresh(f"t{k}")
-        entry = {"op": term.op, "in": [ref(a) for a in term.args]}
-        entry.update({key: _thawed(v) for key, v in term.attrs})
-        nodes[name_of[t]] = entry
+            name = refs[t] = fresh(f"t{k}")
+        entry = {"op": op, "in": [refs[a] for a in args]}
+        if attrs:
+            entry.update({key: _thawed(v) for key, v in attrs})
+        nodes[name] = entry
     for name, t in aliases:
-        nodes[name] = {"op": "identity", "in": [ref(t)]}
+        nodes[name] = {"op": "identity", "in": [refs[t] if terms[t].op != "const" else terms[t].value]}
     inputs: dict[str, Any] = {}
     for inp in plan.inputs:
         v = _nested(inp.value, inp.shape) if inp.shape else inp.value
@@ -489,11 +553,10 @@ def to_document(
     for n, t in extra:
         shape = g.shape(t)
         inputs[n] = _nested([0.0] * _count(shape), shape) if shape else 0.0
-    what = "derivatives" if order == 1 else f"order-{order} derivatives"
+    what = "d" if order == 1 else f"d{order}"
     return {
         "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
-        "description": f"The {what} of {output} with respect to {', '.join(wrt)} in {plan.spec.name} "
-        "(written by cgcalc derive)",
+        "description": f"{what} {output} / d ({', '.join(wrt)}) of {plan.spec.name}, by cgcalc derive",
         "inputs": inputs,
         "nodes": nodes,
         "outputs": out_names,
@@ -503,7 +566,7 @@ def to_document(
 def hvp_terms(plan: Plan, wrt: Sequence[str], output: str) -> tuple[Derivative, list[tuple[str, int]]]:
     """The Hessian-vector product as terms: new inputs v_x (one per x in wrt, of x's shape) and outputs
     hvp_x = d/dx sum_y <dO/dy, v_y>: one derivative of a scalar, however many inputs."""
-    wrt, output = checked(plan, wrt, output)
+    wrt, output = checked(plan, wrt, output, what="a Hessian")
     d = derive(plan, wrt, output)
     g = d.terms
     names = [i.name for i in plan.inputs]

@@ -7,8 +7,8 @@ Broadcasting, the batch's row axis and which inputs need a gradient are the runt
 
 from __future__ import annotations
 
-from .base import ONE, Layer
-from .kernels import div, exp, log, positive_mask, relu, sigmoid, tanh, where
+from .base import ONE, Layer, Ops
+from .kernels import Number, div, exp, log, positive_mask, relu, sigmoid, tanh, where
 from .kernels import pow as power
 
 # --- two inputs ----------------------------------------------------------------------------------
@@ -19,14 +19,14 @@ class AddLayer(Layer):
     forward_rule, backward_rule = "x + y", "dx = dout;  dy = dout"
     __slots__ = ()
 
-    def forward(self, x, y):
+    def forward(self, x: Number, y: Number) -> Number:
         return x + y
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return dout, dout
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return dout, dout
 
 
@@ -35,14 +35,14 @@ class SubLayer(Layer):
     forward_rule, backward_rule = "x - y", "dx = dout;  dy = -dout"
     __slots__ = ()
 
-    def forward(self, x, y):
+    def forward(self, x: Number, y: Number) -> Number:
         return x - y
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return dout, -dout
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return dout, g.neg(dout)
 
 
@@ -51,17 +51,17 @@ class MulLayer(Layer):
     forward_rule, backward_rule = "x * y", "dx = dout * y;  dy = dout * x"
     __slots__ = ("x", "y")
 
-    def forward(self, x, y):
+    def forward(self, x: Number, y: Number) -> Number:
         self.x, self.y = x, y
         return x * y
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         if dout is ONE:  # the seed: 1 * y is y, bit for bit; a batch's output need not be copied twice for it
             return self.y, self.x
         return dout * self.y, dout * self.x
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, y = ins
         return g.mul(dout, y), g.mul(dout, x)
 
@@ -71,18 +71,18 @@ class DivLayer(Layer):
     forward_rule, backward_rule = "x / y", "dx = dout / y;  dy = -(dout * out) / y  (never y * y)"
     __slots__ = ("y", "out")
 
-    def forward(self, x, y):
+    def forward(self, x: Number, y: Number) -> Number:
         self.y = y
         self.out = out = div(x, y)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         # d(x/y)/dy = -x / y**2, taken as -(dout * (x / y)) / y: y * y under/overflows for |y| < 1e-154 or
         # > 1e154, and dout first: an upstream gradient of exactly 0 stays 0 where (x / y) / y would overflow
         return div(dout, self.y), -div(dout * self.out, self.y)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         _, y = ins
         return g.div(dout, y), g.neg(g.div(g.mul(dout, out), y))
 
@@ -93,12 +93,12 @@ class PowLayer(Layer):
     backward_rule = "dx = dout * y * x ** (y - 1);  dy = dout * out * log(x)  (0 where x = 0, y >= 0)"
     __slots__ = ("x", "y", "out")
 
-    def forward(self, x, y):
+    def forward(self, x: Number, y: Number) -> Number:
         self.x, self.y = x, y
         self.out = out = power(x, y)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         x, y = self.x, self.y
         dx = where(y == 0, 0.0, dout * y * power(x, y - 1.0))
         # d/dy x**y = x**y log x; at x = 0 the limit is 0 for y >= 0 (as torch has it), not 0 * -inf
@@ -106,7 +106,7 @@ class PowLayer(Layer):
         return dx, dy
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, y = ins
         dx = None if g.value(y) == 0 else g.mul(g.mul(dout, y), g.op("pow", x, g.sub(y, g.const(1.0))))
         return dx, g.mul(g.mul(dout, out), g.op("log", x))
@@ -120,14 +120,14 @@ class NegLayer(Layer):
     forward_rule, backward_rule = "-x", "dx = -dout"
     __slots__ = ()
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         return -x
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return (-dout,)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (g.neg(dout),)
 
 
@@ -136,15 +136,15 @@ class ExpLayer(Layer):
     forward_rule, backward_rule = "exp(x)", "dx = dout * out"
     __slots__ = ("out",)
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         self.out = out = exp(x)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return (dout * self.out,)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (g.mul(dout, out),)
 
 
@@ -153,15 +153,15 @@ class LogLayer(Layer):
     forward_rule, backward_rule = "log(x)  (natural log)", "dx = dout / x"
     __slots__ = ("x",)
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         self.x = x
         return log(x)
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return (div(dout, self.x),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         return (g.div(dout, x),)
 
@@ -171,15 +171,15 @@ class Relu(Layer):
     forward_rule, backward_rule = "max(0, x)", "dx = dout where x > 0, else 0  (no derivative at x = 0)"
     __slots__ = ("x",)
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         self.x = x
         return relu(x)
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return (positive_mask(self.x, dout),)  # never dout[mask] = 0: dout is the caller's
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         return (g.mul(dout, g.op("step", x)),)
 
@@ -189,15 +189,15 @@ class Sigmoid(Layer):
     forward_rule, backward_rule = "1 / (1 + exp(-x))", "dx = dout * (1 - out) * out"
     __slots__ = ("out",)
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         self.out = out = sigmoid(x)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return (dout * (1.0 - self.out) * self.out,)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (g.mul(g.mul(dout, g.sub(g.const(1.0), out)), out),)
 
 
@@ -206,13 +206,13 @@ class TanhLayer(Layer):
     forward_rule, backward_rule = "tanh(x)", "dx = dout * (1 - out * out)"
     __slots__ = ("out",)
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         self.out = out = tanh(x)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return (dout * (1.0 - self.out * self.out),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (g.mul(dout, g.sub(g.const(1.0), g.mul(out, out))),)

@@ -10,10 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GraphError, ShapeError
-from .base import Layer, Layout, Shape, broadcast_shapes, fmt_shape, sum_to
+from .base import Layer, Layout, Ops, Shape, broadcast_shapes, fmt_shape, sum_to
+from .kernels import Number
+
+Array = Any  # a numpy array
 
 
-def _T(a):
+def _T(a: Array) -> Array:
     return a.swapaxes(-1, -2)
 
 
@@ -62,17 +65,22 @@ class MatMul(Layer):
     def layout(cls, shapes, attrs):
         return matmul_layout(*shapes)
 
-    def forward(self, x, W):
+    def forward(self, x: Array, W: Array) -> Array:
         self.x, self.W = x, W
         return x @ W
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         return dout @ _T(self.W), _T(self.x) @ dout
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, W = ins
-        lay = matmul_layout(g.shape(x), g.shape(W))
+        sx, sw = g.shape(x), g.shape(W)
+        if len(sx) == len(sw) == 1:  # a dot product
+            return g.mul(dout, W), g.mul(dout, x)
+        if len(sx) == len(sw) == 2:  # the book's case
+            return g.op("matmul", dout, g.op("transpose", W)), g.op("matmul", g.op("transpose", x), dout)
+        lay = matmul_layout(sx, sw)
         return _matmul_ops(g, g.op("reshape", dout, shape=lay.out_view), x, W, *lay.views)
 
 
@@ -93,18 +101,18 @@ class Affine(Layer):
         x2, w2, b = ((1,) * (len(out_view) - len(v)) + v for v in (*mm.views, b))
         return Layout((x2, w2, b), out_view, broadcast_shapes(mm.out, sb), {})
 
-    def forward(self, x, W, b):
+    def forward(self, x: Array, W: Array, b: Number) -> Array:
         self.x, self.W = x, W
         xw = x @ W
         self.xw_shape = xw.shape
         return xw + b
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         dxw = sum_to(dout, self.xw_shape)  # b may have enlarged x @ W
         return dxw @ _T(self.W), _T(self.x) @ dxw, dout
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, W, b = ins
         lay = Affine.layout([g.shape(x), g.shape(W), g.shape(b)], {})
         xv, wv, bv = lay.views
@@ -166,13 +174,13 @@ class _Reduce(Layer):
         )
         return Layout((shape,), out, out, {"axes": tuple(a - len(shape) for a in axes), "keepdims": keep})
 
-    def forward(self, x):
+    def forward(self, x: Number) -> Number:
         self.shape = getattr(x, "shape", ())
         if not self.axes:  # a reduction over no axis (of a scalar) is the identity
             return x
         return self.reduce(x)
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         if not self.axes:
             return (dout,)
         import numpy as np
@@ -181,7 +189,7 @@ class _Reduce(Layer):
         return (np.broadcast_to(self.scale(g), self.shape),)
 
     @classmethod
-    def backward_ops(cls, g, dout, out, ins, attrs):
+    def backward_ops(cls, g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         shape = g.shape(x)
         axes = _axes(cls.op, shape, attrs["axis"])
@@ -224,10 +232,10 @@ class SumLayer(_Reduce):
     backward_rule = "dx = dout broadcast back to x's shape"
     __slots__ = ()
 
-    def reduce(self, x):
+    def reduce(self, x: Array) -> Array:
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
-    def scale(self, g):
+    def scale(self, g: Array) -> Array:
         return g
 
 
@@ -237,7 +245,7 @@ class MeanLayer(_Reduce):
     backward_rule = "dx = dout / n broadcast back to x's shape (n: elements averaged)"
     __slots__ = ()
 
-    def reduce(self, x):
+    def reduce(self, x: Array) -> Array:
         # the sum over n, as np.mean computes it; but an empty slice is then 0 / 0, a NaN that the run's
         # errstate keeps quiet and the run reports, where np.mean warns "Mean of empty slice" itself
         return x.sum(axis=self.axes, keepdims=self.keepdims) / self.count()
@@ -248,7 +256,7 @@ class MeanLayer(_Reduce):
             n *= self.shape[a]
         return n
 
-    def scale(self, g):
+    def scale(self, g: Array) -> Array:
         return g / self.count()
 
 
@@ -279,7 +287,7 @@ class SoftmaxWithLoss(Layer):
             )
         return Layout((sx, st), (), (), {"indices": st != sx, "samples": len(sx) == 2})
 
-    def forward(self, x, t):
+    def forward(self, x: Array, t: Array) -> float:
         import numpy as np
 
         x, t = np.asarray(x), np.asarray(t)  # a class index may come as a plain float
@@ -301,7 +309,7 @@ class SoftmaxWithLoss(Layer):
             loss = loss.sum(axis=-1) / self.n
         return 0.0 + loss  # +0.0 for a loss of exactly 0 (-0.0 makes 1/loss = -inf)
 
-    def backward(self, dout):
+    def backward(self, dout: Number) -> tuple:
         import numpy as np
 
         d = np.reshape(dout, np.shape(dout) + (1,) * (self.y.ndim - np.ndim(dout)))
@@ -310,7 +318,7 @@ class SoftmaxWithLoss(Layer):
         return dx, dt
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, t = ins
         sx = g.shape(x)
         indices = g.shape(t) != sx

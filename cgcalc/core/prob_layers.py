@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GraphError, ShapeError, suggest
-from .base import Layer, Layout, fmt_shape
+from .base import Layer, Layout, Ops, fmt_shape
 from .kernels import Number
 
 
@@ -69,7 +69,7 @@ class Softmax(Layer):
         return (dx - y * dx.sum(axis=self.axis, keepdims=True),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         dx = g.mul(out, dout)
         return (g.sub(dx, g.mul(out, g.op("sum", dx, axis=attrs["axis"], keepdims=True))),)
 
@@ -103,7 +103,7 @@ class LogSoftmax(Layer):
         return (dout - np.exp(self.out) * dout.sum(axis=self.axis, keepdims=True),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         axis = attrs["axis"]
         y = g.op("softmax", x, axis=axis)
@@ -152,5 +152,5 @@ class OneHot(Layer):
         return (None,)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (None,)

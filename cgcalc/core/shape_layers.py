@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import GraphError, ShapeError, suggest
-from .base import Layer, Layout, Shape, broadcast_shapes, fmt_shape
+from .base import Layer, Layout, Ops, Shape, broadcast_shapes, fmt_shape
 from .kernels import Number, zeros_like
 
 
@@ -99,7 +99,7 @@ class Reshape(Layer):
         return (np.reshape(dout, self.x_shape),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         return (g.op("reshape", dout, shape=g.shape(x)),)
 
@@ -147,7 +147,7 @@ class Transpose(Layer):
         return (np.transpose(dout, tuple(range(lead)) + tuple(lead + int(a) for a in inverse)),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         axes = attrs["axes"]
         rank = len(g.shape(x))
@@ -206,7 +206,7 @@ class SumTo(Layer):
         return (np.broadcast_to(d, shape),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         return (g.op("broadcast_to", dout, shape=g.shape(x)),)
 
@@ -251,7 +251,7 @@ class BroadcastTo(Layer):
         return (dout,)  # summed back to x's shape by the runtime, as every broadcast is
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
         return (g.op("sum_to", dout, shape=g.shape(x)),)
 
@@ -268,7 +268,7 @@ class Identity(Layer):
         return (dout,)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (dout,)
 
 
@@ -290,5 +290,5 @@ class Step(Layer):
         return (zeros_like(self.x),)
 
     @staticmethod
-    def backward_ops(g, dout, out, ins, attrs):
+    def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         return (None,)

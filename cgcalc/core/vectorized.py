@@ -38,12 +38,14 @@ def run_batch(
     outputs: list[str] | None = None,
     exact: bool = True,
     rows: int | None = None,
+    grads: bool = True,
 ) -> BatchResult:
     """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
 
     Row i's results equal `run(plan, {name: columns[name][i]})`: bit for bit for a graph of scalars
     (exp, log, tanh, pow and sigmoid then use the C library element by element, as single runs do; pass
     exact=False for numpy's faster versions), and to rounding otherwise (matmul's BLAS sums in its own order).
+    grads=False runs forward only (no gradient is computed).
     """
     import numpy as np
 
@@ -77,9 +79,9 @@ def run_batch(
         for st in plan.steps:
             if st.slot not in keep:
                 values[st.slot] = np.broadcast_to(np.float64(0.0), np.shape(values[st.slot]))
-        grads = {}
+        wanted, grads = grads, {}
         input_slots = [s for s in range(n_in) if plan.inputs[s].grad]
-        for o in outputs:
+        for o in outputs if wanted else ():
             g = backward(plan, values, layers, layouts, plan.index[o])
             complete(plan, values, g, input_slots)
             grads[o] = {names[s]: g[s] for s in input_slots}

@@ -16,9 +16,17 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 from ..numbers import NONFINITE
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from ..errors import RowsError
+    from .rows import Chunk
 
 INSTALL = "pip install 'cgcalc[arrow]'"
 
@@ -132,7 +140,7 @@ def _numpy_bools(b):
     return bits[b.offset : b.offset + len(b)].astype(bool)
 
 
-def float_texts(a) -> Any:
+def float_texts(a: np.ndarray) -> Any:
     """repr() of each float of a 1-D float64 array (NaN and infinities as in JSON output), as an Arrow array."""
     import numpy as np
     import pyarrow as pa
@@ -178,7 +186,7 @@ PARQUET_CHUNK_ROWS = 1 << 17  # rows per block (and row group) when Parquet is r
 # row groups read and write faster (16,384-row groups: 1.3x the time, 1.3x the size)
 
 
-def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
+def check_parquet_schema(schema: pa.Schema, inputs: list[str], label: str) -> list[str]:
     """The column names of a Parquet file whose columns are all inputs of the graph, holding numbers."""
     import pyarrow as pa
 
@@ -196,7 +204,9 @@ def check_parquet_schema(schema, inputs: list[str], label: str) -> list[str]:
     return list(schema.names)
 
 
-def parquet_columns(table, names: list[str], first_row: int, label: str):
+def parquet_columns(
+    table: pa.Table | pa.RecordBatch, names: list[str], first_row: int, label: str
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[RowsError]]:
     """float64 columns of a Parquet table (integers converted as float() would); a null is a bad cell at its
     row (1-based in the file). Returns (row numbers, columns, errors), only the good rows in the columns."""
     import numpy as np
@@ -229,7 +239,7 @@ def parquet_columns(table, names: list[str], first_row: int, label: str):
 
 
 class ParquetRows:
-    """A Parquet rows file, read a batch of rows at a time (the same interface as batch.CsvRows)."""
+    """A Parquet rows file, read a batch of rows at a time (the same interface as io.rows.CsvRows)."""
 
     def __init__(self, path: str, label: str, inputs: list[str]) -> None:
         import pyarrow as pa
@@ -245,7 +255,7 @@ class ParquetRows:
         self.names = check_parquet_schema(self.pf.schema_arrow, inputs, label)
         self.total = self.pf.metadata.num_rows
 
-    def chunks(self, size: int, on_bad):
+    def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
         import pyarrow as pa
 
         from ..errors import RowsError
@@ -269,7 +279,7 @@ class ParquetRows:
 class ParquetSink:
     """Rows written to a Parquet file (a path or a file object): float64 columns, a row group per block."""
 
-    def __init__(self, f) -> None:
+    def __init__(self, f: str | IO[bytes]) -> None:
         self.f = f
         self.writer = None
 

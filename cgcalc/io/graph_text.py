@@ -9,6 +9,8 @@ from typing import Any
 
 from ..numbers import dumps, parse_number
 
+_WORDS = frozenset(("inf", "nan", "infinity"))  # names YAML's reader would take for numbers in `in`
+
 
 def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
     """The file's text; `header` (YAML only) is written as comment lines first."""
@@ -22,8 +24,18 @@ def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
     for name, v in doc["inputs"].items():
         lines.append(f"  {name}: {_value(v)}")
     lines.append("nodes:")
+    refs: dict = {}  # each name or constant's text, once
     for name, node in doc["nodes"].items():
-        lines.append(f"  {name}: {_value(node)}")
+        ins = []
+        for r in node["in"]:
+            text = refs.get(r)
+            if text is None:
+                text = refs[r] = _value(r, names=True)
+            ins.append(text)
+        attrs = (
+            "".join(f", {k}: {_value(v)}" for k, v in node.items() if k not in ("op", "in")) if len(node) > 2 else ""
+        )
+        lines.append(f"  {name}: {{op: {node['op']}, in: [{', '.join(ins)}]{attrs}}}")
     lines.append(f"outputs: {_value(doc['outputs'], names=True)}")
     return "\n".join(lines) + "\n"
 

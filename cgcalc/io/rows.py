@@ -185,11 +185,11 @@ class JsonlRows:
         """`size` lines at a time, for worker processes: (line number of the block's first line, text)."""
         return _blocks(self, size)
 
-    def chunks(self, size: int, on_bad) -> Iterator[Chunk]:
+    def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
         for group in self.runs(size, on_bad):
             yield from group
 
-    def runs(self, size: int, on_bad) -> Iterator[list[Chunk]]:
+    def runs(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[list[Chunk]]:
         """Up to `size` good rows at a time, as the groups they run in (alike rows: the same inputs and shapes);
         a bad row is passed to on_bad (or raised) before the groups of the rows read with it."""
         import numpy as np
@@ -301,7 +301,7 @@ def _unique_pairs(items):
 _DECODER = json.JSONDecoder(parse_int=float, object_pairs_hook=_unique_pairs)  # one, not one per row
 
 
-def strict_in(v):
+def strict_in(v: Any) -> Any:
     """JSON input values: the strings our own output writes for non-finite numbers become floats."""
     if isinstance(v, list):
         return [strict_in(x) for x in v]
@@ -325,7 +325,7 @@ class LineLimit(io.RawIOBase):
     read (a rows file with one endless line, /dev/zero, a FIFO that never ends a line), before it is all in
     memory; and counts the bytes read, for a progress bar."""
 
-    def __init__(self, f, file: str, limit: int) -> None:
+    def __init__(self, f: IO[bytes], file: str, limit: int) -> None:
         self.f, self.file, self.limit = f, file, limit
         self.bytes_read = 0
         self.lines = 0  # line ends read so far
@@ -338,7 +338,7 @@ class LineLimit(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: bytearray | memoryview) -> int:
         data = self.f.read(len(b))
         n = len(data)
         b[:n] = data

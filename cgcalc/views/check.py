@@ -6,12 +6,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.compiler import Plan
 from ..core.layers import Relu
 from ..core.runtime import Session, check_outputs, to_plain
 from ..errors import CgcalcError
+
+if TYPE_CHECKING:
+    from ..api import Graph
 
 PASS, FAIL, KINK, UNDEFINED = "pass", "FAIL", "kink", "undefined"
 NAN = math.nan
@@ -62,6 +65,7 @@ class CheckReport:
     atol: float
     inputs: tuple[InputCheck, ...]
     warnings: tuple[str, ...] = ()  # the first NaN or inf a node produced at the given inputs, as `run` says
+    order: int = 1  # 2: Hessian entries against central differences of the gradient
 
     @property
     def ok(self) -> bool:
@@ -74,6 +78,7 @@ class CheckReport:
             "rtol": self.rtol,
             "atol": self.atol,
             "ok": self.ok,
+            **({"order": self.order} if self.order != 1 else {}),
             "inputs": [
                 {
                     "output": c.output,
@@ -217,3 +222,97 @@ def _central(vp, vm, step: float) -> tuple[float, float]:
         moved = float(np.where(d != 0, np.abs(vp) + np.abs(vm), 0.0).sum())
     # each O(x +- h) is off by up to half an ulp, so the difference by up to ~eps_machine * (|O+| + |O-|)
     return diff / step, 2.3e-16 * moved / step
+
+
+def check_hessian(
+    g: Graph,
+    overrides: Mapping[str, Any] | None = None,
+    output: str | None = None,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    max_elements: int | None = MAX_ELEMENTS,
+) -> CheckReport:
+    """`check --order 2`: every entry of the Hessian (from the derivative graph) against central differences
+    of the gradient, (∇f(x + h e_j) - ∇f(x - h e_j)) / 2h for each column j, h = eps * max(1, |x_j|). One
+    InputCheck per (row input, column input): its output is ∂O/∂row, its elements the entries."""
+    import numpy as np
+
+    from ..core.derive import checked
+    from .hessian import hessian
+
+    plan = g.plan
+    wrt, output = checked(plan, None, output, what="check --order 2")
+    h = hessian(g, overrides, wrt, output, max_elements or 10**9)
+    slots = [plan.index[w] for w in wrt]
+    s = Session(plan, overrides)
+    cells: dict[tuple[str, str], list[Element]] = {(y, x): [] for y in wrt for x in wrt}
+    with s.errstate():
+        layers = s.forward()
+        warnings = tuple(s.nonfinite())
+        base = list(s.values)
+        rows = [(w, idx) for w, slot in zip(wrt, slots) for idx in _indices(base[slot])]
+        for c, (x, idx) in enumerate(rows):
+            column = _gradient_difference(s, base, plan.index[x], idx, output, slots, eps)
+            for r, (y, ridx) in enumerate(rows):
+                a = float(h.matrix[r, c])
+                if column is None:
+                    cells[y, x].append(Element(ridx + idx, a, NAN, NAN, NAN, UNDEFINED))
+                    continue
+                num, noise, kinked = column[0][r], column[1][r], column[2]
+                cells[y, x].append(_entry(ridx + idx, a, num, noise, kinked, rtol, atol))
+    del layers
+    results = [
+        InputCheck(f"∂{output}/∂{y}", x, tuple(np.shape(base[plan.index[x]])), tuple(es), len(es))
+        for (y, x), es in cells.items()
+    ]
+    return CheckReport(plan.spec.name, eps, rtol, atol, tuple(results), warnings + tuple(h.warnings()), 2)
+
+
+def _indices(v) -> list[tuple]:
+    return [()] if type(v) is float else list(_ndindex(v.shape))
+
+
+def _gradient_difference(s: Session, base: list, slot: int, idx: tuple, output: str, slots: list[int], eps: float):
+    """(numeric column, its rounding noise, whether a relu input crossed its kink), from the gradient at
+    x +- h along one element; None where the step rounds away or the graph fails there."""
+    import numpy as np
+
+    x0 = base[slot]
+    xi = x0 if type(x0) is float else float(x0[idx])
+    if not math.isfinite(xi):
+        return None
+    hstep = eps * max(1.0, abs(xi))
+    xp, xm = xi + hstep, xi - hstep
+    if not xp - xm > 0:
+        return None
+    grads, sides = [], []
+    for xs in (xp, xm):
+        values = list(base)
+        if type(x0) is float:
+            values[slot] = xs
+        else:
+            x = x0.copy()
+            x[idx] = xs
+            values[slot] = x
+        try:
+            lay = s.forward(values)
+            gr = s.backward(lay, output, values)
+        except CgcalcError:
+            return None
+        sides.append(_kinks(lay))
+        grads.append(np.concatenate([np.ravel(np.asarray(gr[k], dtype=np.float64)) for k in slots]))
+    step = xp - xm
+    num = (grads[0] - grads[1]) / step
+    noise = 2.3e-16 * np.where(grads[0] != grads[1], np.abs(grads[0]) + np.abs(grads[1]), 0.0) / step
+    return num.tolist(), noise.tolist(), sides[0] != sides[1]
+
+
+def _entry(index: tuple, a: float, num: float, noise: float, kinked: bool, rtol: float, atol: float) -> Element:
+    err = abs(a - num)
+    rel = err / max(abs(a), abs(num)) if max(abs(a), abs(num)) > 0 else 0.0
+    ok = err <= atol + rtol * abs(num)
+    status = PASS if ok else (KINK if kinked else FAIL)
+    if not ok and (not math.isfinite(num) or err <= noise):
+        status = UNDEFINED
+    return Element(index, a, num, err, rel, status)

@@ -5,21 +5,25 @@ from __future__ import annotations
 import csv
 import io
 
-from ..core.runtime import Result
+from ..core.runtime import Result, Value
 from ..errors import clean
 from ..numbers import dumps, fmt_float, fmt_value
 
 
-def to_json(result: Result) -> str:
-    """One JSON object; one line per node so that it also reads well without jq."""
+def to_json(result: Result, formulas: dict[str, str | None] | None = None) -> str:
+    """One JSON object; one line per node so that it also reads well without jq. With formulas, each node's
+    gradient formula as its "formula" field (null for none)."""
     d = result.to_dict()
+    if formulas is not None:
+        for n in d["nodes"]:
+            n["formula"] = formulas.get(n["name"])
     head = {k: d[k] for k in ("graph", "output", "outputs")}
     text = dumps(head)[:-1]
     nodes = ",\n  ".join(dumps(n) for n in d["nodes"])
     return f'{text},\n "nodes": [\n  {nodes}]}}\n'
 
 
-def cell(v) -> str:
+def cell(v: Value | None) -> str:
     """A CSV cell: a number in round-trip form, an array as JSON, nothing for no value."""
     if v is None:
         return ""
@@ -28,17 +32,34 @@ def cell(v) -> str:
     return dumps(v)
 
 
-def to_csv(result: Result) -> str:
+def csv_text(header: list[str], rows: list[list]) -> str:
+    """CSV of plain rows: text as it is, numbers and arrays as `cell` writes them."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([x if isinstance(x, str) else cell(_plain(x)) for x in row])
+    return buf.getvalue()
+
+
+def _plain(v):
+    return v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 0) else (None if v is None else float(v))
+
+
+def to_csv(result: Result, formulas: dict[str, str | None] | None = None) -> str:
     d = result.to_dict()
     outs = list(result.grads)
     multi = len(outs) > 1
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["name", "op", "inputs", "value", "grad"] + [f"d{o}" for o in outs if multi])
+    extra = ["formula"] if formulas is not None else []
+    w.writerow(["name", "op", "inputs", "value", "grad"] + [f"d{o}" for o in outs if multi] + extra)
     for n in d["nodes"]:
         row = [n["name"], n["op"], " ".join(n["inputs"]), cell(n["value"]), cell(n["grad"])]
         if multi:
             row += [cell(n["grads"][o]) for o in outs]
+        if formulas is not None:
+            row.append(formulas.get(n["name"]) or "")
         w.writerow(row)
     return buf.getvalue()
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from ..core.runtime import Result
 from ..errors import clean
 from ..numbers import fmt_num, fmt_value
+
+if TYPE_CHECKING:
+    from ..core.spec import GraphSpec
+    from .check import CheckReport
+    from .hessian import Hessian
+    from .trace import Trace
 
 # like box.SIMPLE_HEAD, plus a rule between sections (inputs | nodes)
 BOX = box.Box("    \n    \n ── \n    \n ── \n ── \n    \n    \n")
@@ -27,7 +35,7 @@ def _cells(*cells) -> list:
     return [c if isinstance(c, Text) else literal(c) for c in cells]
 
 
-def graph_title(spec, sep: str) -> str:
+def graph_title(spec: GraphSpec, sep: str) -> str:
     """The graph's name and its description, on one line."""
     description = " ".join(spec.description.split("\n")).strip()
     return spec.name + (f"{sep}{description}" if description else "")
@@ -68,16 +76,44 @@ def select_rows(result: Result, max_rows: int | None = MAX_ROWS, sort: str | Non
 
 
 def result_table(
-    result: Result, precision: int = 6, full: bool = False, max_rows: int | None = MAX_ROWS, sort: str | None = None
+    result: Result,
+    precision: int = 6,
+    full: bool = False,
+    max_rows: int | None = MAX_ROWS,
+    sort: str | None = None,
+    formulas: dict[str, str | None] | None = None,
 ) -> Table:
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
     A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
     plan = result.plan
-    spec = plan.spec
     outs = list(result.grads)
     slots, hidden = select_rows(result, max_rows, sort)
+    table = _result_columns(result, slots, formulas is not None)
+    n_in = len(plan.inputs)
+    marked = set(plan.outputs) | set(outs)
+    previous = -1
+    for slot in slots:
+        if slot >= n_in > previous:
+            table.add_section()
+        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
+            blank = [""] * (len(outs) + (formulas is not None))
+            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *blank, ""))
+        previous = slot
+        table.add_row(*_cells(*_result_row(result, slot, marked, precision, full, formulas)))
+    if hidden:
+        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
+            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
+        )
+        table.caption_justify = "left"
+    return table
+
+
+def _result_columns(result: Result, slots: list[int], formulas: bool) -> Table:
+    """The result table with its title and columns, and no rows yet: a gradient column per output differentiated
+    (and one of formulas)."""
+    plan = result.plan
     table = Table(
-        title=literal(graph_title(spec, " — ")),
+        title=literal(graph_title(plan.spec, " — ")),
         box=BOX,
         header_style="bold",
         title_style="bold",
@@ -88,48 +124,45 @@ def result_table(
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     table.add_column("inputs")
     table.add_column("value", justify="right")
-    for o in outs:
+    for o in result.grads:
         table.add_column(f"grad of {o}", justify="right", style="magenta")
+    if formulas:
+        table.add_column(f"∂{result.output}/∂name =", style="magenta")
     table.add_column("", no_wrap=True, min_width=8)  # the output mark
-
-    n_in = len(plan.inputs)
-    marked = set(plan.outputs) | set(outs)
-    differentiated = set(outs)
-    previous = -1
-    for slot in slots:
-        if slot >= n_in > previous:
-            table.add_section()
-        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *([""] * len(outs)), ""))
-        previous = slot
-        name = plan.names[slot]
-        if slot < n_in:
-            op, ins = "input", ""
-        else:
-            st = plan.steps[slot - n_in]
-            op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
-        is_out = name in marked
-        cells = [
-            Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
-            op,
-            ins,
-            fmt_value(result.values[slot], precision, full),
-        ]
-        for o in outs:
-            g = result.grads[o][slot]
-            text = fmt_value(g, precision, full)
-            cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
-        if name in differentiated:
-            cells.append(Text("◀ output", style="bold green"))
-        else:  # an output of the graph, not differentiated in this run
-            cells.append(Text("◁ output", style="dim") if is_out else "")
-        table.add_row(*_cells(*cells))
-    if hidden:
-        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
-            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
-        )
-        table.caption_justify = "left"
     return table
+
+
+def _result_row(
+    result: Result, slot: int, marked: set[str], precision: int, full: bool, formulas: dict[str, str | None] | None
+) -> list:
+    """The cells of one input or node: name, op, inputs, value, its gradients (0 and none dimmed), its formula,
+    output mark."""
+    plan = result.plan
+    n_in = len(plan.inputs)
+    name = plan.names[slot]
+    if slot < n_in:
+        op, ins = "input", ""
+    else:
+        st = plan.steps[slot - n_in]
+        op, ins = st.op, ", ".join(plan.label(a) for a in st.args)
+    is_out = name in marked
+    cells = [
+        Text(name, style="bold green" if is_out else ("bold" if slot < n_in else "")),
+        op,
+        ins,
+        fmt_value(result.values[slot], precision, full),
+    ]
+    for o in result.grads:
+        g = result.grads[o][slot]
+        text = fmt_value(g, precision, full)
+        cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
+    if formulas is not None:
+        cells.append(formulas.get(name) or "—")
+    if name in result.grads:
+        cells.append(Text("◀ output", style="bold green"))
+    else:  # an output of the graph, not differentiated in this run
+        cells.append(Text("◁ output", style="dim") if is_out else "")
+    return cells
 
 
 def ops_table(layers: dict) -> Table:
@@ -144,9 +177,9 @@ def ops_table(layers: dict) -> Table:
     return table
 
 
-def trace_view(t, precision: int = 6):
-    """The book's walk through backprop: forward steps, then backward steps with their local derivatives."""
-    from rich.console import Group
+def trace_view(t: Trace, precision: int = 6, formulas: dict[str, str | None] | None = None) -> Group:
+    """The book's walk through backprop: forward steps, then backward steps with their local derivatives;
+    with formulas, each gradient's formula beside it."""
 
     def v(x) -> str:
         return fmt_value(x, precision)
@@ -172,6 +205,8 @@ def trace_view(t, precision: int = 6):
         head.append(f"{s.name}", style="bold")
         head.append(f" ({s.op})   upstream ∂{s.name} = ")
         head.append(v(s.upstream), style="magenta")
+        if formulas and formulas.get(s.name):
+            head.append(f"   = {formulas[s.name]}", style="dim")
         lines.append(head)
         for p in s.passes:
             line = Text("      ")
@@ -189,14 +224,18 @@ def trace_view(t, precision: int = 6):
     lines.append(Text(""))
     lines.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
     for name, g in t.grads:
-        lines.append(Text(f"  ∂{name} = {v(g)}"))
+        formula = f" = {formulas[name]}" if formulas and formulas.get(name) else ""
+        lines.append(Text(f"  ∂{name}{formula} = {v(g)}"))
     return Group(*lines)
 
 
-def check_table(report, full: bool = False) -> Table:
+def check_table(report: CheckReport, full: bool = False) -> Table:
     """One row per input (its worst element), or per element with full: analytic vs numeric."""
+    what = "backprop" if report.order == 1 else "the Hessian vs central differences of the gradient"
     title = (
-        f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
+        f"{report.graph}: {what} (eps {report.eps:g}, rtol {report.rtol:g}, atol {report.atol:g})"
+        if report.order != 1
+        else f"{report.graph}: backprop vs central differences (eps {report.eps:g}, rtol {report.rtol:g}, "
         f"atol {report.atol:g})"
     )
     table = Table(
@@ -243,3 +282,23 @@ def _status_text(status: str) -> str:
     return {"pass": "ok", "FAIL": "FAIL", "kink": "kink (no derivative here)", "undefined": "undefined at x ± eps"}[
         status
     ]
+
+
+def hessian_table(h: Hessian, precision: int) -> Group:
+    """The Hessian with its row and column labels (inputs, or array elements such as W[0,1])."""
+    t = Table(box=BOX, pad_edge=False, show_edge=False)
+    t.add_column("")
+    for label in h.labels:
+        t.add_column(literal(label), justify="right")
+    for label, row in zip(h.labels, h.matrix.tolist()):
+        t.add_row(literal(label, "bold"), *[literal(fmt_num(x, precision)) for x in row])
+    return Group(literal(f"{h.graph}: ∂²{h.output} / ∂row ∂column"), t)
+
+
+def hvp_table(graph: str, output: str, hv: dict, precision: int) -> Group:
+    t = Table(box=BOX, pad_edge=False, show_edge=False)
+    t.add_column("input")
+    t.add_column("(H v)", justify="right")
+    for name, v in hv.items():
+        t.add_row(literal(name, "bold"), literal(fmt_value(v, precision)))
+    return Group(literal(f"{graph}: the Hessian of {output} times the vector v"), t)
