@@ -134,6 +134,8 @@ class OneHot(Layer):
     @classmethod
     def layout(cls, shapes, attrs):
         (st,) = shapes
+        if attrs["classes"] is None:  # a node without attributes gets the defaults unchecked (see shape_layers)
+            raise ShapeError("one_hot needs classes, a whole number >= 1: one_hot(t, classes=...)")
         out = st + (attrs["classes"],)
         return Layout((st,), out, out, attrs)
 

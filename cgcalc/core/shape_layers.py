@@ -27,6 +27,14 @@ def _shape_attr(op: str, v: Any, minus_one: bool = False) -> Shape:
     return tuple(int(n) for n in v)
 
 
+def _target(op: str, attrs: dict[str, Any]) -> Shape:
+    """The `shape` a node must give. The compiler hands a node written without any attribute the op's defaults
+    unchecked, and the default is None: say what is missing (located at the node) rather than fail on None."""
+    if attrs["shape"] is None:
+        raise ShapeError(f"{op} needs its target shape: {op}(x, shape=[...])")
+    return attrs["shape"]
+
+
 def _only(op: str, attrs: dict[str, Any], allowed: dict[str, Any]) -> None:
     for key in attrs:
         if key not in allowed:
@@ -69,7 +77,7 @@ class Reshape(Layer):
     @classmethod
     def layout(cls, shapes, attrs):
         (sa,) = shapes
-        shape = attrs["shape"]
+        shape = _target(cls.op, attrs)
         if -1 in shape:
             known = _size(tuple(n for n in shape if n != -1))
             if known == 0 or _size(sa) % known:
@@ -169,7 +177,7 @@ class SumTo(Layer):
     @classmethod
     def layout(cls, shapes, attrs):
         (sa,) = shapes
-        shape = attrs["shape"]
+        shape = _target(cls.op, attrs)
         try:
             fits = len(shape) <= len(sa) and broadcast_shapes(sa, shape) == sa
         except ShapeError:
@@ -224,7 +232,7 @@ class BroadcastTo(Layer):
     @classmethod
     def layout(cls, shapes, attrs):
         (sa,) = shapes
-        shape = attrs["shape"]
+        shape = _target(cls.op, attrs)
         try:
             fits = len(sa) <= len(shape) and broadcast_shapes(sa, shape) == shape
         except ShapeError:
