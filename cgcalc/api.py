@@ -112,6 +112,7 @@ class Graph:
         from .core.derive import checked, element_labels
 
         wrt, output = checked(self.plan, wrt, output, what="a Hessian")
+        _same_shapes(self.plan, overrides, "a Hessian")
         shapes = [self.plan.shapes[self.plan.index[w]] for w in wrt]
         if not any(shapes) and len(wrt) <= 100:
             # scalars: one forward run of the order-2 derivative graph gives every entry
@@ -150,6 +151,7 @@ class Graph:
         """The Hessian-vector product H v without forming H: `vector` gives v by input (0 for an input of `wrt`
         it leaves out); `wrt` defaults to every input that takes a gradient. Returns input -> (H v) for that
         input, of its shape."""
+        _same_shapes(self.plan, overrides, "a Hessian-vector product")
         hv, vs, wrt = _hvp_graph(self, wrt, output)
         extra = [name for name in vector if name not in wrt]
         if extra:
@@ -325,6 +327,24 @@ def _derive(
     doc = to_document(g.plan, derive(g.plan, wrt, output, order), output, wrt, order)
     header = f"cgcalc derive{' --order ' + str(order) if order > 1 else ''} of {g.plan.spec.file or g.name}"
     return to_text(doc, fmt, header)
+
+
+def _same_shapes(plan: Plan, overrides: Mapping[str, Any] | None, what: str) -> None:
+    """Derivative graphs are built for the file's shapes: an override of another shape is refused, never
+    computed with the file's shapes silently."""
+    if not overrides:
+        return
+    from .core.base import fmt_shape
+    from .core.runtime import shape_of
+    from .errors import UsageError
+
+    values = input_values(plan, overrides)
+    for i, inp in enumerate(plan.inputs):
+        if shape_of(values[i]) != inp.shape:
+            raise UsageError(
+                f"{what} is computed at the file's shapes: '{inp.name}' is {fmt_shape(inp.shape)} in the file, "
+                f"{fmt_shape(shape_of(values[i]))} here; write the new value in the file (or a copy of it)"
+            )
 
 
 def _hvp_graph(g: Graph, wrt: Sequence[str] | None, output: str | None) -> tuple[Graph, list[str], list[str]]:

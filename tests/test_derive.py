@@ -786,12 +786,6 @@ def test_pow_with_a_variable_exponent_at_base_zero_matches_the_numeric_gradient(
     assert (rd.value("d_f_d_x"), rd.value("d_f_d_y")) == (0.0, 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Graph.hessian (cgcalc/api.py) builds its labels and its HVP graph for the file's shapes and then runs "
-    "them at overrides of another shape: for x scalar in the file and x = [1, 2] it returns (['x'], [[20.0]]) "
-    "(8 + 12, summed by the HVP graph's sum_to) with no error, where run() takes the new shape (dx = [8, 24])",
-)
 def test_hessian_at_overrides_of_another_shape_is_right_or_refused():
     """f = sum(W * x * x), x = 2 in the file, W (2, 2): at x = [1, 2] (broadcast against W's rows) the Hessian
     w.r.t. x is diag(2 (W[0,0] + W[1,0]), 2 (W[0,1] + W[1,1])) = diag(8, 12). Either that, labelled x[0], x[1]
