@@ -81,6 +81,7 @@ class Layer:
     backward_rule: ClassVar[str] = ""
     attr_defaults: ClassVar[dict[str, Any]] = {}
     elementwise: ClassVar[bool] = True  # the output's shape is the inputs' broadcast: scalars in, scalar out
+    takes_grad: ClassVar[bool] = True  # False: the output is an index or a count (argmax), with no gradient
     __slots__ = ()  # each layer names what it caches: smaller and faster than a __dict__ per node
 
     @classmethod

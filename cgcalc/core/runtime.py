@@ -333,10 +333,11 @@ def edge_flows(result: Result) -> dict[tuple[int, int], Value]:
 
 def complete(plan: Plan, values: list, grads: list, slots) -> list:
     """Gradients as the user sees them: arrays of the value's shape (ONE and other floats spread out),
-    0 where the output does not depend on a slot, None for a `grad: false` input."""
-    n_in = len(plan.inputs)
+    0 where the output does not depend on a slot, None for a `grad: false` input and a node that takes no
+    gradient (argmax's)."""
+    has_grad = plan.has_grad
     for slot in slots:
-        if slot < n_in and not plan.inputs[slot].grad:
+        if not has_grad[slot]:
             grads[slot] = None  # none, also when it is the output itself (its seed is not a gradient)
             continue
         g = grads[slot]
