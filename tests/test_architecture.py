@@ -40,6 +40,8 @@ CORE_RANK = {
     "nn_layers": 1,
     "shape_layers": 1,
     "prob_layers": 1,
+    "math_layers": 1,
+    "reduce_layers": 1,
     "registry": 2,
     "spec": 2,
     "expr": 3,
