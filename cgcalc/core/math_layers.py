@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import GraphError, suggest
 from .base import ONE, Layer, Ops
-from .kernels import Number, clip, cos, div, maximum, minimum, select, sign, sin, sqrt, zeros_like
+from .kernels import Number, clip, cos, div, indicator, maximum, minimum, select, sign, sin, sqrt, zeros_like
 
 
 def _number_attr(op: str, key: str, v: Any) -> float:
@@ -78,6 +78,8 @@ class SqrtLayer(Layer):
         return out
 
     def backward(self, dout: Number) -> tuple:
+        if dout is ONE:  # 0.5 / out is 1 / (2 * out) bit for bit (2 * out is exact: out <= sqrt(max float))
+            return (div(0.5, self.out),)
         return (div(dout, 2.0 * self.out),)
 
     @staticmethod
@@ -194,7 +196,8 @@ class ClipLayer(Layer):
 
     def backward(self, dout: Number) -> tuple:
         # out == x exactly where lo <= x <= hi (never for NaN): one comparison instead of two
-        return (select(self.out == self.x, dout, 0.0),)
+        inside = self.out == self.x
+        return (indicator(inside) if dout is ONE else select(inside, dout, 0.0),)
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -268,11 +271,14 @@ class Where(Layer):
     __slots__ = ("cond",)
 
     def forward(self, cond: Number, a: Number, b: Number) -> Number:
-        self.cond = cond
+        self.cond = cond = cond != 0  # once, as booleans (NaN != 0: true, as numpy's where has it)
         return select(cond, a, b)
 
     def backward(self, dout: Number) -> tuple:
-        return None, select(self.cond, dout, 0.0), select(self.cond, 0.0, dout)
+        c = self.cond
+        if dout is ONE:
+            return None, indicator(c), indicator(c, False)
+        return None, select(c, dout, 0.0), select(c, 0.0, dout)
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:

@@ -292,7 +292,7 @@ def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: d
         else:
             node = values[st.slot]
             lead = node.shape[: node.ndim - len(lay.out)] if type(node) is not float else ()
-            if type(g) is float and (lead or lay.out_view):
+            if type(g) is float and (lead or lay.out_view) and not _alike(st.cls, lay):
                 import numpy as np  # a float standing for a full array: made one where shapes differ
 
                 g = np.full(lead + lay.out_view, g)
@@ -316,6 +316,12 @@ def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: d
             if flows is not None:
                 flows[i, j] = d
     return grads
+
+
+def _alike(cls, lay) -> bool:
+    """An elementwise op whose inputs all have its output's shape (a Layout only for its attributes): its layer
+    takes the seed's float as it is, as it does without a Layout (no array of ones made for it)."""
+    return cls.elementwise and all(v == lay.out_view for v in lay.views)
 
 
 def edge_flows(result: Result) -> dict[tuple[int, int], Value]:
