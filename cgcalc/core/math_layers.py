@@ -226,11 +226,13 @@ class _Extremum(Layer):
 
     def backward(self, dout: Number) -> tuple:
         # w = 1 where a wins, 0.5 at a tie, 0 where b wins (NaN where either is NaN): exact, and w + (1 - w) = 1
-        s = sign(self.a - self.b)
-        w = 0.5 + self.side * 0.5 * s
+        w = sign(self.a - self.b)
+        w *= self.side * 0.5  # in place on an array made here (a float is rebound): the same arithmetic
+        w += 0.5
+        other = 1.0 - w
         if dout is ONE:
-            return w, 1.0 - w
-        return dout * w, dout * (1.0 - w)
+            return w, other
+        return dout * w, dout * other
 
     @classmethod
     def backward_ops(cls, g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
