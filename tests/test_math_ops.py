@@ -375,6 +375,44 @@ def test_accuracy_forward_and_no_gradient(batch, classes, target, seed):
     assert node.backward(1.0) == [None, None]
 
 
+@pytest.mark.parametrize(
+    "inputs, expr",
+    [
+        ("x: 0.0", "clip(x, lo=0, hi=1)"),  # passed at the bound (1); central differences straddle it (0.5)
+        ("x: 1.0", "clip(x, hi=1)"),
+        ("x: 0.0", "leaky_relu(x)"),
+        ("x: 0.0", "sign(x)"),
+        ("x: [0.0, 2.0], w: [1.0, 3.0]", "sum(abs(x) * w + sign(x))"),
+        ("x: [1.0, 1.0, 1.0]", "max(x)"),  # a third each; +-h moves one of three: 0.5
+        ("x: [[2.0, 2.0, 2.0]]", "sum(min(x, axis=1, keepdims=true))"),
+        ("x: [1.0, 1.0]", "argmax(x) + sum(x)"),  # another index chosen: a jump
+        ("x: [1.0, 1.0]", "accuracy(x, 1) + sum(x)"),
+        ("x: 1.0", "maximum(x, 1) + 2 * minimum(x, 1) + maximum(3 * x - 2, x)"),
+    ],
+)
+def test_check_tells_the_kinks_of_the_new_ops_from_wrong_gradients(inputs, expr, tmp_path):
+    from cli_helpers import cli
+
+    path = tmp_path / "kink.yaml"
+    path.write_text(f"inputs: {{{inputs}}}\nnodes:\n  y: {expr}\n")
+    r = cli("check", path)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout
+
+
+def test_a_wrong_gradient_at_no_kink_still_fails(monkeypatch, tmp_path):
+    from cli_helpers import cli
+
+    from cgcalc.core.math_layers import ClipLayer
+
+    path = tmp_path / "g.yaml"
+    path.write_text("inputs: {x: 0.25}\nnodes:\n  y: clip(x, lo=0, hi=1)\n")
+    assert cli("check", path).exit_code == 0
+    monkeypatch.setattr(ClipLayer, "backward", lambda self, dout: (2.0 * dout,))
+    r = cli("check", path)
+    assert r.exit_code == 1 and "FAIL" in r.stdout
+
+
 # --- ops without a gradient: argmax and accuracy --------------------------------------------------------------
 
 

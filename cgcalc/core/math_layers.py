@@ -99,6 +99,9 @@ class AbsLayer(Layer):
     def backward(self, dout: Number) -> tuple:
         return (sign(self.x) if dout is ONE else dout * sign(self.x),)
 
+    def sides(self) -> tuple:
+        return (sign(self.x),)
+
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
@@ -117,6 +120,9 @@ class SignLayer(Layer):
 
     def backward(self, dout: Number) -> tuple:
         return (zeros_like(self.x),)
+
+    def sides(self) -> tuple:
+        return (sign(self.x),)
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -163,6 +169,9 @@ class LeakyRelu(Layer):
     def backward(self, dout: Number) -> tuple:
         return (select(self.x <= 0, self.alpha * dout, dout),)
 
+    def sides(self) -> tuple:
+        return (sign(self.x),)
+
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         (x,) = ins
@@ -199,6 +208,9 @@ class ClipLayer(Layer):
         inside = self.out == self.x
         return (indicator(inside) if dout is ONE else select(inside, dout, 0.0),)
 
+    def sides(self) -> tuple:
+        return tuple(sign(self.x - b) for b in (self.lo, self.hi) if b is not None)
+
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         # 1 - step(lo - x) is 1 where x >= lo, 1 - step(x - hi) where x <= hi: both 0 for NaN, as above
@@ -233,6 +245,9 @@ class _Extremum(Layer):
         if dout is ONE:
             return w, other
         return dout * w, dout * other
+
+    def sides(self) -> tuple:
+        return (sign(self.a - self.b),)
 
     @classmethod
     def backward_ops(cls, g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -281,6 +296,9 @@ class Where(Layer):
         if dout is ONE:
             return None, indicator(c), indicator(c, False)
         return None, select(c, dout, 0.0), select(c, 0.0, dout)
+
+    def sides(self) -> tuple:
+        return (self.cond,)  # a condition computed from x that turns: a jump from a to b
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:

@@ -53,10 +53,17 @@ class _Extreme(_NonEmpty):
             return (dout,)
         import numpy as np
 
-        kept = self.out if self.keepdims else np.expand_dims(self.out, self.axes)
         d = dout if self.keepdims or type(dout) is float else np.expand_dims(dout, self.axes)
-        mask = self.x == kept  # every tied extreme (none where the slice holds a NaN: its gradient is NaN)
+        mask = self._tied()  # every tied extreme (none where the slice holds a NaN: its gradient is NaN)
         return (d * mask / mask.sum(axis=self.axes, keepdims=True),)
+
+    def _tied(self) -> Array:
+        import numpy as np
+
+        return self.x == (self.out if self.keepdims else np.expand_dims(self.out, self.axes))
+
+    def sides(self) -> tuple:
+        return (self._tied(),) if self.axes else ()
 
     @classmethod
     def backward_ops(cls, g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -139,7 +146,7 @@ class ArgMax(Layer):
     forward_rule = "index of the largest element along `axis` (default: of x flattened); the first of ties"
     backward_rule = "none: its output is an index and takes no gradient (as a `grad: false` input); x gets 0"
     attr_defaults = {"axis": None}
-    __slots__ = ("axis", "rank")
+    __slots__ = ("axis", "rank", "out")
 
     def __init__(self, axis: int | None = None, rank: int = 0) -> None:
         self.axis, self.rank = axis, rank  # axis from the end (None: all the `rank` axes), as a layout gives it
@@ -171,6 +178,10 @@ class ArgMax(Layer):
         return Layout((sa,), out, out, {"axis": a - len(sa), "rank": len(sa)})
 
     def forward(self, x: Number) -> Number:
+        self.out = out = self.index(x)
+        return out
+
+    def index(self, x: Number) -> Number:
         if type(x) is float:
             return 0.0
         import numpy as np
@@ -182,6 +193,9 @@ class ArgMax(Layer):
 
     def backward(self, dout: Number) -> tuple:
         return (None,)
+
+    def sides(self) -> tuple:
+        return (self.out,)  # another index chosen: a jump
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
