@@ -76,8 +76,8 @@ class Graph:
         output : str or list of str, optional
             As in `run`.
         exact : bool
-            For a graph of scalars, compute exp/log/tanh/pow/sigmoid with the C library, element by element,
-            so that every row equals `run` bit for bit (default); False uses numpy's faster versions.
+            For a graph of scalars, compute exp/log/tanh/pow/sigmoid/sin/cos with the C library, element by
+            element, so that every row equals `run` bit for bit (default); False uses numpy's faster versions.
 
         Returns
         -------

@@ -8,10 +8,14 @@ grad: false}` inputs, several outputs. The data keeps the names cgcalc gives the
 (`y.1`, `y.2`, ... in evaluation order, the last one `y`), so a reference can be computed from the data alone,
 independently of cgcalc's parser.
 
-Every op is used: add sub mul div pow neg exp log relu sigmoid tanh matmul affine sum mean softmax_with_loss,
+Every op is used: add sub mul div pow neg exp log relu sigmoid tanh matmul affine sum mean softmax_with_loss
+(OPS, the spec's, which the torch differential tester knows) and issue 13's (MATH_OPS): sin cos sqrt abs square
+leaky_relu clip maximum minimum where max min logsumexp argmax mean_squared_error cross_entropy_error accuracy,
 with broadcasting, N-D matmul/affine operands of different ranks ((2,2,3) @ (3,2), (3,) @ (2,3,4), (4,) @ (4,)),
-reductions over an axis, a list of axes, negative axes and keepdims, softmax_with_loss with one-hot, soft,
-class-index-input and literal class-index targets, nodes fed only by constants or `grad: false` inputs.
+reductions over an axis, a list of axes, negative axes and keepdims, softmax_with_loss, cross_entropy_error and
+accuracy with one-hot, soft, class-index-input and literal class-index targets, nodes fed only by constants or
+`grad: false` inputs. The "nice values" inputs take now and then (exact zeros, ties, dyadic numbers) meet the
+kinks and ties of abs, clip, maximum, max, argmax and where.
 
 Values stay in safe domains (log of values >= 0.1, pow with a base >= 0.1 and a moderate exponent, division by
 values at least 0.1 away from 0, exp of moderate values), tracked by interval arithmetic: every value a row can
@@ -50,8 +54,29 @@ OPS = (
     "mean",
     "softmax_with_loss",
 )
+MATH_OPS = (
+    "sin",
+    "cos",
+    "sqrt",
+    "abs",
+    "square",
+    "leaky_relu",
+    "clip",
+    "maximum",
+    "minimum",
+    "where",
+    "max",
+    "min",
+    "logsumexp",
+    "argmax",
+    "mean_squared_error",
+    "cross_entropy_error",
+    "accuracy",
+)
+ALL_OPS = OPS + MATH_OPS
 BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 UNARY = ("neg", "exp", "log", "relu", "sigmoid", "tanh")
+ARRAYS_ONLY = ("matmul", "affine", "softmax_with_loss", "cross_entropy_error", "accuracy")  # not in a graph of scalars
 CAP = 1e6  # no interval beyond +-CAP: values and gradients stay far from overflow
 MAX_SIZE = 48  # elements per value
 
@@ -215,7 +240,7 @@ class TooBig(Exception):
 
 
 class Gen:
-    def __init__(self, src, max_nodes: int = 8, ops=OPS, scalar: bool = False) -> None:
+    def __init__(self, src, max_nodes: int = 8, ops=ALL_OPS, scalar: bool = False) -> None:
         self.src = src
         self.max_nodes = max_nodes
         self.ops = ops
@@ -378,34 +403,16 @@ class Gen:
                 return self.add_node(op, [a, b], {}, y, lo, hi)
             bias = self.pick(self.src.choice([y[-1:], y, ()]) if y else self.broadcast_partner(y), "any")
             return self.add_node(op, [a, b, bias], {}, broadcast(y, bias.shape), lo + bias.lo, hi + bias.hi)
-        if op in ("sum", "mean"):
+        if op in ("sum", "mean", "max", "min", "logsumexp"):
             x = self.pick_any("any")
-            r = len(x.shape)
-            attrs: dict = {}
-            axes = tuple(range(r))
-            if r and src.boolean(0.6):
-                if src.boolean(0.5):
-                    a = src.integer(-r, r - 1)
-                    attrs["axis"] = a
-                    axes = (a % r,)
-                else:
-                    chosen = [i for i in range(r) if src.boolean(0.5)] or [r - 1]
-                    written = [i - r if src.boolean(0.3) else i for i in chosen]
-                    if src.boolean(0.3):
-                        written.reverse()
-                    attrs["axis"] = written
-                    axes = tuple(chosen)
-            if src.boolean(0.3):
-                attrs["keepdims"] = True
-            keep = attrs.get("keepdims", False)
-            shape = (
-                tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-                if keep
-                else tuple(d for i, d in enumerate(x.shape) if i not in axes)
-            )
-            n = size(tuple(x.shape[i] for i in axes))
-            lo, hi = (x.lo * n, x.hi * n) if op == "sum" else (x.lo, x.hi)
+            attrs, shape, n = self.reduction(x)
+            lo, hi = {
+                "sum": (x.lo * n, x.hi * n),
+                "logsumexp": (x.lo, x.hi + math.log(n)),  # between the max and the max + log n
+            }.get(op, (x.lo, x.hi))
             return self.add_node(op, [x], attrs, shape, min(lo, hi), max(lo, hi))
+        if op in MATH_OPS:
+            return self.math_node(op)
         if op == "softmax_with_loss":
             x = self.pick_any("any", ranks=(1, 2))
             c = x.shape[-1]
@@ -424,11 +431,131 @@ class Gen:
             return self.add_node(op, [x, t], {}, (), 0.0, tsum * (x.hi - x.lo + math.log(c)))
         raise ValueError(op)
 
+    def reduction(self, x: Term) -> tuple[dict, tuple[int, ...], int]:
+        """Random axis/keepdims attributes for a reduction of x: (attrs, the result's shape, elements reduced)."""
+        src = self.src
+        r = len(x.shape)
+        attrs: dict = {}
+        axes = tuple(range(r))
+        if r and src.boolean(0.6):
+            if src.boolean(0.5):
+                a = src.integer(-r, r - 1)
+                attrs["axis"] = a
+                axes = (a % r,)
+            else:
+                chosen = [i for i in range(r) if src.boolean(0.5)] or [r - 1]
+                written = [i - r if src.boolean(0.3) else i for i in chosen]
+                if src.boolean(0.3):
+                    written.reverse()
+                attrs["axis"] = written
+                axes = tuple(chosen)
+        if src.boolean(0.3):
+            attrs["keepdims"] = True
+        keep = attrs.get("keepdims", False)
+        shape = (
+            tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+            if keep
+            else tuple(d for i, d in enumerate(x.shape) if i not in axes)
+        )
+        return attrs, shape, size(tuple(x.shape[i] for i in axes))
+
+    def labels(self, x: Term, modes: list[str]) -> tuple[Term, float]:
+        """A target for scores x of shape (C,) or (N, C): a literal class index (1-D x only), class indices,
+        one-hot rows or a soft (nonnegative) one; and the most a row of it sums to."""
+        c = x.shape[-1]
+        mode = self.src.choice(modes if len(x.shape) == 1 else [m for m in modes if m != "literal"])
+        if mode == "literal":
+            return Term(float(self.src.integer(0, c - 1)), (), 0.0, float(c - 1), "const"), 1.0
+        if mode == "index":
+            return self.new_input(x.shape[:-1], kind="index", classes=c), 1.0
+        if mode == "onehot":
+            return self.new_input(x.shape, kind="onehot"), 1.0
+        t = self.pick(x.shape, "nonneg", allow_const=False)
+        return t, c * t.hi
+
+    def math_node(self, op: str) -> Term:
+        """A node of one of issue 13's ops, its interval bounding every value it can take."""
+        src = self.src
+        if op in ("sin", "cos", "sqrt", "abs", "square", "leaky_relu", "clip"):
+            dom = "pos" if op == "sqrt" else "any"
+            x = self.const(dom) if src.boolean(0.06) else self.pick_any(dom)
+            attrs: dict = {}
+            if op in ("sin", "cos"):
+                lo, hi = -1.0, 1.0
+            elif op == "sqrt":
+                lo, hi = math.sqrt(x.lo), math.sqrt(x.hi)
+            elif op in ("abs", "square"):
+                f = abs if op == "abs" else (lambda v: v * v)
+                lo = 0.0 if x.lo <= 0 <= x.hi else min(f(x.lo), f(x.hi))
+                hi = max(f(x.lo), f(x.hi))
+            elif op == "leaky_relu":
+                alpha = src.choice([0.01, 0.2, 0.5, None])
+                if alpha is not None:
+                    attrs["alpha"] = alpha
+                a = 0.01 if alpha is None else alpha
+                lo, hi = (v if v > 0 else a * v for v in (x.lo, x.hi))
+            else:
+                # bounds where the values are, and sometimes one of the values a nice input takes (a tie)
+                b1, b2 = sorted(src.choice([x.lo, x.hi, 0.0, 0.5, -0.5, (x.lo + x.hi) / 2]) for _ in range(2))
+                kind = src.integer(0, 2)
+                if kind != 1:
+                    attrs["lo"] = b1
+                if kind != 0:
+                    attrs["hi"] = b2
+                lo, hi = (min(max(v, attrs.get("lo", -math.inf)), attrs.get("hi", math.inf)) for v in (x.lo, x.hi))
+            return self.add_node(op, [x], attrs, x.shape, lo, hi)
+        if op in ("maximum", "minimum"):
+            if src.boolean(0.08):
+                a, b = self.const(), self.const()
+            else:
+                t = self.pick_any("any")
+                other = self.pick(self.broadcast_partner(t.shape), "any")
+                a, b = (t, other) if src.boolean(0.5) else (other, t)
+            f = max if op == "maximum" else min
+            return self.add_node(op, [a, b], {}, broadcast(a.shape, b.shape), f(a.lo, b.lo), f(a.hi, b.hi))
+        if op == "where":
+            a = self.pick_any("any")
+            b = self.pick(self.broadcast_partner(a.shape), "any")
+            ab = broadcast(a.shape, b.shape)
+            if src.boolean(0.15):
+                cond = self.const()  # 0.0 among the constants: a condition that is false everywhere
+            else:
+                cond = self.pick(self.broadcast_partner(ab), "any")
+            shape = broadcast(cond.shape, ab)
+            return self.add_node(op, [cond, a, b], {}, shape, min(a.lo, b.lo), max(a.hi, b.hi))
+        if op == "argmax":
+            x = self.pick_any("any", ranks=(0, 1, 2, 3))
+            r = len(x.shape)
+            if r and src.boolean(0.6):
+                axis = src.integer(-r, r - 1)
+                shape, n = x.shape[: axis % r] + x.shape[axis % r + 1 :], x.shape[axis]
+                attrs = {"axis": axis}
+            else:
+                shape, n, attrs = (), size(x.shape), {}
+            return self.add_node(op, [x], attrs, shape, 0.0, float(n - 1))
+        if op == "mean_squared_error":
+            y = self.pick_any("any")
+            t = self.pick(self.broadcast_partner(y.shape), "any")
+            n = size(broadcast(y.shape, t.shape))
+            worst = max((y.hi - t.lo) ** 2, (t.hi - y.lo) ** 2)
+            return self.add_node(op, [y, t], {}, (), 0.0, 0.5 * n * worst)
+        if op == "cross_entropy_error":
+            y = self.pick_any("pos", ranks=(1, 2))
+            t, tsum = self.labels(y, ["literal", "index", "onehot", "soft"])
+            logs = (math.log(y.lo + 1e-7), math.log(y.hi + 1e-7))
+            lo, hi = min(-tsum * v for v in logs), max(-tsum * v for v in logs)
+            return self.add_node(op, [y, t], {}, (), min(lo, 0.0), max(hi, 0.0))
+        if op == "accuracy":
+            y = self.pick_any("any", ranks=(1, 2))
+            t, _ = self.labels(y, ["literal", "index", "onehot", "soft"])
+            return self.add_node(op, [y, t], {}, (), 0.0, 1.0)
+        raise ValueError(op)
+
     def graph(self) -> tuple[list[Input], list[Node]]:
         n = self.src.integer(1, self.max_nodes)
         ops = list(self.ops)
         if self.scalar:
-            ops = [o for o in ops if o not in ("matmul", "affine", "softmax_with_loss")]
+            ops = [o for o in ops if o not in ARRAYS_ONLY]
         for _ in range(n):
             for _attempt in range(6):
                 op = self.src.choice(ops)
@@ -440,7 +567,7 @@ class Gen:
                     del self.inputs[mark[0] :]
                     del self.terms[mark[1] :]
         if not self.nodes or not self.inputs:  # at least one node, and one input (rows need a column)
-            x = self.new_input(self.rand_shape(), "any", grad=True)
+            x = self.new_input(self.rand_shape((0, 1, 2)), "any", grad=True)  # at most 16 elements: never too big
             self.add_node("neg", [x], {}, x.shape, -x.hi, -x.lo)
         return self.inputs, self.nodes
 
@@ -630,7 +757,7 @@ def _try_file_shape(g: RGraph, src, rng) -> None:
         # softmax_with_loss keeps its classes (a literal class index must stay in range)
         shapes = {**{i.name: i.shape for i in g.inputs}, **{n.name: n.shape for n in g.nodes}}
         for n in g.nodes:
-            if n.op == "softmax_with_loss":
+            if n.op in ("softmax_with_loss", "cross_entropy_error", "accuracy"):
                 for a in n.args:
                     if isinstance(a, str) and plan.shapes[plan.index[a]] != shapes[a]:
                         raise ValueError(a)
@@ -638,7 +765,7 @@ def _try_file_shape(g: RGraph, src, rng) -> None:
         inp.file_shape, inp.value, g.text = None, old_value, old_text
 
 
-def random_graph(src, max_nodes: int = 8, ops=OPS, scalar: bool | None = None, **kw) -> RGraph:
+def random_graph(src, max_nodes: int = 8, ops=ALL_OPS, scalar: bool | None = None, **kw) -> RGraph:
     if scalar is None:
         scalar = src.boolean(0.2)
     inputs, nodes = Gen(src, max_nodes, ops, scalar).graph()

@@ -43,6 +43,8 @@ CORE_RANK = {
     "prob_layers": 1,
     "conv_layers": 1,
     "train_layers": 1,
+    "math_layers": 1,
+    "reduce_layers": 1,
     "registry": 2,
     "spec": 2,
     "expr": 3,

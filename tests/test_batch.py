@@ -241,7 +241,8 @@ def batch_columns(draw, g: cgcalc.Graph) -> dict[str, np.ndarray]:
         rows = []
         for _ in range(n):
             if not has_grad(g, name):
-                rows.append(one_hot_rows(draw, base.shape))  # labels: t of softmax_with_loss
+                # labels (t of softmax_with_loss, cross_entropy_error) as one-hot rows; a flag (pricing's member) 0 or 1
+                rows.append(one_hot_rows(draw, base.shape) if base.shape else float(draw(st.integers(0, 1))))
             else:
                 rows.append(perturbed(draw, base))
         cols[name] = np.array(rows, dtype=np.float64).reshape((n, *base.shape))
@@ -265,7 +266,13 @@ def test_the_example_graphs_are_the_ones_these_tests_know():
         "two_layer_net.yaml",
     } <= names
     arrays = {p.name for p in GRAPH_FILES if not is_scalar_graph(cgcalc.load(p))}
-    assert arrays == {"two_layer_net.yaml", "neuron.yaml", "relu.yaml", "simple_conv_net.yaml"}
+    assert arrays == {
+        "two_layer_net.yaml",
+        "neuron.yaml",
+        "relu.yaml",
+        "simple_conv_net.yaml",
+        "softmax_cross_entropy.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", GRAPH_FILES, ids=lambda p: p.name)

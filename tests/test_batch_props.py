@@ -1,6 +1,6 @@
 """Property and regression tests of issue 10's wrong-number items.
 
-1. `run_batch` row i == `run` with that row's values, always: random graphs with every op (tests/randgraphs.py),
+1. `run_batch` row i == `run` with that row's values, always: random graphs with every op (tests/randgraphs.py; issue 13's too),
    N-D matmul/affine operands of different ranks, broadcasting, number literals (a literal class index of
    softmax_with_loss too), `grad: false` inputs, several outputs, per-row values for a random subset of the
    inputs (some rows of another shape than the file's value). Bit for bit for graphs of scalars, to 1e-12
@@ -80,7 +80,7 @@ def test_the_generator_covers_every_op_and_form():
         forms |= {f for _, f, _ in g.tops} | ({"json"} if g.json else {"yaml"})
         by = {**{i.name: i for i in g.inputs}, **{n.name: n for n in g.nodes}}
         for n in g.nodes:
-            if n.op == "softmax_with_loss":
+            if n.op in ("softmax_with_loss", "cross_entropy_error", "accuracy"):
                 t = n.args[1]
                 modes.add("literal" if isinstance(t, float) else getattr(by[t], "kind", "node"))
             if n.op in ("matmul", "affine"):
@@ -92,7 +92,7 @@ def test_the_generator_covers_every_op_and_form():
         file_shapes += any(i.file_shape is not None for i in g.inputs)
         grad_false += any(not i.grad and i.kind == "real" for i in g.inputs)
         several_outputs += len(g.outputs) > 1
-    assert ops == set(rg.OPS)
+    assert ops == set(rg.ALL_OPS)
     assert forms == {"dict", "expr", "json", "yaml"}
     assert modes >= {"literal", "index", "onehot", "real"}
     assert {(3, 2), (1, 3), (1, 1), (2, 3), (3, 3), (2, 1)} <= ranks, ranks

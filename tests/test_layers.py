@@ -43,10 +43,33 @@ DOMAINS: dict[str, list[tuple[float, float, bool]]] = {
     "relu": [(0.1, 2.0, True)],
     "sigmoid": [(-4.0, 4.0, False)],
     "tanh": [FULL],
+    # issue 13's elementwise ops without attributes (and leaky_relu with its default alpha); ties of maximum and
+    # minimum, clip, where and the kinks are tested in test_math_ops.py
+    "sin": [(-4.0, 4.0, False)],
+    "cos": [(-4.0, 4.0, False)],
+    "sqrt": [(0.2, 3.0, False)],
+    "abs": [AWAY],
+    "square": [FULL],
+    "leaky_relu": [(0.1, 2.0, True)],
+    "maximum": [FULL, FULL],
+    "minimum": [FULL, FULL],
 }
-BINARY = ["add", "sub", "mul", "div", "pow"]
-UNARY = ["neg", "exp", "log", "relu", "sigmoid", "tanh"]
+BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
+UNARY = ["neg", "exp", "log", "relu", "sigmoid", "tanh", "sin", "cos", "sqrt", "abs", "square", "leaky_relu"]
 ARRAY_OPS = ["matmul", "affine", "sum", "mean", "softmax_with_loss"]
+# issue 13's other ops (tests in test_math_ops.py): inputs each
+MORE_OPS = {
+    "clip": 1,
+    "where": 3,
+    "max": 1,
+    "min": 1,
+    "logsumexp": 1,
+    "argmax": 1,
+    "cross_entropy_error": 2,
+    "mean_squared_error": 2,
+    "accuracy": 2,
+}
+ISSUE_13_ELEMENTWISE = ["sin", "cos", "sqrt", "abs", "square", "leaky_relu", "maximum", "minimum"]
 MODES = ["float", "numpy", "exact"]  # Python floats; numpy arrays; numpy arrays inside exact_arrays()
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -67,22 +90,24 @@ DERIVATIVE_OPS = [
     "im2col",  # and those of chapters 6 and 7 (issue 13; tests/test_conv_layers.py)
     "col2im",
     "max_mask",
+    "sign",  # abs's and maximum's derivatives
 ]
 # issue 13: the book's chapters 6 and 7 (tests/test_conv_layers.py)
 BOOK_OPS = ["batch_norm", "dropout", "conv2d", "max_pool", "avg_pool"]
 ARITY = {"affine": 3, "matmul": 2, "softmax_with_loss": 2, "batch_norm": 3, "conv2d": 3}
 
 
-def test_registry_has_the_sixteen_ops_of_the_spec_and_the_derivative_ops():
-    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + DERIVATIVE_OPS + BOOK_OPS)
-    assert len(LAYERS) == 16 + len(DERIVATIVE_OPS) + len(BOOK_OPS)
+def test_registry_has_the_ops_of_the_spec_of_issue_13_and_the_derivative_ops():
+    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + list(MORE_OPS) + DERIVATIVE_OPS + BOOK_OPS)
+    assert len(LAYERS) == 16 + len(ISSUE_13_ELEMENTWISE) + len(MORE_OPS) + len(DERIVATIVE_OPS) + len(BOOK_OPS)
     for op, cls in LAYERS.items():
         assert callable(getattr(cls, "backward_ops", None)), f"{op} states no backward as ops"
+        assert cls.forward_rule and cls.backward_rule, f"{op} has no rule for `cgcalc ops`"
     for op, cls in LAYERS.items():
         if op in DERIVATIVE_OPS:
             continue
         assert cls.op == op
-        assert cls.arity == (len(DOMAINS[op]) if op in DOMAINS else ARITY.get(op, 1))
+        assert cls.arity == (len(DOMAINS[op]) if op in DOMAINS else {**ARITY, **MORE_OPS}.get(op, 1))
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -201,7 +226,15 @@ def test_binary_gradients_with_broadcasting(op, shapes, seed, as_float):
     y = check_gradients(op, xs, rng)
     assert np.shape(y) == np.broadcast_shapes(*shapes)
     a, b = (np.asarray(x) for x in xs)
-    expected = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power}[op](a, b)
+    expected = {
+        "add": np.add,
+        "sub": np.subtract,
+        "mul": np.multiply,
+        "div": np.divide,
+        "pow": np.power,
+        "maximum": np.maximum,
+        "minimum": np.minimum,
+    }[op](a, b)
     np.testing.assert_allclose(y, expected, rtol=1e-15, atol=0)
 
 
@@ -220,6 +253,12 @@ def test_unary_gradients(op, shape, seed, as_float):
         "relu": lambda v: np.maximum(v, 0.0),
         "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
         "tanh": np.tanh,
+        "sin": np.sin,
+        "cos": np.cos,
+        "sqrt": np.sqrt,
+        "abs": np.abs,
+        "square": np.square,
+        "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
     }[op](np.asarray(x))
     np.testing.assert_allclose(y, expected, rtol=1e-14, atol=0)
 
@@ -317,6 +356,29 @@ KERNEL_SPECIALS = [
     ("div", (0.0, 0.0), NAN),
     ("relu", (-0.5,), 0.0),
     ("relu", (NAN,), NAN),
+    ("sin", (INF,), NAN),
+    ("sin", (-0.0,), -0.0),
+    ("cos", (-INF,), NAN),
+    ("sqrt", (-1.0,), NAN),
+    ("sqrt", (-0.0,), -0.0),
+    ("sqrt", (INF,), INF),
+    ("sqrt", (NAN,), NAN),
+    # maximum and minimum: NaN wins, and a zero is +0.0 whichever order the zeros come in
+    ("maximum", (-0.0, 0.0), 0.0),
+    ("maximum", (0.0, -0.0), 0.0),
+    ("maximum", (-0.0, -0.0), 0.0),
+    ("maximum", (NAN, 1.0), NAN),
+    ("maximum", (1.0, NAN), NAN),
+    ("maximum", (-INF, -1.0), -1.0),
+    ("minimum", (-0.0, 0.0), 0.0),
+    ("minimum", (0.0, -0.0), 0.0),
+    ("minimum", (NAN, 1.0), NAN),
+    ("minimum", (1.0, NAN), NAN),
+    ("minimum", (INF, 1.0), 1.0),
+    ("sign", (-0.0,), 0.0),
+    ("sign", (0.0,), 0.0),
+    ("sign", (-3.0,), -1.0),
+    ("sign", (NAN,), NAN),
 ]
 
 

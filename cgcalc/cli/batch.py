@@ -64,7 +64,7 @@ FastMathOpt = Annotated[
     bool,
     typer.Option(
         "--fast-math",
-        help="numpy's exp/log/tanh/pow for graphs of scalars (faster; may differ from `run` in the last bit).",
+        help="numpy's exp/log/tanh/pow/sin/cos for graphs of scalars (faster; may differ from `run` in the last bit).",
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]

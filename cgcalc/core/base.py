@@ -81,7 +81,12 @@ class Layer:
     backward_rule: ClassVar[str] = ""
     attr_defaults: ClassVar[dict[str, Any]] = {}
     elementwise: ClassVar[bool] = True  # the output's shape is the inputs' broadcast: scalars in, scalar out
+    takes_grad: ClassVar[bool] = True  # False: the output is an index or a count (argmax), with no gradient
     __slots__ = ()  # each layer names what it caches: smaller and faster than a __dict__ per node
+
+    # An op with kinks (abs, clip, maximum, max, argmax...) also has sides(self) -> tuple: after forward, where
+    # its inputs are against its kinks (sign(x), sign(a - b), the tied maxima...); `check` compares it at x + h
+    # and x - h to tell a kink from a wrong gradient. relu's is found by its class.
 
     @classmethod
     def check_attrs(cls, attrs: dict[str, Any]) -> dict[str, Any]:

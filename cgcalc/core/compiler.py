@@ -88,14 +88,14 @@ class Plan:
         return self.infer(input_shapes)[0]
 
     def infer(self, input_shapes: list[tuple[int, ...]]) -> tuple[list[tuple[int, ...]], tuple[Layout | None, ...]]:
-        """Every slot's shape and every step's Layout (None where the layer sees its inputs as they are:
-        an elementwise op on inputs of one shape), given the inputs' shapes. Raises ShapeError located at the
-        node, or when the values and gradients would not fit in memory."""
+        """Every slot's shape and every step's Layout (None where the layer sees its inputs as they are: an
+        elementwise op without attributes on inputs of one shape), given the inputs' shapes. Raises ShapeError
+        located at the node, or when the values and gradients would not fit in memory."""
         shapes = list(input_shapes) + [()] * len(self.steps) + [()] * len(self.constants)
         layouts: list[Layout | None] = []
         for st in self.steps:
             arg_shapes = [shapes[a] for a in st.args]
-            if st.cls.elementwise and arg_shapes.count(arg_shapes[0]) == len(arg_shapes):
+            if st.cls.elementwise and not st.attrs and arg_shapes.count(arg_shapes[0]) == len(arg_shapes):
                 shapes[st.slot] = arg_shapes[0]  # the common case, and every node of a graph of scalars
                 layouts.append(None)
                 continue
@@ -229,6 +229,7 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     # ops, arity, attributes, references
     deps: list[list[int]] = []
     attrs_of: list[dict] = []
+    defaults: dict[type[Layer], dict] = {}
     for ns in nodes:
         cls = LAYERS.get(ns.op)
         if cls is None:
@@ -242,9 +243,9 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
             raise err(
                 f"op '{ns.op}' takes {cls.arity} input{s}, node '{ns.name}' gives {len(ns.inputs)}", ns.op_pos, ns.name
             )
-        if ns.attrs:
+        if ns.attrs or cls.attr_defaults:
             try:
-                attrs_of.append(cls.check_attrs(ns.attrs))
+                attrs_of.append(cls.check_attrs(ns.attrs) if ns.attrs else default_attrs(cls, defaults))
             except GraphError as e:
                 raise err(f"node '{ns.name}': {e.message}", ns.attr_pos or ns.pos, ns.name) from None
         else:
@@ -270,7 +271,8 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
     constants: list[float] = []
     const_slot: dict[float, int] = {}
     # every node takes its true gradient, also one fed only by constants or `grad: false` inputs (the output
-    # may depend on it all the same); only constants and `grad: false` inputs take none
+    # may depend on it all the same); only constants, `grad: false` inputs and the nodes of an op whose output
+    # is an index or a count (argmax, accuracy: takes_grad false) take none
     has_grad = [inp.grad for inp in spec.inputs] + [True] * len(nodes)
     steps = []
     shared: dict[tuple, tuple] = {}
@@ -289,7 +291,10 @@ def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
         slot = index[ns.name]
         needs = tuple([a < n_named and has_grad[a] for a in args])
         needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
-        steps.append(Step(slot, ns.name, ns.op, LAYERS[ns.op], tuple(args), attrs_of[j], needs, ns))
+        cls = LAYERS[ns.op]
+        if not cls.takes_grad:
+            has_grad[slot] = False  # before the nodes that use it: the order is topological
+        steps.append(Step(slot, ns.name, ns.op, cls, tuple(args), attrs_of[j], needs, ns))
 
     for name, pos in zip(spec.outputs, spec.outputs_pos):
         if name not in index:
@@ -337,6 +342,7 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
     constants: list[float] = []
     const_slot: dict = {}
     shared: dict[tuple, tuple] = {}
+    defaults: dict[type[Layer], dict] = {}
     steps = []
     new = tuple.__new__  # a Step without NamedTuple's Python-level __new__ or _make
     layers = LAYERS
@@ -353,7 +359,13 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
             ins = [ins]  # `in: x` for one input
         if cls is None or type(ins) is not list or len(ins) != cls.arity:
             return None
-        if not cls.elementwise:
+        attrs = cls.attr_defaults
+        if attrs:
+            try:
+                attrs = default_attrs(cls, defaults)
+            except GraphError:
+                return None  # an attribute the op needs (reshape's shape): the general path says so
+        if not cls.elementwise or attrs:
             scalars = False
         try:
             args = tuple(map(get, ins))  # names written above: the common case, in C
@@ -364,9 +376,9 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
                 return None
             needs = tuple([a < n_named and has_grad[a] for a in args])
         needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
-        has_grad.append(True)  # every node takes a gradient (see compile_spec)
+        has_grad.append(cls.takes_grad)  # every node takes a gradient, but argmax's (see compile_spec)
         index[name] = slot
-        steps.append(new(Step, (slot, name, cls.op, cls, args, cls.attr_defaults, needs, None)))
+        steps.append(new(Step, (slot, name, cls.op, cls, args, attrs, needs, None)))
         val.clear()
         if text:
             pos = positions.get(("nodes", name))
@@ -401,6 +413,15 @@ def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> 
             return None
     plan.shapes = tuple(shapes[:n_named])
     return plan
+
+
+def default_attrs(cls: type[Layer], cache: dict) -> dict:
+    """The checked attributes of a node of `cls` that gives none (one dict per op per graph, shared): an op
+    that needs one (reshape's shape, clip's bounds) raises GraphError saying so."""
+    attrs = cache.get(cls)
+    if attrs is None:
+        attrs = cache[cls] = cls.check_attrs({})
+    return attrs
 
 
 def _plain_args(

@@ -112,7 +112,9 @@ class Terms:
         cls = LAYERS[op]
         terms = self.terms
         shape = terms[args[0]].shape
-        if not (cls.elementwise and (len(args) == 1 or terms[args[1]].shape == shape)):
+        n = len(args)  # an elementwise op's output has its inputs' shape when they all have one (up to 3 inputs)
+        same = n == 1 or terms[args[1]].shape == shape and (n == 2 or terms[args[2]].shape == shape)
+        if not (cls.elementwise and same):
             shape = cls.layout([terms[a].shape for a in args], cls.check_attrs(attrs)).out
         values = self.values
         vals = [values[a] for a in args]
@@ -162,11 +164,14 @@ class Terms:
         cls = LAYERS[op]
         if cls.elementwise and None not in vals:
             try:
-                x = cls().forward(*vals)  # constant folding, with the layer's own float math
+                layer = cls(**cls.check_attrs(attrs)) if attrs else cls()  # (clip's bounds, leaky_relu's alpha)
+                x = layer.forward(*vals)  # constant folding, with the layer's own float math
             except (ArithmeticError, ValueError):
                 x = None
             if type(x) is float and math.isfinite(x):
                 return self.full(x, shape)
+        if op == "where" and vals[0] is not None:  # a constant condition picks one side
+            return self.expand(args[1] if vals[0] != 0 else args[2], shape)
         if op in ("reshape", "sum_to", "broadcast_to", "identity") and self.shape(args[0]) == shape:
             return args[0]
         if op in ("reshape", "sum_to", "broadcast_to") and vals[0] is not None and self.terms[args[0]].op != "const":
@@ -203,8 +208,8 @@ class Terms:
                 return self.op("sub", inner.args[1], inner.args[0])
             if inner.op == "mul" and self.value(inner.args[0]) is not None:
                 return self.op("mul", self.const(-self.value(inner.args[0])), inner.args[1])
-        if op in ("matmul", "neg", "sum", "mean", "step", "identity") and 0 in vals:
-            return self.full(0.0, shape)  # (a zero's step is 0 too; sum, mean: 0 of the reduced shape)
+        if op in ("matmul", "neg", "sum", "mean", "max", "min", "step", "sign", "identity") and 0 in vals:
+            return self.full(0.0, shape)  # (a zero's step and sign are 0 too; sum, mean...: 0 of the reduced shape)
         return None
 
     def _negated(self, t: int) -> int | None:

@@ -292,8 +292,10 @@ class SoftmaxWithLoss(Layer):
 
         x, t = np.asarray(x), np.asarray(t)  # a class index may come as a plain float
         z = x - x.max(axis=-1, keepdims=True)
-        self.logy = logy = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        self.y = np.exp(logy)
+        e = np.exp(z)
+        s = e.sum(axis=-1, keepdims=True)
+        self.logy = logy = z - np.log(s)  # log_softmax's bits
+        self.y = e / s  # the book's softmax: the softmax op's bits (its backward as ops is written with that op)
         if self.indices:
             classes = x.shape[-1]
             bad = (t != np.floor(t)) | (t < 0) | (t >= classes)

@@ -17,8 +17,22 @@ from .layers import (
     SubLayer,
     TanhLayer,
 )
+from .math_layers import (
+    AbsLayer,
+    ClipLayer,
+    CosLayer,
+    LeakyRelu,
+    Maximum,
+    Minimum,
+    SignLayer,
+    SinLayer,
+    SqrtLayer,
+    SquareLayer,
+    Where,
+)
 from .nn_layers import Affine, MatMul, MeanLayer, SoftmaxWithLoss, SumLayer
-from .prob_layers import LogSoftmax, OneHot, Softmax
+from .prob_layers import Accuracy, CrossEntropyError, LogSoftmax, MeanSquaredError, OneHot, Softmax
+from .reduce_layers import ArgMax, LogSumExp, MaxLayer, MinLayer
 from .shape_layers import BroadcastTo, Identity, Reshape, Step, SumTo, Transpose
 from .train_layers import BatchNorm, Dropout
 
@@ -28,12 +42,16 @@ LAYERS: dict[str, type[Layer]] = {
     for cls in (
         AddLayer, SubLayer, MulLayer, DivLayer, PowLayer,    # elementwise, two inputs
         NegLayer, ExpLayer, LogLayer, Relu, Sigmoid, TanhLayer,  # elementwise, one input
+        SinLayer, CosLayer, SqrtLayer, AbsLayer, SquareLayer,    # elementwise, one input: the formulas people write
+        LeakyRelu, ClipLayer, Maximum, Minimum, Where,           # with attributes, two and three inputs
         MatMul, Affine, SumLayer, MeanLayer, SoftmaxWithLoss,    # arrays
+        MaxLayer, MinLayer, LogSumExp, ArgMax,                   # reductions
         Softmax, LogSoftmax, OneHot,                             # probabilities
         BatchNorm, Dropout,                                      # chapter 6
         Conv2d, MaxPool, AvgPool,                                # chapter 7
+        CrossEntropyError, MeanSquaredError, Accuracy,           # chapter 4's losses, and accuracy
         Reshape, Transpose, SumTo, BroadcastTo, Identity, Step,  # what derivative graphs are made of
-        Im2col, Col2im, MaxMask,                                 # ... and those of chapter 7
+        SignLayer, Im2col, Col2im, MaxMask,                      # ... and those of abs, maximum, chapter 7
     )
 }
 # fmt: on

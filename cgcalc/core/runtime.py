@@ -304,7 +304,7 @@ def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: d
         else:
             node = values[st.slot]
             lead = node.shape[: node.ndim - len(lay.out)] if type(node) is not float else ()
-            if type(g) is float and (lead or lay.out_view):
+            if type(g) is float and (lead or lay.out_view) and not _alike(st.cls, lay):
                 import numpy as np  # a float standing for a full array: made one where shapes differ
 
                 g = np.full(lead + lay.out_view, g)
@@ -330,6 +330,12 @@ def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: d
     return grads
 
 
+def _alike(cls, lay) -> bool:
+    """An elementwise op whose inputs all have its output's shape (a Layout only for its attributes): its layer
+    takes the seed's float as it is, as it does without a Layout (no array of ones made for it)."""
+    return cls.elementwise and all(v == lay.out_view for v in lay.views)
+
+
 def edge_flows(result: Result) -> dict[tuple[int, int], Value]:
     """What flows back along each edge in `result`'s run (step index, input index) -> gradient, for the
     selected output: at a fan-out each edge carries its own contribution, not the node's total."""
@@ -345,10 +351,11 @@ def edge_flows(result: Result) -> dict[tuple[int, int], Value]:
 
 def complete(plan: Plan, values: list, grads: list, slots) -> list:
     """Gradients as the user sees them: arrays of the value's shape (ONE and other floats spread out),
-    0 where the output does not depend on a slot, None for a `grad: false` input."""
-    n_in = len(plan.inputs)
+    0 where the output does not depend on a slot, None for a `grad: false` input and a node that takes no
+    gradient (argmax's)."""
+    has_grad = plan.has_grad
     for slot in slots:
-        if slot < n_in and not plan.inputs[slot].grad:
+        if not has_grad[slot]:
             grads[slot] = None  # none, also when it is the output itself (its seed is not a gradient)
             continue
         g = grads[slot]

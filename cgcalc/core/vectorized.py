@@ -43,8 +43,9 @@ def run_batch(
     """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
 
     Row i's results equal `run(plan, {name: columns[name][i]})`: bit for bit for a graph of scalars
-    (exp, log, tanh, pow and sigmoid then use the C library element by element, as single runs do; pass
-    exact=False for numpy's faster versions), and to rounding otherwise (matmul's BLAS sums in its own order).
+    (exp, log, tanh, pow, sigmoid, sin and cos then use the C library element by element, as single runs do;
+    pass exact=False for numpy's faster versions), and to rounding otherwise (matmul's BLAS sums in its own
+    order).
     grads=False runs forward only (no gradient is computed).
     """
     import numpy as np

@@ -105,12 +105,17 @@ class CheckReport:
 
 
 def _kinks(layers: list) -> tuple:
-    """Which side of its kink every relu input is on: x > 0, x == 0 or x < 0, element by element."""
+    """Which side of its kink every relu input is on: x > 0, x == 0 or x < 0, element by element; and of every
+    other op with kinks, what its `sides()` says (a tie of maximum, clip at a bound, argmax's choice...)."""
     sig = []
     for layer in layers:
         if isinstance(layer, Relu):
             x = layer.x
             sig.append(str(to_plain((x > 0) * 1 - (x < 0) * 1)))
+        else:
+            sides = getattr(layer, "sides", None)
+            if sides is not None:
+                sig.append(str([to_plain(v) for v in sides()]))
     return tuple(sig)
 
 

@@ -22,14 +22,15 @@ class _TooLong(Exception):
 
 
 def formulas(plan: Plan, output: str | None = None, max_length: int = MAX_LENGTH) -> dict[str, str | None]:
-    """name -> the formula of d output / d name, for every input and node (None: a `grad: false` input; `0`:
+    """name -> the formula of d output / d name, for every input and node (None: a `grad: false` input or an
+    argmax; `0`:
     the output does not depend on it; TOO_LONG beyond max_length)."""
     output = output or plan.outputs[0]
     g, _, nodes = plan_terms(plan)
     g.gradients(nodes[output], [], every=True)
     out: dict[str, str | None] = {}
     for slot, name in enumerate(plan.names):
-        if slot < len(plan.inputs) and not plan.inputs[slot].grad:
+        if not plan.has_grad[slot]:
             out[name] = None
             continue
         t = g.adjoints.get(nodes[name])

@@ -895,7 +895,7 @@ def main(argv=None) -> int:
         g = (
             rg.scale_graph(src, max_nodes=min(a.max_nodes, 6), spread=a.spread)
             if exact
-            else rg.random_graph(src, max_nodes=a.max_nodes)
+            else rg.random_graph(src, max_nodes=a.max_nodes, ops=rg.OPS)  # the ops torch_ref knows
         )
         cols = rg.random_rows(g, src, max_rows=a.rows)
         case = Case(g, cols, exact)
