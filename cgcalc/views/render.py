@@ -43,29 +43,38 @@ def _magnitude(g) -> float:
     return float(a.max()) if a.size and not (a != a).any() else (math.inf if a.size else 0.0)
 
 
-def select_rows(result: Result, max_rows: int | None = MAX_ROWS, sort: str | None = None) -> tuple[list, int]:
+def select_rows(
+    result: Result,
+    max_rows: int | None = MAX_ROWS,
+    sort: str | None = None,
+    only: str = "all",
+    ranks: list | None = None,
+) -> tuple[list, int]:
     """The slots to show and how many were left out: every input, then nodes in execution order — or,
-    past max_rows, the first and last nodes and the outputs (or, with sort='grad', the largest |gradient|)."""
+    past max_rows, the first and last nodes and the outputs. sort='grad' ranks inputs and nodes by |gradient|,
+    sort='elasticity' by |ranks| (the elasticities), the most sensitive first; only='inputs' or 'nodes'
+    shows those rows alone."""
     plan = result.plan
     n_in, n = len(plan.inputs), plan.n_named
-    nodes = list(range(n_in, n))
-    grads = result.grads[result.output]
-    if sort == "grad":
-        nodes.sort(key=lambda s: -_magnitude(grads[s]))  # stable: ties stay in execution order
-    inputs = list(range(n_in))
-    if max_rows is None or n <= max_rows:
+    inputs = list(range(n_in)) if only != "nodes" else []
+    nodes = list(range(n_in, n)) if only != "inputs" else []
+    if sort in ("grad", "elasticity"):
+        by = result.grads[result.output] if sort == "grad" else ranks
+        inputs.sort(key=lambda s: -_magnitude(by[s]))  # stable: ties stay in file order
+        nodes.sort(key=lambda s: -_magnitude(by[s]))  # and in execution order
+    total = len(inputs) + len(nodes)
+    if max_rows is None or total <= max_rows:
         return inputs + nodes, 0
-    keep_in = inputs[: max_rows // 2]
-    room = max(max_rows - len(keep_in), 4)
+    keep_in = inputs[: max_rows // 2] if nodes else inputs[:max_rows]
+    room = max(max_rows - len(keep_in), 4) if nodes else 0
     outs = {plan.index[o] for o in list(plan.outputs) + list(result.grads)}
-    if sort == "grad":
+    if sort is not None:
         chosen = nodes[:room]
     else:
         head, tail = nodes[: room // 2], nodes[len(nodes) - room // 2 :]
         chosen = head + [s for s in nodes if s in outs and s not in head and s not in tail] + tail
-    chosen_in_outs = [s for s in outs if s >= n_in and s not in chosen]
-    chosen += sorted(chosen_in_outs)
-    return keep_in + chosen, n - len(keep_in) - len(chosen)
+    chosen += sorted(s for s in outs if s in nodes and s not in chosen)
+    return keep_in + chosen, total - len(keep_in) - len(chosen)
 
 
 def result_table(
@@ -75,13 +84,16 @@ def result_table(
     max_rows: int | None = MAX_ROWS,
     sort: str | None = None,
     formulas: dict[str, str | None] | None = None,
+    only: str = "all",
+    elasticity: list | None = None,
 ) -> Table:
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
-    A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out."""
+    A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out.
+    With elasticity (by slot, see whatif.elasticities), a column of them."""
     plan = result.plan
     spec = plan.spec
     outs = list(result.grads)
-    slots, hidden = select_rows(result, max_rows, sort)
+    slots, hidden = select_rows(result, max_rows, sort, only, elasticity)
     table = Table(
         title=literal(graph_title(spec, " — ")),
         box=BOX,
@@ -90,12 +102,14 @@ def result_table(
         pad_edge=False,
         show_edge=False,
     )
-    table.add_column("name", no_wrap=True, min_width=min(24, max(len(plan.names[s]) for s in slots)))
+    table.add_column("name", no_wrap=True, min_width=min(24, max((len(plan.names[s]) for s in slots), default=4)))
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     table.add_column("inputs")
     table.add_column("value", justify="right")
     for o in outs:
         table.add_column(f"grad of {o}", justify="right", style="magenta")
+    if elasticity is not None:
+        table.add_column(f"elasticity of {result.output}", justify="right", style="yellow")
     if formulas is not None:
         table.add_column(f"∂{result.output}/∂name =", style="magenta")
     table.add_column("", no_wrap=True, min_width=8)  # the output mark
@@ -104,11 +118,12 @@ def result_table(
     marked = set(plan.outputs) | set(outs)
     differentiated = set(outs)
     previous = -1
+    extra = (elasticity is not None) + (formulas is not None)
     for slot in slots:
-        if slot >= n_in > previous:
+        if slot >= n_in > previous and previous >= 0:
             table.add_section()
-        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            blank = [""] * (len(outs) + (formulas is not None))
+        elif sort is None and slot > previous + 1 and previous >= n_in:
+            blank = [""] * (len(outs) + extra)
             table.add_row(Text("⋮", style="dim"), *_cells("", "", "", *blank, ""))
         previous = slot
         name = plan.names[slot]
@@ -128,6 +143,10 @@ def result_table(
             g = result.grads[o][slot]
             text = fmt_value(g, precision, full)
             cells.append(Text(text, style="dim") if g is None or (type(g) is float and g == 0) else text)
+        if elasticity is not None:
+            e = elasticity[slot]
+            text = fmt_value(e, precision, full)
+            cells.append(Text(text, style="dim") if e is None or (type(e) is float and e == 0) else text)
         if formulas is not None:
             cells.append(formulas.get(name) or "—")
         if name in differentiated:
@@ -136,8 +155,8 @@ def result_table(
             cells.append(Text("◁ output", style="dim") if is_out else "")
         table.add_row(*_cells(*cells))
     if hidden:
-        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
-            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
+        table.caption = f"{hidden:,} of {len(slots) + hidden:,} rows not shown: --all shows them" + (
+            "" if sort is not None else ", --sort grad ranks by |gradient|"
         )
         table.caption_justify = "left"
     return table
@@ -281,3 +300,4 @@ def hvp_table(graph: str, output: str, hv: dict, precision: int) -> Group:
     for name, v in hv.items():
         t.add_row(literal(name, "bold"), literal(fmt_value(v, precision)))
     return Group(literal(f"{graph}: the Hessian of {output} times the vector v"), t)
+
