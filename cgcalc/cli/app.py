@@ -10,10 +10,23 @@ import sys
 _gc_was_on = gc.isenabled()
 gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no collection is worth running meanwhile
 
-from . import batch, commands, derive  # noqa: E402, F401 - their @app.command()s register the commands
+from . import batch, commands, derive, whatif  # noqa: E402, F401 - their @app.command()s register the commands
 from .common import _STOP_SIGNALS, _ClosedStdout, _terminate, app  # noqa: E402
 
-ORDER = ["run", "check", "trace", "export", "derive", "hessian", "batch", "validate", "ops"]  # as --help lists them
+ORDER = [
+    "run",
+    "check",
+    "trace",
+    "export",
+    "derive",
+    "hessian",
+    "sweep",
+    "tornado",
+    "solve",
+    "batch",
+    "validate",
+    "ops",
+]  # as --help lists them
 app.registered_commands.sort(key=lambda c: ORDER.index(c.name or c.callback.__name__))
 
 
