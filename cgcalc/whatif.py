@@ -379,7 +379,7 @@ class Solution(NamedTuple):
     residual: float  # output - target there
     iterations: int  # Newton and bisection steps (a scan for a bracket is not one)
     start: float  # where Newton started (the file's value, or --set; the middle of --within if outside it)
-    method: str  # "Newton", or "Newton and bisection" when it had to bracket
+    method: str  # "Newton"; "Newton and bisection" when it had to bracket; "a scan" when a scanned value hit it
 
     def to_dict(self) -> dict:
         keys = ("graph", "output", "target", "input", "value", "residual", "iterations")
@@ -467,22 +467,31 @@ class _Seek:
         self.method = "Newton and bisection"
         found = self.scan(x if math.isfinite(fx) else self.start)
         if len(found) == 1:
+            self.method = "a scan" if not self.steps else "Newton and a scan"
             return self.found(*found[0])
         far, near = sorted(found, key=lambda p: -abs(p[1]))
         return self.bracketed(far, near, self.f(near[0])[1])
 
     def bracketed(self, a, b, dfx) -> Solution:
-        """Newton from b (dfx its derivative) inside [a, b] (opposite residuals), halving it where a step leaves it (rtsafe, Numerical
-        Recipes 9.4): it never leaves the bracket, so it always converges (or finds a jump)."""
-        (xa, fa), (xb, fb) = sorted([a, b])
+        """Newton from b (dfx its derivative) inside [a, b] (opposite residuals), halving it where a step would
+        leave it or the last step did not halve the residual (as rtsafe, Numerical Recipes 9.4): it never leaves
+        the bracket, so it converges, or finds the output jumping across the target."""
         x, fx = b  # the newest point, whose derivative is dfx
+        (xa, fa, da), (xb, fb, db) = sorted([(*a, math.nan), (*b, dfx)])
+        slow = False
         while self.steps < self.max_iter:
-            nx = x - fx / dfx if math.isfinite(dfx) and dfx != 0 else math.nan
+            nx = x - fx / dfx if math.isfinite(dfx) and dfx != 0 and not slow else math.nan
             if not (xa < nx < xb):
                 nx = xa + (xb - xa) / 2
                 self.method = "Newton and bisection"
-            if nx in (xa, xb):  # no float between the ends
+            width = xb - xa
+            # a bracket too narrow for its ends' slopes to bridge: the output jumps across the target
+            slopes = max((abs(d) for d in (da, db) if math.isfinite(d)), default=0.0)
+            if nx in (xa, xb) or (
+                width <= 1e-12 * max(1.0, abs(xa), abs(xb)) and width * slopes < min(abs(fa), abs(fb))
+            ):
                 raise self.jump(xa, fa, xb, fb)
+            last = fx
             x = nx
             fx, dfx = self.f(x)
             self.steps += 1
@@ -493,10 +502,11 @@ class _Seek:
                 )
             if abs(fx) <= self.tol:
                 return self.found(x, fx)
+            slow = abs(fx) > abs(last) / 2
             if (fx > 0) == (fa > 0):
-                xa, fa = x, fx
+                xa, fa, da = x, fx, dfx
             else:
-                xb, fb = x, fx
+                xb, fb, db = x, fx, dfx
         raise self.not_converged(x, fx)
 
     def scan(self, x: float) -> list[tuple[float, float]]:

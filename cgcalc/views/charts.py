@@ -276,27 +276,25 @@ def heat_map(
     return out + _x_axis(cols, ticks, indent, x_label), (lo, hi)
 
 
-def bars(rows: Sequence[tuple[float, float]], base: float, width: int = 30) -> list[Line]:
-    """A tornado's bars, one line per (low, high) pair: from the base to the output at the low input in light
-    shade, to the output at the high input in full blocks, the base a line through them all."""
-    values = [v for pair in rows for v in pair if math.isfinite(v)] + [base]
-    lo, hi = _span(min(values), max(values))
+def bars(rows: Sequence[tuple[float, float]], base: float, width: int = 25) -> list[Line]:
+    """A tornado's bars, one line per (low, high) pair, about the base in the middle column: to the output at
+    the low input in light shade, to the output at the high input in full blocks. Both sides share one scale,
+    the largest distance from the base, so that equal moves look equal."""
+    half = width // 2
+    reach = max((abs(v - base) for pair in rows for v in pair if math.isfinite(v)), default=0.0) or 1.0
 
     def pos(v: float) -> int:
-        return round((v - lo) / (hi - lo) * (width - 1))
+        return half + round((v - base) / reach * half)
 
-    b = pos(base)
     out = []
     for low, high in rows:
-        cells = [(" ", "")] * width
-        ends = [(low, "░", "low"), (high, "█", "high")]
-        ends.sort(key=lambda e: -abs(pos(e[0]) - b) if math.isfinite(e[0]) else 0)  # the shorter drawn last
+        cells = [(" ", "")] * (2 * half + 1)
+        ends = [(v, char, style) for v, char, style in ((low, "░", "low"), (high, "█", "high")) if math.isfinite(v)]
+        ends.sort(key=lambda e: -abs(pos(e[0]) - half))  # the longer first: the shorter stays in sight
         for v, char, style in ends:
-            if not math.isfinite(v):
-                continue
             p = pos(v)
-            for k in range(min(p, b), max(p, b) + 1):
+            for k in range(min(p, half), max(p, half) + 1):
                 cells[k] = (char, style)
-        cells[b] = ("│", "axis")
+        cells[half] = ("│", "axis")
         out.append(_merged(cells))
     return out

@@ -81,11 +81,12 @@ def _lines(fig, sw, name: str, x0: float, y0: float) -> None:
             label=f"tangent at {name} = {fmt_num(x0, 6)}: slope {fmt_num(g0, 6)}",
         )
         top.plot([x0], [y0], "o", color="tab:red", label=f"{out} = {fmt_num(y0, 6)} (the file's value)")
-        bottom.plot([x0], [g0], "o", color="tab:red")
     top.set_ylabel(out)
     top.legend(loc="best", fontsize="small")
     top.grid(True, alpha=0.3)
     bottom.plot(xs, ds, color="tab:purple")
+    if lo <= x0 <= hi and math.isfinite(g0):
+        bottom.plot([x0], [g0], "o", color="tab:red")
     bottom.set_ylabel(f"∂{out}/∂{name}")
     bottom.set_xlabel(name)
     bottom.grid(True, alpha=0.3)

@@ -362,7 +362,7 @@ def sweep_view(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Group
     span = " × ".join(
         f"{a.name} from {v(a.start, precision)} to {v(a.stop, precision)} ({a.n:,} points)" for a in sw.axes
     )
-    parts.append(literal(f"{sw.graph}: {out} for {span}, the other inputs fixed", "bold"))
+    parts.append(literal(f"{sw.graph}: {out} for {span}", "bold"))
     x0s = [sw.at["inputs"][n] for n in names]
     y0 = sw.at["value"]
     if len(names) == 1:
@@ -410,16 +410,10 @@ def sweep_view(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Group
         parts.append(chart_text(lines))
         legend = [(ch, f"heat{i}") for i, ch in enumerate(charts.SHADES)]
         legend.append((f"  {out} from {v(lo, precision)} to {v(hi, precision)}, in five equal steps", ""))
-        if inside:
-            legend += [
-                ("    ● ", "mark"),
-                (
-                    f"the file's values: {a} = {v(x0s[0], precision)}, "
-                    f"{b} = {v(x0s[1], precision)}, {out} = {v(y0, precision)}",
-                    "",
-                ),
-            ]
         parts.append(_legend(*legend))
+        if inside:
+            at = f"{a} = {v(x0s[0], precision)}, {b} = {v(x0s[1], precision)}: {out} = {v(y0, precision)}"
+            parts.append(_legend(("●     ", "mark"), (f"the file's values, {at}", "")))
     parts.append(Text(""))
     parts.append(sweep_table(sw, precision, max_rows))
     return Group(*parts)
@@ -444,50 +438,38 @@ def sweep_table(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Tabl
     return table
 
 
-def tornado_view(t, precision: int = 6, width: int = 30) -> Table:
-    """The tornado: each input's range, the output at each end (computed) and the gradient's linear estimate
+def tornado_view(t, precision: int = 6, width: int = 25) -> Group:
+    """The tornado: each input's range, the output at its ends (computed) and the gradient's linear estimate
     beside them, sorted by swing, with horizontal bars about the base value."""
     from . import charts
 
     v = fmt_num
-    moved = (
-        f"±{v(t.by * 100, precision)}%"
-        if not t.ranged
-        else (
-            f"±{v(t.by * 100, precision)}% ({', '.join(t.ranged)}: to the --range bounds)"
-            if len(t.ranged) < len(t.rows)
-            else "to the --range bounds"
-        )
-    )
-    title = f"{t.graph}: {t.output} = {v(t.base, precision)}; each input moved {moved}, the others fixed"
-    table = Table(
-        title=literal(title), box=BOX, header_style="bold", title_style="bold", pad_edge=False, show_edge=False
-    )
+    by = f"±{v(t.by * 100, precision)}%"
+    if t.ranged:
+        by = "to its --range" if len(t.ranged) == len(t.rows) else f"{by} ({', '.join(t.ranged)}: to its --range)"
+    title = f"{t.graph}: {t.output} = {v(t.base, precision)}; each input moved {by}, the others fixed"
+    table = Table(box=BOX, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("input", no_wrap=True)
-    table.add_column("low → high input", justify="right", no_wrap=True)
-    table.add_column(literal(f"{t.output} at low"), justify="right", no_wrap=True)
-    table.add_column("at high", justify="right", no_wrap=True)
-    table.add_column("swing", justify="right", no_wrap=True, style="bold")
+    table.add_column("moved to", justify="right", no_wrap=True)
+    table.add_column(literal(f"{t.output} there"), justify="right", no_wrap=True)
     table.add_column("linear estimate", justify="right", no_wrap=True, style="dim")
+    table.add_column("swing", justify="right", no_wrap=True, style="bold")
     table.add_column("", no_wrap=True)
     bars = charts.bars([(r.low, r.high) for r in t.rows], t.base, width)
     for r, bar in zip(t.rows, bars):
         table.add_row(
             literal(r.input, "bold"),
             literal(f"{v(r.low_input, precision)} → {v(r.high_input, precision)}"),
-            literal(v(r.low, precision)),
-            literal(v(r.high, precision)),
+            literal(f"{v(r.low, precision)} → {v(r.high, precision)}"),
+            literal(f"{v(r.linear_low, precision)} → {v(r.linear_high, precision)}"),
             literal(v(r.swing, precision)),
-            literal(f"{v(r.linear_low, precision)} / {v(r.linear_high, precision)}"),
             chart_text([bar]),
         )
-    caption = [("░ ", "low"), ("the input moved down   ", ""), ("█ ", "high"), ("up   ", ""), ("│ ", "axis")]
-    caption.append((f"{t.output} = {v(t.base, precision)}", ""))
+    legend = [("░ ", "low"), ("the input moved down, ", ""), ("█ ", "high"), ("up; ", ""), ("│ ", "axis")]
+    legend.append((f"{t.output} = {v(t.base, precision)}", ""))
     if t.skipped:
-        caption.append((f"; not moved (not scalars with a gradient): {', '.join(t.skipped)}", ""))
-    table.caption = _legend(*caption)
-    table.caption_justify = "left"
-    return table
+        legend.append((f"; not moved (not scalars with a gradient): {', '.join(t.skipped)}", ""))
+    return Group(literal(title, "bold"), table, _legend(*legend))
 
 
 def solve_view(s, precision: int = 6) -> Group:
