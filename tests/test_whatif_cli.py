@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import cli, one_error_line, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz import HOSTILE_NUMBER_TEXT, invoke_limited, judge
 from test_golden import check_golden, render
 
 import cgcalc
@@ -515,3 +518,56 @@ def test_the_commands_are_listed_in_help():
     assert (
         text.index("hessian") < text.index("sweep") < text.index("tornado") < text.index("solve") < text.index("batch")
     )
+
+
+# --- hostile command lines ------------------------------------------------------------------------------------
+
+
+@st.composite
+def whatif_args(draw):
+    """A sweep, tornado or solve command line of mostly plausible, partly hostile words."""
+    names = ["apple", "apple_num", "tax", "price", "x", "y", "f", "g", "b", "w", "t", "W1", "y.1", "appel", ""]
+    number = st.one_of(
+        st.sampled_from(["0", "1", "-1", "2.5", "1e3", "1e-300", "0.0", "-0", "3"] + HOSTILE_NUMBER_TEXT[:20]),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    )
+    name = st.sampled_from(names)
+    command = draw(st.sampled_from(["sweep", "tornado", "solve"]))
+    graph = str(GRAPHS / draw(st.sampled_from(["apple_orange.yaml", "expressions.yaml", "neuron.yaml", "relu.yaml"])))
+    args = [command, graph]
+    if command == "sweep":
+        for _ in range(draw(st.integers(0, 3))):
+            parts = [draw(number), draw(number), draw(st.sampled_from(["2", "3", "11", "0", "1", "-2", "x", "1e3"]))]
+            args.append(f"{draw(name)}={':'.join(parts[: draw(st.integers(1, 3))])}")
+    options = {
+        "sweep": [["--plot", draw(st.sampled_from(["p.txt", "p", "DIR/p.png", ".png"]))]],
+        "tornado": [
+            ["--by", draw(number)],
+            ["--by", draw(number) + "%"],
+            ["-r", f"{draw(name)}={draw(number)}:{draw(number)}"],
+        ],
+        "solve": [
+            ["--target", f"{draw(name)}={draw(number)}"],
+            ["--target", draw(number)],
+            ["--vary", draw(name)],
+            ["--within", f"{draw(number)}:{draw(number)}"],
+            ["--tol", draw(number)],
+            ["--max-iter", draw(st.sampled_from(["1", "2", "0", "x"]))],
+        ],
+    }[command] + [
+        ["--set", f"{draw(name)}={draw(number)}"],
+        ["--output", draw(name)],
+        ["--format", draw(st.sampled_from(["table", "json", "csv", "xml"]))],
+        ["--precision", draw(st.sampled_from(["1", "17", "0", "x"]))],
+    ]
+    for i in draw(st.lists(st.integers(0, len(options) - 1), max_size=5)):
+        args += options[i]
+    return args
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(args=whatif_args())
+def test_hostile_whatif_command_lines_are_answered_in_one_line(args):
+    """Whatever the words: exit 0, 1 (solve found nothing) or 2 with one `error:` line, strict JSON, and never
+    a traceback (the fuzzer's own judge, tests/test_fuzz.py)."""
+    judge(invoke_limited(args), context="test_whatif_cli")
