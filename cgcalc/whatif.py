@@ -206,14 +206,18 @@ class Sweep(NamedTuple):
 
     def to_dict(self) -> dict:
         names = self.inputs
-        cols = [self.columns[n].tolist() for n in names]
-        grads = [self.grads[n].tolist() for n in names]
-        points = []
-        for i, v in enumerate(self.values.tolist()):
-            p = {n: c[i] for n, c in zip(names, cols)}
-            p["value"] = v
-            p["grad"] = {n: g[i] for n, g in zip(names, grads)}
-            points.append(p)
+        xs = [self.columns[n].tolist() for n in names]
+        gs = [self.grads[n].tolist() for n in names]
+        values = self.values.tolist()
+        if len(names) == 1:
+            (a,) = names
+            points = [{a: x, "value": v, "grad": {a: g}} for x, v, g in zip(xs[0], values, gs[0])]
+        else:
+            a, b = names
+            points = [
+                {a: x, b: y, "value": v, "grad": {a: ga, b: gb}}
+                for x, y, v, ga, gb in zip(xs[0], xs[1], values, gs[0], gs[1])
+            ]
         return {"graph": self.graph, "output": self.output, "inputs": names, "points": points}
 
 
@@ -250,8 +254,11 @@ def sweep(
             "(cgcalc batch evaluates any number of rows, streaming)"
         )
     out = base.output
-    grids = np.meshgrid(*[a.values() for a in axes], indexing="ij")
-    moved = {n: g.ravel() for n, g in zip(names, grids)}
+    at_axis = [a.values() for a in axes]
+    if len(axes) == 1:
+        moved = {names[0]: at_axis[0]}
+    else:  # the grid, the first input varying slowest
+        moved = {names[0]: np.repeat(at_axis[0], axes[1].n), names[1]: np.tile(at_axis[1], axes[0].n)}
     r = run_batch(plan, _columns(base, overrides, total, moved), [out])
     values = r.outputs[out]
     if values.shape != (total,):  # an input that changes the output's shape along the sweep cannot: scalars
@@ -264,11 +271,12 @@ def sweep(
     }
     warnings = []
     for what, a in [(out, values)] + [(f"d{out}/d{n}", grads[n]) for n in names]:
+        if math.isfinite(float(np.add.reduce(a))):  # (a quick look: the sum of finite numbers, unless it overflows)
+            continue
         bad = ~np.isfinite(a)
-        if bad.any():
-            first = int(np.argmax(bad))
-            where = _point(names, [moved[n][first] for n in names])
-            warnings.append(f"{what} is not finite at {int(bad.sum()):,} of {total:,} points (the first: {where})")
+        first = int(np.argmax(bad))
+        where = _point(names, [moved[n][first] for n in names])
+        warnings.append(f"{what} is not finite at {int(bad.sum()):,} of {total:,} points (the first: {where})")
     return Sweep(plan.spec.name, out, list(axes), moved, values, grads, at, warnings)
 
 

@@ -63,9 +63,9 @@ def sweep(
 
             sys.stdout.write(sweep_csv(sw))
         else:
-            from ..views.render import MAX_ROWS, sweep_view
+            from ..views.render import SWEEP_ROWS, sweep_view
 
-            _print(sweep_view(sw, precision, None if all_rows else MAX_ROWS))
+            _print(sweep_view(sw, precision, None if all_rows else SWEEP_ROWS))
         if plot is not None:
             from ..io.atomic import write
             from ..views.plot import picture as draw

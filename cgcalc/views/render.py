@@ -350,7 +350,11 @@ def _spread(n: int, k: int) -> list[int]:
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
-def sweep_view(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Group:
+SWEEP_ROWS = 21  # a sweep's table shows every point up to this many, else a spread of SWEEP_SPREAD
+SWEEP_SPREAD = 11  # the first, the last, and every tenth of the way between
+
+
+def sweep_view(sw, precision: int = 6, max_rows: int | None = SWEEP_ROWS) -> Group:
     """A sweep in the terminal: for one input, line charts of the output (with its tangent at the file's value)
     and of its derivative; for two, a heat map of the output; then the table of points (a spread of them past
     max_rows)."""
@@ -419,7 +423,7 @@ def sweep_view(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Group
     return Group(*parts)
 
 
-def sweep_table(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Table | Group:
+def sweep_table(sw, precision: int = 6, max_rows: int | None = SWEEP_ROWS) -> Table | Group:
     names, out = sw.inputs, sw.output
     table = Table(box=BOX, header_style="bold", pad_edge=False, show_edge=False)
     for n in names:
@@ -428,7 +432,7 @@ def sweep_table(sw, precision: int = 6, max_rows: int | None = MAX_ROWS) -> Tabl
     for n in names:
         table.add_column(literal(f"∂{out}/∂{n}"), justify="right", style="magenta")
     total = len(sw.values)
-    shown = list(range(total)) if max_rows is None else _spread(total, max_rows if total <= max_rows else 21)
+    shown = list(range(total)) if max_rows is None or total <= max_rows else _spread(total, SWEEP_SPREAD)
     cols = [sw.columns[n] for n in names] + [sw.values] + [sw.grads[n] for n in names]
     for i in shown:
         table.add_row(*[literal(fmt_num(float(c[i]), precision)) for c in cols])

@@ -9,16 +9,35 @@ from ..numbers import NONFINITE, dumps
 from .export import csv_text
 
 
+def _finite(a) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(a).all())
+
+
 def _texts(a) -> list[str]:
     """Shortest round-trip text of each float; non-finite ones as JSON's usual strings."""
     out = list(map(float.__repr__, a.tolist()))
-    if not all(x == x and x not in (float("inf"), float("-inf")) for x in a.tolist()):
-        out = [NONFINITE.get(t, t) for t in out]
-    return out
+    return out if _finite(a) else [NONFINITE.get(t, t) for t in out]
 
 
 def _columns(sw) -> list:
     return [sw.columns[n] for n in sw.inputs] + [sw.values] + [sw.grads[n] for n in sw.inputs]
+
+
+def _rows(cols: list, template: str, quote: str = "") -> str:
+    """One %-template per row: repr() of finite floats straight into the line (as `batch` writes rows); a column
+    with a NaN or an infinity as text (`quote`d for JSON)."""
+    parts, specs = [], []
+    for c in cols:
+        if _finite(c):
+            specs.append("%r")
+            parts.append(c.tolist())
+        else:
+            specs.append("%s")
+            parts.append([f"{quote}{t}{quote}" if t in NONFINITE.values() else t for t in _texts(c)])
+    line = template % tuple(specs)
+    return "".join([line % row for row in zip(*parts)])
 
 
 def sweep_header(sw) -> list[str]:
@@ -27,9 +46,8 @@ def sweep_header(sw) -> list[str]:
 
 
 def sweep_csv(sw) -> str:
-    cols = [_texts(c) for c in _columns(sw)]
-    template = ",".join(["%s"] * len(cols)) + "\n"
-    return csv_text(sweep_header(sw), []) + "".join([template % row for row in zip(*cols)])
+    cols = _columns(sw)
+    return csv_text(sweep_header(sw), []) + _rows(cols, ",".join(["%s"] * len(cols)) + "\n")
 
 
 def sweep_json(sw) -> str:
@@ -41,10 +59,9 @@ def sweep_json(sw) -> str:
         + ", ".join(f"{k}: %s" for k in key)
         + ', "value": %s, "grad": {'
         + ", ".join(f"{k}: %s" for k in key)
-        + "}}"
+        + "}},\n  "
     )
-    cols = [[f'"{t}"' if t in NONFINITE.values() else t for t in _texts(c)] for c in _columns(sw)]
-    points = ",\n  ".join([template % row for row in zip(*cols)])
+    points = _rows(_columns(sw), template, quote='"').removesuffix(",\n  ")
     return dumps(head)[:-1] + f',\n "points": [\n  {points}]}}\n'
 
 
