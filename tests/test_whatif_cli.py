@@ -572,3 +572,9 @@ def test_hostile_whatif_command_lines_are_answered_in_one_line(args):
     """Whatever the words: exit 0, 1 (solve found nothing) or 2 with one `error:` line, strict JSON, and never
     a traceback (the fuzzer's own judge, tests/test_fuzz.py)."""
     judge(invoke_limited(args), context="test_whatif_cli")
+
+
+def test_the_readme_shows_a_picture_made_by_plot():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/sweep.png)" in readme and "--plot docs/sweep.png" in readme
+    assert png_size(ROOT / "docs" / "sweep.png") == (800, 600)
