@@ -194,9 +194,9 @@ class Graph:
             ``{"graph", "output", "inputs": [names], "points": [{name: x, ..., "value": v, "grad": {name: g}}]}``,
             the JSON of `cgcalc sweep --format json`.
         """
-        from .whatif import Axis, sweep
+        from .whatif import axis, sweep
 
-        axes = [Axis(name, float(a), float(b), n) for name, (a, b, n) in ranges.items()]
+        axes = [axis(name, spec) for name, spec in ranges.items()]
         return sweep(self.plan, axes, overrides, output).to_dict()
 
     def tornado(

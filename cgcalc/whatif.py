@@ -36,14 +36,14 @@ def elasticities(result: Result, output: str | None = None) -> list:
     grads = result.grads[out]
     if total == 0:
         return [None] * len(grads)
-    return [None if g is None else _frozen_copy(g * v / total) for g, v in zip(grads, result.values)]
+    return [None if g is None else _plain(g * v / total) for g, v in zip(grads, result.values)]
 
 
-def _frozen_copy(v):
-    if type(v) is not float and getattr(v, "ndim", 0) == 0:
+def _plain(v):
+    """A float, or a read-only array (as a Result's values are)."""
+    if getattr(v, "ndim", 0) == 0:
         return float(v)
-    if type(v) is not float:
-        v.flags.writeable = False
+    v.flags.writeable = False
     return v
 
 
@@ -62,6 +62,17 @@ class Axis(NamedTuple):
         import numpy as np
 
         return np.linspace(self.start, self.stop, self.n)
+
+
+def axis(name: str, spec: Any) -> Axis:
+    """An Axis from the Python API's (start, stop, n)."""
+    import operator
+
+    try:
+        start, stop, n = spec
+        return Axis(name, float(start), float(stop), operator.index(n))
+    except (TypeError, ValueError):
+        raise UsageError(f"sweep of '{name}': expected (start, stop, n) with a whole n, got {spec!r}") from None
 
 
 def _number(text: str, what: str, bad: str) -> float:
@@ -121,14 +132,11 @@ def parse_percent(text: str) -> float:
 
 def parse_target(text: str, default_output: str) -> tuple[str, float]:
     """O=VALUE (or a bare VALUE, for the graph's first output), as `solve --target` takes it."""
-    name, eq, rest = text.rpartition("=")
-    name = name.strip() or default_output
-    if eq and not rest.strip():
-        rest = ""
-    x = parse_number(rest.strip())
-    if x is None or not math.isfinite(x) or (eq and not text.partition("=")[0].strip()):
+    name, eq, value = text.rpartition("=")
+    x = parse_number(value.strip())
+    if (eq and not name.strip()) or x is None or not math.isfinite(x):
         raise UsageError(f"bad --target {text!r}: expected OUTPUT=VALUE with a finite number, e.g. price=800")
-    return name, x
+    return name.strip() or default_output, x
 
 
 # --- checks shared by the three commands ------------------------------------------------------------------

@@ -35,7 +35,7 @@ def sweep(
     plot: Annotated[
         str | None,
         typer.Option(
-            "--plot", metavar="FILE", help="Also draw it to FILE.png, .svg or .pdf (needs matplotlib: cgcalc[plot])."
+            "--plot", metavar="FILE", help="Also draw it to FILE.png, .svg or .pdf (needs matplotlib, the plot extra)."
         ),
     ] = None,
     precision: PrecisionOpt = 6,
