@@ -196,6 +196,96 @@ class Graph:
         picture = graph_picture(self)
         return picture._repr_html_() if picture else None
 
+    # --- what-if: sweep, tornado, solve (computed in whatif.py) --------------------------------------------
+
+    def sweep(
+        self,
+        ranges: Mapping[str, tuple[float, float, int]],
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        output: str | None = None,
+    ) -> dict:
+        """The output and its derivative with respect to each swept input at evenly spaced points, computed as
+        one vectorized run.
+
+        Parameters
+        ----------
+        ranges : mapping
+            One or two scalar inputs -> (start, stop, n): n >= 2 values from start to stop, both included. Two
+            make a grid, the first input varying slowest.
+        overrides : mapping, optional
+            Values of the other inputs, as in `run`.
+        output : str, optional
+            A scalar output (default: the first of the graph's outputs).
+
+        Returns
+        -------
+        dict
+            ``{"graph", "output", "inputs": [names], "points": [{name: x, ..., "value": v, "grad": {name: g}}]}``,
+            the JSON of `cgcalc sweep --format json`.
+        """
+        from .whatif import axis, sweep
+
+        axes = [axis(name, spec) for name, spec in ranges.items()]
+        return sweep(self.plan, axes, overrides, output).to_dict()
+
+    def tornado(
+        self,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        by: float = 0.1,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
+        output: str | None = None,
+    ) -> dict:
+        """Each scalar input moved down and up with the others fixed: by the fraction `by` of its value (0.1:
+        ±10%), or to its (low, high) in `ranges`. The output's values there are computed (one vectorized run),
+        not extrapolated.
+
+        Returns
+        -------
+        dict
+            ``{"graph", "output", "base": v, "rows": [{"input", "low_input", "high_input", "low", "high",
+            "swing"}]}``, rows sorted by swing (|high - low|), largest first; low and high are the output at
+            low_input and high_input.
+        """
+        from .whatif import tornado
+
+        return tornado(self.plan, overrides, by, ranges, output).to_dict()
+
+    def solve(
+        self,
+        vary: str,
+        target: float,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        output: str | None = None,
+        within: tuple[float, float] | None = None,
+        tol: float | None = None,
+    ) -> dict:
+        """Goal seek: the value of the scalar input `vary` at which the output equals `target`, by Newton steps
+        with the exact gradient (bisection where the gradient is zero or a step leaves the bounds).
+
+        Parameters
+        ----------
+        within : (low, high), optional
+            Look only there (Newton starts at the file's value, or in the middle when that is outside).
+        tol : float, optional
+            Accept |output - target| <= tol (default 1e-9 * max(1, |target|)).
+
+        Returns
+        -------
+        dict
+            ``{"graph", "output", "target", "input", "value", "residual", "iterations"}``.
+
+        Raises
+        ------
+        cgcalc.whatif.NoSolution
+            No value in range gives the target (the message says what the output does there).
+        """
+        from .whatif import solve
+
+        return solve(self.plan, vary, target, overrides, output, within, tol).to_dict()
+
     def __repr__(self) -> str:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
 

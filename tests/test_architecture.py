@@ -1,6 +1,6 @@
 """The import contract: one direction of imports, no cycles, and each third-party stack in its one place.
 
-    cli ──► views, batch ──► api ──► io ──► core ──► errors
+    cli ──► views, batch ──► api ──► whatif ──► io ──► core ──► errors
     (and one way up, for notebooks: Graph's and Result's display methods call views/notebook.py; see DISPLAY)
     core:  vectorized ──► runtime ──► compiler ──► expr, spec, registry ──► layers, nn_layers ──► base, kernels
 
@@ -27,6 +27,9 @@ RANK = {
     "numbers": 0,
     "core": 1,
     "io": 2,
+    # sweep, tornado, solve: computed on a compiled plan with core's run and run_batch (no file, no view), so
+    # below api, whose Graph methods delegate to it; above io, whose parsers it may use
+    "whatif": 2.5,
     "api": 3,
     "__init__": 3.5,
     "views": 4,
@@ -60,6 +63,7 @@ STACKS = {
     "click": ("cgcalc.cli",),
     "rich": ("cgcalc.cli", "cgcalc.views.render"),
     "yaml": ("cgcalc.io.read",),
+    "matplotlib": ("cgcalc.views.plot",),  # the optional `plot` extra: sweep --plot
     "pyarrow": ("cgcalc.io.arrow", "cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),
     "dask": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),
     "distributed": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),

@@ -1302,8 +1302,8 @@ def problems(o: Outcome, n_graphs: int = 1) -> list[tuple[str, str]]:
             out.append(("traceback", f"a traceback on {stream}"))
     if "internal error" in o.stderr:
         out.append(("internal", "an internal error"))
-    if o.exit_code == 1 and not (command == "check" or "--strict" in o.args):
-        out.append(("exit1", "exit 1 without check or --strict"))
+    if o.exit_code == 1 and not (command in ("check", "solve") or "--strict" in o.args):
+        out.append(("exit1", "exit 1 without check, solve or --strict"))
     if command == "validate" and o.exit_code == 1:
         out.append(("exit1", "validate exits 0 or 2, not 1"))
     lines = o.stderr.split("\n")
@@ -1336,7 +1336,7 @@ def problems(o: Outcome, n_graphs: int = 1) -> list[tuple[str, str]]:
         out.append(("errors-on-1", "exit 1 with more than one error: line"))
     if (
         o.exit_code in (0, 1)
-        and command in ("run", "check")
+        and command in ("run", "check", "sweep", "tornado", "solve")
         and _format_of(o.args) == "json"
         and "--help" not in o.args
     ):

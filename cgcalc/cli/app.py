@@ -10,7 +10,7 @@ import sys
 _gc_was_on = gc.isenabled()
 gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no collection is worth running meanwhile
 
-from . import batch, commands, derive, schema  # noqa: E402, F401 - their @app.command()s register the commands
+from . import batch, commands, derive, schema, whatif  # noqa: E402, F401 - their @app.command()s register the commands
 from .common import _STOP_SIGNALS, _ClosedStdout, _terminate, app  # noqa: E402
 
 ORDER = [
@@ -20,6 +20,9 @@ ORDER = [
     "export",
     "derive",
     "hessian",
+    "sweep",
+    "tornado",
+    "solve",
     "batch",
     "validate",
     "ops",

@@ -14,6 +14,7 @@ from ..errors import clean as _clean
 from .common import (
     Format,
     GraphArg,
+    Only,
     OutputOpt,
     SetOpt,
     SortBy,
@@ -47,8 +48,17 @@ def run(
     all_rows: Annotated[bool, typer.Option("--all", help="Every row in the table, however large the graph.")] = False,
     sort: Annotated[
         SortBy,
-        typer.Option("--sort", help="Table order: execution order, or by |gradient| (the most sensitive nodes first)."),
+        typer.Option(
+            "--sort",
+            help="Table order: execution order, or by |gradient| or |elasticity| (inputs and nodes, the most "
+            "sensitive first).",
+        ),
     ] = SortBy.order,
+    only: Annotated[Only, typer.Option("--only", help="The rows to show: inputs, nodes, or all.")] = Only.all,
+    elasticity: Annotated[
+        bool,
+        typer.Option("--elasticity", help="Add each row's elasticity, ∂O/∂x · x/O (undefined, —, where O = 0)."),
+    ] = False,
     formulas: Annotated[
         bool, typer.Option("--formulas", help="Each gradient's formula, from the simplified derivative graph.")
     ] = False,
@@ -58,19 +68,25 @@ def run(
         g = _load(graph)
         r = g.run(_overrides(set_), output=_outputs(g, output))
         texts = _formulas(g, r.output, graph) if formulas else None
+        elasticities = None
+        if elasticity or sort is SortBy.elasticity:
+            from ..whatif import elasticities as _elasticities
+
+            elasticities = _elasticities(r)
         if fmt is Format.json:
             from ..views.export import to_json
 
-            sys.stdout.write(to_json(r, texts))
+            sys.stdout.write(to_json(r, texts, only.value, elasticities))
         elif fmt is Format.csv:
             from ..views.export import to_csv
 
-            sys.stdout.write(to_csv(r, texts))
+            sys.stdout.write(to_csv(r, texts, only.value, elasticities))
         else:
             from ..views.render import MAX_ROWS, result_table
 
-            rows = None if all_rows else MAX_ROWS
-            _print(result_table(r, precision, full, rows, "grad" if sort is SortBy.grad else None, texts, _width()))
+            max_rows = None if all_rows else MAX_ROWS
+            order = None if sort is SortBy.order else sort.value
+            _print(result_table(r, precision, full, max_rows, order, texts, only.value, elasticities, _width()))
         _report(r)
         if strict and r.warnings:
             raise typer.Exit(ExitCode.CHECK_FAILED)

@@ -234,6 +234,13 @@ class Format(StrEnum):
 class SortBy(StrEnum):
     order = "order"
     grad = "grad"
+    elasticity = "elasticity"
+
+
+class Only(StrEnum):
+    all = "all"
+    inputs = "inputs"
+    nodes = "nodes"
 
 
 GraphArg = Annotated[str, typer.Argument(help="The graph file (.yaml, .yml or .json).", metavar="GRAPH")]

@@ -5,21 +5,40 @@ from __future__ import annotations
 import csv
 import io
 
-from ..core.runtime import Result, Value
+from ..core.runtime import Result, Value, to_plain
 from ..errors import clean
 from ..numbers import dumps, fmt_float, fmt_value
 
 
-def to_json(result: Result, formulas: dict[str, str | None] | None = None) -> str:
-    """One JSON object; one line per node so that it also reads well without jq. With formulas, each node's
-    gradient formula as its "formula" field (null for none)."""
+def _rows(result: Result, formulas: dict[str, str | None] | None, only: str, elasticity: list | None) -> list[dict]:
+    """The rows of to_dict(), with their formula and elasticity fields, those `only` selects."""
     d = result.to_dict()
-    if formulas is not None:
-        for n in d["nodes"]:
+    n_in = len(result.plan.inputs)
+    rows = []
+    for slot, n in enumerate(d["nodes"]):
+        if (only == "inputs" and slot >= n_in) or (only == "nodes" and slot < n_in):
+            continue
+        if elasticity is not None:
+            n["elasticity"] = to_plain(elasticity[slot])
+        if formulas is not None:
             n["formula"] = formulas.get(n["name"])
+        rows.append(n)
+    return rows
+
+
+def to_json(
+    result: Result,
+    formulas: dict[str, str | None] | None = None,
+    only: str = "all",
+    elasticity: list | None = None,
+) -> str:
+    """One JSON object; one line per node so that it also reads well without jq. With formulas, each node's
+    gradient formula as its "formula" field (null for none); with elasticity (by slot), an "elasticity" field;
+    only ('inputs', 'nodes' or 'all') chooses the rows."""
+    d = result.to_dict()
     head = {k: d[k] for k in ("graph", "output", "outputs")}
     text = dumps(head)[:-1]
-    nodes = ",\n  ".join(dumps(n) for n in d["nodes"])
+    nodes = ",\n  ".join(dumps(n) for n in _rows(result, formulas, only, elasticity))
     return f'{text},\n "nodes": [\n  {nodes}]}}\n'
 
 
@@ -46,18 +65,24 @@ def _plain(v):
     return v.tolist() if hasattr(v, "tolist") and getattr(v, "ndim", 0) else (None if v is None else float(v))
 
 
-def to_csv(result: Result, formulas: dict[str, str | None] | None = None) -> str:
-    d = result.to_dict()
+def to_csv(
+    result: Result,
+    formulas: dict[str, str | None] | None = None,
+    only: str = "all",
+    elasticity: list | None = None,
+) -> str:
     outs = list(result.grads)
     multi = len(outs) > 1
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    extra = ["formula"] if formulas is not None else []
+    extra = (["elasticity"] if elasticity is not None else []) + (["formula"] if formulas is not None else [])
     w.writerow(["name", "op", "inputs", "value", "grad"] + [f"d{o}" for o in outs if multi] + extra)
-    for n in d["nodes"]:
+    for n in _rows(result, formulas, only, elasticity):
         row = [n["name"], n["op"], " ".join(n["inputs"]), cell(n["value"]), cell(n["grad"])]
         if multi:
             row += [cell(n["grads"][o]) for o in outs]
+        if elasticity is not None:
+            row.append(cell(n["elasticity"]))
         if formulas is not None:
             row.append(formulas.get(n["name"]) or "")
         w.writerow(row)

@@ -49,29 +49,38 @@ def _magnitude(g) -> float:
     return float(a.max()) if a.size and not (a != a).any() else (math.inf if a.size else 0.0)
 
 
-def select_rows(result: Result, max_rows: int | None = MAX_ROWS, sort: str | None = None) -> tuple[list, int]:
+def select_rows(
+    result: Result,
+    max_rows: int | None = MAX_ROWS,
+    sort: str | None = None,
+    only: str = "all",
+    ranks: list | None = None,
+) -> tuple[list, int]:
     """The slots to show and how many were left out: every input, then nodes in execution order — or,
-    past max_rows, the first and last nodes and the outputs (or, with sort='grad', the largest |gradient|)."""
+    past max_rows, the first and last nodes and the outputs. sort='grad' ranks inputs and nodes by |gradient|,
+    sort='elasticity' by |ranks| (the elasticities), the most sensitive first; only='inputs' or 'nodes'
+    shows those rows alone."""
     plan = result.plan
     n_in, n = len(plan.inputs), plan.n_named
-    nodes = list(range(n_in, n))
-    grads = result.grads[result.output]
-    if sort == "grad":
-        nodes.sort(key=lambda s: -_magnitude(grads[s]))  # stable: ties stay in execution order
-    inputs = list(range(n_in))
-    if max_rows is None or n <= max_rows:
+    inputs = list(range(n_in)) if only != "nodes" else []
+    nodes = list(range(n_in, n)) if only != "inputs" else []
+    if sort in ("grad", "elasticity"):
+        by = result.grads[result.output] if sort == "grad" else ranks
+        inputs.sort(key=lambda s: -_magnitude(by[s]))  # stable: ties stay in file order
+        nodes.sort(key=lambda s: -_magnitude(by[s]))  # and in execution order
+    total = len(inputs) + len(nodes)
+    if max_rows is None or total <= max_rows:
         return inputs + nodes, 0
-    keep_in = inputs[: max_rows // 2]
-    room = max(max_rows - len(keep_in), 4)
+    keep_in = inputs[: max_rows // 2] if nodes else inputs[:max_rows]
+    room = max(max_rows - len(keep_in), 4) if nodes else 0
     outs = {plan.index[o] for o in list(plan.outputs) + list(result.grads)}
-    if sort == "grad":
+    if sort is not None:
         chosen = nodes[:room]
     else:
         head, tail = nodes[: room // 2], nodes[len(nodes) - room // 2 :]
         chosen = head + [s for s in nodes if s in outs and s not in head and s not in tail] + tail
-    chosen_in_outs = [s for s in outs if s >= n_in and s not in chosen]
-    chosen += sorted(chosen_in_outs)
-    return keep_in + chosen, n - len(keep_in) - len(chosen)
+    chosen += sorted(s for s in outs if s in nodes and s not in chosen)
+    return keep_in + chosen, total - len(keep_in) - len(chosen)
 
 
 def result_table(
@@ -81,13 +90,16 @@ def result_table(
     max_rows: int | None = MAX_ROWS,
     sort: str | None = None,
     formulas: dict[str, str | None] | None = None,
+    only: str = "all",
+    elasticity: list | None = None,
     width: int | None = None,
 ) -> Table | Group:
     """Inputs first, then each node in execution order: op, inputs, value, gradient; outputs marked.
     A large graph shows a bounded selection (see select_rows) and a line saying how many rows it left out.
     Given the terminal's width, a table too wide for it drops the inputs column, and if that is not enough each
-    row is stacked (its value and gradients under its name), so that no number is cut."""
-    args = (result, precision, full, max_rows, sort, formulas)
+    row is stacked (its value and gradients under its name), so that no number is cut. With elasticity (by slot,
+    see whatif.elasticities), a column of them; `only` selects inputs or nodes (see select_rows)."""
+    args = (result, precision, full, max_rows, sort, formulas, only, elasticity)
     table = _result_table(*args)
     if width is None or table_width(table) <= width:
         return table
@@ -142,13 +154,14 @@ def _row_cells(result: Result, slot: int, precision: int, full: bool, width: int
     return plan.names[slot], op, ins, value, grads
 
 
-def _result_stacked(result, precision, full, max_rows, sort, formulas, width: int) -> Group:
+def _result_stacked(result, precision, full, max_rows, sort, formulas, only, elasticity, width: int) -> Group:
     """The run table for a narrow terminal: each row's name, op and inputs on a line, then its value and each
     gradient (and formula) on lines of their own; a grid under its label, its rows wrapped to the width."""
     plan = result.plan
-    slots, hidden = select_rows(result, max_rows, sort)
+    slots, hidden = select_rows(result, max_rows, sort, only, elasticity)
     marked = set(plan.outputs) | set(result.grads)
     labels = ["value"] + [f"grad of {o}" for o in result.grads] + ([f"∂{result.output}/∂name ="] if formulas else [])
+    labels += [f"elasticity of {result.output}"] if elasticity is not None else []
     label_width = max(len(x) for x in labels)
     name_width = min(24, max(len(plan.names[s]) for s in slots))
     lines: list = [literal(graph_title(plan.spec, " — "), style="bold")]
@@ -158,7 +171,7 @@ def _result_stacked(result, precision, full, max_rows, sort, formulas, width: in
     for slot in slots:
         if slot >= n_in > previous or previous < 0:
             lines.append(rule)
-        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
+        elif sort is None and slot > previous + 1 and previous >= n_in:
             lines.append(Text("⋮", style="dim"))
         previous = slot
         name, op, ins, value, grads = _row_cells(result, slot, precision, full, max(width - 4, 20), block=False)
@@ -173,7 +186,9 @@ def _result_stacked(result, precision, full, max_rows, sort, formulas, width: in
         lines.append(head)
         fields = [("value", value, "")] + [(f"grad of {o}", g, "dim" if dim else "magenta") for o, g, dim in grads]
         if formulas is not None:
-            fields.append((labels[-1], formulas.get(name) or "—", "magenta"))
+            fields.append((f"∂{result.output}/∂name =", formulas.get(name) or "—", "magenta"))
+        if elasticity is not None:
+            fields.append((labels[-1], fmt_value(elasticity[slot], precision, full), "yellow"))
         for label, text, style in fields:
             if "\n" in text or 2 + label_width + 2 + len(text) > width:
                 lines.append(literal(f"  {label}"))
@@ -210,32 +225,36 @@ def _result_table(
     max_rows: int | None = MAX_ROWS,
     sort: str | None = None,
     formulas: dict[str, str | None] | None = None,
+    only: str = "all",
+    elasticity: list | None = None,
     inputs: bool = True,
 ) -> Table:
     plan = result.plan
     outs = list(result.grads)
-    slots, hidden = select_rows(result, max_rows, sort)
-    table = _result_columns(result, slots, formulas is not None, inputs)
+    slots, hidden = select_rows(result, max_rows, sort, only, elasticity)
+    table = _result_columns(result, slots, formulas is not None, inputs, elasticity is not None)
     n_in = len(plan.inputs)
     marked = set(plan.outputs) | set(outs)
     previous = -1
     for slot in slots:
-        if slot >= n_in > previous:
+        if slot >= n_in > previous and previous >= 0:
             table.add_section()
-        elif sort != "grad" and slot > previous + 1 and previous >= n_in:
-            blank = [""] * (len(outs) + (formulas is not None) + inputs)
+        elif sort is None and slot > previous + 1 and previous >= n_in:
+            blank = [""] * (len(outs) + (formulas is not None) + (elasticity is not None) + inputs)
             table.add_row(Text("⋮", style="dim"), *_cells("", "", *blank, ""))
         previous = slot
-        table.add_row(*_cells(*_result_row(result, slot, marked, precision, full, formulas, inputs)))
+        table.add_row(*_cells(*_result_row(result, slot, marked, precision, full, formulas, inputs, elasticity)))
     if hidden:
-        table.caption = f"{hidden:,} of {plan.n_named:,} rows not shown: --all shows them" + (
-            "" if sort == "grad" else ", --sort grad ranks by |gradient|"
+        table.caption = f"{hidden:,} of {len(slots) + hidden:,} rows not shown: --all shows them" + (
+            "" if sort is not None else ", --sort grad ranks by |gradient|"
         )
         table.caption_justify = "left"
     return table
 
 
-def _result_columns(result: Result, slots: list[int], formulas: bool, inputs: bool = True) -> Table:
+def _result_columns(
+    result: Result, slots: list[int], formulas: bool, inputs: bool = True, elasticity: bool = False
+) -> Table:
     """The result table with its title and columns, and no rows yet: a gradient column per output differentiated
     (and one of formulas); the inputs column unless `inputs` is False (a narrow terminal)."""
     plan = result.plan
@@ -247,13 +266,15 @@ def _result_columns(result: Result, slots: list[int], formulas: bool, inputs: bo
         pad_edge=False,
         show_edge=False,
     )
-    table.add_column("name", no_wrap=True, min_width=min(24, max(len(plan.names[s]) for s in slots)))
+    table.add_column("name", no_wrap=True, min_width=min(24, max((len(plan.names[s]) for s in slots), default=4)))
     table.add_column("op", style="cyan", no_wrap=True, min_width=5)
     if inputs:
         table.add_column("inputs")
     table.add_column("value", justify="right")
     for o in result.grads:
         table.add_column(f"grad of {o}", justify="right", style="magenta")
+    if elasticity:
+        table.add_column(f"elasticity of {result.output}", justify="right", style="yellow")
     if formulas:
         table.add_column(f"∂{result.output}/∂name =", style="magenta")
     table.add_column("", no_wrap=True, min_width=8)  # the output mark
@@ -268,6 +289,7 @@ def _result_row(
     full: bool,
     formulas: dict[str, str | None] | None,
     inputs: bool = True,
+    elasticity: list | None = None,
 ) -> list:
     """The cells of one input or node: name, op, inputs, value, its gradients (0 and none dimmed), its formula,
     output mark."""
@@ -279,6 +301,10 @@ def _result_row(
     cells.append(value)
     for _, text, dim in grads:
         cells.append(Text(text, style="dim") if dim else text)
+    if elasticity is not None:
+        e = elasticity[slot]
+        text = fmt_value(e, precision, full)
+        cells.append(Text(text, style="dim") if e is None or (type(e) is float and e == 0) else text)
     if formulas is not None:
         cells.append(formulas.get(name) or "—")
     if name in result.grads:
@@ -506,3 +532,190 @@ def hvp_table(graph: str, output: str, hv: dict, precision: int) -> Group:
     for name, v in hv.items():
         t.add_row(literal(name, "bold"), literal(fmt_value(v, precision)))
     return Group(literal(f"{graph}: the Hessian of {output} times the vector v"), t)
+
+
+# --- what-if: sweep, tornado, solve ---------------------------------------------------------------------------
+
+# the style of each name charts.py gives its segments (colourless consoles see the characters alone)
+CHART_STYLES = {
+    "": "",
+    "curve": "cyan",
+    "deriv": "magenta",
+    "tangent": "yellow",
+    "mark": "bold red",
+    "axis": "dim",
+    "label": "dim",
+    "name": "bold",
+    "low": "cyan",
+    "high": "magenta",
+    # a heat map's five shades, low to high (viridis)
+    "heat0": "#440154",
+    "heat1": "#3b528b",
+    "heat2": "#21918c",
+    "heat3": "#5ec962",
+    "heat4": "#fde725",
+}
+
+
+def chart_text(lines: list) -> Group:
+    """The lines of a chart (charts.py: (text, style name) segments) as Rich Text, one per line."""
+    out = []
+    for line in lines:
+        t = Text(no_wrap=True, overflow="crop")
+        for text, style in line:
+            t.append(clean(text), style=CHART_STYLES[style])
+        out.append(t)
+    return Group(*out)
+
+
+def _legend(*parts: tuple[str, str]) -> Text:
+    t = Text()
+    for text, style in parts:
+        t.append(clean(text), style=CHART_STYLES.get(style, style))
+    return t
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """k indices of n, evenly spread, the first and the last included."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+SWEEP_ROWS = 21  # a sweep's table shows every point up to this many, else a spread of SWEEP_SPREAD
+SWEEP_SPREAD = 11  # the first, the last, and every tenth of the way between
+
+
+def sweep_view(sw, precision: int = 6, max_rows: int | None = SWEEP_ROWS) -> Group:
+    """A sweep in the terminal: for one input, line charts of the output (with its tangent at the file's value)
+    and of its derivative; for two, a heat map of the output; then the table of points (a spread of them past
+    max_rows)."""
+    from . import charts
+
+    out, names = sw.output, sw.inputs
+    v = fmt_num
+    parts: list = []
+    span = " × ".join(
+        f"{a.name} from {v(a.start, precision)} to {v(a.stop, precision)} ({a.n:,} points)" for a in sw.axes
+    )
+    parts.append(literal(f"{sw.graph}: {out} for {span}", "bold"))
+    x0s = [sw.at["inputs"][n] for n in names]
+    y0 = sw.at["value"]
+    if len(names) == 1:
+        name, x0, g0 = names[0], x0s[0], sw.at["grad"][names[0]]
+        xs, ys, ds = sw.columns[name], sw.values, sw.grads[name]
+        lo, hi = min(sw.axes[0].start, sw.axes[0].stop), max(sw.axes[0].start, sw.axes[0].stop)
+        inside = lo <= x0 <= hi and math.isfinite(y0) and math.isfinite(g0)
+        tangent = (x0, y0, g0) if inside else None
+        mark = (x0, y0) if inside else None
+        parts.append(chart_text(charts.line_chart(xs, ys, x_label=name, y_label=out, tangent=tangent, mark=mark)))
+        if inside:
+            parts.append(
+                _legend(
+                    ("⠉⠉ ", "curve"),
+                    (f"{out}    ", ""),
+                    ("·· ", "tangent"),
+                    (f"its tangent at {name} = {v(x0, precision)}, slope {v(g0, precision)}    ", ""),
+                    ("● ", "mark"),
+                    (f"{out} = {v(y0, precision)} there (the file's value)", ""),
+                )
+            )
+        else:
+            parts.append(
+                literal(f"(the file's value, {name} = {v(x0, precision)}, is outside the sweep: no tangent drawn)")
+            )
+        parts.append(Text(""))
+        deriv = f"∂{out}/∂{name}"
+        marks = (x0, g0) if inside else None
+        parts.append(chart_text(charts.line_chart(xs, ds, x_label=name, y_label=deriv, style="deriv", mark=marks)))
+        if inside:
+            parts.append(
+                _legend(
+                    ("⠉⠉ ", "deriv"),
+                    (f"{deriv}, the slope of {out}    ", ""),
+                    ("● ", "mark"),
+                    (f"{v(g0, precision)} at {name} = {v(x0, precision)}", ""),
+                )
+            )
+    else:
+        (a, b), (na, nb) = names, (sw.axes[0].n, sw.axes[1].n)
+        xs, ys = sw.axes[0].values().tolist(), sw.axes[1].values().tolist()
+        grid = sw.values.reshape(na, nb)
+        inside = all(min(ax.start, ax.stop) <= x <= max(ax.start, ax.stop) for ax, x in zip(sw.axes, x0s))
+        lines, (lo, hi) = charts.heat_map(xs, ys, grid, x_label=a, y_label=b, mark=(x0s[0], x0s[1]) if inside else None)
+        parts.append(chart_text(lines))
+        legend = [(ch, f"heat{i}") for i, ch in enumerate(charts.SHADES)]
+        legend.append((f"  {out} from {v(lo, precision)} to {v(hi, precision)}, in five equal steps", ""))
+        parts.append(_legend(*legend))
+        if inside:
+            at = f"{a} = {v(x0s[0], precision)}, {b} = {v(x0s[1], precision)}: {out} = {v(y0, precision)}"
+            parts.append(_legend(("●     ", "mark"), (f"the file's values, {at}", "")))
+    parts.append(Text(""))
+    parts.append(sweep_table(sw, precision, max_rows))
+    return Group(*parts)
+
+
+def sweep_table(sw, precision: int = 6, max_rows: int | None = SWEEP_ROWS) -> Table | Group:
+    names, out = sw.inputs, sw.output
+    table = Table(box=BOX, header_style="bold", pad_edge=False, show_edge=False)
+    for n in names:
+        table.add_column(literal(n), justify="right")
+    table.add_column(literal(out), justify="right", style="bold")
+    for n in names:
+        table.add_column(literal(f"∂{out}/∂{n}"), justify="right", style="magenta")
+    total = len(sw.values)
+    shown = list(range(total)) if max_rows is None or total <= max_rows else _spread(total, SWEEP_SPREAD)
+    cols = [sw.columns[n] for n in names] + [sw.values] + [sw.grads[n] for n in names]
+    for i in shown:
+        table.add_row(*[literal(fmt_num(float(c[i]), precision)) for c in cols])
+    if len(shown) < total:
+        note = f"{len(shown)} of {total:,} points shown: --all shows every one, --format csv writes them"
+        return Group(table, Text(note, style="dim"))
+    return table
+
+
+def tornado_view(t, precision: int = 6, width: int = 25) -> Group:
+    """The tornado: each input's range, the output at its ends (computed) and the gradient's linear estimate
+    beside them, sorted by swing, with horizontal bars about the base value."""
+    from . import charts
+
+    v = fmt_num
+    by = f"±{v(t.by * 100, precision)}%"
+    if t.ranged:
+        by = "to its --range" if len(t.ranged) == len(t.rows) else f"{by} ({', '.join(t.ranged)}: to its --range)"
+    title = f"{t.graph}: {t.output} = {v(t.base, precision)}; each input moved {by}, the others fixed"
+    table = Table(box=BOX, header_style="bold", pad_edge=False, show_edge=False)
+    table.add_column("input", no_wrap=True)
+    table.add_column("moved to", justify="right", no_wrap=True)
+    table.add_column(literal(f"{t.output} there"), justify="right", no_wrap=True)
+    table.add_column("linear estimate", justify="right", no_wrap=True, style="dim")
+    table.add_column("swing", justify="right", no_wrap=True, style="bold")
+    table.add_column("", no_wrap=True)
+    bars = charts.bars([(r.low, r.high) for r in t.rows], t.base, width)
+    for r, bar in zip(t.rows, bars):
+        table.add_row(
+            literal(r.input, "bold"),
+            literal(f"{v(r.low_input, precision)} → {v(r.high_input, precision)}"),
+            literal(f"{v(r.low, precision)} → {v(r.high, precision)}"),
+            literal(f"{v(r.linear_low, precision)} → {v(r.linear_high, precision)}"),
+            literal(v(r.swing, precision)),
+            chart_text([bar]),
+        )
+    legend = [("░ ", "low"), ("the input moved down, ", ""), ("█ ", "high"), ("up; ", ""), ("│ ", "axis")]
+    legend.append((f"{t.output} = {v(t.base, precision)}", ""))
+    if t.skipped:
+        legend.append((f"; not moved (not scalars with a gradient): {', '.join(t.skipped)}", ""))
+    return Group(literal(title, "bold"), table, _legend(*legend))
+
+
+def solve_view(s, precision: int = 6) -> Group:
+    v = fmt_num
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 3, 0, 2))
+    table.add_column(no_wrap=True, style="bold")
+    table.add_column(no_wrap=True)
+    table.add_row(literal(s.input), literal(f"{v(s.value, precision)}   (Newton started at {v(s.start, precision)})"))
+    table.add_row(literal(s.output), literal(v(s.target + s.residual, precision)))
+    table.add_row("residual", literal(f"{s.residual:.3g}   ({s.output} − {v(s.target, precision)})"))
+    table.add_row("iterations", literal(f"{s.iterations} ({s.method})"))
+    head = f"{s.graph}: {s.output} = {v(s.target, precision)} at {s.input} = {v(s.value, precision)}"
+    return Group(literal(head, "bold"), table)
