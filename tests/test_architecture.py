@@ -1,6 +1,6 @@
 """The import contract: one direction of imports, no cycles, and each third-party stack in its one place.
 
-    cli ──► views, batch ──► api ──► io ──► core ──► errors
+    cli ──► views, batch ──► api ──► fit ──► io ──► core ──► errors
     core:  vectorized ──► runtime ──► compiler ──► expr, spec, registry ──► layers, nn_layers ──► base, kernels
 
 Every import counts, also one inside a function (those are only ever for start-up time; they must still go
@@ -26,6 +26,9 @@ RANK = {
     "numbers": 0,
     "core": 1,
     "io": 2,
+    # the training loop (cgcalc.fit) runs plans (core) and reads rows and writes graphs (io); api's Graph.fit
+    # delegates to it, handing it the Graph, whose methods it calls (hessian), and `loads` for the trained one
+    "fit": 2.5,
     "api": 3,
     "__init__": 3.5,
     "views": 4,
