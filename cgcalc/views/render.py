@@ -281,3 +281,18 @@ def hvp_table(graph: str, output: str, hv: dict, precision: int) -> Group:
     for name, v in hv.items():
         t.add_row(literal(name, "bold"), literal(fmt_value(v, precision)))
     return Group(literal(f"{graph}: the Hessian of {output} times the vector v"), t)
+
+
+def fit_view(result, precision: int = 6) -> Group:
+    """A fit: what ran, the loss curve, the outputs at the trained parameters, the parameters before and after."""
+    from .fit import loss_chart, param_rows, summary
+
+    head, *rest = summary(result, precision)
+    chart = loss_chart(result.losses, result.per)
+    t = Table(box=BOX, pad_edge=False, show_edge=False)
+    t.add_column("param")
+    t.add_column("before", justify="right")
+    t.add_column("after", justify="right")
+    for name, before, after in param_rows(result, precision):
+        t.add_row(literal(name, "bold"), literal(before), literal(after))
+    return Group(literal(head), *[literal(line) for line in chart + rest], t)
