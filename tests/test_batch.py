@@ -264,7 +264,7 @@ def test_the_example_graphs_are_the_ones_these_tests_know():
         "two_layer_net.yaml",
     } <= names
     arrays = {p.name for p in GRAPH_FILES if not is_scalar_graph(cgcalc.load(p))}
-    assert arrays == {"two_layer_net.yaml", "neuron.yaml", "relu.yaml"}
+    assert arrays == {"two_layer_net.yaml", "neuron.yaml", "relu.yaml", "iris_net.yaml"}
 
 
 @pytest.mark.parametrize("path", GRAPH_FILES, ids=lambda p: p.name)
