@@ -200,7 +200,9 @@ class Graph:
         overrides : mapping, optional
             Input values to start from, or to hold, instead of the file's.
         **options
-            momentum, beta1, beta2, decay_rate (RMSprop's), callback(step, total, loss).
+            momentum, beta1, beta2, decay_rate (RMSprop's); gradient="numerical" (the book's chapter 4 central
+            differences, h = 1e-4) instead of backprop; log_outputs=True (the other outputs in ``log``, per step,
+            or per epoch over every row); callback(step, total, loss), called after each step.
 
         Returns
         -------

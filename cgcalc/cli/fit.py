@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ExitCode, UsageError
-from .common import GraphArg, OutputOpt, SetOpt, _console, _err, _errors, _load, _overrides, _print, app
+from .common import GraphArg, SetOpt, _console, _err, _errors, _load, _overrides, _print, app
 
 
 class Optimizer(StrEnum):
@@ -24,6 +24,11 @@ class Optimizer(StrEnum):
     rmsprop = "rmsprop"
     adam = "adam"
     newton = "newton"
+
+
+class Gradient(StrEnum):
+    backprop = "backprop"
+    numerical = "numerical"
 
 
 class FitFormat(StrEnum):
@@ -41,9 +46,7 @@ def _names(text: str) -> list[str]:
 @app.command()
 def fit(
     graph: GraphArg,
-    params: Annotated[
-        str, typer.Option("--params", "-p", metavar="NAME,...", help="The inputs to change (the parameters).")
-    ],
+    params: Annotated[str, typer.Option("--params", metavar="NAME,...", help="The inputs to change (the parameters).")],
     rows: Annotated[
         str | None,
         typer.Option(
@@ -69,6 +72,10 @@ def fit(
         int | None, typer.Option("--batch-size", "-b", min=1, help="Rows per step (default 100, or all).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle of the rows.")] = 0,
+    gradient: Annotated[
+        Gradient,
+        typer.Option("--gradient", help="backprop, or numerical: central differences (h = 1e-4) as the book's ch. 4."),
+    ] = Gradient.backprop,
     out: Annotated[
         str | None,
         typer.Option("--out", "-o", help="Write the trained graph here (.json: JSON; -: stdout), atomically."),
@@ -78,9 +85,11 @@ def fit(
     ] = None,
     fmt: Annotated[FitFormat, typer.Option("--format", "-f", help="table or json.")] = FitFormat.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    output: OutputOpt = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-O", help="The output to minimize (default: the first listed).")
+    ] = None,
     set_: SetOpt = None,
-    precision: Annotated[int, typer.Option("--precision", min=1, max=17)] = 6,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
 ) -> None:
     """Minimize a scalar output over the --params inputs: at the graph's own inputs, or over --rows (one sample
     a row, in shuffled minibatches); the book's optimizers (common/optimizer.py) or Newton's method."""
@@ -116,6 +125,7 @@ def fit(
                     decay_rate=decay_rate,
                     callback=callback,
                     log_outputs=log is not None,
+                    gradient=gradient.value,
                 )
         except Diverged as e:
             if log:

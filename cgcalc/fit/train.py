@@ -124,6 +124,7 @@ def fit(
     overrides: Mapping[str, Any] | None = None,
     callback: Callable[[int, int, float], None] | None = None,
     log_outputs: bool = False,
+    gradient: str = "backprop",
     loads: Callable[[str], Any] | None = None,
 ) -> FitResult:
     """Minimize `output` of `graph` (a cgcalc Graph) over the inputs named in `params`; see Graph.fit."""
@@ -142,12 +143,10 @@ def fit(
         both = [p for p in params if p in columns]
         if both:
             raise UsageError(f"'{both[0]}' is a parameter and a column of the rows: it can be only one of them")
-    loop = _Loop(plan, output, base, params, columns, steps, epochs, batch_size, seed, log_outputs)
-    if optimizer == "newton" and loop.mode == "rows":
-        raise UsageError(
-            "newton needs the Hessian of a minibatch's loss, which a graph of one sample per run does not have: "
-            "write the graph for a whole batch (x N×D, the loss averaging), or use another optimizer"
-        )
+    loop = _Loop(plan, output, base, params, columns, steps, epochs, batch_size, seed, log_outputs, gradient)
+    if optimizer == "newton" and columns is not None:
+        # (Graph.hessian's derivative graphs are built for the file's shapes, and a minibatch has its own)
+        raise UsageError("newton works on the graph's own inputs, without rows: use another optimizer with --rows")
     opt = None if optimizer == "newton" else optimizers.make(optimizer, lr, momentum, beta1, beta2, decay_rate)
     newton = _Newton(graph, plan, output, base, overrides, lr) if opt is None else None
     return loop.run(opt or newton, optimizer, lr, graph.name, callback, loads)
@@ -269,12 +268,11 @@ class _Newton:
     def __init__(self, graph, plan, output: str, base: list, overrides, lr: float) -> None:
         self.graph, self.plan, self.output, self.lr = graph, plan, output, lr
         self.fixed = dict(overrides or {})
-        self.cols: Mapping[str, Any] = {}
 
     def update(self, params: dict, grads: dict) -> dict:
         import numpy as np
 
-        _, h = self.graph.hessian({**self.fixed, **self.cols, **params}, wrt=list(params), output=self.output)
+        _, h = self.graph.hessian({**self.fixed, **params}, wrt=list(params), output=self.output)
         flat = [np.ravel(grads[p]) for p in params]
         g = np.concatenate(flat) if len(flat) > 1 else flat[0]
         if g.size == 1:
@@ -300,8 +298,11 @@ def _mean0(a):
 
 
 class _Loop:
-    def __init__(self, plan, output, base, params, columns, steps, epochs, batch_size, seed, log_outputs) -> None:
+    def __init__(self, plan, output, base, params, columns, steps, epochs, batch_size, seed, log_outputs, gradient):
         self.plan, self.output, self.base = plan, output, base
+        if gradient not in ("backprop", "numerical"):
+            raise UsageError(f"the gradient is 'backprop' or 'numerical', not {gradient!r}")
+        self.gradient = gradient
         self.start = {p: _copy(base[plan.index[p]]) for p in params}
         self.others = [o for o in plan.outputs if o != output]
         self.columns = columns
@@ -366,12 +367,57 @@ class _Loop:
 
     def evaluate(self, params: dict, idx=None) -> tuple[float, dict, list]:
         cols = None if idx is None else {k: c[idx] for k, c in self.columns.items()}
+        numerical = self.gradient == "numerical"
         if self.mode == "rows":
-            return self._rows(self.train, params, cols, self.step_others)
+            loss, grads, others = self._rows(self.train, params, cols, self.step_others, grads=not numerical)
+        else:
+            point, rows = self.train, None if idx is None else len(idx)
+            full, grads = point.run(point.values(params, cols), rows, grads=not numerical)
+            others = [full[point.plan.index[o]] for o in self.others] if self.step_others else []
+            loss = float(full[point.out])
+        if numerical:
+            grads = self._numerical(params, cols)
+        return loss, grads, others
+
+    def _loss(self, params: dict, cols) -> float:
+        if self.mode == "rows":
+            return self._rows(self.train, params, cols, False, grads=False)[0]
         point = self.train
-        full, grads = point.run(point.values(params, cols), None if idx is None else len(idx))
-        others = [full[point.plan.index[o]] for o in self.others] if self.step_others else []
-        return float(full[point.out]), grads, others
+        full, _ = point.run(point.values(params, cols), None if cols is None else len(next(iter(cols.values()))), False)
+        return full[point.out]
+
+    def _numerical(self, params: dict, cols) -> dict:
+        """The book's numerical_gradient (chapter 4): central differences with h = 1e-4, element by element,
+        the loss evaluated forward only, with the same arithmetic (x + h from float(x), then x - h)."""
+        h = 1e-4
+        grads = {}
+        work = dict(params)
+        for name, v in params.items():
+            if type(v) is float:
+                work[name] = float(v) + h
+                f1 = self._loss(work, cols)
+                work[name] = v - h
+                f2 = self._loss(work, cols)
+                work[name] = v
+                grads[name] = (f1 - f2) / (2 * h)
+                continue
+            import numpy as np
+
+            x = np.array(v, dtype=np.float64)
+            g = np.zeros_like(x)
+            flat, gflat = x.reshape(-1), g.reshape(-1)
+            work[name] = x
+            for i in range(x.size):
+                tmp = flat[i]
+                flat[i] = float(tmp) + h
+                f1 = self._loss(work, cols)
+                flat[i] = tmp - h
+                f2 = self._loss(work, cols)
+                gflat[i] = (f1 - f2) / (2 * h)
+                flat[i] = tmp
+            work[name] = v
+            grads[name] = g
+        return grads
 
     def _rows(self, point: _Point, params: dict, cols: dict, others: bool, grads: bool = True):
         """One vectorized run of the rows: the mean loss, the mean gradients, the means of the other outputs."""
@@ -467,8 +513,6 @@ class _Loop:
                     done + 1,
                     result(),
                 )
-            if isinstance(opt, _Newton) and idx is not None:
-                opt.cols = {k: c[idx] for k, c in self.columns.items()}
             params = opt.update(params, grads)  # one assignment: `params` is always a whole set
             done += 1
             if callback is not None:
