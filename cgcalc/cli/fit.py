@@ -91,8 +91,8 @@ def fit(
     set_: SetOpt = None,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
 ) -> None:
-    """Minimize a scalar output over the --params inputs: at the graph's own inputs, or over --rows (one sample
-    a row, in shuffled minibatches); the book's optimizers (common/optimizer.py) or Newton's method."""
+    """Minimize a scalar output over the --params inputs, at the graph's own inputs or over --rows (one sample a
+    row, in shuffled minibatches), with the book's optimizers (common/optimizer.py) or Newton's method."""
     from ..fit import Diverged
     from ..io.atomic import refuse_inputs, target
 

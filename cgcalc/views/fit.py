@@ -36,7 +36,7 @@ def loss_chart(losses: list[float], per: str = "step", width: int = WIDTH, heigh
     for r in range(height - 1, -1, -1):
         label = top if r == height - 1 else bottom if r == 0 else ""
         cells = "".join(BLOCKS[min(8, max(0, h - r * 8))] for h in heights)
-        lines.append(f"{label:>{pad}} ┤{cells}")
+        lines.append(f"{label:>{pad}} ┤{cells}".rstrip())
     first, last = "1", f"{n:,}"
     axis = first + " " * max(1, w - len(first) - len(last)) + last if w > 1 else first
     unit = f"{per}{'s' if n > 1 else ''}" + (", log scale" if log else "")
@@ -63,9 +63,9 @@ def summary(result, precision: int = 6) -> list[str]:
         first, last = r.losses[0], r.losses[-1]
         lines.append(f"{r.output} per {r.per}: {fmt_num(first, precision)} → {fmt_num(last, precision)}")
     if r.outputs:
-        where = f"mean over the {r.rows:,} rows" if r.mode != "inputs" else "at the inputs"
+        where = f", the mean over all {r.rows:,} rows" if r.mode != "inputs" else ""
         values = ", ".join(f"{k} = {fmt_value(v, precision)}" for k, v in r.outputs.items())
-        lines.append(f"trained: {values} ({where})")
+        lines.append(f"at the trained parameters{where}: {values}")
     return lines
 
 
