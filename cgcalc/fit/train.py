@@ -9,7 +9,7 @@ inputs (the parameters), with the book's optimizers or Newton's method.
     minibatch; the loss is the mean of the rows' outputs, the gradient the mean of the rows' gradients;
   - a graph written for a whole batch (the book's style: x is N×D, t N labels, the loss averages): the
     minibatch's rows are stacked into those inputs (x becomes B×D) and the graph is run once.
-- A step is: the loss and the gradient at the current parameters, then the optimizer's update. The loss
+- A step is: the loss and the gradient at the current parameters (step.py), then the optimizer's update. The loss
   curve has the loss of each step (or of each epoch: the mean over its rows), before that step's update.
 """
 
@@ -20,89 +20,16 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from ..core.runtime import backward, check_outputs, complete, forward, input_values, shape_of
-from ..errors import CgcalcError, ShapeError, UsageError, suggest
+from ..core.runtime import check_outputs, input_values, shape_of
+from ..errors import ShapeError, UsageError, suggest
 from . import optimizers
+from .result import Diverged, FitResult
+from .step import Newton, Point, numerical_gradient, pruned
 
 DEFAULT_STEPS = 100  # without rows (the book's gradient_descent: step_num=100)
 DEFAULT_EPOCHS = 10  # with rows
 DEFAULT_BATCH = 100  # the book's train_neuralnet.py; all rows when there are fewer
 EVAL_ROWS = 1 << 16  # rows per run when the trained parameters are evaluated on every row
-
-
-class Diverged(CgcalcError):
-    """The loss became NaN or infinite: the run stops there (exit 1 from the CLI). `result` holds what was done
-    until then (its params are those the bad loss was computed at)."""
-
-    def __init__(self, message: str, step: int, result: FitResult) -> None:
-        super().__init__(message)
-        self.step = step
-        self.result = result
-
-
-class FitResult:
-    """What a fit did: the loss curve, the parameters before and after, the log, the trained graph."""
-
-    def __init__(self, **kw: Any) -> None:
-        self.graph_name: str = kw["graph_name"]
-        self.output: str = kw["output"]  # the output minimized
-        self.optimizer: str = kw["optimizer"]
-        self.lr: float = kw["lr"]
-        self.per: str = kw["per"]  # "step" or "epoch": what each entry of `losses` is
-        self.steps: int = kw["steps"]  # updates made
-        self.epochs: int | None = kw["epochs"]  # epochs completed (None without rows)
-        self.rows: int | None = kw["rows"]
-        self.batch_size: int | None = kw["batch_size"]
-        self.seed: int | None = kw["seed"]
-        self.mode: str = kw["mode"]  # "inputs" (no rows), "rows" (one sample per run), "batch" (rows stacked)
-        self.losses: list[float] = kw["losses"]
-        self.log_names: list[str] = kw["log_names"]  # the log's columns: step or epoch, then every output
-        self.log: list[tuple] = kw["log"]
-        self.before: dict[str, Any] = kw["before"]  # the parameters' values at the start
-        self.params: dict[str, Any] = kw["params"]  # and at the end
-        self.outputs: dict[str, Any] = kw.get("outputs") or {}  # every output at the trained parameters
-        self.interrupted: bool = kw.get("interrupted", False)
-        self._plan = kw["plan"]
-        self._values = kw["values"]  # every input's value but the parameters': what the trained file keeps
-        self._loads = kw["loads"]
-        self._graph = None
-
-    def to_dict(self) -> dict:
-        """The JSON of `cgcalc fit --format json` (numbers as floats, arrays as nested lists)."""
-        from ..core.runtime import to_plain
-
-        return {
-            "graph": self.graph_name,
-            "output": self.output,
-            "optimizer": self.optimizer,
-            "steps": self.steps,
-            "loss": list(self.losses),
-            "params": {k: to_plain(v) for k, v in self.params.items()},
-            "outputs": {k: to_plain(v) for k, v in self.outputs.items()},
-        }
-
-    def document(self) -> dict:
-        """The trained graph as a graph file's values: the same schema, the parameters' new values."""
-        from .data import trained_document
-
-        return trained_document(self._plan, {**self._values, **self.params})
-
-    def to_text(self, fmt: str = "yaml", header: str = "") -> str:
-        """The trained graph file's text ("yaml" or "json"); floats in full (shortest round-trip) precision."""
-        from ..io.graph_text import to_text
-
-        return to_text(self.document(), fmt, header)
-
-    @property
-    def graph(self):
-        """The trained Graph (the graph with the parameters' new values), built when first asked for."""
-        if self._graph is None:
-            self._graph = self._loads(self.to_text("json"))
-        return self._graph
-
-    def __repr__(self) -> str:
-        last = f"{self.losses[-1]:.6g}" if self.losses else "-"
-        return f"<FitResult {self.graph_name!r}: {self.optimizer}, {self.steps} steps, loss {last}>"
 
 
 def fit(
@@ -148,7 +75,7 @@ def fit(
         # (Graph.hessian's derivative graphs are built for the file's shapes, and a minibatch has its own)
         raise UsageError("newton works on the graph's own inputs, without rows: use another optimizer with --rows")
     opt = None if optimizer == "newton" else optimizers.make(optimizer, lr, momentum, beta1, beta2, decay_rate)
-    newton = _Newton(graph, plan, output, base, overrides, lr) if opt is None else None
+    newton = Newton(graph, output, overrides, lr) if opt is None else None
     return loop.run(opt or newton, optimizer, lr, graph.name, callback, loads)
 
 
@@ -172,123 +99,12 @@ def _checked_params(plan, params: Sequence[str]) -> list[str]:
     return params
 
 
-def pruned(plan, output: str, params: Sequence[str]):
-    """The plan of a training step: only the nodes `output` depends on (a graph's accuracy node need not be
-    computed at every step, only when it is logged), and gradients only for the parameters (and the nodes
-    between), not for the data. The same inputs and constants; the nodes renumbered, each step still pointing
-    at its node in the file (for messages)."""
-    from ..core.compiler import Plan
-
-    n_in, n_named = len(plan.inputs), plan.n_named
-    need = [False] * n_named
-    need[plan.index[output]] = True
-    for st in reversed(plan.steps):
-        if need[st.slot]:
-            for a in st.args:
-                if a < n_named:
-                    need[a] = True
-    kept = [st for st in plan.steps if need[st.slot]]
-    names = [*plan.names[:n_in], *(st.name for st in kept)]
-    new = {st.slot: n_in + k for k, st in enumerate(kept)}
-    shift = len(names) - n_named  # the constants' slots move down with the nodes
-
-    def slot(a: int) -> int:
-        return a if a < n_in else new[a] if a < n_named else a + shift
-
-    wanted = {plan.index[p] for p in params}
-    steps = []
-    for st in kept:
-        args = tuple(map(slot, st.args))
-        needs = tuple([n_in <= a < len(names) or a in wanted for a in args])
-        steps.append(st._replace(slot=new[st.slot], args=args, needs=needs))
-    steps = tuple(steps)
-    lines = None
-    if plan.lines is not None:
-        from array import array
-
-        lines = tuple(array("l", [col[st.slot - n_in] for st in kept]) for col in plan.lines)
-    has_grad = tuple(s in wanted for s in range(n_in)) + (True,) * len(kept)
-    index = {name: s for s, name in enumerate(names)}
-    p = Plan(plan.spec, tuple(names), index, plan.inputs, steps, plan.constants, (), has_grad, (output,), lines)
-    shapes, p.layouts = p.infer(list(plan.shapes[:n_in]))
-    p.shapes = tuple(shapes[: len(names)])
-    return p
-
-
 def _copy(v):
     if type(v) is float:
         return v
     import numpy as np
 
     return np.array(v, dtype=np.float64)  # a writable copy of the caller's (or the file's) array
-
-
-class _Point:
-    """The graph evaluated at a point: forward, and backward from the output to the parameters. The layouts
-    are worked out once per set of input shapes, which fit tells by the number of rows (a batch graph's last,
-    smaller minibatch has its own). numpy's warnings are the caller's to turn off (once, for the whole loop)."""
-
-    def __init__(self, plan, output: str, base: list, params: list[str]) -> None:
-        self.plan, self.base = plan, base
-        self.out = plan.index[output]
-        self.slots = {name: plan.index[name] for name in params}
-        self.layouts: dict = {}
-        self.tail = [None] * len(plan.steps) + list(plan.constants)
-
-    def values(self, params: Mapping[str, Any], cols: Mapping[str, Any] | None = None) -> list:
-        vals = list(self.base)
-        index = self.plan.index
-        for name, v in params.items():
-            vals[index[name]] = v
-        for name, v in (cols or {}).items():
-            vals[index[name]] = v
-        return vals
-
-    def run(self, vals: list, rows: int | None = None, grads: bool = True) -> tuple[list, dict | None]:
-        """(every slot's value, the parameters' gradients or None); `rows`: how many the columns in `vals`
-        have (None: the graph's own inputs)."""
-        plan = self.plan
-        layouts = self.layouts.get(rows)
-        if layouts is None:
-            layouts = self.layouts[rows] = plan.infer([shape_of(v) for v in vals])[1]
-        full = vals + self.tail
-        layers = forward(plan, full, layouts)
-        if not grads:
-            return full, None
-        g = backward(plan, full, layers, layouts, self.out)
-        slots = self.slots
-        complete(plan, full, g, slots.values())
-        return full, {name: g[s] for name, s in slots.items()}
-
-
-class _Newton:
-    """Newton's method (DeZero step 29: x <- x - f'(x) / f''(x)), the Hessian from Graph.hessian; with several
-    parameter elements, x <- x - lr H⁻¹ g over all of them together."""
-
-    def __init__(self, graph, plan, output: str, base: list, overrides, lr: float) -> None:
-        self.graph, self.plan, self.output, self.lr = graph, plan, output, lr
-        self.fixed = dict(overrides or {})
-
-    def update(self, params: dict, grads: dict) -> dict:
-        import numpy as np
-
-        _, h = self.graph.hessian({**self.fixed, **params}, wrt=list(params), output=self.output)
-        flat = [np.ravel(grads[p]) for p in params]
-        g = np.concatenate(flat) if len(flat) > 1 else flat[0]
-        if g.size == 1:
-            d = g / h[0, 0]  # as DeZero divides (a solver may multiply by a reciprocal instead)
-        else:
-            try:
-                d = np.linalg.solve(h, g)
-            except np.linalg.LinAlgError:
-                raise CgcalcError("newton: the Hessian is singular here, so the step is undefined") from None
-        out, start = {}, 0
-        for p, v in params.items():
-            size = int(np.size(v))
-            step = d[start : start + size]
-            start += size
-            out[p] = v - self.lr * float(step[0]) if type(v) is float else v - self.lr * step.reshape(np.shape(v))
-        return out
 
 
 def _mean0(a):
@@ -306,7 +122,7 @@ class _Loop:
         self.start = {p: _copy(base[plan.index[p]]) for p in params}
         self.others = [o for o in plan.outputs if o != output]
         self.columns = columns
-        self.point = _Point(plan, output, base, params)  # every node: the other outputs too
+        self.point = Point(plan, output, base, params)  # every node: the other outputs too
         self.seed = seed
         if columns is None:
             if epochs is not None:
@@ -331,7 +147,7 @@ class _Loop:
         # run only what the loss needs, and a per-epoch log evaluates the others once per epoch, on every row
         self.step_others = log_outputs and self.per == "step" and bool(self.others)
         self.epoch_others = log_outputs and self.per == "epoch" and bool(self.others)
-        self.train = self.point if self.step_others else _Point(pruned(plan, output, params), output, base, params)
+        self.train = self.point if self.step_others else Point(pruned(plan, output, params), output, base, params)
 
     def _mode(self, columns) -> str:
         """The mode: "rows" when every row has the shapes the graph's inputs have (one sample per run), else "batch" when
@@ -376,7 +192,7 @@ class _Loop:
             others = [full[point.plan.index[o]] for o in self.others] if self.step_others else []
             loss = float(full[point.out])
         if numerical:
-            grads = self._numerical(params, cols)
+            grads = numerical_gradient(lambda p: self._loss(p, cols), params)
         return loss, grads, others
 
     def _loss(self, params: dict, cols) -> float:
@@ -386,40 +202,7 @@ class _Loop:
         full, _ = point.run(point.values(params, cols), None if cols is None else len(next(iter(cols.values()))), False)
         return full[point.out]
 
-    def _numerical(self, params: dict, cols) -> dict:
-        """The book's numerical_gradient (chapter 4): central differences with h = 1e-4, element by element,
-        the loss evaluated forward only, with the same arithmetic (x + h from float(x), then x - h)."""
-        h = 1e-4
-        grads = {}
-        work = dict(params)
-        for name, v in params.items():
-            if type(v) is float:
-                work[name] = float(v) + h
-                f1 = self._loss(work, cols)
-                work[name] = v - h
-                f2 = self._loss(work, cols)
-                work[name] = v
-                grads[name] = (f1 - f2) / (2 * h)
-                continue
-            import numpy as np
-
-            x = np.array(v, dtype=np.float64)
-            g = np.zeros_like(x)
-            flat, gflat = x.reshape(-1), g.reshape(-1)
-            work[name] = x
-            for i in range(x.size):
-                tmp = flat[i]
-                flat[i] = float(tmp) + h
-                f1 = self._loss(work, cols)
-                flat[i] = tmp - h
-                f2 = self._loss(work, cols)
-                gflat[i] = (f1 - f2) / (2 * h)
-                flat[i] = tmp
-            work[name] = v
-            grads[name] = g
-        return grads
-
-    def _rows(self, point: _Point, params: dict, cols: dict, others: bool, grads: bool = True):
+    def _rows(self, point: Point, params: dict, cols: dict, others: bool, grads: bool = True):
         """One vectorized run of the rows: the mean loss, the mean gradients, the means of the other outputs."""
         import numpy as np
 
