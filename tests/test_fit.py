@@ -382,6 +382,21 @@ def test_a_bad_cell_in_the_rows_is_named_as_batch_names_it(tmp_path):
     assert str(e.value) == f"{p}:3:3: column 't': bad number 'oops'"
 
 
+def test_rows_must_all_set_the_same_inputs(tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_text('{"x": 1.0, "t": 2.0}\n{"x": 2.0}\n')
+    with pytest.raises(RowsError) as e:
+        cgcalc.loads(LINE).fit(["w"], p)
+    assert str(e.value) == (
+        f"{p}:2: this row sets x number, the first row x number, t number: fit needs every row to set the same "
+        "inputs with the same shapes"
+    )
+    empty = tmp_path / "e.csv"
+    empty.write_text("x,t\n")
+    with pytest.raises(RowsError, match="no rows to fit to"):
+        cgcalc.loads(LINE).fit(["w"], empty)
+
+
 def test_the_log_per_epoch_has_the_other_outputs_over_every_row():
     g = cgcalc.load(GRAPHS / "iris_net.yaml")
     r = g.fit(["W1", "b1", "W2", "b2"], GRAPHS / "iris.jsonl", optimizer="adam", lr=0.02, epochs=3, log_outputs=True)

@@ -266,6 +266,27 @@ def test_a_bad_rows_file_is_named_with_its_line(tmp_path):
     assert_error(cli("fit", g, "--params", "w", "--rows", rows), f"{rows}:1:1", "unknown column 'y'")
 
 
+def test_rows_of_one_sample_per_run_from_a_csv_file(tmp_path):
+    line = "inputs:\n  x: {value: 0.0, grad: false}\n  t: {value: 0.0, grad: false}\n  w: 0.0\n  b: 0.0\n"
+    g = write(tmp_path, "line.yaml", line + "nodes:\n  loss: (w * x + b - t) ** 2\n")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x,t\n" + "".join(f"{x},{2 * x + 1}\n" for x in range(-5, 6)))
+    opts = ["--lr", "0.02", "--epochs", "300", "--batch-size", "4", "-f", "json"]
+    r = cli("fit", g, "--params", "w,b", "--rows", rows, *opts)
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["params"]["w"] == pytest.approx(2, abs=1e-3) and d["params"]["b"] == pytest.approx(1, abs=1e-3)
+    assert len(d["loss"]) == 300 and d["steps"] == 300 * 3
+
+
+def test_o_and_log_cannot_be_one_file(tmp_path):
+    g = write(tmp_path, "f2.yaml", SQUARES)
+    both = tmp_path / "x.csv"
+    assert "-o and --log name the same file" in one_error_line(
+        cli("fit", g, "--params", "x0", "-o", both, "--log", both)
+    )
+
+
 def test_fit_is_listed_in_help():
     r = cli("--help")
     assert r.exit_code == 0

@@ -4,6 +4,7 @@ and the trained graph with -o."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -104,6 +105,8 @@ def fit(
         for path in (out, log):
             if path is not None and path != "-":
                 refuse_inputs(target(path), inputs)  # now, not after the training
+        if out and log and out != "-" and os.path.abspath(out) == os.path.abspath(log):
+            raise UsageError("-o and --log name the same file: give each its own")
         if out == "-" and fmt is FitFormat.json:
             raise UsageError("-o - writes the trained graph to stdout: the JSON report cannot go there too")
         try:
@@ -162,7 +165,8 @@ def _save(r, graph: str, out: str | None, log: str | None, inputs) -> None:
         fmt = "json" if out.lower().endswith(".json") else "yaml"
         how = f"{r.optimizer}, {r.steps:,} steps" + (", interrupted" if r.interrupted else "")
         last = f", {r.output} {r.losses[-1]!r} at the last step" if r.losses else ""
-        write(out, r.to_text(fmt, f"cgcalc fit of {graph} ({how}{last})"), inputs=inputs)
+        source = "<stdin>" if graph == "-" else graph
+        write(out, r.to_text(fmt, f"cgcalc fit of {source} ({how}{last})"), inputs=inputs)
 
 
 def _write_log(path: str, r, inputs) -> None:
