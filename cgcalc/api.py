@@ -286,6 +286,68 @@ class Graph:
 
         return solve(self.plan, vary, target, overrides, output, within, tol).to_dict()
 
+    def fit(
+        self,
+        params: Sequence[str],
+        rows: Any = None,
+        *,
+        optimizer: str = "sgd",
+        lr: float | None = None,
+        steps: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        output: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Minimize a scalar output over some of the inputs (the parameters), as `cgcalc fit` does.
+
+        Parameters
+        ----------
+        params : list of str
+            The inputs to change.
+        rows : str, path or mapping, optional
+            A rows file (CSV, JSON Lines, Parquet) or columns (input name -> array with a leading row axis):
+            one sample per row, minibatches by a seeded shuffle per epoch. Default: the graph's own inputs.
+        optimizer : str
+            sgd, momentum, nesterov, adagrad, rmsprop, adam (the book's rules) or newton.
+        lr, steps, epochs, batch_size, seed
+            The learning rate (default: the book's for the optimizer), how long (steps, or epochs over the
+            rows), the minibatch size (default 100, or all rows when fewer), the shuffle's seed.
+        output : str, optional
+            The output to minimize (default: the first).
+        overrides : mapping, optional
+            Input values to start from, or to hold, instead of the file's.
+        **options
+            momentum, beta1, beta2, decay_rate (RMSprop's); gradient="numerical" (the book's chapter 4 central
+            differences, h = 1e-4) instead of backprop; log_outputs=True (the other outputs in ``log``, per step,
+            or per epoch over every row); callback(step, total, loss), called after each step.
+
+        Returns
+        -------
+        FitResult
+            ``losses``, ``params`` (the new values), ``before``, ``outputs`` (at the trained parameters),
+            ``log``, ``to_dict()``, ``to_text()`` and ``graph``, the trained Graph.
+        """
+        from .fit import fit
+
+        return fit(
+            self,
+            params,
+            rows,
+            optimizer=optimizer,
+            lr=lr,
+            steps=steps,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            output=output,
+            overrides=overrides,
+            loads=lambda text: loads(text, json=True),
+            **options,
+        )
+
     def __repr__(self) -> str:
         return f"<cgcalc.Graph {self.name!r}: {len(self.plan.inputs)} inputs, {len(self.plan.steps)} nodes>"
 

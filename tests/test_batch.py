@@ -272,6 +272,7 @@ def test_the_example_graphs_are_the_ones_these_tests_know():
         "relu.yaml",
         "simple_conv_net.yaml",
         "softmax_cross_entropy.yaml",
+        "iris_net.yaml",
     }
 
 

@@ -10,7 +10,7 @@ import sys
 _gc_was_on = gc.isenabled()
 gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no collection is worth running meanwhile
 
-from . import batch, commands, derive, schema, whatif  # noqa: E402, F401 - their @app.command()s register the commands
+from . import batch, commands, derive, fit, schema, whatif  # noqa: E402, F401 - their @app.command()s register the commands
 from .common import _STOP_SIGNALS, _ClosedStdout, _terminate, app  # noqa: E402
 
 ORDER = [
@@ -23,6 +23,7 @@ ORDER = [
     "sweep",
     "tornado",
     "solve",
+    "fit",
     "batch",
     "validate",
     "ops",
@@ -40,8 +41,8 @@ def main() -> None:
     if chosen:
         app.registered_commands[:] = chosen
     # A command other than batch is short, and makes no garbage cycles worth collecting: the collector
-    # stays off (5 ms of a 100 ms start-up). batch may run for hours: it gets the collector back.
-    if name == "batch":
+    # stays off (5 ms of a 100 ms start-up). batch and fit may run for hours: they get the collector back.
+    if name in ("batch", "fit"):
         gc.enable()
     else:
         gc.disable()

@@ -26,6 +26,9 @@ def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
     lines.append("nodes:")
     refs: dict = {}  # each name or constant's text, once
     for name, node in doc["nodes"].items():
+        if isinstance(node, str):  # an expression, as the file wrote it (`fit -o` keeps them)
+            lines.append(f"  {name}: {json.dumps(node, ensure_ascii=False)}")
+            continue
         ins = []
         for r in node["in"]:
             text = refs.get(r)

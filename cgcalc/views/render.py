@@ -719,3 +719,18 @@ def solve_view(s, precision: int = 6) -> Group:
     table.add_row("iterations", literal(f"{s.iterations} ({s.method})"))
     head = f"{s.graph}: {s.output} = {v(s.target, precision)} at {s.input} = {v(s.value, precision)}"
     return Group(literal(head, "bold"), table)
+
+
+def fit_view(result, precision: int = 6) -> Group:
+    """A fit: what ran, the loss curve, the outputs at the trained parameters, the parameters before and after."""
+    from .fit import loss_chart, param_rows, summary
+
+    head, *rest = summary(result, precision)
+    chart = loss_chart(result.losses, result.per)
+    t = Table(box=BOX, pad_edge=False, show_edge=False)
+    t.add_column("param")
+    t.add_column("before", justify="right")
+    t.add_column("after", justify="right")
+    for name, before, after in param_rows(result, precision):
+        t.add_row(literal(name, "bold"), literal(before), literal(after))
+    return Group(literal(head), *[literal(line) for line in chart + rest], t)

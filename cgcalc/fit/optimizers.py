@@ -1,0 +1,164 @@
+"""The book's optimizers (Deep Learning from Scratch, common/optimizer.py), one plain class each, with the same
+arithmetic in the same order, so that a trajectory is the book's bit for bit: SGD, Momentum, Nesterov, AdaGrad,
+RMSprop (both with the book's 1e-7 in the denominator), Adam (its bias-corrected learning rate lr_t, and 1e-7).
+
+`update(params, grads)` returns new values rather than writing into the old ones (the book writes in place:
+`params[key] -= ...`; the result is the same float): the parameters before a step stay whole until the step is
+done, so an interrupted run still has a consistent set to save. Values are Python floats or numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Values = dict[str, Any]  # parameter name -> float or ndarray
+
+
+def _sqrt(x):
+    if type(x) is float:
+        return math.sqrt(x)  # a graph of scalars needs no numpy (both are correctly rounded)
+    import numpy as np
+
+    return np.sqrt(x)
+
+
+class SGD:
+    """p <- p - lr * g"""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+
+    def update(self, params: Values, grads: Values) -> Values:
+        return {k: p - self.lr * grads[k] for k, p in params.items()}
+
+
+class Momentum:
+    """v <- momentum * v - lr * g;  p <- p + v"""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr, self.momentum = lr, momentum
+        self.v: Values | None = None
+
+    def update(self, params: Values, grads: Values) -> Values:
+        if self.v is None:
+            self.v = {k: _zeros_like(p) for k, p in params.items()}
+        out = {}
+        for k, p in params.items():
+            self.v[k] = v = self.momentum * self.v[k] - self.lr * grads[k]
+            out[k] = p + v
+        return out
+
+
+class Nesterov:
+    """v <- momentum * v - lr * g;  p <- p + momentum² v - (1 + momentum) lr g  (arxiv.org/abs/1212.0901)"""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr, self.momentum = lr, momentum
+        self.v: Values | None = None
+
+    def update(self, params: Values, grads: Values) -> Values:
+        if self.v is None:
+            self.v = {k: _zeros_like(p) for k, p in params.items()}
+        m, out = self.momentum, {}
+        for k, p in params.items():
+            g = grads[k]
+            v = self.v[k] * m
+            self.v[k] = v = v - self.lr * g
+            out[k] = (p + m * m * v) - (1 + m) * self.lr * g
+        return out
+
+
+class AdaGrad:
+    """h <- h + g²;  p <- p - lr g / (sqrt(h) + 1e-7)"""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+        self.h: Values | None = None
+
+    def update(self, params: Values, grads: Values) -> Values:
+        if self.h is None:
+            self.h = {k: _zeros_like(p) for k, p in params.items()}
+        out = {}
+        for k, p in params.items():
+            g = grads[k]
+            self.h[k] = h = self.h[k] + g * g
+            out[k] = p - self.lr * g / (_sqrt(h) + 1e-7)
+        return out
+
+
+class RMSprop:
+    """h <- decay h + (1 - decay) g²;  p <- p - lr g / (sqrt(h) + 1e-7)"""
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        self.lr, self.decay_rate = lr, decay_rate
+        self.h: Values | None = None
+
+    def update(self, params: Values, grads: Values) -> Values:
+        if self.h is None:
+            self.h = {k: _zeros_like(p) for k, p in params.items()}
+        out = {}
+        for k, p in params.items():
+            g = grads[k]
+            h = self.h[k] * self.decay_rate
+            self.h[k] = h = h + (1 - self.decay_rate) * g * g
+            out[k] = p - self.lr * g / (_sqrt(h) + 1e-7)
+        return out
+
+
+class Adam:
+    """m <- m + (1 - beta1)(g - m);  v <- v + (1 - beta2)(g² - v);  p <- p - lr_t m / (sqrt(v) + 1e-7), with
+    lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t) at step t (arxiv.org/abs/1412.6980v8)"""
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.iter = 0
+        self.m: Values | None = None
+        self.v: Values | None = None
+
+    def update(self, params: Values, grads: Values) -> Values:
+        if self.m is None:
+            self.m = {k: _zeros_like(p) for k, p in params.items()}
+            self.v = {k: _zeros_like(p) for k, p in params.items()}
+        self.iter += 1
+        lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+        out = {}
+        for k, p in params.items():
+            g = grads[k]
+            self.m[k] = m = self.m[k] + (1 - self.beta1) * (g - self.m[k])
+            self.v[k] = v = self.v[k] + (1 - self.beta2) * (g**2 - self.v[k])
+            out[k] = p - lr_t * m / (_sqrt(v) + 1e-7)
+        return out
+
+
+def _zeros_like(p):
+    if type(p) is float:
+        return 0.0
+    import numpy as np
+
+    return np.zeros_like(p)
+
+
+OPTIMIZERS = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+}
+DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.01, "adam": 0.001}
+DEFAULT_LR["newton"] = 1.0  # DeZero's step 29: x <- x - f'(x) / f''(x), a full step
+NAMES = (*OPTIMIZERS, "newton")
+
+
+def make(name: str, lr: float, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999, decay_rate=0.99):
+    """The optimizer called `name`, with the hyperparameters it takes."""
+    cls = OPTIMIZERS[name]
+    if cls in (Momentum, Nesterov):
+        return cls(lr, momentum)
+    if cls is Adam:
+        return cls(lr, beta1, beta2)
+    if cls is RMSprop:
+        return cls(lr, decay_rate)
+    return cls(lr)
