@@ -2,7 +2,7 @@
 
     cli ──► views, batch ──► api ──► whatif, fit ──► io ──► core ──► errors
     (and one way up, for notebooks: Graph's and Result's display methods call views/notebook.py; see DISPLAY)
-    core:  vectorized ──► runtime ──► compiler ──► expr, spec, registry ──► layers, nn_layers ──► base, kernels
+    core:  vectorized ──► runtime ──► compiler ──► plan, expr, spec, registry ──► layers, nn_layers ──► base, kernels
 
 Every import counts, also one inside a function (those are only ever for start-up time; they must still go
 the right way). Read from the source with `ast`, so nothing is imported to check it.
@@ -54,6 +54,7 @@ CORE_RANK = {
     "registry": 2,
     "spec": 2,
     "expr": 3,
+    "plan": 3,
     "compiler": 4,
     "runtime": 5,
     "vectorized": 6,
