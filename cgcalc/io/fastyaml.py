@@ -18,6 +18,7 @@ _ENTRY = re.compile(r"( +)([A-Za-z_][A-Za-z0-9_]*):(?: +(.*))?\Z")
 # tabs and other control characters (YAML refuses some); the indicators that matter only at the start of a
 # scalar (quotes, & * ! | > % @ ` and "- ") are checked there
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ufeff\u2028\u2029]")
+_IN_COMMENT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ufeff\u2028\u2029]")  # a comment may hold a tab
 # the usual node line, read by one regular expression: `  name: {op: mul, in: [a, b]}`
 _NODE = re.compile(r"\{op: ([A-Za-z_][A-Za-z0-9_]*), in: \[([A-Za-z0-9_., +\-]*)\]\}\Z")
 _FLOW_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): +")
@@ -46,12 +47,15 @@ class _Reader:
         """The next line that is not blank or a comment: (index, text without comment), or None."""
         while self.i < len(self.lines):
             raw = self.lines[self.i].rstrip("\r")
-            stripped = raw.strip()
-            if not stripped or stripped.startswith("#"):
+            text = raw.lstrip(" ")
+            if text.startswith("#") and not _IN_COMMENT.search(text):
                 self.i += 1
                 continue
-            if _FORBIDDEN.search(raw):
+            if _FORBIDDEN.search(raw):  # also in a comment (YAML takes a lone CR, NEL, LS, PS as a line break)
                 raise _Unsupported
+            if not text:
+                self.i += 1
+                continue
             if "#" in raw:
                 cut = raw.find(" #")
                 if cut < 0 or "#" in raw[:cut]:
