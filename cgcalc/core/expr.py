@@ -186,44 +186,38 @@ def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
         shown = spec.expr.strip()
         raise p.err(f"'{shown}' has no operation; put a constant under 'inputs', or use the name directly", 0)
 
+    newline = spec.expr.find("\n")  # past the first line break, an offset cannot be a column
+
     def at(off: int) -> Pos:
         if spec.expr_pos is None:
             return None
         line, col = spec.expr_pos
-        return (line, col + off) if "\n" not in spec.expr[:off] else (line, col)
+        return (line, col + off) if newline < 0 or off <= newline else (line, col)
 
     nodes: list[NodeSpec] = []
-    counter = 0
     # post-order walk with an explicit stack: `a + a + ... + a` 100,000 terms long is 100,000 deep
     stack: list[tuple[tuple, bool]] = [(tree, False)]
     results: list = []  # a Ref (name or constant) per finished subtree, with its offset
     while stack:
         item, visited = stack.pop()
-        if item[0] == "num":
-            results.append((item[1], item[2]))
-        elif item[0] == "name":
+        if item[0] in ("num", "name"):
             results.append((item[1], item[2]))
         elif not visited:
             stack.append((item, True))
             stack.extend((arg, False) for arg in reversed(item[2]))
         else:
             _, op, args, kwargs, off = item
-            n = len(args)
-            refs = results[len(results) - n :] if n else []
-            del results[len(results) - n :]
-            is_root = not stack
-            if is_root:
-                name = spec.name
-            else:
-                counter += 1
-                name = f"{spec.name}.{counter}"
+            refs = results[len(results) - len(args) :] if args else []
+            del results[len(results) - len(args) :]
+            root = not stack
+            name = spec.name if root else f"{spec.name}.{len(nodes) + 1}"
             nodes.append(
                 NodeSpec(
                     name,
                     op,
                     tuple(r for r, _ in refs),
                     dict(kwargs),
-                    pos=spec.pos if is_root else at(off),
+                    pos=spec.pos if root else at(off),
                     op_pos=at(off),
                     in_pos=tuple(at(o) for _, o in refs),
                     attr_pos=at(off),
