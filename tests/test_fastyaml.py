@@ -32,12 +32,36 @@ def composed_text_tree(text: str):
     return walk(yaml.compose(text, Loader=yaml.SafeLoader))
 
 
+def composed_marked_tree(text: str):
+    """PyYAML's reading of the text with the line and column of every value, as fastyaml.read_marked gives it."""
+
+    def walk(n):
+        pos = (n.start_mark.line + 1, n.start_mark.column + 1)
+        if n.id == "mapping":
+            return ("mapping", pos, [(walk(k), walk(v)) for k, v in n.value])
+        if n.id == "sequence":
+            return ("sequence", pos, [walk(x) for x in n.value])
+        return ("scalar", pos, n.value)
+
+    return walk(yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
+def marked_tree(n):
+    if n.id == "mapping":
+        return ("mapping", n.pos, [(marked_tree(k), marked_tree(v)) for k, v in n.value])
+    if n.id == "sequence":
+        return ("sequence", n.pos, [marked_tree(x) for x in n.value])
+    assert n.style is None
+    return ("scalar", n.pos, n.value)
+
+
 def test_every_example_graph_reads_the_same_both_ways() -> None:
     for path in sorted(GRAPHS.glob("*.yaml")):
         text = path.read_text()
         read = fastyaml.read(text)
         assert read is not None, f"{path.name} should be in the fast subset"
         assert read[0] == composed_text_tree(text), path.name
+        assert marked_tree(fastyaml.read_marked(text)) == composed_marked_tree(text), path.name
         fast, full = parse(text, str(path)), parse(text, str(path), fast=False)
         assert [tuple(i[:4]) for i in fast.inputs] == [tuple(i[:4]) for i in full.inputs]
         assert [(n.name, n.op, n.inputs, n.attrs, n.expr) for n in fast.nodes] == [
@@ -137,9 +161,12 @@ def _document(draw) -> str:
 @given(_document())
 def test_whatever_the_fast_reader_accepts_pyyaml_reads_the_same(text: str) -> None:
     read = fastyaml.read(text)
+    marked = fastyaml.read_marked(text)
     if read is None:
+        assert marked is None
         return  # declined: PyYAML reads it (and reports any error)
     assert read[0] == composed_text_tree(text)
+    assert marked_tree(marked) == composed_marked_tree(text)  # every value where PyYAML places it
 
 
 @pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029", "\r", "\x01", "\x7f"])
@@ -148,9 +175,21 @@ def test_a_comment_with_a_line_break_or_control_character_is_left_to_pyyaml(char
     # every line after it counts one more) and refuses control characters anywhere (found by comparing cgcalc
     # with its previous version on fuzzed files)
     text = f"# one{char}x: 2\ninputs:\n  x: 1\nnodes:\n  y: x * 2\n"
-    assert fastyaml.read(text) is None
+    assert fastyaml.read(text) is None and fastyaml.read_marked(text) is None
 
 
 def test_a_tab_in_a_comment_is_read() -> None:
     text = "# one\ttwo\ninputs:\n  x: 1  \nnodes:\n  y: x * 2\n"
     assert fastyaml.read(text)[0] == composed_text_tree(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inputs:\n  W: [[1, 2],\n      [3, 4]]\n  b: [1,\n   2]\nnodes:\n  y: {op: affine,\n    in: [x, W, b]}\n",
+        "name: g\r\ninputs:\r\n  x: 1\r\nnodes:\r\n  y: x * 2\r\noutputs: [y]\r\n",
+        "inputs:\n    x: {value: [1, 2], grad: false}\nnodes:\n    y: {op: sum, in: [x], axis: 0, keepdims: true}\n",
+    ],
+)
+def test_the_marked_reading_places_values_on_continued_lines(text: str) -> None:
+    assert marked_tree(fastyaml.read_marked(text)) == composed_marked_tree(text)
