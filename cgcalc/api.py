@@ -8,12 +8,12 @@ import stat
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .core.compiler import Plan, compile_plain, compile_spec
+from .core.compiler import Plan, compile_graph
 from .core.runtime import Result, Session, _frozen, gc_paused, input_values, run
 from .core.spec import GraphSpec, Limits
 from .core.vectorized import BatchResult, run_batch
 from .errors import GraphError
-from .io.read import json_head, parse, yaml_head
+from .io.read import decode, read_graph
 
 
 class Graph:
@@ -380,25 +380,17 @@ def loads(
     """
     limits = limits or Limits.from_env()
     with gc_paused():
-        # the straight path (compile_plain) when the file's values allow it, else the general one
-        head = (json_head if json else yaml_head)(text, file, name=name, limits=limits)
-        plan = compile_plain(*head) if head is not None else None
-        del head  # the file's values, emptied by compile_plain
-        if plan is not None:
-            return Graph(plan)
-        spec = parse(text, file, name=name, limits=limits, json_first=json)
+        text = decode(text, file, limits)
+        reading = read_graph(text, file, name=name, limits=limits, json=json)
         try:
-            return Graph(compile_spec(spec, limits))
-        except GraphError as e:
-            if not spec.exact_positions:
-                # the fast readers keep only lines: read the file again with PyYAML to say exactly where
-                try:
-                    compile_spec(parse(text, file, name=name, limits=limits, fast=False), limits)
-                except GraphError as located:
-                    if located.message.startswith("YAML syntax"):  # JSON that YAML cannot read
-                        raise e from None
-                    raise located from None
-            raise
+            return Graph(compile_graph(reading, limits))
+        except GraphError:
+            if not reading.fast:
+                raise
+        # a fast reading keeps no positions: read the text again into values that know where they stand
+        again = reading.reader
+        del reading
+        return Graph(compile_graph(read_graph(text, file, name=name, limits=limits, again=again), limits))
 
 
 def load(path: str | os.PathLike) -> Graph:

@@ -1,320 +1,409 @@
-"""GraphSpec -> Plan: resolve names, check ops and arity against LAYERS, find cycles, order the nodes
-(Kahn's algorithm, ties in file order, no recursion), infer shapes before anything runs."""
+"""A reading of a graph file -> Plan: names resolved, ops, arity and attributes checked against LAYERS,
+expressions lowered, the nodes ordered (Kahn's algorithm, ties in file order, no recursion) and shapes
+inferred, all before anything runs.
+
+One pass over the nodes as the reading hands them over, keeping no record per node: a node written after
+its inputs (as generated graphs are) becomes its Step at once, and a graph so written is never sorted. The
+errors are located with the positions the reading gives (a fast reading gives none: the caller reads the
+text again, with positions, to say where). Of several errors the one reported is the first of: a node that
+is not well-formed (the reader's), a bad expression, a name used twice, an unknown op, wrong inputs or
+attributes or an undefined name (the first node in file order), a cycle, an unknown output, shapes that
+do not fit; so after the first error the rest of the file is still read for an error of an earlier kind.
+"""
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 
 from ..errors import GraphError, suggest
 from ..numbers import parse_number
-from .base import Layer
 from .plan import Plan, Step
 from .registry import LAYERS
-from .spec import GraphSpec, Limits, NodeSpec
+from .spec import GraphSpec, Limits, NodeSpec, Pos, Reading
 
-__all__ = ["Plan", "Step", "compile_plain", "compile_spec", "default_attrs"]  # Plan and Step are imported from here
+__all__ = ["Plan", "Step", "compile_graph"]  # Plan and Step are imported from here
+
+# kinds of error, in the order they are reported when a file has several
+_EXPR, _TWICE, _NODE = 0, 1, 2
 
 
-def compile_spec(spec: GraphSpec, limits: Limits | None = None) -> Plan:
-    limits = limits or Limits.from_env()
-    file = spec.file
+class _Found(Exception):
+    def __init__(self, rank: int, error: GraphError) -> None:
+        self.rank, self.error = rank, error
 
-    def err(msg: str, pos, node: str | None = None, cls=GraphError) -> GraphError:
+
+def compile_graph(reading: Reading, limits: Limits | None = None) -> Plan:
+    """The Plan of a graph file as a reader read it (raises GraphError, located when the reading knows where)."""
+    c = _Compiler(reading, limits or Limits.from_env())
+    nodes = reading.nodes()
+    if reading.count is not None:  # constants' slots at once, after the nodes'
+        c.const_base, c.known = len(c.has_grad) + reading.count, c.const_slot
+    c.take(nodes)
+    outputs, outputs_pos = reading.outputs()  # the reader's errors come first: it checks them after the nodes
+    if c.error is not None:
+        raise c.error[1]
+    spec = GraphSpec(reading.name, reading.description, reading.inputs, outputs, outputs_pos, reading.file, c.exprs)
+    return c.plan(spec)
+
+
+class _Compiler:
+    """The Plan as it is built. Slots are given in file order (inputs, then nodes), and a node written before
+    its inputs sorts the steps at the end. Constants come after the nodes: when the reading knows how many
+    nodes there are (an expression makes more), each constant gets its slot at once, else slots -1, -2, ...
+    until the end (see `constants_last`)."""
+
+    def __init__(self, reading: Reading, limits: Limits) -> None:
+        self.file, self.limits, self.fast = reading.file, limits, reading.fast
+        self.numbers_as_text = reading.numbers_as_text
+        self.inputs = reading.inputs
+        self.index: dict[str, int] = {inp.name: slot for slot, inp in enumerate(self.inputs)}
+        # by slot: every node takes its true gradient (the output may depend on it), but a node of an op whose
+        # output is an index or a count (argmax, accuracy: takes_grad false); a constant takes none
+        self.has_grad = [inp.grad for inp in self.inputs]
+        self.defaults: dict[type, dict] = {}  # the checked attributes of an op's node that gives none, by op
+        self.exprs: dict[str, str] = {}  # each node written as an expression: its text
+        self.steps: list[Step] = []
+        self.constants: list[float] = []
+        self.const_slot: dict = {}
+        self.shared: dict[tuple, tuple] = {}  # a handful of distinct `needs` tuples, shared by all the steps
+        self.const_base: int | None = None  # the first constant's slot, when known (see compile_graph)
+        self.known: dict = {}  # then: constant -> slot (const_slot), for the constants seen so far
+        self.with_consts: list[int] = []  # steps whose arguments include constants, when it is not
+        self.pending: list[tuple[int, NodeSpec]] = []  # steps with a name not yet defined among their inputs
+        self.scalars = all(not inp.shape for inp in self.inputs)  # and every op elementwise: every shape is ()
+        if reading.positions:
+            from array import array
+
+            self.lines: array | None = array("l")
+            self.cols = array("l")
+        else:
+            self.lines = None
+        self.late: dict[str, Pos] = {}  # nodes read on after an error (see drain)
+        self.error: tuple[int, GraphError] | None = None
+
+    def err(self, msg: str, pos: Pos, node: str | None = None) -> GraphError:
         line, col = pos if pos else (None, None)
-        return cls(msg, file=file, line=line, col=col, node=node)
+        return GraphError(msg, file=self.file, line=line, col=col, node=node)
 
-    nodes: list[NodeSpec] = []
-    for ns in spec.nodes:
-        if ns.expr is not None:
-            from .expr import lower  # only for a graph with expressions (3 ms of start-up otherwise)
+    # --- the nodes --------------------------------------------------------------------------------------
 
-            nodes.extend(lower(ns, file, limits.max_depth))
-        else:
-            nodes.append(ns)
+    def take(self, nodes: Iterator[NodeSpec]) -> None:
+        """Every node, as the reading hands them over; the first error (see the module's docstring)."""
+        it = iter(nodes)
+        try:
+            self.loop(it)
+            if self.pending:
+                self.resolve()
+        except _Found as found:
+            if self.fast:
+                raise found.error from None  # the caller reads the file again to locate it
+            self.error = (found.rank, found.error)
+            self.drain(it)
 
-    # names: unique across inputs and nodes
-    input_index = {inp.name: i for i, inp in enumerate(spec.inputs)}
-    node_index: dict[str, int] = {}
-    for j, ns in enumerate(nodes):
-        if ns.name in input_index or ns.name in node_index:
-            first_pos = (
-                spec.inputs[input_index[ns.name]].pos if ns.name in input_index else nodes[node_index[ns.name]].pos
-            )
-            first = f" at line {first_pos[0]}" if first_pos else ""
-            kind = "an input" if ns.name in input_index else "a node"
-            raise err(f"name '{ns.name}' is used twice (first as {kind}{first})", ns.pos, ns.name)
-        node_index[ns.name] = j
-
-    # ops, arity, attributes, references
-    deps: list[list[int]] = []
-    attrs_of: list[dict] = []
-    defaults: dict[type[Layer], dict] = {}
-    for ns in nodes:
-        cls = LAYERS.get(ns.op)
-        if cls is None:
-            raise err(
-                f"unknown op '{ns.op}'{suggest(ns.op, LAYERS)} in node '{ns.name}' (see: cgcalc ops)",
-                ns.op_pos,
-                ns.name,
-            )
-        if len(ns.inputs) != cls.arity:
-            s = "" if cls.arity == 1 else "s"
-            raise err(
-                f"op '{ns.op}' takes {cls.arity} input{s}, node '{ns.name}' gives {len(ns.inputs)}", ns.op_pos, ns.name
-            )
-        if ns.attrs or cls.attr_defaults:
+    def loop(self, nodes: Iterator[NodeSpec | tuple]) -> None:
+        """The usual node ({op: OP, in: [names written above]}, as a fast reading hands it on: a plain tuple)
+        inline; anything else through `add`."""
+        index, steps, has_grad, lines = self.index, self.steps, self.has_grad, self.lines
+        get_layer, slot_of, grad_of = LAYERS.get, index.__getitem__, has_grad.__getitem__
+        share, new, defaults = self.shared.setdefault, tuple.__new__, self.defaults
+        for ns in nodes:
+            if type(ns) is not tuple:
+                self.add(ns)
+                continue
+            name, op, ins, _, pos = ns  # op a str, ins a list, no attributes (see build.plain_nodes)
+            cls = get_layer(op)
+            if cls is None or len(ins) != cls.arity:
+                self.add(ns)  # an error
+                continue
+            attrs = cls.attr_defaults
+            if attrs:
+                attrs = defaults.get(cls)
+                if attrs is None:  # the first node of its op (whose defaults may need a value: reshape's shape)
+                    self.add(ns)
+                    continue
             try:
-                attrs_of.append(cls.check_attrs(ns.attrs) if ns.attrs else default_attrs(cls, defaults))
+                args = tuple(map(slot_of, ins))  # names written above: the common case, in C
+                needs = tuple(map(grad_of, args))
+            except (KeyError, TypeError):  # a constant, a name further down, or anything else
+                args, needs = self.args(ns, ins)
+            slot = len(has_grad)
+            index[name] = slot
+            has_grad.append(cls.takes_grad)
+            steps.append(new(Step, (slot, name, cls.op, cls, args, attrs, share(needs, needs))))
+            if lines is not None:
+                lines.append(pos[0] if pos else 0)
+                self.cols.append(pos[1] if pos else 0)
+            if not cls.elementwise or attrs:
+                self.scalars = False
+        if len(index) < len(has_grad):  # a name given to two nodes, or to an input and a node, in a fast reading
+            raise _Found(_TWICE, self.err("a name is used twice", None))
+
+    def add(self, ns: NodeSpec | tuple) -> None:
+        if type(ns) is tuple:  # a fast reading's node: NodeSpec's first five fields (see build.plain_nodes)
+            ns = NodeSpec(*ns)
+        if ns.op is None:
+            for sub in self.lower(ns):
+                self.add(sub)
+            self.exprs[ns.name] = ns.expr
+            return
+        name = ns.name
+        if name in self.index:
+            raise _Found(_TWICE, self.twice(name, ns.pos))
+        cls, attrs = self.layer(ns)
+        args, needs = self.args(ns, ns.inputs)
+        slot = len(self.has_grad)
+        self.index[name] = slot
+        self.has_grad.append(cls.takes_grad)
+        self.steps.append(Step(slot, name, cls.op, cls, args, attrs, self.shared.setdefault(needs, needs)))
+        if self.lines is not None:
+            self.lines.append(ns.pos[0] if ns.pos else 0)
+            self.cols.append(ns.pos[1] if ns.pos else 0)
+        if not cls.elementwise or attrs:
+            self.scalars = False
+
+    def layer(self, ns: NodeSpec) -> tuple[type, dict]:
+        """A node's layer class and attributes, checked; on an error its name is still known (see drain)."""
+        name, op = ns.name, ns.op
+        cls = LAYERS.get(op) if type(op) is str else None
+        try:
+            if cls is None:
+                hint = suggest(op, LAYERS) if type(op) is str else ""
+                raise self.err(f"unknown op '{op}'{hint} in node '{name}' (see: cgcalc ops)", ns.op_pos, name)
+            if len(ns.inputs) != cls.arity:
+                s = "" if cls.arity == 1 else "s"
+                msg = f"op '{op}' takes {cls.arity} input{s}, node '{name}' gives {len(ns.inputs)}"
+                raise self.err(msg, ns.op_pos, name)
+            try:
+                return cls, cls.check_attrs(ns.attrs) if ns.attrs else self.default_attrs(cls)
             except GraphError as e:
-                raise err(f"node '{ns.name}': {e.message}", ns.attr_pos or ns.pos, ns.name) from None
-        else:
-            attrs_of.append(cls.attr_defaults)  # shared, never mutated
-        d = []
-        for i, ref in enumerate(ns.inputs):
-            if type(ref) is str:
-                j = node_index.get(ref)
-                if j is not None:
-                    d.append(j)
-                elif ref not in input_index:
-                    pos = ns.in_pos[i] if i < len(ns.in_pos) else ns.pos
-                    known = [*input_index, *node_index]
-                    raise err(f"undefined name '{ref}' in node '{ns.name}'{suggest(ref, known)}", pos, ns.name)
-        deps.append(d)
+                raise self.err(f"node '{name}': {e.message}", ns.attr_pos or ns.pos, name) from None
+        except GraphError as e:
+            self.index[name] = -1  # defined, for the names that refer to it (resolve)
+            self.late[name] = ns.pos
+            raise _Found(_NODE, e) from None
 
-    order = _toposort(nodes, deps, err)
-
-    # slots: inputs, nodes in execution order, constants
-    names = [inp.name for inp in spec.inputs] + [nodes[j].name for j in order]
-    index = {name: s for s, name in enumerate(names)}
-    n_named = len(names)
-    constants: list[float] = []
-    const_slot: dict[float, int] = {}
-    # every node takes its true gradient, also one fed only by constants or `grad: false` inputs (the output
-    # may depend on it all the same); only constants, `grad: false` inputs and the nodes of an op whose output
-    # is an index or a count (argmax, accuracy: takes_grad false) take none
-    has_grad = [inp.grad for inp in spec.inputs] + [True] * len(nodes)
-    steps = []
-    shared: dict[tuple, tuple] = {}
-    for j in order:
-        ns = nodes[j]
-        args = []
-        for ref in ns.inputs:
-            if type(ref) is str:
-                args.append(index[ref])
-            else:
-                key = ref if ref == ref else "nan"
-                if key not in const_slot:
-                    const_slot[key] = len(names) + len(constants)
-                    constants.append(ref)
-                args.append(const_slot[key])
-        slot = index[ns.name]
-        needs = tuple([a < n_named and has_grad[a] for a in args])
-        needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
-        cls = LAYERS[ns.op]
-        if not cls.takes_grad:
-            has_grad[slot] = False  # before the nodes that use it: the order is topological
-        steps.append(Step(slot, ns.name, ns.op, cls, tuple(args), attrs_of[j], needs, ns))
-
-    for name, pos in zip(spec.outputs, spec.outputs_pos):
-        if name not in index:
-            raise err(f"output '{name}' is not an input or a node{suggest(name, index)}", pos)
-
-    plan = Plan(
-        spec, tuple(names), index, spec.inputs, tuple(steps), tuple(constants), (), tuple(has_grad), spec.outputs
-    )
-    shapes, plan.layouts = plan.infer([inp.shape for inp in spec.inputs])
-    plan.shapes = tuple(shapes[: len(names)])
-    return plan
-
-
-def compile_plain(spec: GraphSpec, raw: dict, positions: dict | None = None) -> Plan | None:
-    """The straight path for a graph whose nodes are all {op: OP, in: [...]}, each written after its inputs
-    (as a generated graph usually is): one pass over the values json (or fastyaml) read, no NodeSpec record
-    per node. With `positions` (fastyaml's {(section, name): (line, col)}), the values are fastyaml's: every
-    scalar a str, numbers as written; the nodes' positions are kept (Plan.pos_of) for warnings.
-
-    Returns None for anything else, or anything wrong (a name used twice, an unknown op, a node used before
-    it is defined...): the general path then reads the file and reports it with its line and column. The
-    Plan is the one compile_spec makes of the same file (tested), except that its steps have no NodeSpec.
-    Each node's object is emptied once read, so that the file's values and the plan never take memory
-    together: the caller must read the text again if this returns None.
-    """
-    inputs = spec.inputs
-    n_in = len(inputs)
-    n_named = n_in + len(raw)
-    text = positions is not None
-    # every name at once, in C (no resizing per node); a node's slot is set when it is reached, so a
-    # name still None is a node written further down
-    index: dict = dict.fromkeys([inp.name for inp in inputs])
-    index.update(dict.fromkeys(raw))
-    if len(index) != n_named:  # a name used twice (JSON refuses a node name twice; an input's, not)
-        return None
-    if text and any(len(n) in (3, 8) and parse_number(n) is not None for n in index):
-        return None  # a name like `inf` or `nan`, which YAML's reader takes as a number in `in`: general path
-    for s_, inp in enumerate(inputs):
-        index[inp.name] = s_
-    if text:
-        from array import array
-
-        lines, cols = array("l", [0]) * len(raw), array("l", [0]) * len(raw)  # 0: no position
-    has_grad = [inp.grad for inp in inputs]
-    constants: list[float] = []
-    const_slot: dict = {}
-    shared: dict[tuple, tuple] = {}
-    defaults: dict[type[Layer], dict] = {}
-    steps = []
-    new = tuple.__new__  # a Step without NamedTuple's Python-level __new__ or _make
-    layers = LAYERS
-    get = index.__getitem__
-    grad_of = has_grad.__getitem__
-    scalars = all(not inp.shape for inp in inputs)  # and every op elementwise: every shape is ()
-    slot = n_in
-    for name, val in raw.items():
-        if type(val) is not dict or len(val) != 2:
-            return None
-        op, ins = val.get("op"), val.get("in")
-        cls = layers.get(op) if type(op) is str else None
-        if text and type(ins) is str:
-            ins = [ins]  # `in: x` for one input
-        if cls is None or type(ins) is not list or len(ins) != cls.arity:
-            return None
+    def default_attrs(self, cls: type) -> dict:
+        """The checked attributes of a node of `cls` that gives none: one dict per op, shared (never mutated);
+        an op that needs one (reshape's shape, clip's bounds) raises GraphError saying so."""
         attrs = cls.attr_defaults
         if attrs:
-            try:
-                attrs = default_attrs(cls, defaults)
-            except GraphError:
-                return None  # an attribute the op needs (reshape's shape): the general path says so
-        if not cls.elementwise or attrs:
-            scalars = False
+            attrs = self.defaults.get(cls)
+            if attrs is None:
+                attrs = self.defaults[cls] = cls.check_attrs({})
+        return attrs
+
+    def lower(self, ns: NodeSpec) -> list[NodeSpec]:
+        from .expr import lower  # only for a graph with expressions (3 ms of start-up otherwise)
+
+        self.constants_last()
         try:
-            args = tuple(map(get, ins))  # names written above: the common case, in C
-            needs = tuple(map(grad_of, args))
-        except (KeyError, TypeError):  # a number, or anything else
-            args = _plain_args(ins, index, n_named, constants, const_slot, text)
-            if args is None:
-                return None
-            needs = tuple([a < n_named and has_grad[a] for a in args])
-        needs = shared.setdefault(needs, needs)  # a handful of distinct tuples, shared by all the steps
-        has_grad.append(cls.takes_grad)  # every node takes a gradient, but argmax's (see compile_spec)
-        index[name] = slot
-        steps.append(new(Step, (slot, name, cls.op, cls, args, attrs, needs, None)))
-        val.clear()
-        if text:
-            pos = positions.get(("nodes", name))
-            if pos:
-                lines[slot - n_in], cols[slot - n_in] = pos
-        slot += 1
-    names = tuple(index)  # inputs, then nodes: insertion order
-    if not (all(map(str.isidentifier, names)) and "".join(names).isascii()):  # NAME_RE, in C
-        return None
-    for out in spec.outputs:
-        if out not in index:
-            return None
-    plan = Plan(
-        spec,
-        names,
-        index,
-        inputs,
-        tuple(steps),
-        tuple(constants),
-        (),
-        tuple(has_grad),
-        spec.outputs,
-        (lines, cols) if text else None,
-    )
-    if scalars:  # every layer sees its inputs as they are
-        shapes: list = [()] * n_named
-        plan.layouts = (None,) * len(steps)
-    else:
-        try:
-            shapes, plan.layouts = plan.infer([inp.shape for inp in inputs])
-        except GraphError:
-            return None
-    plan.shapes = tuple(shapes[:n_named])
-    return plan
+            return lower(ns, self.file, self.limits.max_depth)
+        except GraphError as e:
+            raise _Found(_EXPR, e) from None
 
+    def args(self, ns: NodeSpec | tuple, ins) -> tuple[tuple, tuple]:
+        """A node's argument slots and gradient needs, one input at a time: names (also of nodes further down:
+        the name stands in its slot until `resolve`), and numbers (constants)."""
+        index, known, out, later = self.index, self.known, [], False
+        for r in ins:
+            t = type(r)
+            if t is str:
+                a = index.get(r)
+                if a is None:
+                    a = known.get(r)  # a constant written so before, in a fast reading of YAML
+                    if a is None:
+                        a = self.unknown(ns, r)
+                        later = later or type(a) is str
+            elif t is float or t is int:  # never bool: type(True) is bool
+                a = known.get(r if r == r else "nan")  # as float(r) would be: -0.0 == 0.0 == 0
+                if a is None:
+                    a = self.constant(float(r))
+            else:  # only from a fast reading, whose values the builder did not check
+                raise _Found(_NODE, self.err(f"bad input {r!r} of node '{ns[0]}'", ns[4], ns[0]))
+            out.append(a)
+        has_grad = self.has_grad
+        n = len(has_grad)
+        if later or self.const_base is None:  # a name further down: its needs are set in `resolve`
+            return tuple(out), tuple([type(a) is str or (0 <= a < n and has_grad[a]) for a in out])
+        return tuple(out), tuple([a < n and has_grad[a] for a in out])  # a constant (its slot >= n) takes none
 
-def default_attrs(cls: type[Layer], cache: dict) -> dict:
-    """The checked attributes of a node of `cls` that gives none (one dict per op per graph, shared): an op
-    that needs one (reshape's shape, clip's bounds) raises GraphError saying so."""
-    attrs = cache.get(cls)
-    if attrs is None:
-        attrs = cache[cls] = cls.check_attrs({})
-    return attrs
+    def unknown(self, ns: NodeSpec | tuple, r: str) -> int | str:
+        """An input that is not a name defined so far: a number as written (a fast reading of YAML), or the
+        name of a node further down (kept for `resolve`), or of nothing."""
+        x = parse_number(r) if self.numbers_as_text else None
+        if x is not None:
+            a = self.constant(x)
+            if self.const_base is not None:
+                self.known[r] = a
+            return a
+        if not self.pending or self.pending[-1][0] != len(self.steps):
+            self.pending.append((len(self.steps), NodeSpec(*ns)))
+        return r
 
-
-def _plain_args(
-    ins: list, index: dict, n_named: int, constants: list, const_slot: dict, text: bool = False
-) -> tuple | None:
-    """The argument slots of a node's "in": names written above, or numbers (constants: JSON numbers, or
-    with `text` numbers as YAML writes them); None for anything else."""
-    args = []
-    for r in ins:
-        t = type(r)
-        if t is str:
-            a = index.get(r)
-            if a is not None:
-                args.append(a)
-                continue
-            if not text or r in index:  # undefined, or defined further down: the general path sorts it out
-                return None
-            r = parse_number(r)
-            if r is None:
-                return None
-        elif t is not float and t is not int:  # never bool: type(True) is bool
-            return None
-        x = float(r)
+    def constant(self, x: float) -> int:
         key = x if x == x else "nan"
-        a = const_slot.get(key)
+        a = self.const_slot.get(key)
         if a is None:
-            a = const_slot[key] = n_named + len(constants)
-            constants.append(x)
-        args.append(a)
-    return tuple(args)
+            k = len(self.constants)
+            a = self.const_slot[key] = -1 - k if self.const_base is None else self.const_base + k
+            self.constants.append(x)
+        if self.const_base is None and (not self.with_consts or self.with_consts[-1] != len(self.steps)):
+            self.with_consts.append(len(self.steps))  # (when it is known, `known` finds it from the next one on)
+        return a
 
+    def constants_last(self) -> None:
+        """An expression makes more nodes than the reading counted: the constants' slots so far become -1, -2,
+        ... (their slots are given at the end, see `plan`)."""
+        base, self.const_base, self.known = self.const_base, None, {}
+        if base is None or not self.constants:
+            return
+        self.const_slot = {k: base - 1 - a for k, a in self.const_slot.items()}
+        for i, st in enumerate(self.steps):
+            if any(a >= base for a in st.args if type(a) is int):
+                self.steps[i] = st._replace(
+                    args=tuple(a if type(a) is str or a < base else base - 1 - a for a in st.args)
+                )
+                self.with_consts.append(i)
 
-def _toposort(nodes: list[NodeSpec], deps: list[list[int]], err) -> list[int]:
-    """Kahn's algorithm; among the ready nodes the first in the file goes first."""
-    n = len(nodes)
-    if all(not d or max(d) < j for j, d in enumerate(deps)):
-        return list(range(n))  # already in order: Kahn's with file-order ties would give exactly this
-    indeg = [0] * n
-    users: list[list[int]] = [[] for _ in range(n)]
-    for j, d in enumerate(deps):
-        for k in set(d):
-            indeg[j] += 1
-            users[k].append(j)
-    ready = [j for j in range(n) if indeg[j] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        j = heapq.heappop(ready)
-        order.append(j)
-        for u in users[j]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(ready, u)
-    if len(order) == n:
+    def resolve(self) -> None:
+        """The names of nodes further down, in the steps that use them; an undefined name is an error."""
+        for i, ns in self.pending:
+            st = self.steps[i]
+            for k, a in enumerate(st.args):
+                if type(a) is str and a not in self.index:
+                    pos = ns.in_pos[k] if k < len(ns.in_pos) else ns.pos
+                    msg = f"undefined name '{a}' in node '{ns.name}'{suggest(a, self.index)}"
+                    raise _Found(_NODE, self.err(msg, pos, ns.name))
+            if self.error is None:
+                args = tuple(self.index[a] if type(a) is str else a for a in st.args)
+                n, has_grad = len(self.has_grad), self.has_grad
+                needs = tuple([0 <= a < n and has_grad[a] for a in args])  # argmax's node takes none
+                self.steps[i] = st._replace(args=args, needs=self.shared.setdefault(needs, needs))
+
+    def drain(self, nodes: Iterator[NodeSpec]) -> None:
+        """After an error: read the rest of the nodes for an error that comes first (a bad expression, a name
+        used twice), and for undefined names before it. (A reading with positions has found its own errors
+        before it handed on the first node: see build.Builder.nodes.)"""
+        for ns in nodes:
+            if self.error[0] == _EXPR:
+                continue  # only the reader's errors come before it
+            ns = NodeSpec(*ns)
+            try:
+                subs = self.lower(ns) if ns.op is None else [ns]
+                for sub in subs:
+                    if sub.name in self.index:
+                        if self.error[0] > _TWICE:
+                            raise _Found(_TWICE, self.twice(sub.name, sub.pos))
+                    else:
+                        self.index[sub.name] = -1
+                        self.late[sub.name] = sub.pos
+            except _Found as found:
+                self.error = (found.rank, found.error)
+        if self.error[0] == _NODE and self.pending:
+            try:
+                self.resolve()
+            except _Found as found:
+                self.error = (found.rank, found.error)
+
+    def twice(self, name: str, pos: Pos) -> GraphError:
+        slot = self.index[name]
+        if slot < len(self.inputs):
+            kind, first = "an input", self.inputs[slot].pos
+        else:
+            kind, first = "a node", self.pos_at(slot) if slot >= 0 else self.late.get(name)
+        where = f" at line {first[0]}" if first else ""
+        return self.err(f"name '{name}' is used twice (first as {kind}{where})", pos, name)
+
+    def pos_at(self, slot: int) -> Pos:
+        if self.lines is None:
+            return None
+        i = slot - len(self.inputs)
+        return (self.lines[i], self.cols[i]) if self.lines[i] else None
+
+    # --- the plan ---------------------------------------------------------------------------------------
+
+    def plan(self, spec: GraphSpec) -> Plan:
+        """Constants' slots, the order of execution, outputs, shapes."""
+        n_named = len(self.has_grad)
+        assert self.const_base in (None, n_named), "a node the reading did not count"
+        steps = self.reorder(self.toposort()) if self.pending else self.steps
+        for i in self.with_consts:
+            st = steps[i]
+            steps[i] = st._replace(args=tuple(a if a >= 0 else n_named - 1 - a for a in st.args))
+        for name, pos in zip(spec.outputs, spec.outputs_pos):
+            if name not in self.index:
+                raise self.err(f"output '{name}' is not an input or a node{suggest(name, self.index)}", pos)
+        names = tuple(self.index)  # inputs, then nodes: slot order (see reorder)
+        lines = (self.lines, self.cols) if self.lines is not None else None
+        plan = Plan(spec, names, self.index, self.inputs, tuple(steps), tuple(self.constants), (),
+                    tuple(self.has_grad), spec.outputs, lines)  # fmt: skip
+        if self.scalars:  # every layer sees its inputs as they are
+            shapes: list = [()] * n_named
+            plan.layouts = (None,) * len(steps)
+        else:
+            shapes, plan.layouts = plan.infer([inp.shape for inp in self.inputs])
+        plan.shapes = tuple(shapes[:n_named])
+        return plan
+
+    def toposort(self) -> list[int]:
+        """Kahn's algorithm on the steps (in file order); among the ready nodes the first in the file goes first."""
+        n_in, n = len(self.inputs), len(self.steps)
+        deps = [[a - n_in for a in st.args if n_in <= a < n_in + n] for st in self.steps]  # not constants
+        indeg = [0] * n
+        users: list[list[int]] = [[] for _ in range(n)]
+        for j, d in enumerate(deps):
+            for k in set(d):
+                indeg[j] += 1
+                users[k].append(j)
+        ready = [j for j in range(n) if indeg[j] == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            j = heapq.heappop(ready)
+            order.append(j)
+            for u in users[j]:
+                indeg[u] -= 1
+                if indeg[u] == 0:
+                    heapq.heappush(ready, u)
+        if len(order) < n:
+            raise self.cycle(deps, {j for j in range(n) if indeg[j] > 0})
         return order
-    # a cycle: walk from the first node left over along its remaining dependencies until one repeats
-    left = {j for j in range(n) if indeg[j] > 0}
-    j = min(left)
-    seen: dict[int, int] = {}
-    path: list[int] = []
-    while j not in seen:
-        seen[j] = len(path)
-        path.append(j)
-        j = next(k for k in deps[j] if k in left)
-    cycle = path[seen[j] :]
-    first = min(cycle)
-    k = cycle.index(first)
-    cycle = cycle[k:] + cycle[:k]
-    # deps point backwards (node -> its input); show the direction data flows
-    members = [nodes[c].name for c in reversed(cycle)]
-    members = members[-1:] + members[:-1]
-    text = " -> ".join(members + [members[0]])
-    return _raise(err(f"cycle: {text}", nodes[first].pos, nodes[first].name))
 
+    def cycle(self, deps: list[list[int]], left: set[int]) -> GraphError:
+        """Walk from the first node left over along its remaining inputs until one repeats."""
+        j = min(left)
+        seen: dict[int, int] = {}
+        path: list[int] = []
+        while j not in seen:
+            seen[j] = len(path)
+            path.append(j)
+            j = next(k for k in deps[j] if k in left)
+        cycle = path[seen[j] :]
+        k = cycle.index(min(cycle))
+        cycle = cycle[k:] + cycle[:k]
+        # deps point backwards (node -> its input); show the direction data flows
+        members = [self.steps[c].name for c in reversed(cycle)]
+        members = members[-1:] + members[:-1]
+        first = self.steps[cycle[0]]
+        return self.err(f"cycle: {' -> '.join(members + [members[0]])}", self.pos_at(first.slot), first.name)
 
-def _raise(e: Exception):
-    raise e
+    def reorder(self, order: list[int]) -> list[Step]:
+        """The steps in execution order, with their slots (and the index, positions, with_consts) to match."""
+        n_in, n_named = len(self.inputs), len(self.has_grad)
+        new_slot = [0] * len(order)
+        for k, j in enumerate(order):
+            new_slot[j] = n_in + k
+        steps = []
+        for j in order:
+            st = self.steps[j]
+            args = tuple(a if a < n_in or a >= n_named else new_slot[a - n_in] for a in st.args)  # not constants
+            steps.append(st._replace(slot=new_slot[j], args=args))
+        self.index = {inp.name: s for s, inp in enumerate(self.inputs)}
+        self.index.update((st.name, st.slot) for st in steps)
+        self.has_grad[n_in:] = [self.has_grad[n_in + j] for j in order]
+        self.with_consts = [new_slot[j] - n_in for j in self.with_consts]
+        if self.lines is not None:
+            self.lines = type(self.lines)("l", [self.lines[j] for j in order])
+            self.cols = type(self.cols)("l", [self.cols[j] for j in order])
+        return steps

@@ -221,7 +221,6 @@ def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
                     op_pos=at(off),
                     in_pos=tuple(at(o) for _, o in refs),
                     attr_pos=at(off),
-                    origin=spec.name,
                 )
             )
             results.append((name, off))

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from ..errors import GraphError, ShapeError
 from .base import Layer, Layout, fmt_shape
-from .spec import GraphSpec, InputSpec, NodeSpec
+from .spec import GraphSpec, InputSpec
 
 
 class Step(NamedTuple):
@@ -20,7 +20,6 @@ class Step(NamedTuple):
     args: tuple[int, ...]  # slots of its inputs (names or constants)
     attrs: dict
     needs: tuple[bool, ...]  # which inputs take a gradient
-    spec: NodeSpec | None  # as read; None when compiled straight from the file's values (compile_plain)
 
 
 class Plan:
@@ -64,12 +63,10 @@ class Plan:
         self.layouts: tuple[Layout | None, ...] | None = None  # per step, with the file's values (see infer)
         self.has_grad = has_grad  # per input and node: does it take a gradient? (every node; a grad-true input)
         self.outputs = outputs
-        self.lines = lines  # compile_plain from YAML: each step's (line, column) as two arrays (0: unknown)
+        self.lines = lines  # each step's (line, column) as two arrays (0: unknown); None: none known (JSON)
 
     def pos_of(self, st: Step):
         """Where a step's node is written: (line, column), or None."""
-        if st.spec is not None:
-            return st.spec.pos
         if self.lines is not None:
             i = st.slot - len(self.inputs)
             line, col = self.lines[0][i], self.lines[1][i]

@@ -119,14 +119,12 @@ def trained_document(plan: Plan, values: Mapping[str, Any]) -> dict:
             v = v.tolist() if getattr(v, "ndim", 0) else float(v)
         inputs[inp.name] = v if inp.grad else {"value": v, "grad": False}
     nodes: dict[str, Any] = {}
-    if all(st.spec is not None for st in plan.steps):
-        for ns in spec.nodes:
-            if ns.expr is not None:
-                nodes[ns.name] = ns.expr
-            else:
-                nodes[ns.name] = {"op": ns.op, "in": list(ns.inputs), **ns.attrs}
-    else:  # compiled straight from the file's values (no expressions there): the steps are the nodes
-        for st in plan.steps:
+    for st in plan.steps:  # the nodes in the order they run (each after its inputs)
+        if "." in st.name:
+            continue  # an inner node of an expression (no name a file writes has a dot): written as the expression
+        if st.name in spec.exprs:
+            nodes[st.name] = spec.exprs[st.name]
+        else:
             ins = [plan.names[a] if a < plan.n_named else plan.constants[a - plan.n_named] for a in st.args]
             nodes[st.name] = {"op": st.op, "in": ins, **_file_attrs(st.cls, st.attrs)}
     doc = {"name": spec.name, "description": spec.description, "inputs": inputs, "nodes": nodes}

@@ -1,23 +1,76 @@
-"""Graph text -> GraphSpec: the readers. The only module that imports yaml.
+"""Graph text -> a Reading, for the compiler: the readers. The only module that imports yaml.
 
 JSON files (`.json`) are read by the json module and YAML files in the usual plain subset by fastyaml;
-anything else, and every error, by PyYAML (composed nodes with positions, never constructed objects). The
-values go to spec._Builder, or for the straight path (json_head, yaml_head) to compiler.compile_plain.
+anything else by PyYAML (composed nodes with positions, never constructed objects). Their values go to
+build.Builder, which hands the compiler the records. A file is read once; only when a fast reading has an
+error is its text read again, by marks.py or fastyaml (never PyYAML), to say where.
 """
 
 from __future__ import annotations
 
 import os
+from itertools import compress, repeat
 
-from ..core.spec import GraphSpec, Limits, Pos, _Builder, _FastYaml, _Plain
+from ..core.spec import Limits, Pos
 from ..errors import GraphError
 from ..numbers import parse_number
+from .build import Builder
+
+
+class Plain:
+    """The builder's view (build.Builder) of json.loads' values: no positions; keys unique (see _no_key_lost)."""
+
+    composed = False
+    numbers_as_text = False  # a str is text; numbers are int and float
+
+    @staticmethod
+    def kind(n) -> str:
+        if isinstance(n, dict):
+            return "mapping"
+        if isinstance(n, list):
+            return "sequence"
+        return "scalar"
+
+    @staticmethod
+    def pos(n) -> Pos:
+        return None
+
+    @staticmethod
+    def items(n):
+        return list(n.items())
+
+    @staticmethod
+    def seq(n):
+        return n
+
+    @staticmethod
+    def text(n) -> str:
+        if n is None:
+            return "null"
+        if isinstance(n, bool):
+            return "true" if n else "false"
+        return n if isinstance(n, str) else repr(n)
+
+    @staticmethod
+    def plain(n) -> bool:
+        return not isinstance(n, str)
+
+
+class FastYaml(Plain):
+    """The builder's view of fastyaml's values: plain data in which every scalar is a str, as written, unquoted."""
+
+    numbers_as_text = True
+
+    @staticmethod
+    def plain(n) -> bool:
+        return True
 
 
 class _Yaml:
-    """A view of PyYAML's composed nodes, for spec._Builder."""
+    """The builder's view (build.Builder) of PyYAML's composed nodes."""
 
     composed = True
+    numbers_as_text = False
 
     @staticmethod
     def kind(n) -> str:
@@ -116,101 +169,8 @@ def _composed(text: str | bytes, file: str | None):
     return root
 
 
-def _head_text(text: str | bytes, limits: Limits) -> str | None:
-    """The text for a straight path, or None (too large, not UTF-8: `parse` says so)."""
-    if len(text) > limits.max_file_bytes:
-        return None
-    if isinstance(text, bytes):
-        try:
-            return text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None
-    return text
-
-
-def _default_name(name: str | None, file: str | None) -> str:
-    return name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
-
-
-def json_head(
-    text: str | bytes, file: str | None = None, *, name: str | None = None, limits: Limits | None = None
-) -> tuple[GraphSpec, dict] | None:
-    """For JSON text: its GraphSpec without the nodes, and the 'nodes' object as read, for the compiler to
-    take straight from the JSON values (compiler.compile_plain). None when that is not how to read it
-    (not JSON, no nodes object, or anything to report: `parse` then reads it and says where)."""
-    limits = limits or Limits.from_env()
-    text = _head_text(text, limits)
-    if text is None:
-        return None
-    default_name = _default_name(name, file)
-    # Read without the hook that refuses a key written twice (a Python call per object), then count: every
-    # key is followed by one ':', so if the file has as many ':' as the values read have keys, no key was
-    # lost to a duplicate. (A ':' inside a string, a description say, makes the counts differ: then the
-    # file is read again with the hook.)
-    plain = _json_plain(text, unique=False)
-    for unique in (False, True):
-        if plain is None:
-            return None
-        try:
-            head = _Builder(_Plain, file, limits).graph(plain, default_name, raw_nodes=True)
-        except GraphError:
-            return None
-        if head[1] is None:
-            return None
-        if unique or _keys(plain) == text.count(":"):
-            return head
-        plain = _json_plain(text)
-    return None
-
-
-def yaml_head(
-    text: str | bytes, file: str | None = None, *, name: str | None = None, limits: Limits | None = None
-) -> tuple[GraphSpec, dict, dict] | None:
-    """json_head for YAML in fastyaml's subset: the GraphSpec without its nodes, the nodes as fastyaml read
-    them (every scalar a str) and fastyaml's positions, for compiler.compile_plain; None otherwise."""
-    from . import fastyaml
-
-    limits = limits or Limits.from_env()
-    text = _head_text(text, limits)
-    read = fastyaml.read(text) if text is not None else None
-    if read is None:
-        return None
-    try:
-        head = _Builder(_FastYaml, file, limits, read[1]).graph(read[0], _default_name(name, file), raw_nodes=True)
-    except GraphError:
-        return None
-    return None if head[1] is None else (head[0], head[1], read[1])
-
-
-def _keys(top: dict) -> int:
-    """The keys of a graph's JSON values as the builder accepted them (only the top, inputs, an input's
-    {value, grad} and nodes hold objects: anything else would have been refused)."""
-    n = len(top)
-    inputs = top.get("inputs")
-    if type(inputs) is dict:
-        n += len(inputs) + sum(len(v) for v in inputs.values() if type(v) is dict)
-    nodes = top["nodes"]
-    try:
-        return n + len(nodes) + sum(map(len, nodes.values()))
-    except TypeError:  # a node that is not an object: compile_plain takes no such graph anyway
-        return -1
-
-
-def parse(
-    text: str | bytes,
-    file: str | None = None,
-    *,
-    name: str | None = None,
-    limits: Limits | None = None,
-    json_first: bool = False,
-    fast: bool = True,
-) -> GraphSpec:
-    """Read a graph's text (YAML, or JSON when json_first) into a GraphSpec; raises GraphError.
-
-    The fast readers (json, fastyaml) keep only each entry's line: on an error they step aside and PyYAML
-    reads the file again, to report it with its line and column; callers that find an error later (the
-    compiler) do the same when `spec.exact_positions` is False (fast=False)."""
-    limits = limits or Limits.from_env()
+def decode(text: str | bytes, file: str | None, limits: Limits) -> str:
+    """A graph file's text: refused over the size limit, or when it is not UTF-8 (a BOM is dropped)."""
     if len(text) > limits.max_file_bytes:
         raise GraphError(
             f"file is {len(text):,} bytes, over the limit of {limits.max_file_bytes:,} "
@@ -219,33 +179,80 @@ def parse(
         )
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8-sig")
+            return text.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise GraphError(f"the file is not UTF-8 text (byte {e.start})", file=file) from None
-    default_name = _default_name(name, file)
-    if json_first and fast:
-        plain = _json_plain(text)
-        if plain is not None:
-            try:
-                return _Builder(_Plain, file, limits).graph(plain, default_name)
-            except GraphError as e:
-                # found again below with its line and column, unless YAML cannot read this JSON at all
-                try:
-                    root = _composed(text, file)
-                except GraphError:
-                    raise e from None
-                return _Builder(_Yaml, file, limits).graph(root, default_name)
-    elif fast:
-        from . import fastyaml
+    return text
 
-        read = fastyaml.read(text)
-        if read is not None:
+
+def _default_name(name: str | None, file: str | None) -> str:
+    return name or (os.path.splitext(os.path.basename(file))[0] if file else "graph")
+
+
+def read_graph(
+    text: str,
+    file: str | None = None,
+    *,
+    name: str | None = None,
+    limits: Limits | None = None,
+    json: bool = False,
+    again: str | None = None,
+) -> Builder:
+    """A Reading of a graph's text (see `decode`) for compiler.compile_graph: JSON first when `json` (JSON is
+    also YAML), then YAML in fastyaml's subset, then any YAML (PyYAML: the only reading that may read tags,
+    anchors, quotes). Raises GraphError for the file's head (name, description, inputs).
+
+    The reading of json or fastyaml is fast: its errors have no line or column. A caller that meets one
+    reads the text again with `again=reading.reader`: into values that each know where they stand
+    (marks.py), compiled the same way, which then says where."""
+    limits = limits or Limits.from_env()
+    default_name = _default_name(name, file)
+    if again == "json" or (json and again is None):
+        values = None if again else _json_values(text)
+        if values is not None and _no_key_lost(text, values):
             try:
-                return _Builder(_FastYaml, file, limits, read[1]).graph(read[0], default_name)
+                return Builder(Plain, file, limits, reader="json").read(values, default_name)
             except GraphError:
-                pass  # found again below, with its line and column
-    root = _composed(text, file)
-    return _Builder(_Yaml, file, limits).graph(root, default_name)
+                pass  # read again, with positions
+        if again or values is not None:
+            from .marks import Lines, MarkedView, json_marked
+
+            return Builder(MarkedView(Lines(text)), file, limits).read(json_marked(text), default_name)
+    from . import fastyaml
+
+    if again == "fastyaml":
+        from .marks import MarkedView
+
+        return Builder(MarkedView(), file, limits).read(fastyaml.read_marked(text), default_name)
+    read = fastyaml.read(text)
+    if read is not None:
+        try:
+            return Builder(FastYaml, file, limits, read[1], reader="fastyaml").read(read[0], default_name)
+        except GraphError:
+            return read_graph(text, file, name=name, limits=limits, again="fastyaml")
+    return Builder(_Yaml, file, limits).read(_composed(text, file), default_name)
+
+
+def _no_key_lost(text: str, values) -> bool:
+    """Did json.loads keep every key? It reads without a hook that refuses a key written twice (a Python call
+    per object), so count: each key is followed by one ':', and in a valid graph only its name and
+    description may hold one in a string (names, ops and expressions cannot; numbers are numbers). So if the
+    text has as many ':' as the values have keys plus those, no key was lost to a duplicate; otherwise the
+    graph is wrong somewhere, and the marked reading says where. (An escaped ':', \\u003a, in the name or
+    description could hide one: such a text is read the marked way too.)"""
+    if type(values) is not dict:
+        return False
+    n = len(values)
+    for key in ("name", "description"):
+        if type(values.get(key)) is str and ":" in values[key]:
+            if "\\u003" in text:
+                return False
+            n += values[key].count(":")
+    for key in ("inputs", "nodes"):
+        d = values.get(key)
+        if type(d) is dict:  # and in it, the objects: an input's {value, grad}, the nodes (expressions are str)
+            n += len(d) + sum(map(len, compress(d.values(), map(isinstance, d.values(), repeat(dict)))))
+    return n == text.count(":")
 
 
 def _json_int(text: str) -> int | float:
@@ -253,21 +260,13 @@ def _json_int(text: str) -> int | float:
     return int(text) if len(text) <= 15 else float(text)
 
 
-def _json_plain(text: str, unique: bool = True):
-    """JSON values, or None when the text is not JSON (the YAML path then reports the error); unique:
-    None also when an object has a key twice (else the last one is kept)."""
+def _json_values(text: str):
+    """JSON values (of a key written twice, the last), or None when the text is not JSON (then it is read as
+    YAML, which reports the error)."""
     import json
 
-    def pairs(items):
-        d = dict(items)
-        if len(d) != len(items):
-            raise ValueError("duplicate key")
-        return d
-
     try:
-        return json.loads(
-            text, object_pairs_hook=pairs if unique else None, parse_constant=lambda c: None, parse_int=_json_int
-        )
+        return json.loads(text, parse_constant=lambda c: None, parse_int=_json_int)
     except (ValueError, RecursionError):
         return None
 
@@ -285,7 +284,7 @@ def parse_value(text: str, what: str, limits: Limits | None = None):
     limits = limits or Limits.from_env()
     if len(text) > limits.max_file_bytes:
         raise GraphError(f"{what} is over {limits.max_file_bytes:,} bytes")
-    b = _Builder(_Yaml, None, limits)
+    b = Builder(_Yaml, None, limits)
     try:
         node = _compose_yaml(text, None)
     except GraphError:
