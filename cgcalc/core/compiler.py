@@ -61,7 +61,7 @@ class _Compiler:
         # by slot: every node takes its true gradient (the output may depend on it), but a node of an op whose
         # output is an index or a count (argmax, accuracy: takes_grad false); a constant takes none
         self.has_grad = [inp.grad for inp in self.inputs]
-        self.defaults: dict[type, dict] = {}  # the checked attributes of an op's node that gives none, by op
+        self.defaults: dict[type, dict] = {}  # by op: the checked attributes of a node that gives none
         self.exprs: dict[str, str] = {}  # each node written as an expression: its text
         self.steps: list[Step] = []
         self.constants: list[float] = []
@@ -72,13 +72,11 @@ class _Compiler:
         self.with_consts: list[int] = []  # steps whose arguments include constants, when it is not
         self.pending: list[tuple[int, NodeSpec]] = []  # steps with a name not yet defined among their inputs
         self.scalars = all(not inp.shape for inp in self.inputs)  # and every op elementwise: every shape is ()
+        self.lines = self.cols = None  # the steps' lines and columns, when the reading has them
         if reading.positions:
             from array import array
 
-            self.lines: array | None = array("l")
-            self.cols = array("l")
-        else:
-            self.lines = None
+            self.lines, self.cols = array("l"), array("l")
         self.late: dict[str, Pos] = {}  # nodes read on after an error (see drain)
         self.error: tuple[int, GraphError] | None = None
 
@@ -163,7 +161,8 @@ class _Compiler:
             self.scalars = False
 
     def layer(self, ns: NodeSpec) -> tuple[type, dict]:
-        """A node's layer class and attributes, checked; on an error its name is still known (see drain)."""
+        """A node's layer class and checked attributes (for a node that gives none, one dict per op, shared and
+        never mutated: an op may need one, reshape its shape); on an error its name is still known (see drain)."""
         name, op = ns.name, ns.op
         cls = LAYERS.get(op) if type(op) is str else None
         try:
@@ -175,23 +174,17 @@ class _Compiler:
                 msg = f"op '{op}' takes {cls.arity} input{s}, node '{name}' gives {len(ns.inputs)}"
                 raise self.err(msg, ns.op_pos, name)
             try:
-                return cls, cls.check_attrs(ns.attrs) if ns.attrs else self.default_attrs(cls)
+                if ns.attrs or not cls.attr_defaults:
+                    return cls, cls.check_attrs(ns.attrs) if ns.attrs else cls.attr_defaults
+                if cls not in self.defaults:
+                    self.defaults[cls] = cls.check_attrs({})
+                return cls, self.defaults[cls]
             except GraphError as e:
                 raise self.err(f"node '{name}': {e.message}", ns.attr_pos or ns.pos, name) from None
         except GraphError as e:
             self.index[name] = -1  # defined, for the names that refer to it (resolve)
             self.late[name] = ns.pos
             raise _Found(_NODE, e) from None
-
-    def default_attrs(self, cls: type) -> dict:
-        """The checked attributes of a node of `cls` that gives none: one dict per op, shared (never mutated);
-        an op that needs one (reshape's shape, clip's bounds) raises GraphError saying so."""
-        attrs = cls.attr_defaults
-        if attrs:
-            attrs = self.defaults.get(cls)
-            if attrs is None:
-                attrs = self.defaults[cls] = cls.check_attrs({})
-        return attrs
 
     def lower(self, ns: NodeSpec) -> list[NodeSpec]:
         from .expr import lower  # only for a graph with expressions (3 ms of start-up otherwise)
@@ -222,8 +215,7 @@ class _Compiler:
             else:  # only from a fast reading, whose values the builder did not check
                 raise _Found(_NODE, self.err(f"bad input {r!r} of node '{ns[0]}'", ns[4], ns[0]))
             out.append(a)
-        has_grad = self.has_grad
-        n = len(has_grad)
+        has_grad, n = self.has_grad, len(self.has_grad)
         if later or self.const_base is None:  # a name further down: its needs are set in `resolve`
             return tuple(out), tuple([type(a) is str or (0 <= a < n and has_grad[a]) for a in out])
         return tuple(out), tuple([a < n and has_grad[a] for a in out])  # a constant (its slot >= n) takes none
@@ -260,10 +252,9 @@ class _Compiler:
             return
         self.const_slot = {k: base - 1 - a for k, a in self.const_slot.items()}
         for i, st in enumerate(self.steps):
-            if any(a >= base for a in st.args if type(a) is int):
-                self.steps[i] = st._replace(
-                    args=tuple(a if type(a) is str or a < base else base - 1 - a for a in st.args)
-                )
+            args = tuple(a if type(a) is str or a < base else base - 1 - a for a in st.args)
+            if args != st.args:
+                self.steps[i] = st._replace(args=args)
                 self.with_consts.append(i)
 
     def resolve(self) -> None:
@@ -287,7 +278,7 @@ class _Compiler:
         before it handed on the first node: see build.Builder.nodes.)"""
         for ns in nodes:
             if self.error[0] == _EXPR:
-                continue  # only the reader's errors come before it
+                return  # nothing comes before it
             ns = NodeSpec(*ns)
             try:
                 subs = self.lower(ns) if ns.op is None else [ns]
@@ -316,10 +307,8 @@ class _Compiler:
         return self.err(f"name '{name}' is used twice (first as {kind}{where})", pos, name)
 
     def pos_at(self, slot: int) -> Pos:
-        if self.lines is None:
-            return None
         i = slot - len(self.inputs)
-        return (self.lines[i], self.cols[i]) if self.lines[i] else None
+        return (self.lines[i], self.cols[i]) if self.lines is not None and self.lines[i] else None
 
     # --- the plan ---------------------------------------------------------------------------------------
 
