@@ -340,10 +340,10 @@ def test_of_several_errors_the_first_kind_is_reported(text, error):
 class _Reading:
     """A reading made by hand, for the compiler alone."""
 
-    file, name, description, fast, positions, numbers_as_text, count = None, "g", "", False, True, False, None
+    file, name, description, fast, positions, numbers_as_text = None, "g", "", False, True, False
 
     def __init__(self, inputs, nodes):
-        self.inputs, self.node_list = inputs, nodes
+        self.inputs, self.node_list, self.count = inputs, nodes, len(nodes)
 
     def nodes(self):
         return iter(self.node_list)

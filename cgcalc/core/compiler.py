@@ -35,10 +35,8 @@ class _Found(Exception):
 
 def compile_graph(reading: Reading, limits: Limits | None = None) -> Plan:
     """The Plan of a graph file as a reader read it (raises GraphError, located when the reading knows where)."""
+    nodes = reading.nodes()  # and so reading.count
     c = _Compiler(reading, limits or Limits.from_env())
-    nodes = reading.nodes()
-    if reading.count is not None:  # constants' slots at once, after the nodes'
-        c.const_base, c.known = len(c.has_grad) + reading.count, c.const_slot
     c.take(nodes)
     outputs, outputs_pos = reading.outputs()  # the reader's errors come first: it checks them after the nodes
     if c.error is not None:
@@ -49,9 +47,9 @@ def compile_graph(reading: Reading, limits: Limits | None = None) -> Plan:
 
 class _Compiler:
     """The Plan as it is built. Slots are given in file order (inputs, then nodes), and a node written before
-    its inputs sorts the steps at the end. Constants come after the nodes: when the reading knows how many
-    nodes there are (an expression makes more), each constant gets its slot at once, else slots -1, -2, ...
-    until the end (see `constants_last`)."""
+    its inputs sorts the steps at the end. The reading counts the nodes: so each constant takes its slot after
+    them at once, and the nodes' lines and columns go into arrays made at their size, until an expression
+    makes more nodes (see `constants_last`)."""
 
     def __init__(self, reading: Reading, limits: Limits) -> None:
         self.file, self.limits, self.fast = reading.file, limits, reading.fast
@@ -67,8 +65,8 @@ class _Compiler:
         self.constants: list[float] = []
         self.const_slot: dict = {}
         self.shared: dict[tuple, tuple] = {}  # a handful of distinct `needs` tuples, shared by all the steps
-        self.const_base: int | None = None  # the first constant's slot, when known (see compile_graph)
-        self.known: dict = {}  # then: constant -> slot (const_slot), for the constants seen so far
+        self.const_base: int | None = len(self.has_grad) + reading.count  # the first constant's slot, while known
+        self.known: dict = self.const_slot  # then: constant -> slot, for the constants seen so far
         self.with_consts: list[int] = []  # steps whose arguments include constants, when it is not
         self.pending: list[tuple[int, NodeSpec]] = []  # steps with a name not yet defined among their inputs
         self.scalars = all(not inp.shape for inp in self.inputs)  # and every op elementwise: every shape is ()
@@ -76,7 +74,7 @@ class _Compiler:
         if reading.positions:
             from array import array
 
-            self.lines, self.cols = array("l"), array("l")
+            self.lines, self.cols = array("l", [0]) * reading.count, array("l", [0]) * reading.count  # 0: not known
         self.late: dict[str, Pos] = {}  # nodes read on after an error (see drain)
         self.error: tuple[int, GraphError] | None = None
 
@@ -102,7 +100,7 @@ class _Compiler:
     def loop(self, nodes: Iterator[NodeSpec | tuple]) -> None:
         """The usual node ({op: OP, in: [names written above]}, as a fast reading hands it on: a plain tuple)
         inline; anything else through `add`."""
-        index, steps, has_grad, lines = self.index, self.steps, self.has_grad, self.lines
+        index, steps, has_grad, lines, n_in = self.index, self.steps, self.has_grad, self.lines, len(self.inputs)
         get_layer, slot_of, grad_of = LAYERS.get, index.__getitem__, has_grad.__getitem__
         share, new, defaults = self.shared.setdefault, tuple.__new__, self.defaults
         for ns in nodes:
@@ -129,9 +127,8 @@ class _Compiler:
             index[name] = slot
             has_grad.append(cls.takes_grad)
             steps.append(new(Step, (slot, name, cls.op, cls, args, attrs, share(needs, needs))))
-            if lines is not None:
-                lines.append(pos[0] if pos else 0)
-                self.cols.append(pos[1] if pos else 0)
+            if lines is not None and pos:
+                lines[slot - n_in], self.cols[slot - n_in] = pos
             if not cls.elementwise or attrs:
                 self.scalars = False
         if len(index) < len(has_grad):  # a name given to two nodes, or to an input and a node, in a fast reading
@@ -141,7 +138,11 @@ class _Compiler:
         if type(ns) is tuple:  # a fast reading's node: NodeSpec's first five fields (see build.plain_nodes)
             ns = NodeSpec(*ns)
         if ns.op is None:
-            for sub in self.lower(ns):
+            subs = self.lower(ns)
+            if self.lines is not None:  # the nodes it makes but its last, which the reading did not count
+                self.lines.extend([0] * (len(subs) - 1))
+                self.cols.extend([0] * (len(subs) - 1))
+            for sub in subs:
                 self.add(sub)
             self.exprs[ns.name] = ns.expr
             return
@@ -154,9 +155,8 @@ class _Compiler:
         self.index[name] = slot
         self.has_grad.append(cls.takes_grad)
         self.steps.append(Step(slot, name, cls.op, cls, args, attrs, self.shared.setdefault(needs, needs)))
-        if self.lines is not None:
-            self.lines.append(ns.pos[0] if ns.pos else 0)
-            self.cols.append(ns.pos[1] if ns.pos else 0)
+        if self.lines is not None and ns.pos:
+            self.lines[slot - len(self.inputs)], self.cols[slot - len(self.inputs)] = ns.pos
         if not cls.elementwise or attrs:
             self.scalars = False
 

@@ -81,7 +81,7 @@ class Reading(Protocol):
     fast: bool  # its errors have no line or column: the caller reads the text again to say where
     positions: bool  # its nodes' `pos` is known: a plan keeps them (Plan.pos_of), for runtime messages
     numbers_as_text: bool  # a str in a node's inputs may be a number as written (`2`, `.inf`)
-    count: int | None  # once `nodes` is called: how many it hands on, if known (an expression makes more)
+    count: int  # once `nodes` is called: how many it hands on (an expression then makes more)
 
     def nodes(self) -> Iterator[NodeSpec | tuple]:
         """The nodes in file order; raises GraphError for a node that is not well-formed. A fast reading may

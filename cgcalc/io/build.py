@@ -42,7 +42,7 @@ class Builder:
         self.name, self.description, self.inputs = "", "", ()
         self.top: dict[str, tuple] = {}
         self.last: tuple[str, Pos] = ("", None)  # the last node: the default output
-        self.count: int | None = None  # the nodes `nodes` hands on, when known before
+        self.count = 0  # the nodes `nodes` hands on (see Reading.count)
 
     def read(self, root, default_name: str) -> Builder:
         """The head of the file: its keys, name, description and inputs."""
@@ -280,6 +280,7 @@ class Builder:
             self.count = len(n)
             return self.plain_nodes(n)
         if self.fast:
+            self.count = len(n) if type(n) is dict else 0
             return self.each_node(key, n)
         nodes = list(self.each_node(key, n))
         self.count = len(nodes)
