@@ -279,9 +279,10 @@ def sweep(
     }
     warnings = []
     for what, a in [(out, values)] + [(f"d{out}/d{n}", grads[n]) for n in names]:
-        if math.isfinite(float(np.add.reduce(a))):  # (a quick look: the sum of finite numbers, unless it overflows)
+        finite = np.isfinite(a)
+        if finite.all():
             continue
-        bad = ~np.isfinite(a)
+        bad = ~finite
         first = int(np.argmax(bad))
         where = _point(names, [moved[n][first] for n in names])
         warnings.append(f"{what} is not finite at {int(bad.sum()):,} of {total:,} points (the first: {where})")

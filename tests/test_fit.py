@@ -433,7 +433,7 @@ def test_the_trained_graph_reads_back_to_the_same_floats(tmp_path):
     assert r.graph.run().value("W1").tolist() == r.params["W1"].tolist()
     doc = r.document()
     assert list(doc) == ["name", "description", "inputs", "nodes", "outputs"]
-    assert doc["nodes"]["higher"] == "step(a2 - own)"  # an expression stays one
+    assert doc["nodes"]["accuracy"] == "accuracy(a2, t)"  # an expression stays one
     assert doc["outputs"] == ["loss", "accuracy"]
 
 

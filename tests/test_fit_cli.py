@@ -291,7 +291,8 @@ def test_fit_is_listed_in_help():
     r = cli("--help")
     assert r.exit_code == 0
     names = re.findall(r"^│ (\w+) {2,}", r.stdout, re.M)
-    assert names[names.index("hessian") :][:3] == ["hessian", "fit", "batch"]
+    # after the derivative commands and the what-if ones, before batch: the order of cli/app.py's ORDER
+    assert names[names.index("hessian") :][:6] == ["hessian", "sweep", "tornado", "solve", "fit", "batch"]
 
 
 def test_set_gives_a_start_value(tmp_path):
