@@ -65,7 +65,7 @@ CORE_RANK = {
 STACKS = {
     "typer": ("cgcalc.cli",),
     "click": ("cgcalc.cli",),
-    "rich": ("cgcalc.cli", "cgcalc.views.render"),
+    "rich": ("cgcalc.cli", "cgcalc.views.render"),  # and render_trace, render_analysis (a prefix)
     "yaml": ("cgcalc.io.read",),
     "matplotlib": ("cgcalc.views.plot",),  # the optional `plot` extra: sweep --plot
     "pyarrow": ("cgcalc.io.arrow", "cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),

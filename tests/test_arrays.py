@@ -20,7 +20,8 @@ from rich.console import Console
 import cgcalc
 from cgcalc.numbers import _halves, fmt_num, grid
 from cgcalc.views.check import check
-from cgcalc.views.render import check_table, result_table, trace_view
+from cgcalc.views.render import result_table
+from cgcalc.views.render_trace import check_table, trace_view
 from cgcalc.views.trace import trace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from cgcalc.core.layers import MulLayer, Sigmoid
 from cgcalc.views.check import FAIL, KINK, PASS
 from cgcalc.views.check import check as gradcheck
 from cgcalc.views.export import to_dot, to_mermaid
-from cgcalc.views.render import check_table, trace_view
+from cgcalc.views.render_trace import check_table, trace_view
 from cgcalc.views.trace import trace as make_trace
 
 ROOT = Path(__file__).resolve().parent.parent

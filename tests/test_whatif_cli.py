@@ -24,6 +24,7 @@ from test_golden import check_golden, render
 import cgcalc
 from cgcalc import whatif
 from cgcalc.views import render as views
+from cgcalc.views import render_analysis as analysis
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
@@ -155,7 +156,7 @@ def test_sweep_nonfinite_values_are_strict_json_and_warned(tmp_path):
 
 def sweep_view(graph: Path, *ranges: str, **kw):
     g = cgcalc.load(graph)
-    return views.sweep_view(whatif.sweep(g.plan, [whatif.parse_axis(t) for t in ranges], **kw))
+    return analysis.sweep_view(whatif.sweep(g.plan, [whatif.parse_axis(t) for t in ranges], **kw))
 
 
 @pytest.mark.parametrize(
@@ -391,7 +392,7 @@ def test_tornado_by_range_and_csv():
 
 def test_tornado_table_golden():
     g = cgcalc.load(AO)
-    text = render(views.tornado_view(whatif.tornado(g.plan)))
+    text = render(analysis.tornado_view(whatif.tornado(g.plan)))
     check_golden("tornado_apple_orange.txt", text)
     assert ok("tornado", AO) == text
     lines = text.splitlines()
@@ -458,7 +459,7 @@ def test_solve_apple_for_a_price_of_800():
 
 def test_solve_table_golden():
     g = cgcalc.load(AO)
-    text = render(views.solve_view(whatif.solve(g.plan, "apple", 800.0)))
+    text = render(analysis.solve_view(whatif.solve(g.plan, "apple", 800.0)))
     check_golden("solve_apple_orange.txt", text)
     assert ok("solve", AO, "--target", "price=800", "--vary", "apple") == text
 

@@ -152,7 +152,7 @@ def check(
         else:
             report = gradcheck(g.plan, _overrides(set_), _outputs(g, output), eps, rtol, atol, max_elements)
         if fmt is Format.table:
-            from ..views.render import check_table
+            from ..views.render_trace import check_table
 
             _print(check_table(report, full, _width()))
         elif fmt is Format.json:
@@ -184,7 +184,7 @@ def trace(
     ] = False,
 ) -> None:
     """Forward step by step, then backward: each node's upstream gradient, local derivatives, and what it passes on."""
-    from ..views.render import trace_steps, trace_view
+    from ..views.render_trace import trace_steps, trace_view
     from ..views.trace import trace as make_trace
     from . import stepper
 

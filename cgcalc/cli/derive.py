@@ -113,7 +113,7 @@ def hessian(
 
                 sys.stdout.write(csv_text(["input", "hvp"], [[k, v] for k, v in hv.items()]))
             else:
-                from ..views.render import hvp_table
+                from ..views.render_trace import hvp_table
 
                 _print(hvp_table(g.name, out_name, hv, precision))
             return
@@ -128,7 +128,7 @@ def hessian(
             rows = [[label, *row] for label, row in zip(h.labels, h.matrix.tolist())]
             sys.stdout.write(csv_text(["", *h.labels], rows))
         else:
-            from ..views.render import hessian_table
+            from ..views.render_trace import hessian_table
 
             _print(hessian_table(h, precision))
         for w in h.warnings():

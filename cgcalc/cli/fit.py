@@ -150,7 +150,7 @@ def fit(
 
             sys.stdout.write(dumps(r.to_dict()) + "\n")
         else:
-            from ..views.render import fit_view
+            from ..views.render_analysis import fit_view
 
             _print(fit_view(r, precision))
 

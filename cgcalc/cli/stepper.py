@@ -69,7 +69,7 @@ def numbered(lines: list, k: int, width: int) -> list:
 
 
 def step_through(console, steps: list[tuple[list, list]]) -> None:
-    """Print the steps (from render.trace_steps) one at a time as the keys ask; the last entry (the gradients of
+    """Print the steps (from render_trace.trace_steps) one at a time as the keys ask; the last entry (the gradients of
     the inputs) comes after the last step."""
     *body, (tail, _) = steps
     width = len(str(len(body)))

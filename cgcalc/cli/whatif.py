@@ -63,7 +63,7 @@ def sweep(
 
             sys.stdout.write(sweep_csv(sw))
         else:
-            from ..views.render import SWEEP_ROWS, sweep_view
+            from ..views.render_analysis import SWEEP_ROWS, sweep_view
 
             _print(sweep_view(sw, precision, None if all_rows else SWEEP_ROWS))
         if plot is not None:
@@ -117,7 +117,7 @@ def tornado(
 
             sys.stdout.write(tornado_csv(t))
         else:
-            from ..views.render import tornado_view
+            from ..views.render_analysis import tornado_view
 
             _print(tornado_view(t, precision))
         for w in t.warnings:
@@ -170,6 +170,6 @@ def solve(
 
             sys.stdout.write(solve_csv(s))
         else:
-            from ..views.render import solve_view
+            from ..views.render_analysis import solve_view
 
             _print(solve_view(s, precision))

@@ -22,7 +22,8 @@ from ..core.runtime import Result, to_plain
 from ..errors import clean
 from ..numbers import fmt_num, fmt_value, strict
 from .export import _figure_parts
-from .render import graph_title, trace_steps
+from .render import graph_title
+from .render_trace import trace_steps
 from .trace import trace
 
 EXACT_ELEMENTS = 400  # an array's exact numbers are in the page up to this many elements (else its preview)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .render import trace_steps
+from .render_trace import trace_steps
 
 
 def trace_text(t, precision: int = 6) -> str:

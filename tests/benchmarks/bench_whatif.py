@@ -89,7 +89,7 @@ def api_targets(report: Report, runs: int) -> None:
     )
     add(report, f"Graph.sweep (plain dicts), {POINTS:,} points (info)", ours, base, None)
 
-    from cgcalc.views.render import sweep_view
+    from cgcalc.views.render_analysis import sweep_view
     from cgcalc.views.whatif import sweep_csv
 
     sw = whatif.sweep(g.plan, [axis])
