@@ -55,6 +55,7 @@ CORE_RANK = {
     "spec": 2,
     "expr": 3,
     "plan": 3,
+    "terms": 3,  # the derivative store: ops of the registry, no plan
     "compiler": 4,
     "runtime": 5,
     "vectorized": 6,

@@ -752,7 +752,7 @@ def test_the_8th_derivative_of_tanh_has_at_most_300_nodes():
 
 
 def test_a_literal_zero_is_the_absence_of_a_term_in_a_derivative_graph():
-    """Documented in derive.py (Terms._algebra): the simplifier drops a term multiplied by a literal 0. So
+    """Documented in terms.py (Terms._algebra): the simplifier drops a term multiplied by a literal 0. So
     f = exp(x) * 0 at x = 1000 has the numeric gradient 0 * exp(1000) = 0 * inf = NaN (and a warning), its
     derivative graph the constant 0; and d(-(0 * x))/dx is -0.0 numerically (-1 * 0), +0.0 in the derivative
     graph (no term at all). The property tests compare with ==, which does not tell the zeros apart."""

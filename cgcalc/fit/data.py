@@ -107,14 +107,15 @@ def trained_document(plan: Plan, values: Mapping[str, Any]) -> dict:
     """The graph file's values (name, description, inputs, nodes, outputs), with each input's value from
     `values` (the trained parameters, and the values the other inputs had): nodes as the file wrote them (an
     expression stays an expression), so that the trained file reads as the original does."""
-    from ..core.derive import _file_attrs, _nested
+    from ..core.derive import nested
+    from ..core.terms import file_attrs
 
     spec = plan.spec
     inputs: dict[str, Any] = {}
     for inp in plan.inputs:
         v = values.get(inp.name)
         if v is None:
-            v = _nested(inp.value, inp.shape) if inp.shape else inp.value
+            v = nested(inp.value, inp.shape) if inp.shape else inp.value
         elif type(v) is not float:
             v = v.tolist() if getattr(v, "ndim", 0) else float(v)
         inputs[inp.name] = v if inp.grad else {"value": v, "grad": False}
@@ -126,7 +127,7 @@ def trained_document(plan: Plan, values: Mapping[str, Any]) -> dict:
             nodes[st.name] = spec.exprs[st.name]
         else:
             ins = [plan.names[a] if a < plan.n_named else plan.constants[a - plan.n_named] for a in st.args]
-            nodes[st.name] = {"op": st.op, "in": ins, **_file_attrs(st.cls, st.attrs)}
+            nodes[st.name] = {"op": st.op, "in": ins, **file_attrs(st.cls, st.attrs)}
     doc = {"name": spec.name, "description": spec.description, "inputs": inputs, "nodes": nodes}
     doc["outputs"] = list(plan.outputs)
     return doc

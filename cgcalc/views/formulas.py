@@ -5,8 +5,9 @@ node names (past INLINE_LENGTH); beyond MAX_LENGTH characters, no formula (the d
 from __future__ import annotations
 
 from ..core.compiler import Plan
-from ..core.derive import Terms, plan_terms
+from ..core.derive import plan_terms
 from ..core.registry import LAYERS
+from ..core.terms import Terms
 
 MAX_LENGTH = 80
 INLINE_LENGTH = 40  # a formula in the inputs' names up to this long; else with the graph's node names

@@ -28,7 +28,7 @@ def literal(text: str, style: str = "") -> Text:
     return Text(clean(text), style=style)
 
 
-def cells(*cells) -> list:
+def text_cells(*cells) -> list:
     return [c if isinstance(c, Text) else literal(c) for c in cells]
 
 
@@ -239,9 +239,9 @@ def _result_table(
             table.add_section()
         elif sort is None and slot > previous + 1 and previous >= n_in:
             blank = [""] * (len(outs) + (formulas is not None) + (elasticity is not None) + inputs)
-            table.add_row(Text("⋮", style="dim"), *cells("", "", *blank, ""))
+            table.add_row(Text("⋮", style="dim"), *text_cells("", "", *blank, ""))
         previous = slot
-        table.add_row(*cells(*_result_row(result, slot, marked, precision, full, formulas, inputs, elasticity)))
+        table.add_row(*text_cells(*_result_row(result, slot, marked, precision, full, formulas, inputs, elasticity)))
     if hidden:
         table.caption = f"{hidden:,} of {len(slots) + hidden:,} rows not shown: --all shows them" + (
             "" if sort is not None else ", --sort grad ranks by |gradient|"

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..numbers import fmt_num, fmt_value
-from .render import BOX, literal, table_width
+from .render import BOX, literal, table_width, text_cells
 
 if TYPE_CHECKING:
     from .check import CheckReport
@@ -195,7 +195,7 @@ def _check_table(title: str, rows: list, multi: bool, wrap: bool) -> Table:
         if wrap and " (" in cells[1]:
             at = cells[1].index(" (")
             cells[1] = cells[1][:at] + "\n" + cells[1][at + 1 :]  # the index, then (worst of N) under it
-        table.add_row(*cells(*([output] if multi else []), *cells))
+        table.add_row(*text_cells(*([output] if multi else []), *cells))
     return table
 
 
