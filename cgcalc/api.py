@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .core.compiler import Plan, compile_graph
-from .core.runtime import Result, Session, _frozen, gc_paused, input_values, run
+from .core.runtime import Result, gc_paused, run
 from .core.spec import GraphSpec, Limits
 from .core.vectorized import BatchResult, run_batch
 from .errors import GraphError
 from .io.read import decode, read_graph
+from .io.source import is_json, read_limited
 
 
 class Graph:
@@ -92,13 +91,17 @@ class Graph:
         """The derivative graph: the same inputs, and as outputs d output / d x for each x in `wrt` (default:
         every input that takes a gradient), named d_O_d_x; for order N, every N-th partial, dN_O_d_x_d_y...
         It is an ordinary graph: run it, export it, derive it again."""
-        return loads(_derive(self, wrt, output, order, "json"), json=True)
+        from .derivatives import derive_text
+
+        return _load_json(derive_text(self.plan, self.name, wrt, output, order, "json"))
 
     def derive_text(
         self, wrt: Sequence[str] | None = None, output: str | None = None, order: int = 1, fmt: str = "yaml"
     ) -> str:
         """`derive` as the text of a graph file ("yaml" or "json"), as `cgcalc derive` writes it."""
-        return _derive(self, wrt, output, order, fmt)
+        from .derivatives import derive_text
+
+        return derive_text(self.plan, self.name, wrt, output, order, fmt)
 
     def hessian(
         self, overrides: Mapping[str, Any] | None = None, *, wrt: Sequence[str] | None = None, output: str | None = None
@@ -107,38 +110,9 @@ class Graph:
         every input that takes a gradient): (labels such as 'W[0,1]', an (n, n) ndarray). For scalar inputs,
         one forward run of the order-2 derivative graph; for arrays, one vectorized run of the
         Hessian-vector-product graph with a row per element. Either graph is built once per Graph."""
-        import numpy as np
+        from .derivatives import hessian
 
-        from .core.derive import checked, element_labels
-
-        wrt, output = checked(self.plan, wrt, output, what="a Hessian")
-        _same_shapes(self.plan, overrides, "a Hessian")
-        shapes = [self.plan.shapes[self.plan.index[w]] for w in wrt]
-        if not any(shapes) and len(wrt) <= 100:
-            # scalars: one forward run of the order-2 derivative graph gives every entry
-            key = ("order 2", tuple(wrt), output)
-            d2 = self._hvp_graphs.get(key) or self._hvp_graphs.setdefault(key, self.derive(wrt, output, 2))
-            s = Session(d2.plan, overrides)
-            with s.errstate():
-                s.forward()
-            flat = [float(s.values[d2.plan.index[o]]) for o in d2.outputs]
-            return list(wrt), np.array(flat).reshape(len(wrt), len(wrt))
-        hv, vs, wrt = _hvp_graph(self, wrt, output)
-        shapes = [self.plan.shapes[self.plan.index[w]] for w in wrt]
-        labels = element_labels(wrt, shapes)
-        n = len(labels)
-        eye = np.eye(n)
-        columns, start = {}, 0
-        for v, shape in zip(vs, shapes):
-            size = int(np.prod(shape, dtype=np.int64))
-            columns[v] = eye[:, start : start + size].reshape((n, *shape))
-            start += size
-        base = input_values(self.plan, overrides)  # the point: the file's values, or the overrides'
-        for i, inp in enumerate(self.plan.inputs):
-            columns[inp.name] = np.broadcast_to(np.asarray(base[i], dtype=np.float64), (n, *np.shape(base[i])))
-        out = run_batch(hv.plan, columns, list(hv.outputs[:1]), grads=False)  # forward: the values are H e_i
-        h = np.concatenate([np.asarray(out.outputs[o]).reshape(n, -1) for o in hv.outputs], axis=1)
-        return labels, h
+        return hessian(self.plan, self._hvp_graphs, _load_json, overrides, wrt, output)
 
     def hvp(
         self,
@@ -151,22 +125,9 @@ class Graph:
         """The Hessian-vector product H v without forming H: `vector` gives v by input (0 for an input of `wrt`
         it leaves out); `wrt` defaults to every input that takes a gradient. Returns input -> (H v) for that
         input, of its shape."""
-        _same_shapes(self.plan, overrides, "a Hessian-vector product")
-        hv, vs, wrt = _hvp_graph(self, wrt, output)
-        extra = [name for name in vector if name not in wrt]
-        if extra:
-            from .errors import UsageError, suggest
+        from .derivatives import hvp
 
-            raise UsageError(
-                f"the vector names '{extra[0]}', which is not among the inputs differentiated with respect to"
-                + suggest(extra[0], wrt)
-            )
-        values = dict(overrides or {})
-        values.update({v: vector[w] for v, w in zip(vs, wrt) if w in vector})
-        s = Session(hv.plan, values)
-        with s.errstate():
-            s.forward()  # forward only: the values are H v
-        return {w: _frozen(s.values[hv.plan.index[o]]) for w, o in zip(wrt, hv.outputs)}
+        return hvp(self.plan, self._hvp_graphs, _load_json, vector, overrides, wrt, output)
 
     def trace(self, overrides: Mapping[str, Any] | None = None, /, *, output: str | None = None, **inputs: Any) -> Any:
         """Backprop step by step (a views.trace.Trace), as `cgcalc trace` shows it: a notebook displays the step list, ``str()`` is the
@@ -412,96 +373,6 @@ def load(path: str | os.PathLike) -> Graph:
     return loads(data, file=path, limits=limits, json=is_json(data, path))
 
 
-def read_limited(f, file: str, limits: Limits | None = None) -> bytes:
-    """All of a binary file (a FIFO, a pipe, stdin, a device too), refusing one over `limits.max_file_bytes`
-    without reading more than that: /dev/zero stops at the limit, as a large file does before it is read."""
-    limit = (limits or Limits.from_env()).max_file_bytes
-    try:
-        st = os.fstat(f.fileno())
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # a stream without a descriptor
-        st = None
-    regular = st is not None and stat.S_ISREG(st.st_mode)
-    if regular and st.st_size > limit:
-        raise _too_large(file, limit, st.st_size)
-    parts, n = [], 0
-    while n <= limit:
-        part = f.read(min(st.st_size + 1 if regular and not parts else 1 << 24, limit + 1 - n))
-        if not part:
-            break
-        parts.append(part)
-        n += len(part)
-    if n > limit:
-        raise _too_large(file, limit)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _too_large(file: str, limit: int, size: int | None = None) -> GraphError:
-    if size is None:
-        return GraphError(
-            f"file is over the limit of {limit:,} bytes (stopped reading there; raise it with CGCALC_MAX_FILE_BYTES)",
-            file=file,
-        )
-    return GraphError(
-        f"file is {size:,} bytes, over the limit of {limit:,} (raise it with CGCALC_MAX_FILE_BYTES)", file=file
-    )
-
-
-def is_json(text: str | bytes, file: str | None) -> bool:
-    """Read this graph text as JSON first? By the file's extension; without a telling one (stdin, /dev/fd/N), when
-    the text starts with '{' (JSON is also YAML: the wrong guess costs time, never a different graph)."""
-    ext = os.path.splitext(file or "")[1].lower()
-    if ext in (".json", ".yaml", ".yml"):
-        return ext == ".json"
-    head = text[:4096]
-    head = (head.removeprefix(b"\xef\xbb\xbf") if isinstance(head, bytes) else head.removeprefix("\ufeff")).lstrip()
-    return head[:1] in ("{", b"{")
-
-
-# --- derivatives: derive, hessian, hvp (Graph's methods) ----------------------------------------------
-
-
-def _derive(
-    g: Graph, wrt: Sequence[str] | None = None, output: str | None = None, order: int = 1, fmt: str = "yaml"
-) -> str:
-    """The text of the derivative graph file (YAML or JSON)."""
-    from .core.derive import checked, derive, to_document
-    from .io.graph_text import to_text
-
-    wrt, output = checked(g.plan, wrt, output, order)
-    doc = to_document(g.plan, derive(g.plan, wrt, output, order), output, wrt, order)
-    header = f"cgcalc derive{' --order ' + str(order) if order > 1 else ''} of {g.plan.spec.file or g.name}"
-    return to_text(doc, fmt, header)
-
-
-def _same_shapes(plan: Plan, overrides: Mapping[str, Any] | None, what: str) -> None:
-    """Derivative graphs are built for the file's shapes: an override of another shape is refused, never
-    computed with the file's shapes silently."""
-    if not overrides:
-        return
-    from .core.base import fmt_shape
-    from .core.runtime import shape_of
-    from .errors import UsageError
-
-    values = input_values(plan, overrides)
-    for i, inp in enumerate(plan.inputs):
-        if shape_of(values[i]) != inp.shape:
-            raise UsageError(
-                f"{what} is computed at the file's shapes: '{inp.name}' is {fmt_shape(inp.shape)} in the file, "
-                f"{fmt_shape(shape_of(values[i]))} here; write the new value in the file (or a copy of it)"
-            )
-
-
-def _hvp_graph(g: Graph, wrt: Sequence[str] | None, output: str | None) -> tuple[Graph, list[str], list[str]]:
-    """The graph of the Hessian-vector product, its vector inputs (by wrt) and the checked wrt."""
-    from .core.derive import checked, hvp_terms, to_document
-    from .io.graph_text import to_text
-
-    wrt, output = checked(g.plan, wrt, output, what="a Hessian")
-    key = (tuple(wrt), output)
-    built = g._hvp_graphs.get(key)
-    if built is None:
-        d, vs = hvp_terms(g.plan, wrt, output)
-        doc = to_document(g.plan, d, output, wrt, 2, vs)
-        hv = loads(to_text(doc, "json"), json=True, name=f"{g.name}-hvp")
-        built = g._hvp_graphs[key] = (hv, [n for n, _ in vs], wrt)
-    return built
+def _load_json(text: str, name: str | None = None) -> Graph:
+    """A graph cgcalc wrote itself (a derivative graph, as JSON)."""
+    return loads(text, json=True, name=name)

@@ -33,6 +33,8 @@ RANK = {
     # the training loop (cgcalc.fit) runs plans (core) and reads rows and writes graphs (io); api's Graph.fit
     # delegates to it, handing it the Graph, whose methods it calls (hessian), and `loads` for the trained one
     "fit": 2.5,
+    # Graph.derive_text, hessian and hvp: derivative graphs (core) read back with the loads api hands it
+    "derivatives": 2.5,
     "api": 3,
     "__init__": 3.5,
     "views": 4,

@@ -261,7 +261,7 @@ OutputOpt = Annotated[
 def _read_graph(path: str) -> tuple[bytes, str]:
     """A graph file's bytes, once (it may be a pipe: `<(cgcalc derive ...)`), and its name for messages; `-` is
     stdin (`<stdin>`)."""
-    from ..api import read_limited
+    from ..io.source import read_limited
 
     if path != "-":
         try:
@@ -275,7 +275,8 @@ def _read_graph(path: str) -> tuple[bytes, str]:
 
 
 def _compile(data: bytes, label: str):
-    from ..api import is_json, loads
+    from ..api import loads
+    from ..io.source import is_json
 
     return loads(data, file=label, name="stdin" if label == "<stdin>" else None, json=is_json(data, label))
 
