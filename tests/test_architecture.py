@@ -50,6 +50,7 @@ CORE_RANK = {
     "shape_layers": 1,
     "prob_layers": 1,
     "conv_layers": 1,
+    "conv_grad_layers": 1,
     "train_layers": 1,
     "math_layers": 1,
     "reduce_layers": 1,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .base import Layer
-from .conv_layers import AvgPool, Col2im, Conv2d, Im2col, MaxMask, MaxPool
+from .conv_grad_layers import Col2im, Im2col, MaxMask
+from .conv_layers import AvgPool, Conv2d, MaxPool
 from .layers import (
     AddLayer,
     DivLayer,
