@@ -99,7 +99,12 @@ class Terms:
         """A node of the graph itself, as written (of the shape the compiler found): never rewritten or merged
         with another (each keeps its own gradient, and its name in a derivative graph)."""
         frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items())) if attrs else ()
-        return self._intern(Term(op, tuple(args), frozen, shape, None, name))
+        # not interned: a derivative's own terms are nameless, so none is ever looked up as equal to a node
+        t = len(self.terms)
+        self.terms.append(_new(Term, (op, tuple(args), frozen, shape, None, name)))
+        self.values.append(None)
+        self.kinds.append(op == "neg" or (op == "mul" and self._scaled(t)[1] != t))
+        return t
 
     def op(self, op: str, *args: int, **attrs: Any) -> int:
         """The term op(args) with these attributes (in the file's form), simplified, shared if it exists."""

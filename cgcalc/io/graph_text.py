@@ -32,8 +32,9 @@ def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
         ins = []
         for r in node["in"]:
             text = refs.get(r)
-            if text is None:
-                text = refs[r] = _value(r, names=True)
+            if text is None:  # a plain name (the usual) as it is, else (a number, a name to quote) by _value
+                plain = type(r) is str and r.isidentifier() and r.lower() not in _WORDS
+                text = refs[r] = r if plain else _value(r, names=True)
             ins.append(text)
         attrs = (
             "".join(f", {k}: {_value(v)}" for k, v in node.items() if k not in ("op", "in")) if len(node) > 2 else ""
