@@ -56,18 +56,27 @@ class Hang(BaseException):
 
 @contextmanager
 def time_limit(seconds: float):
-    """Raise Hang if the block runs longer than `seconds` (main thread only; elsewhere it is not timed)."""
+    """Raise Hang if the block uses more than `seconds` of CPU time, or waits 10x that on the clock (blocked on a
+    read, say). CPU time, so that a machine busy with other work does not make a fast command look hung (main
+    thread only; elsewhere it is not timed)."""
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def expire(signum, frame):
-        raise Hang(f"still running after {seconds} s")
+    def expire(what: str):
+        def handler(signum, frame):
+            raise Hang(f"still running after {what}")
 
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        return handler
+
+    old_prof = signal.signal(signal.SIGPROF, expire(f"{seconds} s of CPU time"))
+    old_alarm = signal.signal(signal.SIGALRM, expire(f"{10 * seconds} s on the clock"))
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, 10 * seconds)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGPROF, old_prof)
+        signal.signal(signal.SIGALRM, old_alarm)

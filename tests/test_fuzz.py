@@ -1727,3 +1727,16 @@ def test_bug_check_hangs_on_a_large_input(tmp_path):
     p = _write(tmp_path, "g.yaml", alias_bomb(5))  # 10**5 ones, well under CGCALC_MAX_ELEMENTS
     o = invoke_limited(["check", p], seconds=3.0)
     assert not problems(o), o.show()
+
+
+def test_the_time_limit_stops_a_busy_loop_and_a_blocked_wait():
+    # the hang detector itself: CPU time for a loop, the clock (10x) for a wait that uses none
+    import time
+
+    with pytest.raises(Hang, match="CPU time"), time_limit(0.2):
+        while True:
+            pass
+    start = time.monotonic()
+    with pytest.raises(Hang, match="on the clock"), time_limit(0.05):
+        time.sleep(5)
+    assert time.monotonic() - start < 2
