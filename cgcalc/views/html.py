@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import dataclass
 from html import escape
 from importlib import resources
 from typing import Any
@@ -96,21 +97,61 @@ def page_data(result: Result, precision: int = 6, formulas: dict[str, str | None
     """Everything the page shows, as plain data: nodes, edges, and the steps (forward, then backward, then the
     gradients of the inputs), each with what it highlights and, from step k on, what it shows."""
     plan = result.plan
-    n_in = len(plan.inputs)
-    grads = result.grads[result.output]
-    t = trace(plan, {plan.names[i]: result.values[i] for i in range(n_in)}, result.output)
+    t = trace(plan, {plan.names[i]: result.values[i] for i in range(len(plan.inputs))}, result.output)
     blocks = trace_steps(t, precision, formulas)
     nodes, edges = _figure_parts(result, precision)
-    slot_of = {f"n{s}": s for s in range(plan.n_named)}
-    n_fwd, n_bwd = len(t.forward), len(t.backward)
-    done = n_fwd + n_bwd  # the last step: the gradients of the inputs
-    step_of = {st.name: i for i, st in enumerate(plan.steps)}
-    bwd_of = {s.name: b for b, s in enumerate(t.backward)}
-    last_pass: dict[str, int] = {}
-    for b, s in enumerate(t.backward):
-        for p in s.passes:
-            last_pass[p.to] = b
+    index = _Index.of(plan, t)
+    grads = result.grads[result.output]
+    heat, lo, hi = _heat({nid: _magnitude(grads[index.slot[nid]]) for nid, *_ in nodes if nid in index.slot})
+    return {
+        "graph": clean(plan.spec.name),
+        "output": result.output,
+        "precision": precision,
+        "nodes": [_node_data(node, result, index, heat.get(node[0]), precision, formulas) for node in nodes],
+        "edges": [_edge_data(k, edge, result, index) for k, edge in enumerate(edges)],
+        "steps": _steps(result, t, blocks, edges, index),
+        "forward": len(t.forward),
+        "backward": len(t.backward),
+        "heat": {"lo": fmt_num(lo, 3), "hi": fmt_num(hi, 3)},
+    }
 
+
+@dataclass(frozen=True)
+class _Index:
+    """The lookups the page's data is made with: each figure node's slot in the run, the step that computes each
+    node, and the step from which each gradient is complete."""
+
+    slot: dict[str, int]  # a figure node's id (n3) -> its slot in the run
+    computed: dict[str, int]  # a node's name -> the step that computes it
+    backward: dict[str, int]  # a node's name -> its backward step (0: the first)
+    last_pass: dict[str, int]  # a name -> the backward step that last adds to its gradient
+    n_fwd: int  # the forward steps (the backward steps follow them)
+    done: int  # the last step: the gradients of the inputs
+
+    @classmethod
+    def of(cls, plan, t) -> _Index:
+        """The lookups of a plan and its trace."""
+        last_pass = {p.to: b for b, s in enumerate(t.backward) for p in s.passes}
+        return cls(
+            slot={f"n{s}": s for s in range(plan.n_named)},
+            computed={st.name: i for i, st in enumerate(plan.steps)},
+            backward={s.name: b for b, s in enumerate(t.backward)},
+            last_pass=last_pass,
+            n_fwd=len(t.forward),
+            done=len(t.forward) + len(t.backward),
+        )
+
+    def final(self, name: str) -> int:
+        """The step from which name's gradient is complete: its own backward step, or the last that adds to it."""
+        if name in self.backward:
+            return self.n_fwd + self.backward[name]
+        return self.n_fwd + self.last_pass[name] if name in self.last_pass else self.done
+
+
+def _steps(result: Result, t, blocks: list, edges: list[tuple], index: _Index) -> list[dict]:
+    """The page's steps: each forward step, each backward step, then the gradients of the inputs; each with the
+    node and the edges it highlights and its lines of the trace."""
+    plan = result.plan
     into: dict[int, list[int]] = {}  # step index -> its input edges
     out_box: dict[str, list[int]] = {}  # output name -> the edge to its box
     for k, e in enumerate(edges):
@@ -124,67 +165,64 @@ def page_data(result: Result, precision: int = 6, formulas: dict[str, str | None
         _, lines = blocks[i]
         steps.append({"phase": "forward", "node": f"n{st.slot}", "edges": edge_ids, "lines": _plain(lines)})
     for b, s in enumerate(t.backward):
-        i = step_of[s.name]
+        i = index.computed[s.name]
         edge_ids = [k for k in into.get(i, []) if edges[k][3]]  # those a gradient flows back along
         if b == 0:  # the seed flows in along the output's edge
             edge_ids = out_box.get(result.output, []) + edge_ids
-        _, lines = blocks[n_fwd + b]
+        _, lines = blocks[index.n_fwd + b]
         steps.append({"phase": "backward", "node": f"n{plan.steps[i].slot}", "edges": edge_ids, "lines": _plain(lines)})
     tail, _ = blocks[-1]
     steps.append({"phase": "done", "node": None, "edges": [], "lines": _plain([x for x in tail if x.plain.strip()])})
+    return steps
 
-    heat, lo, hi = _heat({nid: _magnitude(grads[slot_of[nid]]) for nid, kind, *_ in nodes if nid in slot_of})
-    node_data = []
-    for nid, kind, _label, name, total in nodes:
-        d: dict[str, Any] = {"id": nid, "kind": kind, "name": clean(name), "total": total}
-        slot = slot_of.get(nid)
-        if slot is not None:
-            v, g = result.values[slot], grads[slot]
-            st = plan.steps[slot - n_in] if slot >= n_in else None
-            d.update(
-                op=st.op if st else "input",
-                inputs=[plan.label(a) for a in st.args] if st else [],
-                shape=list(getattr(v, "shape", ())),
-                value=_shown(v, precision),
-                grad=_shown(g, precision),
-                value_exact=_exact(v),
-                grad_exact=_exact(g),
-                formula=(formulas or {}).get(name),
-                heat=heat.get(nid),
-                computed=step_of[name] if st else -1,
-                final=n_fwd + bwd_of[name]
-                if name in bwd_of
-                else (n_fwd + last_pass[name] if name in last_pass else done),
-            )
-        elif kind == "output":
-            d.update(op="output", computed=step_of.get(name, -1), final=done)
+
+def _node_data(
+    node: tuple, result: Result, index: _Index, heat: float | None, precision: int, formulas: dict | None
+) -> dict:
+    """A node of the figure as the page knows it: its op and inputs, its value and gradient (shown and exact), its
+    formula and heat, and the steps from which it is computed and its gradient complete."""
+    nid, kind, _label, name, total = node
+    d: dict[str, Any] = {"id": nid, "kind": kind, "name": clean(name), "total": total}
+    slot = index.slot.get(nid)
+    if slot is None:
+        if kind == "output":
+            d.update(op="output", computed=index.computed.get(name, -1), final=index.done)
         else:
-            d.update(op="constant", computed=-1, final=done)
-        node_data.append(d)
-    edge_data = []
-    for k, (src, dst, value, grad, key) in enumerate(edges):
-        src_slot = slot_of.get(src)
-        shown_from = step_of[plan.names[src_slot]] if src_slot is not None and src_slot >= n_in else -1
-        if not grad:
-            grad_from = None
-        elif key == result.output:
-            grad_from = n_fwd
-        else:
-            grad_from = n_fwd + bwd_of[plan.steps[key[0]].name]
-        edge_data.append(
-            {"k": k, "src": src, "dst": dst, "value": value, "grad": grad, "shown": shown_from, "grad_from": grad_from}
-        )
-    return {
-        "graph": clean(plan.spec.name),
-        "output": result.output,
-        "precision": precision,
-        "nodes": node_data,
-        "edges": edge_data,
-        "steps": steps,
-        "forward": n_fwd,
-        "backward": n_bwd,
-        "heat": {"lo": fmt_num(lo, 3), "hi": fmt_num(hi, 3)},
-    }
+            d.update(op="constant", computed=-1, final=index.done)
+        return d
+    plan, n_in = result.plan, len(result.plan.inputs)
+    v, g = result.values[slot], result.grads[result.output][slot]
+    st = plan.steps[slot - n_in] if slot >= n_in else None
+    d.update(
+        op=st.op if st else "input",
+        inputs=[plan.label(a) for a in st.args] if st else [],
+        shape=list(getattr(v, "shape", ())),
+        value=_shown(v, precision),
+        grad=_shown(g, precision),
+        value_exact=_exact(v),
+        grad_exact=_exact(g),
+        formula=(formulas or {}).get(name),
+        heat=heat,
+        computed=index.computed[name] if st else -1,
+        final=index.final(name),
+    )
+    return d
+
+
+def _edge_data(k: int, edge: tuple, result: Result, index: _Index) -> dict:
+    """An edge of the figure as the page knows it: its ends and labels, the step from which its value is shown
+    (-1: from the start) and the step from which its gradient is (None: it has none)."""
+    src, dst, value, grad, key = edge
+    plan = result.plan
+    src_slot = index.slot.get(src)
+    shown_from = index.computed[plan.names[src_slot]] if src_slot is not None and src_slot >= len(plan.inputs) else -1
+    if not grad:
+        grad_from = None
+    elif key == result.output:
+        grad_from = index.n_fwd
+    else:
+        grad_from = index.n_fwd + index.backward[plan.steps[key[0]].name]
+    return {"k": k, "src": src, "dst": dst, "value": value, "grad": grad, "shown": shown_from, "grad_from": grad_from}
 
 
 def _plain(lines: list) -> list[str]:
@@ -203,38 +241,67 @@ def page(
 ) -> str:
     """The HTML page: `svg` is Graphviz's drawing of to_dot(result, precision, ids=True), or None for the built-in
     layered layout."""
-    from . import layout
-
     data = page_data(result, precision, formulas)
     spec = result.plan.spec
+    figure, drawn = _figure(result, precision, svg)
+    script = _asset("page.js")
+    return PAGE.format(
+        csp=_policy(script),
+        style=_asset("page.css"),
+        name=_e(spec.name),
+        description=_e(" ".join(spec.description.split())),
+        drawn=drawn,
+        svg=figure,
+        output=_e(result.output),
+        lo=_e(data["heat"]["lo"]),
+        hi=_e(data["heat"]["hi"]),
+        rows="\n".join(_row(d, result.output) for d in data["nodes"] if "inputs" in d),
+        data=script_json(data),
+        script=script,
+    )
+
+
+def _figure(result: Result, precision: int, svg: str | None) -> tuple[str, str]:
+    """The figure as an element of the page, and who drew it: Graphviz's `svg`, or the built-in layout's."""
+    from . import layout
+
     if svg is None:
         nodes, edges = _figure_parts(result, precision)
-        svg = layout.svg(nodes, edges, graph_title(spec, ": "))
-        drawn = "built-in layout"
-    else:
-        svg = _embeddable(svg)
-        drawn = "Graphviz"
-    script = _asset("page.js")
-    style = _asset("page.css")
+        return layout.svg(nodes, edges, graph_title(result.plan.spec, ": ")), "built-in layout"
+    return _embeddable(svg), "Graphviz"
+
+
+def _embeddable(svg: str) -> str:
+    """Graphviz's SVG document as an element of the page: from <svg> on, without its comments (which repeat the
+    graph's name)."""
+    start = svg.find("<svg")
+    body = svg[start:] if start >= 0 else svg
+    return re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL)
+
+
+def _policy(script: str) -> str:
+    """The Content-Security-Policy: nothing fetched, and no script run but this one (by its hash)."""
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    csp = f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src data:"
-    rows = "\n".join(_row(d, result.output) for d in data["nodes"] if "inputs" in d)
-    description = " ".join(spec.description.split())
-    return f"""<!DOCTYPE html>
+    return f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src data:"
+
+
+# the page, for page() to fill (str.format: a brace of its own would be written twice); every field is escaped for
+# where it lands, or is cgcalc's own text (its script and style, the figure, the data as script_json writes it)
+PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>{_e(spec.name)} — cgcalc</title>
+<title>{name} — cgcalc</title>
 <style>
 {style}</style>
 </head>
 <body data-step="-1" data-layout="{drawn}">
 <header>
-<h1 id="graph-name">{_e(spec.name)}</h1>
-<p id="graph-description">{_e(description)}</p>
+<h1 id="graph-name">{name}</h1>
+<p id="graph-description">{description}</p>
 </header>
 <nav id="controls" aria-label="steps">
 <button id="first" title="the whole graph (Home)">|◀</button>
@@ -253,10 +320,10 @@ def page(
 <aside id="details"><p class="hint">Point at a node (or click it, to keep it here) to see its value, its gradient and
 the gradient's formula.</p></aside>
 </div>
-<div id="legend" hidden><span>|∂{_e(result.output)}/∂node|</span><span id="legend-lo">{_e(data["heat"]["lo"])}</span>
-<span id="legend-bar"></span><span id="legend-hi">{_e(data["heat"]["hi"])}</span><span class="zero">0 or none</span></div>
+<div id="legend" hidden><span>|∂{output}/∂node|</span><span id="legend-lo">{lo}</span>
+<span id="legend-bar"></span><span id="legend-hi">{hi}</span><span class="zero">0 or none</span></div>
 <table id="values">
-<thead><tr><th>name</th><th>op</th><th>inputs</th><th>value</th><th>grad of {_e(result.output)}</th></tr></thead>
+<thead><tr><th>name</th><th>op</th><th>inputs</th><th>value</th><th>grad of {output}</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
@@ -264,16 +331,8 @@ the gradient's formula.</p></aside>
 <footer>Made by <code>cgcalc export --format html</code> ({drawn}). Above each edge the value flowing forward; below
 it, in red, the gradient flowing back; ∂ beside a node: its total gradient. Keys: → and ← step, space plays, Home
 and End jump, h colours by |gradient|, Esc lets go of a node.</footer>
-<script type="application/json" id="cgcalc-data">{script_json(data)}</script>
+<script type="application/json" id="cgcalc-data">{data}</script>
 <script>{script}</script>
 </body>
 </html>
 """
-
-
-def _embeddable(svg: str) -> str:
-    """Graphviz's SVG document as an element of the page: from <svg> on, without its comments (which repeat the
-    graph's name)."""
-    start = svg.find("<svg")
-    body = svg[start:] if start >= 0 else svg
-    return re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL)

@@ -4,6 +4,7 @@ prints and never exits."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from rich.console import Group
 from rich.table import Table
@@ -67,69 +68,74 @@ def sweep_view(sw, precision: int = 6, max_rows: int | None = SWEEP_ROWS) -> Gro
     """A sweep in the terminal: for one input, line charts of the output (with its tangent at the file's value)
     and of its derivative; for two, a heat map of the output; then the table of points (a spread of them past
     max_rows)."""
+    span = " × ".join(
+        f"{a.name} from {fmt_num(a.start, precision)} to {fmt_num(a.stop, precision)} ({a.n:,} points)" for a in sw.axes
+    )
+    drawn = _sweep_charts(sw, precision) if len(sw.inputs) == 1 else _sweep_heat_map(sw, precision)
+    title = literal(f"{sw.graph}: {sw.output} for {span}", "bold")
+    return Group(title, *drawn, Text(""), sweep_table(sw, precision, max_rows))
+
+
+def _sweep_charts(sw, precision: int) -> list:
+    """A sweep of one input: the output's line chart, with its tangent at the file's value when that is inside the
+    sweep, and its derivative's, each with its legend."""
     from . import charts
 
-    out, names = sw.output, sw.inputs
-    v = fmt_num
-    parts: list = []
-    span = " × ".join(
-        f"{a.name} from {v(a.start, precision)} to {v(a.stop, precision)} ({a.n:,} points)" for a in sw.axes
-    )
-    parts.append(literal(f"{sw.graph}: {out} for {span}", "bold"))
-    x0s = [sw.at["inputs"][n] for n in names]
-    y0 = sw.at["value"]
-    if len(names) == 1:
-        name, x0, g0 = names[0], x0s[0], sw.at["grad"][names[0]]
-        xs, ys, ds = sw.columns[name], sw.values, sw.grads[name]
-        lo, hi = min(sw.axes[0].start, sw.axes[0].stop), max(sw.axes[0].start, sw.axes[0].stop)
-        inside = lo <= x0 <= hi and math.isfinite(y0) and math.isfinite(g0)
-        tangent = (x0, y0, g0) if inside else None
-        mark = (x0, y0) if inside else None
-        parts.append(chart_text(charts.line_chart(xs, ys, x_label=name, y_label=out, tangent=tangent, mark=mark)))
-        if inside:
-            parts.append(
-                _legend(
-                    ("⠉⠉ ", "curve"),
-                    (f"{out}    ", ""),
-                    ("·· ", "tangent"),
-                    (f"its tangent at {name} = {v(x0, precision)}, slope {v(g0, precision)}    ", ""),
-                    ("● ", "mark"),
-                    (f"{out} = {v(y0, precision)} there (the file's value)", ""),
-                )
+    out, name = sw.output, sw.inputs[0]
+    x0, y0, g0 = sw.at["inputs"][name], sw.at["value"], sw.at["grad"][name]
+    xs, ys, ds = sw.columns[name], sw.values, sw.grads[name]
+    lo, hi = min(sw.axes[0].start, sw.axes[0].stop), max(sw.axes[0].start, sw.axes[0].stop)
+    inside = lo <= x0 <= hi and math.isfinite(y0) and math.isfinite(g0)
+    v = partial(fmt_num, precision=precision)
+    tangent, mark = ((x0, y0, g0), (x0, y0)) if inside else (None, None)
+    parts: list = [chart_text(charts.line_chart(xs, ys, x_label=name, y_label=out, tangent=tangent, mark=mark))]
+    if inside:
+        parts.append(
+            _legend(
+                ("⠉⠉ ", "curve"),
+                (f"{out}    ", ""),
+                ("·· ", "tangent"),
+                (f"its tangent at {name} = {v(x0)}, slope {v(g0)}    ", ""),
+                ("● ", "mark"),
+                (f"{out} = {v(y0)} there (the file's value)", ""),
             )
-        else:
-            parts.append(
-                literal(f"(the file's value, {name} = {v(x0, precision)}, is outside the sweep: no tangent drawn)")
-            )
-        parts.append(Text(""))
-        deriv = f"∂{out}/∂{name}"
-        marks = (x0, g0) if inside else None
-        parts.append(chart_text(charts.line_chart(xs, ds, x_label=name, y_label=deriv, style="deriv", mark=marks)))
-        if inside:
-            parts.append(
-                _legend(
-                    ("⠉⠉ ", "deriv"),
-                    (f"{deriv}, the slope of {out}    ", ""),
-                    ("● ", "mark"),
-                    (f"{v(g0, precision)} at {name} = {v(x0, precision)}", ""),
-                )
-            )
+        )
     else:
-        (a, b), (na, nb) = names, (sw.axes[0].n, sw.axes[1].n)
-        xs, ys = sw.axes[0].values().tolist(), sw.axes[1].values().tolist()
-        grid = sw.values.reshape(na, nb)
-        inside = all(min(ax.start, ax.stop) <= x <= max(ax.start, ax.stop) for ax, x in zip(sw.axes, x0s))
-        lines, (lo, hi) = charts.heat_map(xs, ys, grid, x_label=a, y_label=b, mark=(x0s[0], x0s[1]) if inside else None)
-        parts.append(chart_text(lines))
-        legend = [(ch, f"heat{i}") for i, ch in enumerate(charts.SHADES)]
-        legend.append((f"  {out} from {v(lo, precision)} to {v(hi, precision)}, in five equal steps", ""))
-        parts.append(_legend(*legend))
-        if inside:
-            at = f"{a} = {v(x0s[0], precision)}, {b} = {v(x0s[1], precision)}: {out} = {v(y0, precision)}"
-            parts.append(_legend(("●     ", "mark"), (f"the file's values, {at}", "")))
+        parts.append(literal(f"(the file's value, {name} = {v(x0)}, is outside the sweep: no tangent drawn)"))
     parts.append(Text(""))
-    parts.append(sweep_table(sw, precision, max_rows))
-    return Group(*parts)
+    deriv = f"∂{out}/∂{name}"
+    marks = (x0, g0) if inside else None
+    parts.append(chart_text(charts.line_chart(xs, ds, x_label=name, y_label=deriv, style="deriv", mark=marks)))
+    if inside:
+        parts.append(
+            _legend(
+                ("⠉⠉ ", "deriv"),
+                (f"{deriv}, the slope of {out}    ", ""),
+                ("● ", "mark"),
+                (f"{v(g0)} at {name} = {v(x0)}", ""),
+            )
+        )
+    return parts
+
+
+def _sweep_heat_map(sw, precision: int) -> list:
+    """A sweep of two inputs: the output's heat map, its legend, and the file's values marked when inside it."""
+    from . import charts
+
+    out, (a, b) = sw.output, sw.inputs
+    x0s = [sw.at["inputs"][n] for n in sw.inputs]
+    xs, ys = sw.axes[0].values().tolist(), sw.axes[1].values().tolist()
+    grid = sw.values.reshape(sw.axes[0].n, sw.axes[1].n)
+    inside = all(min(ax.start, ax.stop) <= x <= max(ax.start, ax.stop) for ax, x in zip(sw.axes, x0s))
+    lines, (lo, hi) = charts.heat_map(xs, ys, grid, x_label=a, y_label=b, mark=(x0s[0], x0s[1]) if inside else None)
+    v = partial(fmt_num, precision=precision)
+    legend = [(ch, f"heat{i}") for i, ch in enumerate(charts.SHADES)]
+    legend.append((f"  {out} from {v(lo)} to {v(hi)}, in five equal steps", ""))
+    parts = [chart_text(lines), _legend(*legend)]
+    if inside:
+        at = f"{a} = {v(x0s[0])}, {b} = {v(x0s[1])}: {out} = {v(sw.at['value'])}"
+        parts.append(_legend(("●     ", "mark"), (f"the file's values, {at}", "")))
+    return parts
 
 
 def sweep_table(sw, precision: int = 6, max_rows: int | None = SWEEP_ROWS) -> Table | Group:

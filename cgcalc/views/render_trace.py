@@ -3,6 +3,7 @@ Hessian-vector product tables. Builds, never prints and never exits."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -35,70 +36,90 @@ def trace_steps(
     """The trace as steps, for `trace --step`: (heading, lines) of each forward step and each backward step,
     then (heading, []) of the gradients of the inputs. A heading is what comes before the step (a section's
     title); a step's first line is its own, indented by two spaces."""
-
-    def v(x) -> str:
-        return fmt_value(x, precision)
-
-    def gridded(x) -> bool:
-        return x is not None and getattr(x, "ndim", 0) >= 2 and 0 < x.size <= GRID_ELEMENTS
-
-    def value(line: Text, x, indent: int, style: str = "") -> list:
-        """The line ending in x: its text on the line, or, for a matrix, '=' ending the line and the grid under it."""
-        if not gridded(x):
-            line.append(v(x), style=style)
-            return [line]
-        line.plain = line.plain.rstrip()  # (keeps the styles: only the trailing space goes)
-        rows = fmt_value(x, precision, True, None if width is None else max(width - indent, 20))
-        return [line] + [Text(" " * indent + row, style=style) for row in rows.split("\n")]
-
+    forward = _forward_lines(t, precision, width)
+    backward = [_backward_lines(s, precision, formulas, width) for s in t.backward]
+    inputs = _gradient_lines(t, precision, formulas, width)
+    seeded = f"∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {fmt_value(t.seed, precision)}"
+    sections = [  # (a section's heading, its steps' lines)
+        ([literal(f"{t.graph}: forward, in execution order", style="bold")], forward),
+        ([Text(""), Text(f"backward, in reverse order: {seeded}", style="bold")], backward),
+        ([Text(""), Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"), *inputs], []),
+    ]
     steps: list[tuple[list, list]] = []
-    heading: list = [literal(f"{t.graph}: forward, in execution order", style="bold")]
+    heading: list = []  # a section's heading goes before its first step (a section without steps, before the next)
+    for head, blocks in sections:
+        heading += head
+        for lines in blocks:
+            steps.append((heading, lines))
+            heading = []
+    steps.append((heading, []))
+    return steps
+
+
+def _gridded(x) -> bool:
+    """Whether the trace shows x as a grid under its line: a matrix of up to GRID_ELEMENTS numbers."""
+    return x is not None and getattr(x, "ndim", 0) >= 2 and 0 < x.size <= GRID_ELEMENTS
+
+
+def _ending(line: Text, x, indent: int, precision: int, width: int | None, style: str = "") -> list[Text]:
+    """The line ending in x: its text on the line, or, for a matrix, '=' ending the line and the grid under it."""
+    if not _gridded(x):
+        line.append(fmt_value(x, precision), style=style)
+        return [line]
+    line.plain = line.plain.rstrip()  # (keeps the styles: only the trailing space goes)
+    rows = fmt_value(x, precision, True, None if width is None else max(width - indent, 20))
+    return [line] + [Text(" " * indent + row, style=style) for row in rows.split("\n")]
+
+
+def _forward_lines(t: Any, precision: int, width: int | None) -> list[list[Text]]:
+    """Each forward step's lines: `name = op(args) = value`, the names padded to one width."""
+    v = partial(fmt_value, precision=precision)
     name_width = max((len(s.name) for s in t.forward), default=0)
+    blocks = []
     for s in t.forward:
         args = ", ".join(f"{label}={v(x)}" if label else v(x) for label, x in s.args)
         line = Text("  ")
         line.append(s.name.ljust(name_width), style="bold")
         line.append(f" = {s.op}({args}) = ")
-        steps.append((heading, value(line, s.value, 6, "bold")))
-        heading = []
-    heading.append(Text(""))
-    heading.append(
-        Text(
-            f"backward, in reverse order: ∂x stands for ∂{t.output}/∂x; seeded with ∂{t.output} = {v(t.seed)}",
-            style="bold",
-        )
-    )
-    for s in t.backward:
-        head = Text("  ")
-        head.append(f"{s.name}", style="bold")
-        head.append(f" ({s.op})   upstream ∂{s.name} = ")
-        if formulas and formulas.get(s.name) and not gridded(s.upstream):
-            head.append(v(s.upstream), style="magenta")
-            head.append(f"   = {formulas[s.name]}", style="dim")
-            lines = [head]
-        else:
-            lines = value(head, s.upstream, 6, "magenta")
-        for p in s.passes:
-            line = Text("      ")
-            line.append(f"∂{p.to} ")
-            line.append("+= " if p.accumulated else "= ")
-            if p.local is not None:
-                local = f"{p.via}({v(p.local)})" if p.via else v(p.local)
-                line.append(f"{v(s.upstream)} × {local} = ")
-            lines += value(line, p.grad, 10, "magenta")
-            if p.accumulated:
-                lines[-1].append(f"   (total ∂{p.to} = {v(p.total)})", style="dim")
-        if s.passes and s.passes[0].local is None:
-            lines.append(Text(f"      rule: {s.rule}", style="dim"))
-        steps.append((heading, lines))
-        heading = []
-    heading.append(Text(""))
-    heading.append(Text(f"gradients of the inputs: ∂{t.output}/∂x", style="bold"))
+        blocks.append(_ending(line, s.value, 6, precision, width, "bold"))
+    return blocks
+
+
+def _backward_lines(s: Any, precision: int, formulas: dict[str, str | None] | None, width: int | None) -> list[Text]:
+    """One backward step's lines: the node's upstream gradient (and its formula), then what it passes to each
+    input, upstream × local derivative (or, for an op without local derivatives, its rule)."""
+    v = partial(fmt_value, precision=precision)
+    head = Text("  ")
+    head.append(f"{s.name}", style="bold")
+    head.append(f" ({s.op})   upstream ∂{s.name} = ")
+    if formulas and formulas.get(s.name) and not _gridded(s.upstream):
+        head.append(v(s.upstream), style="magenta")
+        head.append(f"   = {formulas[s.name]}", style="dim")
+        lines = [head]
+    else:
+        lines = _ending(head, s.upstream, 6, precision, width, "magenta")
+    for p in s.passes:
+        line = Text("      ")
+        line.append(f"∂{p.to} ")
+        line.append("+= " if p.accumulated else "= ")
+        if p.local is not None:
+            local = f"{p.via}({v(p.local)})" if p.via else v(p.local)
+            line.append(f"{v(s.upstream)} × {local} = ")
+        lines += _ending(line, p.grad, 10, precision, width, "magenta")
+        if p.accumulated:
+            lines[-1].append(f"   (total ∂{p.to} = {v(p.total)})", style="dim")
+    if s.passes and s.passes[0].local is None:
+        lines.append(Text(f"      rule: {s.rule}", style="dim"))
+    return lines
+
+
+def _gradient_lines(t: Any, precision: int, formulas: dict[str, str | None] | None, width: int | None) -> list[Text]:
+    """The gradient of each input (with its formula)."""
+    lines = []
     for name, g in t.grads:
         formula = f" = {formulas[name]}" if formulas and formulas.get(name) else ""
-        heading += value(Text(f"  ∂{name}{formula} = "), g, 6)
-    steps.append((heading, []))
-    return steps
+        lines += _ending(Text(f"  ∂{name}{formula} = "), g, 6, precision, width)
+    return lines
 
 
 def check_table(report: CheckReport, full: bool = False, width: int | None = None) -> Table | Group:
