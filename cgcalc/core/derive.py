@@ -122,34 +122,15 @@ def to_document(
     """The derivative as a graph file's values (name, description, inputs, nodes, outputs): the graph's own
     inputs, the nodes the derivatives need (the graph's own under their names), and the derivatives as
     outputs. Names never collide: a taken one gets _2, _3..."""
-    g, terms = d.terms, d.terms.terms
-    used: set[str] = set(plan.names)
+    terms = d.terms.terms
+    fresh = _Fresh(plan.names)
     name_of: dict[int, str] = {t: i.name for t, i in zip(d.inputs, plan.inputs)}
     name_of.update({t: n for n, t in extra})  # inputs the derivative adds (an HVP's vector)
-
-    def fresh(base: str) -> str:
-        if base not in used:
-            used.add(base)
-            return base
-        name, k = base, 2
-        while name in used:
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        return name
-
     for n, t in d.nodes.items():
         if t not in name_of:
             # an expression's inner node (`y.2`) becomes a name a file can hold (`y_2`)
             name_of[t] = n if n.isidentifier() else fresh(_safe(n))
-
-    # which terms the outputs need: ids are topological, so one pass downwards marks them all
-    need = [False] * len(terms)
-    for _, t in d.outputs:
-        need[t] = True
-    for t in range(len(terms) - 1, -1, -1):
-        if need[t]:
-            for a in terms[t].args:
-                need[a] = True
+    need = _needed(terms, [t for _, t in d.outputs])
     out_names = [fresh(n) for n, _ in d.outputs]
     aliases: list[tuple[str, int]] = []  # an output that is an input, a constant or a named node: identity
     for name, (_, t) in zip(out_names, d.outputs):
@@ -160,6 +141,45 @@ def to_document(
     for n, a in d.adjoints.items():
         if a not in name_of and need[a] and terms[a].op != "const":
             name_of[a] = fresh(_safe(f"d_{output}_d_{n}"))
+    what = "d" if order == 1 else f"d{order}"
+    return {
+        "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
+        "description": f"{what} {output} / d ({', '.join(wrt)}) of {plan.spec.name}, by cgcalc derive",
+        "inputs": _inputs(plan, d.terms, extra),
+        "nodes": _nodes(terms, need, name_of, fresh, aliases),
+        "outputs": out_names,
+    }
+
+
+class _Fresh:
+    """Names not yet taken: a taken base gets _2, _3..."""
+
+    def __init__(self, taken: Sequence[str]) -> None:
+        self.used = set(taken)
+
+    def __call__(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+
+def _needed(terms: Sequence, outputs: Sequence[int]) -> list[bool]:
+    """Which terms the outputs need: ids are topological, so one pass downwards marks them all."""
+    need = [False] * len(terms)
+    for t in outputs:
+        need[t] = True
+    for t in range(len(terms) - 1, -1, -1):
+        if need[t]:
+            for a in terms[t].args:
+                need[a] = True
+    return need
+
+
+def _nodes(terms: Sequence, need: list[bool], name_of: dict[int, str], fresh: _Fresh, aliases: list) -> dict:
+    """The needed terms as a file's nodes, in order: a constant written as its value where it is used, a term
+    without a name as t1, t2...; each alias an identity node."""
     refs: list[Any] = [None] * len(terms)  # what a reference to a term writes: its name, or a constant's value
     for t, n in name_of.items():
         refs[t] = n
@@ -184,6 +204,11 @@ def to_document(
         nodes[name] = entry
     for name, t in aliases:
         nodes[name] = {"op": "identity", "in": [refs[t] if terms[t].op != "const" else terms[t].value]}
+    return nodes
+
+
+def _inputs(plan: Plan, g: Terms, extra: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """The graph's inputs as its file wrote them (`grad: false` kept), and the added ones (an HVP's vector) at 0."""
     inputs: dict[str, Any] = {}
     for inp in plan.inputs:
         v = nested(inp.value, inp.shape) if inp.shape else inp.value
@@ -191,14 +216,7 @@ def to_document(
     for n, t in extra:
         shape = g.shape(t)
         inputs[n] = nested([0.0] * count(shape), shape) if shape else 0.0
-    what = "d" if order == 1 else f"d{order}"
-    return {
-        "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
-        "description": f"{what} {output} / d ({', '.join(wrt)}) of {plan.spec.name}, by cgcalc derive",
-        "inputs": inputs,
-        "nodes": nodes,
-        "outputs": out_names,
-    }
+    return inputs
 
 
 def hvp_terms(plan: Plan, wrt: Sequence[str], output: str) -> tuple[Derivative, list[tuple[str, int]]]:
