@@ -274,8 +274,8 @@ class Graph:
         optimizer : str
             sgd, momentum, nesterov, adagrad, rmsprop, adam (the book's rules) or newton.
         lr, steps, epochs, batch_size, seed
-            The learning rate (default: the book's for the optimizer), how long (steps, or epochs over the
-            rows), the minibatch size (default 100, or all rows when fewer), the shuffle's seed.
+            The learning rate (default: the book's), how long (steps, or epochs over the rows), the minibatch
+            size (default 100, or all rows when fewer), the shuffle's seed.
         output : str, optional
             The output to minimize (default: the first).
         overrides : mapping, optional
@@ -293,20 +293,9 @@ class Graph:
         """
         from .fit import fit
 
+        run = {"optimizer": optimizer, "lr": lr, "steps": steps, "epochs": epochs, "batch_size": batch_size}
         return fit(
-            self,
-            params,
-            rows,
-            optimizer=optimizer,
-            lr=lr,
-            steps=steps,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            output=output,
-            overrides=overrides,
-            loads=lambda text: loads(text, json=True),
-            **options,
+            self, params, rows, seed=seed, output=output, overrides=overrides, loads=_load_json, **run, **options
         )
 
     def __repr__(self) -> str:
@@ -374,5 +363,5 @@ def load(path: str | os.PathLike) -> Graph:
 
 
 def _load_json(text: str, name: str | None = None) -> Graph:
-    """A graph cgcalc wrote itself (a derivative graph, as JSON)."""
+    """A graph cgcalc wrote itself, as JSON (a derivative graph, a trained one)."""
     return loads(text, json=True, name=name)

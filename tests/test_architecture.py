@@ -205,27 +205,19 @@ def test_the_core_imports_numpy_only_inside_functions():
     assert not wrong, wrong
 
 
-# Size (issue 11): no function over ~60 lines unless it is a table, no module over ~400. Checked for the modules
-# of the read and compile path; the rest of the package joins this list as its long functions are split.
-SIZED = (
-    "core/spec.py",
-    "core/expr.py",
-    "core/plan.py",
-    "core/compiler.py",
-    "io/read.py",
-    "io/build.py",
-    "io/marks.py",
-    "io/fastyaml.py",
-)
+# Size (issue 11): no function over ~60 lines unless it is a table, no module over ~400, in the whole package.
 MAX_FUNCTION_LINES, MAX_MODULE_LINES = 60, 400
-# functions that are a table (one row per line), allowed to be longer, each with the reason: none yet
-TABLES: dict[str, str] = {}
+# functions that are a table (one row per line), allowed to be longer, each with the reason
+TABLES: dict[str, str] = {
+    "views/schema.py:graph_schema": "one literal: the JSON schema document of a graph file",
+}
 
 
 def test_functions_and_modules_stay_small():
     wrong = []
-    for rel in SIZED:
-        text = (PACKAGE / rel).read_text(encoding="utf-8")
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        text = path.read_text(encoding="utf-8")
         if text.count("\n") > MAX_MODULE_LINES:
             wrong.append(f"{rel}: {text.count(chr(10))} lines")
         for node in ast.walk(ast.parse(text)):
