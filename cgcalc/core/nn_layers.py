@@ -72,6 +72,9 @@ class MatMul(Layer):
     def backward(self, dout: Number) -> tuple:
         return dout @ _T(self.W), _T(self.x) @ dout
 
+    def backward_some(self, dout: Number, needs: tuple[bool, ...]) -> tuple:
+        return dout @ _T(self.W) if needs[0] else None, _T(self.x) @ dout if needs[1] else None
+
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, W = ins
@@ -110,6 +113,10 @@ class Affine(Layer):
     def backward(self, dout: Number) -> tuple:
         dxw = sum_to(dout, self.xw_shape)  # b may have enlarged x @ W
         return dxw @ _T(self.W), _T(self.x) @ dxw, dout
+
+    def backward_some(self, dout: Number, needs: tuple[bool, ...]) -> tuple:
+        dxw = sum_to(dout, self.xw_shape)
+        return dxw @ _T(self.W) if needs[0] else None, _T(self.x) @ dxw if needs[1] else None, dout
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -312,11 +319,20 @@ class SoftmaxWithLoss(Layer):
         return 0.0 + loss  # +0.0 for a loss of exactly 0 (-0.0 makes 1/loss = -inf)
 
     def backward(self, dout: Number) -> tuple:
-        import numpy as np
+        return self.backward_some(dout, (True, True))
 
-        d = np.reshape(dout, np.shape(dout) + (1,) * (self.y.ndim - np.ndim(dout)))
-        dx = d * (self.y * self.t.sum(axis=-1, keepdims=True) - self.t) / self.n
-        dt = None if self.indices else d * -self.logy / self.n
+    def backward_some(self, dout: Number, needs: tuple[bool, ...]) -> tuple:
+        if type(dout) is float:  # the seed of a loss (one, most often: 1 * r is r): it broadcasts as it is
+            d = dout
+        else:
+            import numpy as np
+
+            d = np.reshape(dout, np.shape(dout) + (1,) * (self.y.ndim - np.ndim(dout)))
+        dx = None
+        if needs[0]:
+            r = self.y * self.t.sum(axis=-1, keepdims=True) - self.t
+            dx = r / self.n if type(d) is float and d == 1.0 else d * r / self.n
+        dt = None if self.indices or not needs[1] else d * -self.logy / self.n
         return dx, dt
 
     @staticmethod

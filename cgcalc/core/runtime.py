@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import CgcalcError, GraphError, UsageError, suggest
 from ..numbers import fmt_float, fmt_value
-from .base import ONE, fmt_shape, sum_to
+from .base import ONE, fmt_shape
 from .compiler import Plan
 from .kernels import exact_arrays
 
@@ -271,11 +271,16 @@ def forward(plan: Plan, values: list, layouts, lead: int = 0) -> list:
                 values[st.slot] = _view(y, lay.out, lead)
             append(layer)
     except CgcalcError as e:
-        pos = plan.pos_of(st) or (None, None)
-        raise GraphError(
-            f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file, line=pos[0], col=pos[1], node=st.name
-        ) from None
+        raise located(plan, st, e) from None
     return layers
+
+
+def located(plan: Plan, st, e: CgcalcError) -> GraphError:
+    """A layer's error as the error of its node, where the file writes it."""
+    pos = plan.pos_of(st) or (None, None)
+    return GraphError(
+        f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file, line=pos[0], col=pos[1], node=st.name
+    )
 
 
 def _view(x, shape: tuple[int, ...], lead: int):
@@ -299,35 +304,71 @@ def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: d
         if g is None or True not in needs:
             continue
         lay = layouts[i]
-        if lay is None:
+        args = st.args
+        if lay is None:  # the hot loop of a large graph: the gradients have their inputs' shapes already
             ds = layers[i].backward(g)
-        else:
-            node = values[st.slot]
-            lead = node.shape[: node.ndim - len(lay.out)] if type(node) is not float else ()
-            if type(g) is float and (lead or lay.out_view) and not _alike(st.cls, lay):
+            for j in range(len(args)):
+                d = ds[j]
+                if d is None or not needs[j]:
+                    continue
+                a = args[j]
+                old = grads[a]
+                grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+                if flows is not None:
+                    flows[i, j] = d
+            continue
+        node = values[st.slot]
+        n = 0 if type(node) is float else node.ndim - len(lay.out)  # the lead (row) axes, in a batch
+        lead = node.shape[:n] if n else ()
+        if type(g) is float:
+            if (lead or lay.out_view) and not _alike(st.cls, lay):
                 import numpy as np  # a float standing for a full array: made one where shapes differ
 
                 g = np.full(lead + lay.out_view, g)
-            else:
-                g = _view(g, lay.out_view, len(lead))
-            ds = layers[i].backward(g)
-        args = st.args
+        elif g.shape[n:] != lay.out_view:
+            g = g.reshape(g.shape[:n] + lay.out_view)
+        # (a layer skips the gradients no one wants: of the data, in a fit, of a `grad: false` input)
+        ds = layers[i].backward(g) if False not in needs else layers[i].backward_some(g, needs)
+        views = lay.views
         for j in range(len(args)):
             d = ds[j]
             if d is None or not needs[j]:
                 continue
             a = args[j]
-            if lay is not None and type(d) is not float:
+            if type(d) is not float:
                 v = values[a]
                 if type(v) is float:  # a scalar input of a graph of arrays
                     d = d.sum()
                 elif d.shape != v.shape:
-                    d = sum_to(d, lead + lay.views[j]).reshape(v.shape)
+                    d = _summed(d, lead, views[j], v.shape)
             old = grads[a]
-            grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+            grads[a] = d if old is None else old + d
             if flows is not None:
                 flows[i, j] = d
     return grads
+
+
+_AXES: dict = {}  # (gradient's shape, lead, view) -> the axes sum_to sums over (None: none)
+
+
+def _summed(d, lead: tuple, view: tuple, shape: tuple):
+    """sum_to(d, lead + view).reshape(shape), the same sums, with the axes worked out once per shapes."""
+    key = (d.shape, lead, view)
+    axes = _AXES.get(key, False)
+    if axes is False:
+        if len(_AXES) > 4096:
+            _AXES.clear()
+        gshape, target = d.shape, lead + view
+        k = len(gshape) - len(target)
+        axes = None
+        if gshape != target:
+            axes = tuple(range(k)) + tuple(k + i for i, m in enumerate(target) if m == 1 and gshape[k + i] != 1)
+        _AXES[key] = axes
+    if axes is not None:
+        import numpy as np
+
+        d = np.add.reduce(d, axis=axes, keepdims=True)  # what ndarray.sum calls
+    return d if d.shape == shape else d.reshape(shape)
 
 
 def _alike(cls, lay) -> bool:
