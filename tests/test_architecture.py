@@ -2,7 +2,8 @@
 
     cli ──► views, batch ──► api ──► whatif, fit ──► io ──► core ──► errors
     (and one way up, for notebooks: Graph's and Result's display methods call views/notebook.py; see DISPLAY)
-    core:  vectorized ──► runtime ──► compiler ──► plan, expr, spec, registry ──► layers, nn_layers ──► base, kernels
+    core:  vectorized, program ──► runtime ──► compiler ──► subplan ──► plan, expr, spec, registry ──► layers,
+           nn_layers ──► base, kernels
 
 Every import counts, also one inside a function (those are only ever for start-up time; they must still go
 the right way). Read from the source with `ast`, so nothing is imported to check it.
@@ -55,8 +56,10 @@ CORE_RANK = {
     "spec": 2,
     "expr": 3,
     "plan": 3,
+    "subplan": 3.5,
     "compiler": 4,
     "runtime": 5,
+    "program": 5.5,
     "vectorized": 6,
     "derive": 6,
     "__init__": 7,
