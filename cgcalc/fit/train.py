@@ -75,6 +75,7 @@ def fit(
         # (Graph.hessian's derivative graphs are built for the file's shapes, and a minibatch has its own)
         raise UsageError("newton works on the graph's own inputs, without rows: use another optimizer with --rows")
     opt = None if optimizer == "newton" else optimizers.make(optimizer, lr, momentum, beta1, beta2, decay_rate)
+    opt = opt and optimizers.packed(opt, loop.start)
     newton = Newton(graph, output, overrides, lr) if opt is None else None
     return loop.run(opt or newton, optimizer, lr, graph.name, callback, loads)
 
