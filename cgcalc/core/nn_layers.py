@@ -308,15 +308,22 @@ class SoftmaxWithLoss(Layer):
             bad = (t != np.floor(t)) | (t < 0) | (t >= classes)
             if bad.any():
                 raise GraphError(
-                    f"softmax_with_loss: class index {t[bad].flat[0]!r} is not an integer in 0..{classes - 1}"
+                    f"softmax_with_loss: class index {float(t[bad].flat[0])!r} is not an integer in 0..{classes - 1}"
                 )
             t = (np.arange(classes) == t[..., None]).astype(np.float64)
         self.t = t
         self.n = x.shape[-2] if self.samples else 1
-        loss = -np.where(t == 0, 0.0, t * logy).sum(axis=-1)  # 0 * log 0 is 0 here: a one-hot row's zeros
-        if self.samples:
-            loss = loss.sum(axis=-1) / self.n
+        loss = self._loss(t * logy)
+        if np.isnan(loss).any() if loss.ndim else loss != loss:
+            # 0 * log 0 is 0 here (a one-hot row's zeros where x is -inf): t * logy has NaN there. Where logy
+            # is finite, 0 * logy is a signed zero, and the sums are those of where's +0.0 but for the sign of
+            # a zero, which the + 0.0 at the end drops: the same loss, one compare and one select less.
+            loss = self._loss(np.where(t == 0, 0.0, t * logy))
         return 0.0 + loss  # +0.0 for a loss of exactly 0 (-0.0 makes 1/loss = -inf)
+
+    def _loss(self, tlogy: Array) -> Array:
+        loss = -tlogy.sum(axis=-1)
+        return loss.sum(axis=-1) / self.n if self.samples else loss
 
     def backward(self, dout: Number) -> tuple:
         return self.backward_some(dout, (True, True))
