@@ -15,10 +15,8 @@ from ..errors import CgcalcError, GraphError, UsageError, suggest
 from .base import ONE
 from .compiler import Plan
 from .kernels import exact_arrays
-from .result import Result, Value, _frozen, _nonfinite_grads, _nonfinite_values, to_plain
-
-# Result, Value, to_plain and _frozen are imported from here too
-__all__ = ["Result", "Session", "Value", "_frozen", "backward", "complete", "forward", "run", "to_plain"]
+from .result import Result, Value, _frozen, _nonfinite_grads, _nonfinite_values
+from .result import to_plain as to_plain  # (Result, Value, _frozen and to_plain are imported from here too)
 
 
 def input_values(plan: Plan, overrides: Mapping[str, Any] | None) -> list[Value]:
