@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from .plan import Plan
 
 
-def toward(plan: Plan, output: str, wrt: Sequence[str], prune: bool = True) -> Plan:
-    """`plan` computing only what `output` needs (with `prune`; else every node, as a run shows them) and
-    differentiating only toward the inputs `wrt`: a step's input takes a gradient only on a path from
-    `output` back to one of them (and when it took one in `plan`). The same inputs and constants; the nodes
-    renumbered, each step still pointing at its node in the file (for messages). Slots that take no gradient
-    here have none in a result (None), as a `grad: false` input."""
+def toward(plan: Plan, output: str, wrt: Sequence[str]) -> Plan:
+    """`plan` computing only what `output` needs and differentiating only toward the inputs `wrt`: a step's input
+    takes a gradient only on a path from `output` back to one of them (and when it took one in `plan`). The
+    same inputs and constants; the nodes renumbered, each step still pointing at its node in the file (for
+    messages). Slots that take no gradient here have none in a result (None), as a `grad: false` input."""
     n_in, n_named = len(plan.inputs), plan.n_named
-    kept = _needed(plan, plan.index[output]) if prune else list(plan.steps)
+    kept = _needed(plan, plan.index[output])
     names = [*plan.names[:n_in], *(st.name for st in kept)]
     new = {st.slot: n_in + k for k, st in enumerate(kept)}
     shift = len(names) - n_named  # the constants' slots move down with the nodes
@@ -44,13 +43,9 @@ def toward(plan: Plan, output: str, wrt: Sequence[str], prune: bool = True) -> P
         lines = tuple(array("l", [col[st.slot - n_in] for st in kept]) for col in plan.lines)
     has_grad = (*reaches[:n_in], *(reaches[n_in + k] and plan.has_grad[st.slot] for k, st in enumerate(kept)))
     index = {name: s for s, name in enumerate(names)}
-    outputs = (output,) if prune else plan.outputs
-    p = Plan(plan.spec, tuple(names), index, plan.inputs, tuple(steps), plan.constants, (), has_grad, outputs, lines)
-    if prune:
-        shapes, p.layouts = p.infer(list(plan.shapes[:n_in]))
-        p.shapes = tuple(shapes[: len(names)])
-    else:  # the same steps: the same shapes and layouts
-        p.shapes, p.layouts = plan.shapes, plan.layouts
+    p = Plan(plan.spec, tuple(names), index, plan.inputs, tuple(steps), plan.constants, (), has_grad, (output,), lines)
+    shapes, p.layouts = p.infer(list(plan.shapes[:n_in]))
+    p.shapes = tuple(shapes[: len(names)])
     return p
 
 
