@@ -2,7 +2,8 @@
 
     cli ──► views, batch ──► api ──► whatif, fit ──► io ──► core ──► errors
     (and one way up, for notebooks: Graph's and Result's display methods call views/notebook.py; see DISPLAY)
-    core:  vectorized ──► runtime ──► compiler ──► plan, expr, spec, registry ──► layers, nn_layers ──► base, kernels
+    core:  vectorized, program ──► runtime ──► result ──► compiler ──► subplan ──► plan, expr, spec, registry ──►
+           layers, nn_layers ──► base, kernels
 
 Every import counts, also one inside a function (those are only ever for start-up time; they must still go
 the right way). Read from the source with `ast`, so nothing is imported to check it.
@@ -59,8 +60,11 @@ CORE_RANK = {
     "expr": 3,
     "plan": 3,
     "terms": 3,  # the derivative store: ops of the registry, no plan
+    "subplan": 3.5,
     "compiler": 4,
+    "result": 4.5,
     "runtime": 5,
+    "program": 5.5,
     "vectorized": 6,
     "derive": 6,
     "__init__": 7,
@@ -135,7 +139,7 @@ def edges() -> list[tuple[str, str, int, bool]]:
 # The one way up: a notebook asks an object itself how to show it (Result._repr_html_, Graph._repr_svg_, g.draw(),
 # g.trace()), and showing is the views' job. So the API's Graph and the core's Result may import views/notebook.py
 # (that module only), inside those methods (never at module level: `import cgcalc` stays light).
-DISPLAY = {("cgcalc.api", "cgcalc.views.notebook"), ("cgcalc.core.runtime", "cgcalc.views.notebook")}
+DISPLAY = {("cgcalc.api", "cgcalc.views.notebook"), ("cgcalc.core.result", "cgcalc.views.notebook")}
 
 
 def test_every_import_goes_one_way():

@@ -221,6 +221,48 @@ def test_each_optimizers_first_steps_are_the_books_bit_for_bit(name):
         assert type(r.params["b"]) is float  # a scalar stays a Python float
 
 
+# two array parameters and a float one: the update runs on the arrays packed into one vector (optimizers.Packed);
+# again exact gradients (k, j and the values dyadic): 2 k w, 2 j v, 2 b
+PACKED = """\
+inputs:
+  w: [1.5, -2.0, 0.25]
+  v: [[0.5, -1.0], [2.0, 0.125]]
+  k: {value: [1.0, 2.0, 3.0], grad: false}
+  j: {value: [[1.0, 0.5], [2.0, 4.0]], grad: false}
+  b: -0.75
+nodes:
+  loss: sum(k * w * w) + sum(j * v * v) + b * b
+"""
+
+
+@pytest.mark.parametrize("name", list(BOOK))
+def test_the_packed_update_of_several_arrays_is_the_books_parameter_by_parameter_bit_for_bit(name, monkeypatch):
+    from cgcalc.fit import optimizers
+
+    packed = []
+    monkeypatch.setattr(optimizers.Packed, "update", _counted(optimizers.Packed.update, packed))
+    g = cgcalc.loads(PACKED)
+    k, j = np.array([1.0, 2.0, 3.0]), np.array([[1.0, 0.5], [2.0, 4.0]])
+    book = BOOK[name]()
+    params = {"w": np.array([1.5, -2.0, 0.25]), "v": np.array([[0.5, -1.0], [2.0, 0.125]]), "b": np.array(-0.75)}
+    for steps in range(1, 8):
+        book.update(params, {"w": 2 * k * params["w"], "v": 2 * j * params["v"], "b": 2 * params["b"]})
+        r = g.fit(["w", "v", "b"], optimizer=name, steps=steps, **OPTIONS[name])
+        assert r.params["w"].tolist() == params["w"].tolist(), (name, steps)
+        assert r.params["v"].tolist() == params["v"].tolist(), (name, steps)
+        assert r.params["v"].shape == (2, 2) and type(r.params["b"]) is float
+        assert r.params["b"] == float(params["b"]), (name, steps)
+    assert packed  # the packed path ran
+
+
+def _counted(f, calls: list):
+    def wrapper(*a, **kw):
+        calls.append(1)
+        return f(*a, **kw)
+
+    return wrapper
+
+
 def test_the_default_learning_rates_are_the_books():
     g = cgcalc.loads(QUADRATIC)
     for name, lr in [("sgd", 0.01), ("momentum", 0.01), ("nesterov", 0.01), ("adagrad", 0.01), ("rmsprop", 0.01)]:

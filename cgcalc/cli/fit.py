@@ -44,115 +44,150 @@ def _names(text: str) -> list[str]:
     return names
 
 
+ParamsOpt = Annotated[str, typer.Option("--params", metavar="NAME,...", help="The inputs to change (the parameters).")]
+RowsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rows", "-r", metavar="DATA", help="Samples, one a row: CSV, JSON Lines or Parquet (as batch reads)."
+    ),
+]
+OptimizerOpt = Annotated[Optimizer, typer.Option("--optimizer", help="The update rule.")]
+LrOpt = Annotated[
+    float | None,
+    typer.Option("--lr", help="Learning rate (default: the book's: 0.01; adam 0.001; newton 1, a full step)."),
+]
+MomentumOpt = Annotated[float, typer.Option("--momentum", help="momentum and nesterov.")]
+Beta1Opt = Annotated[float, typer.Option("--beta1", help="adam.")]
+Beta2Opt = Annotated[float, typer.Option("--beta2", help="adam.")]
+DecayRateOpt = Annotated[float, typer.Option("--decay-rate", help="rmsprop.")]
+StepsOpt = Annotated[
+    int | None, typer.Option("--steps", "-n", min=1, help="Updates to make (default 100 without --rows).")
+]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", "-e", min=1, help="Passes over the rows (default 10).")]
+BatchSizeOpt = Annotated[
+    int | None, typer.Option("--batch-size", "-b", min=1, help="Rows per step (default 100, or all).")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the shuffle of the rows.")]
+GradientOpt = Annotated[
+    Gradient,
+    typer.Option("--gradient", help="backprop, or numerical: central differences (h = 1e-4) as the book's ch. 4."),
+]
+TrainedOpt = Annotated[
+    str | None,
+    typer.Option("--out", "-o", help="Write the trained graph here (.json: JSON; -: stdout), atomically."),
+]
+LogOpt = Annotated[
+    str | None, typer.Option("--log", metavar="LOG.csv", help="Write step (or epoch), loss and every output.")
+]
+FitFormatOpt = Annotated[FitFormat, typer.Option("--format", "-f", help="table or json.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+MinimizedOpt = Annotated[
+    str | None, typer.Option("--output", "-O", help="The output to minimize (default: the first listed).")
+]
+PrecisionOpt = Annotated[int, typer.Option("--precision", "-p", min=1, max=17)]
+
+
 @app.command()
 def fit(
     graph: GraphArg,
-    params: Annotated[str, typer.Option("--params", metavar="NAME,...", help="The inputs to change (the parameters).")],
-    rows: Annotated[
-        str | None,
-        typer.Option(
-            "--rows", "-r", metavar="DATA", help="Samples, one a row: CSV, JSON Lines or Parquet (as batch reads)."
-        ),
-    ] = None,
-    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="The update rule.")] = Optimizer.sgd,
-    lr: Annotated[
-        float | None,
-        typer.Option("--lr", help="Learning rate (default: the book's: 0.01; adam 0.001; newton 1, a full step)."),
-    ] = None,
-    momentum: Annotated[float, typer.Option("--momentum", help="momentum and nesterov.")] = 0.9,
-    beta1: Annotated[float, typer.Option("--beta1", help="adam.")] = 0.9,
-    beta2: Annotated[float, typer.Option("--beta2", help="adam.")] = 0.999,
-    decay_rate: Annotated[float, typer.Option("--decay-rate", help="rmsprop.")] = 0.99,
-    steps: Annotated[
-        int | None, typer.Option("--steps", "-n", min=1, help="Updates to make (default 100 without --rows).")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", "-e", min=1, help="Passes over the rows (default 10).")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", "-b", min=1, help="Rows per step (default 100, or all).")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the shuffle of the rows.")] = 0,
-    gradient: Annotated[
-        Gradient,
-        typer.Option("--gradient", help="backprop, or numerical: central differences (h = 1e-4) as the book's ch. 4."),
-    ] = Gradient.backprop,
-    out: Annotated[
-        str | None,
-        typer.Option("--out", "-o", help="Write the trained graph here (.json: JSON; -: stdout), atomically."),
-    ] = None,
-    log: Annotated[
-        str | None, typer.Option("--log", metavar="LOG.csv", help="Write step (or epoch), loss and every output.")
-    ] = None,
-    fmt: Annotated[FitFormat, typer.Option("--format", "-f", help="table or json.")] = FitFormat.table,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    output: Annotated[
-        str | None, typer.Option("--output", "-O", help="The output to minimize (default: the first listed).")
-    ] = None,
+    params: ParamsOpt,
+    rows: RowsOpt = None,
+    optimizer: OptimizerOpt = Optimizer.sgd,
+    lr: LrOpt = None,
+    momentum: MomentumOpt = 0.9,
+    beta1: Beta1Opt = 0.9,
+    beta2: Beta2Opt = 0.999,
+    decay_rate: DecayRateOpt = 0.99,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    seed: SeedOpt = 0,
+    gradient: GradientOpt = Gradient.backprop,
+    out: TrainedOpt = None,
+    log: LogOpt = None,
+    fmt: FitFormatOpt = FitFormat.table,
+    quiet: QuietOpt = False,
+    output: MinimizedOpt = None,
     set_: SetOpt = None,
-    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17)] = 6,
+    precision: PrecisionOpt = 6,
 ) -> None:
     """Minimize a scalar output over the --params inputs, at the graph's own inputs or over --rows (one sample a
     row, in shuffled minibatches), with the book's optimizers (common/optimizer.py) or Newton's method."""
-    from ..fit import Diverged
-    from ..io.atomic import refuse_inputs, target
-
     with _errors():
         if steps is not None and epochs is not None:
             raise UsageError("give --steps or --epochs, not both")
         g = _load(graph)
-        inputs = [("graph file", graph)] + ([("rows file", rows)] if rows else [])
-        for path in (out, log):
-            if path is not None and path != "-":
-                refuse_inputs(target(path), inputs)  # now, not after the training
-        if out and log and out != "-" and os.path.abspath(out) == os.path.abspath(log):
-            raise UsageError("-o and --log name the same file: give each its own")
-        if out == "-" and fmt is FitFormat.json:
-            raise UsageError("-o - writes the trained graph to stdout: the JSON report cannot go there too")
-        try:
-            with _progress(quiet) as callback:
-                r = g.fit(
-                    _names(params),
-                    rows,
-                    optimizer=optimizer.value,
-                    lr=lr,
-                    steps=steps,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    seed=seed,
-                    output=output,
-                    overrides=_overrides(set_),
-                    momentum=momentum,
-                    beta1=beta1,
-                    beta2=beta2,
-                    decay_rate=decay_rate,
-                    callback=callback,
-                    log_outputs=log is not None,
-                    gradient=gradient.value,
-                )
-        except Diverged as e:
-            if log:
-                _write_log(log, e.result, inputs)
-            _err(str(e) + (f"; nothing written to {out}" if out else ""))
-            raise typer.Exit(ExitCode.CHECK_FAILED) from None
-        except KeyboardInterrupt as e:
-            partial = getattr(e, "fit_result", None)
-            if partial is not None and partial.steps:
-                _save(partial, graph, out, log, inputs)
-                if out:
-                    sys.stderr.write(f"saved the parameters after step {partial.steps:,} to {out}\n")
-            raise
+        inputs = _checked_targets(graph, rows, out, log, fmt)
+        options = {
+            "optimizer": optimizer.value,
+            "lr": lr,
+            "steps": steps,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+            "output": output,
+            "overrides": _overrides(set_),
+            "momentum": momentum,
+            "beta1": beta1,
+            "beta2": beta2,
+            "decay_rate": decay_rate,
+            "log_outputs": log is not None,
+            "gradient": gradient.value,
+        }
+        r = _train(g, _names(params), rows, options, quiet, (graph, out, log, inputs))
         _save(r, graph, out, log, inputs)
-        if out == "-":
-            return
-        if fmt is FitFormat.json:
-            from ..numbers import dumps
+        if out != "-":
+            _report(r, fmt, precision)
 
-            sys.stdout.write(dumps(r.to_dict()) + "\n")
-        else:
-            from ..views.render_analysis import fit_view
 
-            _print(fit_view(r, precision))
+def _checked_targets(graph: str, rows: str | None, out: str | None, log: str | None, fmt: FitFormat) -> list:
+    """The files read (to refuse writing over them), once -o and --log are known to be writable where asked."""
+    from ..io.atomic import refuse_inputs, target
+
+    inputs = [("graph file", graph)] + ([("rows file", rows)] if rows else [])
+    for path in (out, log):
+        if path is not None and path != "-":
+            refuse_inputs(target(path), inputs)  # now, not after the training
+    if out and log and out != "-" and os.path.abspath(out) == os.path.abspath(log):
+        raise UsageError("-o and --log name the same file: give each its own")
+    if out == "-" and fmt is FitFormat.json:
+        raise UsageError("-o - writes the trained graph to stdout: the JSON report cannot go there too")
+    return inputs
+
+
+def _train(g, params: list[str], rows: str | None, options: dict, quiet: bool, files: tuple):
+    """g.fit with a progress bar; a divergence said (exit 1) with the log written; on Ctrl-C, what was done
+    saved (the parameters after the last whole step), then the interrupt goes on."""
+    from ..fit import Diverged
+
+    graph, out, log, inputs = files
+    try:
+        with _progress(quiet) as callback:
+            return g.fit(params, rows, callback=callback, **options)
+    except Diverged as e:
+        if log:
+            _write_log(log, e.result, inputs)
+        _err(str(e) + (f"; nothing written to {out}" if out else ""))
+        raise typer.Exit(ExitCode.CHECK_FAILED) from None
+    except KeyboardInterrupt as e:
+        partial = getattr(e, "fit_result", None)
+        if partial is not None and partial.steps:
+            _save(partial, graph, out, log, inputs)
+            if out:
+                sys.stderr.write(f"saved the parameters after step {partial.steps:,} to {out}\n")
+        raise
+
+
+def _report(r, fmt: FitFormat, precision: int) -> None:
+    """The JSON report, or the loss curve and the table of the parameters before and after."""
+    if fmt is FitFormat.json:
+        from ..numbers import dumps
+
+        sys.stdout.write(dumps(r.to_dict()) + "\n")
+    else:
+        from ..views.render_analysis import fit_view
+
+        _print(fit_view(r, precision))
 
 
 def _save(r, graph: str, out: str | None, log: str | None, inputs) -> None:

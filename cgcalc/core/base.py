@@ -88,6 +88,13 @@ class Layer:
     # its inputs are against its kinks (sign(x), sign(a - b), the tied maxima...); `check` compares it at x + h
     # and x - h to tell a kink from a wrong gradient. relu's is found by its class.
 
+    def backward_some(self, dout: Any, needs: tuple[bool, ...]) -> tuple:
+        """backward(dout) when only the inputs marked in `needs` want a gradient (a run that differentiates some
+        inputs only: a fit's parameters, not its data). A layer whose unwanted gradients cost work (affine's dx
+        of the data, softmax_with_loss's dt of the labels) leaves them out (None); the wanted ones are
+        backward's own, bit for bit. By default: all of them, as backward gives them."""
+        return self.backward(dout)
+
     @classmethod
     def check_attrs(cls, attrs: dict[str, Any]) -> dict[str, Any]:
         """Validated attributes with defaults filled in (raises GraphError with a message only)."""

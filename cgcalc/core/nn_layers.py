@@ -72,6 +72,9 @@ class MatMul(Layer):
     def backward(self, dout: Number) -> tuple:
         return dout @ _T(self.W), _T(self.x) @ dout
 
+    def backward_some(self, dout: Number, needs: tuple[bool, ...]) -> tuple:
+        return dout @ _T(self.W) if needs[0] else None, _T(self.x) @ dout if needs[1] else None
+
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
         x, W = ins
@@ -110,6 +113,10 @@ class Affine(Layer):
     def backward(self, dout: Number) -> tuple:
         dxw = sum_to(dout, self.xw_shape)  # b may have enlarged x @ W
         return dxw @ _T(self.W), _T(self.x) @ dxw, dout
+
+    def backward_some(self, dout: Number, needs: tuple[bool, ...]) -> tuple:
+        dxw = sum_to(dout, self.xw_shape)
+        return dxw @ _T(self.W) if needs[0] else None, _T(self.x) @ dxw if needs[1] else None, dout
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -301,22 +308,38 @@ class SoftmaxWithLoss(Layer):
             bad = (t != np.floor(t)) | (t < 0) | (t >= classes)
             if bad.any():
                 raise GraphError(
-                    f"softmax_with_loss: class index {t[bad].flat[0]!r} is not an integer in 0..{classes - 1}"
+                    f"softmax_with_loss: class index {float(t[bad].flat[0])!r} is not an integer in 0..{classes - 1}"
                 )
             t = (np.arange(classes) == t[..., None]).astype(np.float64)
         self.t = t
         self.n = x.shape[-2] if self.samples else 1
-        loss = -np.where(t == 0, 0.0, t * logy).sum(axis=-1)  # 0 * log 0 is 0 here: a one-hot row's zeros
-        if self.samples:
-            loss = loss.sum(axis=-1) / self.n
+        loss = self._loss(t * logy)
+        if np.isnan(loss).any() if loss.ndim else loss != loss:
+            # 0 * log 0 is 0 here (a one-hot row's zeros where x is -inf): t * logy has NaN there. Where logy
+            # is finite, 0 * logy is a signed zero, and the sums are those of where's +0.0 but for the sign of
+            # a zero, which the + 0.0 at the end drops: the same loss, one compare and one select less.
+            loss = self._loss(np.where(t == 0, 0.0, t * logy))
         return 0.0 + loss  # +0.0 for a loss of exactly 0 (-0.0 makes 1/loss = -inf)
 
-    def backward(self, dout: Number) -> tuple:
-        import numpy as np
+    def _loss(self, tlogy: Array) -> Array:
+        loss = -tlogy.sum(axis=-1)
+        return loss.sum(axis=-1) / self.n if self.samples else loss
 
-        d = np.reshape(dout, np.shape(dout) + (1,) * (self.y.ndim - np.ndim(dout)))
-        dx = d * (self.y * self.t.sum(axis=-1, keepdims=True) - self.t) / self.n
-        dt = None if self.indices else d * -self.logy / self.n
+    def backward(self, dout: Number) -> tuple:
+        return self.backward_some(dout, (True, True))
+
+    def backward_some(self, dout: Number, needs: tuple[bool, ...]) -> tuple:
+        if type(dout) is float:  # the seed of a loss (one, most often: 1 * r is r): it broadcasts as it is
+            d = dout
+        else:
+            import numpy as np
+
+            d = np.reshape(dout, np.shape(dout) + (1,) * (self.y.ndim - np.ndim(dout)))
+        dx = None
+        if needs[0]:
+            r = self.y * self.t.sum(axis=-1, keepdims=True) - self.t
+            dx = r / self.n if type(d) is float and d == 1.0 else d * r / self.n
+        dt = None if self.indices or not needs[1] else d * -self.logy / self.n
         return dx, dt
 
     @staticmethod

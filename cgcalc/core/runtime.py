@@ -1,4 +1,4 @@
-"""Forward and backward over a compiled Plan; returns an immutable Result.
+"""Forward and backward over a compiled Plan; returns an immutable Result (core/result.py).
 
 A graph whose inputs are all scalars runs on Python floats (no numpy at all); anything else runs on
 numpy arrays. A fresh layer object is made for every node on every run: nothing is shared.
@@ -7,18 +7,16 @@ numpy arrays. A fresh layer object is made for every node on every run: nothing 
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CgcalcError, GraphError, UsageError, suggest
-from ..numbers import fmt_float, fmt_value
-from .base import ONE, fmt_shape, sum_to
+from .base import ONE
 from .compiler import Plan
 from .kernels import exact_arrays
-
-Value = Any  # a float, or a numpy array
+from .result import Result, Value, _frozen, _nonfinite_grads, _nonfinite_values
+from .result import to_plain as to_plain  # (Result, Value, _frozen and to_plain are imported from here too)
 
 
 def input_values(plan: Plan, overrides: Mapping[str, Any] | None) -> list[Value]:
@@ -69,89 +67,6 @@ def _file_array(inp):
 
 def shape_of(v: Value) -> tuple[int, ...]:
     return () if type(v) is float else tuple(v.shape)
-
-
-class Result:
-    """Values and gradients of one run. Read-only."""
-
-    __slots__ = ("plan", "values", "grads", "output", "warnings")
-
-    def __init__(self, plan: Plan, values: list, grads: dict[str, list], output: str, warnings: list[str]):
-        self.plan = plan
-        self.values = values  # by slot
-        self.grads = grads  # output name -> gradients by slot (None for no gradient)
-        self.output = output
-        self.warnings = tuple(warnings)
-
-    def _slot(self, name: str) -> int:
-        slot = self.plan.index.get(name)
-        if slot is None:
-            raise KeyError(f"no input or node named '{name}'{suggest(name, self.plan.index)}")
-        return slot
-
-    def value(self, name: str) -> Value:
-        """The forward value of an input or node (a float or an ndarray)."""
-        return self.values[self._slot(name)]
-
-    def grad(self, name: str, output: str | None = None) -> Value | None:
-        """d sum(output) / d name (the selected output unless given); None for a `grad: false` input."""
-        out = output or self.output
-        if out not in self.grads:
-            raise KeyError(f"no gradients were computed for output '{out}'")
-        return self.grads[out][self._slot(name)]
-
-    @property
-    def outputs(self) -> dict[str, Value]:
-        """The graph's outputs, and the selected output when it is not one of them."""
-        names = list(self.plan.outputs)
-        names += [o for o in self.grads if o not in names]
-        return {o: self.value(o) for o in names}
-
-    def __repr__(self) -> str:
-        v = self.values[self.plan.index[self.output]]
-        scalar = type(v) is float or getattr(v, "ndim", 1) == 0
-        text = fmt_float(float(v)) if scalar else fmt_value(v, 6)
-        return f"<cgcalc.Result graph={self.plan.spec.name!r} output={self.output!r} value={text}>"
-
-    def _repr_html_(self) -> str:  # a notebook shows the table (views/notebook.py: the one way up, see its doc)
-        from ..views.notebook import result_html
-
-        return result_html(self)
-
-    def to_dict(self) -> dict:
-        """The JSON shape of the contract (floats stay floats, NaN included; arrays become lists)."""
-        plan = self.plan
-        multi = len(self.grads) > 1
-        rows = []
-        n_in = len(plan.inputs)
-        for slot, name in enumerate(plan.names):
-            if slot < n_in:
-                op, ins = "input", []
-            else:
-                st = plan.steps[slot - n_in]
-                op, ins = st.op, [plan.label(a) for a in st.args]
-            row = {
-                "name": name,
-                "op": op,
-                "inputs": ins,
-                "value": to_plain(self.values[slot]),
-                "grad": to_plain(self.grads[self.output][slot]),
-            }
-            if multi:
-                row["grads"] = {o: to_plain(g[slot]) for o, g in self.grads.items()}
-            rows.append(row)
-        return {
-            "graph": plan.spec.name,
-            "output": self.output,
-            "outputs": {o: to_plain(v) for o, v in self.outputs.items()},
-            "nodes": rows,
-        }
-
-
-def to_plain(v: Value) -> Any:
-    if v is None or type(v) is float:
-        return v
-    return v.tolist() if getattr(v, "ndim", 0) else float(v)
 
 
 class Session:
@@ -241,14 +156,6 @@ def run(
     return Result(plan, values, grads, outputs[0], warnings)
 
 
-def _frozen(v: Value) -> Value:
-    """A result's array made read-only: a gradient may be another slot's value itself (mul hands out its
-    cached input), and a write through one must not change the other."""
-    if type(v) is not float and v is not None and v.flags.writeable:
-        v.flags.writeable = False
-    return v
-
-
 def forward(plan: Plan, values: list, layouts, lead: int = 0) -> list:
     """Every node's value into `values`; the layers, for backward. Around each layer, what it should not have
     to know: its inputs viewed as its Layout says (in a batch, behind `lead` row axes), and its output
@@ -271,11 +178,16 @@ def forward(plan: Plan, values: list, layouts, lead: int = 0) -> list:
                 values[st.slot] = _view(y, lay.out, lead)
             append(layer)
     except CgcalcError as e:
-        pos = plan.pos_of(st) or (None, None)
-        raise GraphError(
-            f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file, line=pos[0], col=pos[1], node=st.name
-        ) from None
+        raise located(plan, st, e) from None
     return layers
+
+
+def located(plan: Plan, st, e: CgcalcError) -> GraphError:
+    """A layer's error as the error of its node, where the file writes it."""
+    pos = plan.pos_of(st) or (None, None)
+    return GraphError(
+        f"node '{st.name}' ({st.op}): {e.message}", file=plan.spec.file, line=pos[0], col=pos[1], node=st.name
+    )
 
 
 def _view(x, shape: tuple[int, ...], lead: int):
@@ -299,35 +211,71 @@ def backward(plan: Plan, values: list, layers: list, layouts, out: int, flows: d
         if g is None or True not in needs:
             continue
         lay = layouts[i]
-        if lay is None:
+        args = st.args
+        if lay is None:  # the hot loop of a large graph: the gradients have their inputs' shapes already
             ds = layers[i].backward(g)
-        else:
-            node = values[st.slot]
-            lead = node.shape[: node.ndim - len(lay.out)] if type(node) is not float else ()
-            if type(g) is float and (lead or lay.out_view) and not _alike(st.cls, lay):
+            for j in range(len(args)):
+                d = ds[j]
+                if d is None or not needs[j]:
+                    continue
+                a = args[j]
+                old = grads[a]
+                grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+                if flows is not None:
+                    flows[i, j] = d
+            continue
+        node = values[st.slot]
+        n = 0 if type(node) is float else node.ndim - len(lay.out)  # the lead (row) axes, in a batch
+        lead = node.shape[:n] if n else ()
+        if type(g) is float:
+            if (lead or lay.out_view) and not _alike(st.cls, lay):
                 import numpy as np  # a float standing for a full array: made one where shapes differ
 
                 g = np.full(lead + lay.out_view, g)
-            else:
-                g = _view(g, lay.out_view, len(lead))
-            ds = layers[i].backward(g)
-        args = st.args
+        elif g.shape[n:] != lay.out_view:
+            g = g.reshape(g.shape[:n] + lay.out_view)
+        # (a layer skips the gradients no one wants: of the data, in a fit, of a `grad: false` input)
+        ds = layers[i].backward(g) if False not in needs else layers[i].backward_some(g, needs)
+        views = lay.views
         for j in range(len(args)):
             d = ds[j]
             if d is None or not needs[j]:
                 continue
             a = args[j]
-            if lay is not None and type(d) is not float:
+            if type(d) is not float:
                 v = values[a]
                 if type(v) is float:  # a scalar input of a graph of arrays
                     d = d.sum()
                 elif d.shape != v.shape:
-                    d = sum_to(d, lead + lay.views[j]).reshape(v.shape)
+                    d = _summed(d, lead, views[j], v.shape)
             old = grads[a]
-            grads[a] = d if old is None else old + d  # accumulate: a value used twice gets both
+            grads[a] = d if old is None else old + d
             if flows is not None:
                 flows[i, j] = d
     return grads
+
+
+_AXES: dict = {}  # (gradient's shape, lead, view) -> the axes sum_to sums over (None: none)
+
+
+def _summed(d, lead: tuple, view: tuple, shape: tuple):
+    """sum_to(d, lead + view).reshape(shape), the same sums, with the axes worked out once per shapes."""
+    key = (d.shape, lead, view)
+    axes = _AXES.get(key, False)
+    if axes is False:
+        if len(_AXES) > 4096:
+            _AXES.clear()
+        gshape, target = d.shape, lead + view
+        k = len(gshape) - len(target)
+        axes = None
+        if gshape != target:
+            axes = tuple(range(k)) + tuple(k + i for i, m in enumerate(target) if m == 1 and gshape[k + i] != 1)
+        _AXES[key] = axes
+    if axes is not None:
+        import numpy as np
+
+        d = np.add.reduce(d, axis=axes, keepdims=True)  # what ndarray.sum calls
+    return d if d.shape == shape else d.reshape(shape)
 
 
 def _alike(cls, lay) -> bool:
@@ -369,69 +317,3 @@ def complete(plan: Plan, values: list, grads: list, slots) -> list:
                 g = np.full(v.shape, g) if v.shape else float(g)
         grads[slot] = g
     return grads
-
-
-def _finite(v) -> bool:
-    if type(v) is float:
-        return math.isfinite(v)
-    import numpy as np
-
-    return bool(np.isfinite(v).all())
-
-
-def _nonfinite_values(plan: Plan, values: list) -> list[str]:
-    n = plan.n_named
-    if all(type(v) is float for v in values[:n]):
-        try:
-            if math.isfinite(math.fsum(values[:n])):
-                return []
-        except (OverflowError, ValueError):
-            pass
-    for slot in range(n):
-        v = values[slot]
-        if not _finite(v):
-            what = _kind(v)
-            if slot < len(plan.inputs):
-                return [f"input '{plan.names[slot]}' is {what}"]
-            st = plan.steps[slot - len(plan.inputs)]
-            args = ", ".join(_arg(plan, a, values[a]) for a in st.args)
-            pos = plan.pos_of(st)
-            where = f" (line {pos[0]})" if pos else ""
-            return [f"{what} first produced by node '{st.name}' = {st.op}({args}){where}"]
-    return []
-
-
-def _arg(plan: Plan, slot: int, v) -> str:
-    """An input of a node as a warning shows it: name=value for a number, name (shape) for an array."""
-    if slot >= plan.n_named:
-        return plan.label(slot)
-    name = plan.names[slot]
-    if type(v) is float or getattr(v, "ndim", 0) == 0:
-        return f"{name}={float(v)!r}"
-    return f"{name} (array of shape {fmt_shape(tuple(v.shape))})"
-
-
-def _nonfinite_grads(plan: Plan, grads: list, out: str) -> list[str]:
-    # the first gradient to go bad in backward order points at the node that produced it
-    if all(type(g) is float or g is None for g in grads):
-        try:
-            if math.isfinite(math.fsum(filter(None, grads))):  # None and 0.0 left out: all finite, at C speed
-                return []
-        except (OverflowError, ValueError):
-            pass
-    n_in = len(plan.inputs)
-    for slot in [s.slot for s in reversed(plan.steps)] + list(range(n_in)):
-        g = grads[slot]
-        if g is not None and not _finite(g):
-            return [
-                f"{_kind(g)} in the gradient ∂{out}/∂{plan.names[slot]} (the first to go non-finite, going backward)"
-            ]
-    return []
-
-
-def _kind(v) -> str:
-    if type(v) is float:
-        return "NaN" if v != v else "inf"
-    import numpy as np
-
-    return "NaN" if bool(np.isnan(v).any()) else "inf"

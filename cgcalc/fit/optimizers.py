@@ -131,6 +131,48 @@ class Adam:
         return out
 
 
+class Packed:
+    """An optimizer run on the array parameters packed end to end into one vector: the same arithmetic, element
+    by element (every operation of the rules above is elementwise), so the same floats as parameter by
+    parameter, in one numpy call per operation instead of one per parameter (on a small net, a step's update
+    is mostly those calls). The parameters handed out are views of the vector; a float parameter (a graph of
+    scalars) is updated as it is."""
+
+    def __init__(self, opt: Any, params: Values) -> None:
+        import numpy as np
+
+        self.opt, self.order = opt, list(params)
+        self.arrays = [k for k, v in params.items() if type(v) is not float]
+        self.floats = [k for k, v in params.items() if type(v) is float]
+        self.parts: list[tuple[str, int, int, tuple]] = []
+        start = 0
+        for k in self.arrays:
+            size = int(np.size(params[k]))
+            self.parts.append((k, start, start + size, np.shape(params[k])))
+            start += size
+        self.flat = None  # the vector the last update handed out views of, and those views
+        self.views: Values = {}
+
+    def update(self, params: Values, grads: Values) -> Values:
+        import numpy as np
+
+        arrays, floats = self.arrays, self.floats
+        flat, views = self.flat, self.views
+        if flat is None or not all(params[k] is views[k] for k in arrays):  # not the views the last update gave
+            flat = np.concatenate([params[k].ravel() for k in arrays])
+        g = np.concatenate([grads[k].ravel() for k in arrays])
+        # one update of the vector (named "": no input is) and of the float parameters
+        new = self.opt.update({"": flat, **{k: params[k] for k in floats}}, {"": g, **{k: grads[k] for k in floats}})
+        self.flat = flat = new[""]
+        self.views = views = {k: flat[a:b].reshape(shape) for k, a, b, shape in self.parts}
+        return {k: views[k] if k in views else new[k] for k in self.order} if floats else views
+
+
+def packed(opt: Any, params: Values) -> Any:
+    """`opt` packed (see Packed) when there are two array parameters or more; else `opt` itself."""
+    return Packed(opt, params) if sum(type(v) is not float for v in params.values()) > 1 else opt
+
+
 def _zeros_like(p):
     if type(p) is float:
         return 0.0

@@ -6,63 +6,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..core.runtime import backward, complete, forward, shape_of
+from ..core.runtime import complete, shape_of
 from ..errors import CgcalcError
 
 
 def pruned(plan, output: str, params: Sequence[str]):
     """The plan of a training step: only the nodes `output` depends on (a graph's accuracy node need not be
-    computed at every step, only when it is logged), and gradients only for the parameters (and the nodes
-    between), not for the data. The same inputs and constants; the nodes renumbered, each step still pointing
-    at its node in the file (for messages)."""
-    from ..core.compiler import Plan
+    computed at every step, only when it is logged), and gradients only toward the parameters, not the data
+    (core.subplan.toward)."""
+    from ..core.subplan import toward
 
-    n_in, n_named = len(plan.inputs), plan.n_named
-    need = [False] * n_named
-    need[plan.index[output]] = True
-    for st in reversed(plan.steps):
-        if need[st.slot]:
-            for a in st.args:
-                if a < n_named:
-                    need[a] = True
-    kept = [st for st in plan.steps if need[st.slot]]
-    names = [*plan.names[:n_in], *(st.name for st in kept)]
-    new = {st.slot: n_in + k for k, st in enumerate(kept)}
-    shift = len(names) - n_named  # the constants' slots move down with the nodes
-
-    def slot(a: int) -> int:
-        return a if a < n_in else new[a] if a < n_named else a + shift
-
-    wanted = {plan.index[p] for p in params}
-    steps = []
-    for st in kept:
-        args = tuple(map(slot, st.args))
-        needs = tuple([n_in <= a < len(names) or a in wanted for a in args])
-        steps.append(st._replace(slot=new[st.slot], args=args, needs=needs))
-    steps = tuple(steps)
-    lines = None
-    if plan.lines is not None:
-        from array import array
-
-        lines = tuple(array("l", [col[st.slot - n_in] for st in kept]) for col in plan.lines)
-    has_grad = tuple(s in wanted for s in range(n_in)) + (True,) * len(kept)
-    index = {name: s for s, name in enumerate(names)}
-    p = Plan(plan.spec, tuple(names), index, plan.inputs, steps, plan.constants, (), has_grad, (output,), lines)
-    shapes, p.layouts = p.infer(list(plan.shapes[:n_in]))
-    p.shapes = tuple(shapes[: len(names)])
-    return p
+    return toward(plan, output, params)
 
 
 class Point:
-    """The graph evaluated at a point: forward, and backward from the output to the parameters. The layouts
-    are worked out once per set of input shapes, which fit tells by the number of rows (a batch graph's last,
+    """The graph evaluated at a point: forward, and backward from the output to the parameters. The plan is made
+    a Program once per set of input shapes, which fit tells by the number of rows (a batch graph's last,
     smaller minibatch has its own). numpy's warnings are the caller's to turn off (once, for the whole loop)."""
 
     def __init__(self, plan, output: str, base: list, params: list[str]) -> None:
         self.plan, self.base = plan, base
         self.out = plan.index[output]
         self.slots = {name: plan.index[name] for name in params}
-        self.layouts: dict = {}
+        self.programs: dict = {}
         self.tail = [None] * len(plan.steps) + list(plan.constants)
 
     def values(self, params: Mapping[str, Any], cols: Mapping[str, Any] | None = None) -> list:
@@ -70,22 +36,25 @@ class Point:
         index = self.plan.index
         for name, v in params.items():
             vals[index[name]] = v
-        for name, v in (cols or {}).items():
-            vals[index[name]] = v
+        if cols:
+            for name, v in cols.items():
+                vals[index[name]] = v
         return vals
 
     def run(self, vals: list, rows: int | None = None, grads: bool = True) -> tuple[list, dict | None]:
         """(every slot's value, the parameters' gradients or None); `rows`: how many the columns in `vals`
         have (None: the graph's own inputs)."""
         plan = self.plan
-        layouts = self.layouts.get(rows)
-        if layouts is None:
-            layouts = self.layouts[rows] = plan.infer([shape_of(v) for v in vals])[1]
+        program = self.programs.get(rows)
+        if program is None:
+            from ..core.program import Program
+
+            program = self.programs[rows] = Program(plan, *plan.infer([shape_of(v) for v in vals]))
         full = vals + self.tail
-        layers = forward(plan, full, layouts)
+        layers = program.forward(full)
         if not grads:
             return full, None
-        g = backward(plan, full, layers, layouts, self.out)
+        g = program.backward(full, layers, self.out)
         slots = self.slots
         complete(plan, full, g, slots.values())
         return full, {name: g[s] for name, s in slots.items()}

@@ -75,6 +75,7 @@ def fit(
         # (Graph.hessian's derivative graphs are built for the file's shapes, and a minibatch has its own)
         raise UsageError("newton works on the graph's own inputs, without rows: use another optimizer with --rows")
     opt = None if optimizer == "newton" else optimizers.make(optimizer, lr, momentum, beta1, beta2, decay_rate)
+    opt = opt and optimizers.packed(opt, loop.start)
     newton = Newton(graph, output, overrides, lr) if opt is None else None
     return loop.run(opt or newton, optimizer, lr, graph.name, callback, loads)
 
@@ -108,9 +109,15 @@ def _copy(v):
 
 
 def _mean0(a):
-    """The mean over the row axis: a float for a column of numbers."""
-    m = a.mean(axis=0)
-    return float(m) if m.ndim == 0 else m
+    """The mean over the row axis, a.mean(axis=0) without its Python wrapper (the same sum, divided by the
+    number of rows the same way); a float for a column of numbers."""
+    import numpy as np
+
+    m = np.add.reduce(a, axis=0)
+    if m.ndim == 0:
+        return float(m / len(a))
+    m /= len(a)  # (the sum is a new array)
+    return m
 
 
 class _Loop:
@@ -148,6 +155,7 @@ class _Loop:
         self.step_others = log_outputs and self.per == "step" and bool(self.others)
         self.epoch_others = log_outputs and self.per == "epoch" and bool(self.others)
         self.train = self.point if self.step_others else Point(pruned(plan, output, params), output, base, params)
+        self.total = self.steps if self.steps is not None else self.epochs * -(-self.n // self.batch)  # updates
 
     def _mode(self, columns) -> str:
         """The mode: "rows" when every row has the shapes the graph's inputs have (one sample per run), else "batch" when
@@ -213,7 +221,7 @@ class _Loop:
         for p, v in params.items():
             columns[p] = np.broadcast_to(v, (b, *np.shape(v)))
         r = run_batch(point.plan, columns, [self.output], exact=False, grads=grads)
-        loss = float(r.outputs[self.output].mean())
+        loss = _mean0(r.outputs[self.output])
         g = {p: _mean0(r.grads[self.output][p]) for p in params} if grads else None
         return loss, g, [_mean0(r.outputs[o]) for o in self.others] if others else []
 
@@ -241,113 +249,119 @@ class _Loop:
     # --- the loop ------------------------------------------------------------------------------------
 
     def run(self, opt, optimizer: str, lr: float, graph_name: str, callback, loads) -> FitResult:
-        params = dict(self.start)
-        per = self.per
-        losses: list[float] = []
-        log: list[tuple] = []
-        done = 0  # updates made
-        epochs_done = 0
-        rows = self.mode != "inputs"
-        if not rows:
-            total = self.steps
-        else:
-            total = self.steps if self.steps is not None else self.epochs * -(-self.n // self.batch)
-        arrays = rows or any(type(v) is not float for v in self.base)
+        """Every step, then every output at the trained parameters: the FitResult."""
+        self.opt, self.lr, self.callback = opt, lr, callback
+        self.info = {"graph_name": graph_name, "optimizer": optimizer, "lr": lr, "loads": loads}
+        p = _Progress(dict(self.start))
+        arrays = self.mode != "inputs" or any(type(v) is not float for v in self.base)
         if arrays:  # (a graph of scalars, without rows, never imports numpy)
             import numpy as np
-
-            rng = np.random.default_rng(self.seed)
-        logged = [per, self.output, *(self.others if self.step_others or self.epoch_others else ())]
-
-        def result(**extra) -> FitResult:
-            return FitResult(
-                graph_name=graph_name,
-                output=self.output,
-                optimizer=optimizer,
-                lr=lr,
-                per=per,
-                steps=done,
-                epochs=epochs_done if rows else None,
-                rows=self.n,
-                batch_size=self.batch,
-                seed=self.seed if rows else None,
-                mode=self.mode,
-                losses=losses,
-                log_names=logged,
-                log=log,
-                before=self.start,
-                params=params,
-                plan=self.plan,
-                values={i.name: self.base[s] for s, i in enumerate(self.plan.inputs)},
-                loads=loads,
-                **extra,
-            )
-
-        def step(idx) -> tuple[float, list]:
-            nonlocal params, done
-            loss, grads, others = self.evaluate(params, idx)
-            if not math.isfinite(loss):
-                what = "NaN" if loss != loss else "infinite"
-                where = f" (epoch {epochs_done + 1})" if rows else ""
-                last = f"; the last finite loss was {losses[-1]:.6g}" if per == "step" and losses else ""
-                raise Diverged(
-                    f"the loss '{self.output}' is {what} at step {done + 1}{where}: the run diverged{last} "
-                    f"(try a smaller --lr than {lr:g})",
-                    done + 1,
-                    result(),
-                )
-            params = opt.update(params, grads)  # one assignment: `params` is always a whole set
-            done += 1
-            if callback is not None:
-                callback(done, total, loss)
-            return loss, others
-
-        # numpy's warnings off, once: a non-finite value is found in the loss, and said so
-        quiet = np.errstate(all="ignore") if arrays else nullcontext()
         try:
-            quiet.__enter__()
-            if not rows:
-                for _ in range(self.steps):
-                    loss, others = step(None)
-                    losses.append(loss)
-                    log.append((done, loss, *map(_plain, others)))
-            else:
-                while self.steps is None or done < self.steps:
-                    if self.epochs is not None and epochs_done >= self.epochs:
-                        break
-                    order = rng.permutation(self.n)
-                    total_loss, seen = 0.0, 0
-                    for start in range(0, self.n, self.batch):
-                        idx = order[start : start + self.batch]
-                        loss, others = step(idx)
-                        if per == "step":
-                            losses.append(loss)
-                            log.append((done, loss, *map(_plain, others)))
-                        else:
-                            total_loss += len(idx) * loss
-                            seen += len(idx)
-                        if self.steps is not None and done >= self.steps:
-                            break
-                    epochs_done += 1
-                    if per == "epoch":
-                        losses.append(total_loss / seen)
-                        at_end = self.everywhere(params) if self.epoch_others else {}
-                        log.append((epochs_done, losses[-1], *(at_end[o] for o in self.others if at_end)))
-            outputs = self.everywhere(params)
+            # numpy's warnings off, once: a non-finite value is found in the loss, and said so
+            with np.errstate(all="ignore") if arrays else nullcontext():
+                if self.mode == "inputs":
+                    for _ in range(self.steps):
+                        p.record(*self.step(p, None))
+                else:
+                    self._epochs(p)
+                outputs = self.everywhere(p.params)
         except KeyboardInterrupt as e:  # Ctrl-C (or SIGTERM): what was done, with the last whole parameters
-            e.fit_result = result(interrupted=True)
+            e.fit_result = self.result(p, interrupted=True)
             raise
-        finally:
-            quiet.__exit__(None, None, None)
         final = outputs[self.output]
         if not _finite(final):
             raise Diverged(
                 f"the loss '{self.output}' is {'NaN' if final != final else 'infinite'} at the trained parameters "
-                f"(after step {done}): the last step diverged (try a smaller --lr than {lr:g})",
-                done,
-                result(outputs=outputs),
+                f"(after step {p.done}): the last step diverged (try a smaller --lr than {lr:g})",
+                p.done,
+                self.result(p, outputs=outputs),
             )
-        return result(outputs=outputs)
+        return self.result(p, outputs=outputs)
+
+    def _epochs(self, p: _Progress) -> None:
+        """The epochs (or the steps, when counted) over the rows, each epoch in a fresh seeded order."""
+        import numpy as np
+
+        rng = np.random.default_rng(self.seed)
+        steps, per = self.steps, self.per
+        while steps is None or p.done < steps:
+            if self.epochs is not None and p.epochs >= self.epochs:
+                break
+            order = rng.permutation(self.n)
+            total, seen = 0.0, 0
+            for start in range(0, self.n, self.batch):
+                idx = order[start : start + self.batch]
+                loss, others = self.step(p, idx)
+                if per == "step":
+                    p.record(loss, others)
+                else:
+                    total += len(idx) * loss
+                    seen += len(idx)
+                if steps is not None and p.done >= steps:
+                    break
+            p.epochs += 1
+            if per == "epoch":
+                p.losses.append(total / seen)
+                at_end = self.everywhere(p.params) if self.epoch_others else {}
+                p.log.append((p.epochs, p.losses[-1], *(at_end[o] for o in self.others if at_end)))
+
+    def step(self, p: _Progress, idx) -> tuple[float, list]:
+        """One update: the loss (and the other outputs of a per-step log) before it."""
+        loss, grads, others = self.evaluate(p.params, idx)
+        if not math.isfinite(loss):
+            what = "NaN" if loss != loss else "infinite"
+            where = f" (epoch {p.epochs + 1})" if self.mode != "inputs" else ""
+            last = f"; the last finite loss was {p.losses[-1]:.6g}" if self.per == "step" and p.losses else ""
+            raise Diverged(
+                f"the loss '{self.output}' is {what} at step {p.done + 1}{where}: the run diverged{last} "
+                f"(try a smaller --lr than {self.lr:g})",
+                p.done + 1,
+                self.result(p),
+            )
+        p.params = self.opt.update(p.params, grads)  # one assignment: the parameters are always a whole set
+        p.done += 1
+        if self.callback is not None:
+            self.callback(p.done, self.total, loss)
+        return loss, others
+
+    def result(self, p: _Progress, **extra) -> FitResult:
+        rows = self.mode != "inputs"
+        logged = [self.per, self.output, *(self.others if self.step_others or self.epoch_others else ())]
+        return FitResult(
+            **self.info,
+            output=self.output,
+            per=self.per,
+            steps=p.done,
+            epochs=p.epochs if rows else None,
+            rows=self.n,
+            batch_size=self.batch,
+            seed=self.seed if rows else None,
+            mode=self.mode,
+            losses=p.losses,
+            log_names=logged,
+            log=p.log,
+            before=self.start,
+            params=p.params,
+            plan=self.plan,
+            values={i.name: self.base[s] for s, i in enumerate(self.plan.inputs)},
+            **extra,
+        )
+
+
+class _Progress:
+    """What a run has done so far: the parameters (always a whole set: an update makes a new one), the updates
+    made, the epochs completed, the loss curve and the log."""
+
+    def __init__(self, params: dict) -> None:
+        self.params = params
+        self.done = self.epochs = 0
+        self.losses: list[float] = []
+        self.log: list[tuple] = []
+
+    def record(self, loss: float, others: list) -> None:
+        """A step's entry of the curve and the log (per step)."""
+        self.losses.append(loss)
+        self.log.append((self.done, loss, *map(_plain, others)))
 
 
 def _plain(v):
