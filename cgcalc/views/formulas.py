@@ -5,7 +5,8 @@ node names (past INLINE_LENGTH); beyond MAX_LENGTH characters, no formula (the d
 from __future__ import annotations
 
 from ..core.compiler import Plan
-from ..core.derive import Terms, plan_terms
+from ..core.derive import FrozenMapping, Terms, plan_terms
+from ..core.index_layers import index_text
 from ..core.registry import LAYERS
 
 MAX_LENGTH = 80
@@ -97,6 +98,8 @@ class _Printer:
         attrs = dict(term.attrs)
         if op == "transpose" and len(self.g.shape(args[0])) == 2:
             return self._wrapped(args[0], _ATOM) + ".T", _ATOM
+        if op == "getitem":
+            return f"{self._wrapped(args[0], _ATOM)}[{index_text(attrs['index'])}]", _ATOM
         inner = [self.text(a)[0] for a in args]
         defaults = LAYERS[op].attr_defaults
         inner += [f"{k}={_attr(v)}" for k, v in attrs.items() if v is not None and v != defaults.get(k)]
@@ -106,6 +109,8 @@ class _Printer:
 def _attr(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, FrozenMapping):  # a slice of getitem_grad's index
+        return "{" + ", ".join(f"{k}: {_attr(x)}" for k, x in v) + "}"
     if isinstance(v, tuple):
         return "[" + ", ".join(map(_attr, v)) + "]"
     return str(v)
