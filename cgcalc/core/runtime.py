@@ -165,7 +165,8 @@ class Session:
         self.layouts = plan.layouts
         if overrides and any(shape_of(self.values[i]) != plan.shapes[i] for i in range(n_in)):
             self.layouts = plan.infer([shape_of(v) for v in self.values[:n_in]])[1]  # raises on a mismatch
-        self.arrays = not all(type(v) is float for v in self.values[:n_in])
+        # arrays: an input is one, or a node makes one of scalars (stack(a, b)): numpy's warnings off then too
+        self.arrays = not all(type(v) is float for v in self.values[:n_in]) or any(plan.shapes)
         self.exact = exact
 
     @contextmanager
