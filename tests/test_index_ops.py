@@ -12,6 +12,7 @@ and attributes (each a located one-line error), `cgcalc ops getitem`, and a chai
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -450,3 +451,33 @@ def test_a_chain_of_transposes_ten_times_pythons_recursion_limit_parses_and_runs
     r = g.run()
     assert len(g.plan.steps) == 10_003 and r.value("y") == 12.0
     assert r.grad("x").tolist() == [[2.0, 2.0, 2.0]]
+
+
+def test_a_graph_of_scalar_inputs_that_stacks_them_warns_only_cgcalcs_way(tmp_path):
+    # stack(a, b) makes an array of scalars: numpy's own RuntimeWarning must not reach stderr, only cgcalc's line
+    p = write(tmp_path, "g.yaml", "inputs:\n  a: -1\n  b: 2\nnodes:\n  y: sum(log(stack(a, b)))\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (pytest records warnings: a leak would pass unseen)
+        r = cli("run", p)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == "warning: NaN first produced by node 'y.2' = log(y.1 (array of shape (2,)))\n"
+
+
+def test_the_schema_takes_the_mapping_forms_and_refuses_a_bad_index():
+    jsonschema = pytest.importorskip("jsonschema")
+    from cgcalc.views.schema import graph_schema
+
+    validator = jsonschema.Draft202012Validator(graph_schema())
+    x = {"x": [[1.0, 2.0], [3.0, 4.0]]}
+    good = [[{}, 1], ["...", {"start": 1, "stop": None, "step": -1}], -1, {"stop": 1}]
+    for index in good:
+        doc = {"inputs": x, "nodes": {"y": {"op": "getitem", "in": ["x"], "index": index}}}
+        assert list(validator.iter_errors(doc)) == [], index
+        cgcalc.loads(json.dumps(doc), json=True)  # and cgcalc takes it
+    for index in ([1.5], [{"begin": 1}], [{"step": "2"}], "first"):
+        doc = {"inputs": x, "nodes": {"y": {"op": "getitem", "in": ["x"], "index": index}}}
+        assert list(validator.iter_errors(doc)), index
+        with pytest.raises(GraphError):
+            cgcalc.loads(json.dumps(doc), json=True)
+    many = {"inputs": x, "nodes": {"y": {"op": "concat", "in": ["x", "x", "x", "x"], "axis": 1}}}
+    assert list(validator.iter_errors(many)) == []

@@ -73,10 +73,8 @@ def resolve(index: tuple, shape: Shape) -> tuple[tuple, Shape]:
     the shape it gives; raises ShapeError naming the shape when an index does not fit."""
     n_axes = len(index) - index.count(ELLIPSIS)
     if n_axes > len(shape):
-        axes = f"{len(shape)} ax{'is' if len(shape) == 1 else 'es'}"
-        raise ShapeError(
-            f"getitem: [{index_text(index)}] indexes {n_axes} axes of {fmt_shape(shape)}, which has {axes}"
-        )
+        axes = f"{n_axes} ax{'is' if n_axes == 1 else 'es'}"
+        raise ShapeError(f"getitem: [{index_text(index)}] indexes {axes}, but {fmt_shape(shape)} has {len(shape)}")
     full: list = []
     out: list[int] = []
     axis = 0
