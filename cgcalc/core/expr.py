@@ -1,5 +1,6 @@
 """The expression form of a node: `sigmoid(x @ W + b)` -> nodes. Parsed by a tokenizer and a Pratt
-parser with Python's precedence; nothing is ever evaluated.
+parser with Python's precedence; nothing is ever evaluated. `x[0, 1:3]` is a getitem node whose `index` is
+written as the mapping form writes it ([0, {start: 1, stop: 3}]), and `x.T` a transpose.
 
 Inner operations become their own nodes, named after the node the expression defines: `price.1`,
 `price.2`, ... in evaluation order (left to right, innermost first); the last operation takes the name

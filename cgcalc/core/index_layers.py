@@ -10,7 +10,7 @@ front of each value and the layer indexes behind it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import GraphError, ShapeError
 from .base import Layer, Layout, Ops, Shape, fmt_shape
@@ -111,7 +111,7 @@ class GetItem(Layer):
     )
     backward_rule = "dx = zeros of x's shape with dout at x[index] (dx[index] = dout: no element is taken twice)"
     attr_defaults = {"index": None}
-    doc: ClassVar[str] = (
+    doc = (
         "`index` is a list with one item per indexed axis, as in Python's x[i, j, ...]: the axes past the last\n"
         "item are kept whole, and a single item may be written without the list. Each item is one of:\n"
         "  2                             a whole number: that element of the axis, which is dropped (-1: the last)\n"
