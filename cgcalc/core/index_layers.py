@@ -201,7 +201,9 @@ class GetItemGrad(Layer):
         return z
 
     def backward(self, dout: Number) -> tuple[Number]:
-        return (dout[_behind(self.lead, self.index)],)
+        import numpy as np
+
+        return (np.asarray(dout)[_behind(self.lead, self.index)],)  # (the seed of a scalar output is a float)
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
