@@ -595,7 +595,7 @@ class Gen:
                 parts.insert(src.integer(0, len(parts)), other)
             shape = x.shape[:a] + (sum(p.shape[a] for p in parts),) + x.shape[a + 1 :]
         else:
-            x = self.pick_any("any", ranks=(0, 1, 2), allow_const=True)
+            x = self.pick_any("any", ranks=(0,) if self.scalar else (0, 1, 2), allow_const=True)  # scalar: inputs too
             parts = [x] + [self.pick(x.shape, "any") for _ in range(src.integer(0, 2))]
             r = len(x.shape) + 1
             axis = src.integer(-r, r - 1)

@@ -260,12 +260,15 @@ BATCH_GRAPHS = [
     ({"x": (3, 4), "w": (4,)}, "loss: sum(tanh(concat(x[:, 1:3], x.T[:2].T, axis=1)) @ w) + x[-1, ::-2] @ x[0, 1::2]"),
     ({"a": (), "b": ()}, "loss: sum(tanh(stack(a, b, a * b)) * stack(b, 2, a)) + stack(a, b)[1] ** 3"),
     ({"x": (2, 3)}, "loss: sum(exp(stack(x, x[::-1], axis=1)[..., 0]) * concat(x[0], x[1])[1:3])"),
+    # scalar inputs, a node of constants (a float in a single run) and an array made of them: both the C library's
+    ({"a": ()}, "loss: tanh(-1.5) * a + sum(tanh(stack(0.5, a)))"),
 ]
 
 
 @pytest.mark.parametrize("shapes, node", BATCH_GRAPHS, ids=[g[1][:40] for g in BATCH_GRAPHS])
 def test_run_batch_rows_equal_single_runs_bit_for_bit(shapes, node):
-    # bit for bit: the shape ops move numbers, and a graph of scalar inputs (the second) runs numpy in both
+    # bit for bit: the shape ops move numbers, and a graph of scalar inputs (the second, the last) computes with the
+    # C library in both, its arrays (stack of scalars) too
     rng = np.random.default_rng(7)
     inputs = "".join(f"  {n}: {json.dumps(rng.uniform(-1, 1, s).tolist())}\n" for n, s in shapes.items())
     g = cgcalc.loads(f"inputs:\n{inputs}nodes:\n  {node}\n")

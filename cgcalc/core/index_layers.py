@@ -102,6 +102,12 @@ def _behind(lead: int, index: tuple) -> tuple:
     return (slice(None),) * lead + index if lead else index
 
 
+def _scalar(d: Any) -> Any:
+    """A gradient of no axes as a float, as a scalar input's: the runtime would sum a 0-d array to its shape,
+    and numpy's sum of -0.0 is 0.0 (in a batch it keeps its row axis, and its sign)."""
+    return float(d) if getattr(d, "ndim", 1) == 0 else d
+
+
 class GetItem(Layer):
     op, symbol = "getitem", "[ ]"
     elementwise = False
@@ -155,7 +161,7 @@ class GetItem(Layer):
 
         dx = np.zeros(self.x_shape)
         dx[_behind(len(self.x_shape) - self.rank, self.index)] = dout
-        return (dx,)
+        return (_scalar(dx),)
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -203,7 +209,7 @@ class GetItemGrad(Layer):
     def backward(self, dout: Number) -> tuple[Number]:
         import numpy as np
 
-        return (np.asarray(dout)[_behind(self.lead, self.index)],)  # (the seed of a scalar output is a float)
+        return (_scalar(np.asarray(dout)[_behind(self.lead, self.index)]),)  # (a scalar output's seed is a float)
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
@@ -317,7 +323,7 @@ class Stack(Layer):
     def backward(self, dout: Number) -> tuple:
         import numpy as np
 
-        return tuple(np.moveaxis(dout, self.axis, 0))
+        return tuple(map(_scalar, np.moveaxis(dout, self.axis, 0)))
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:

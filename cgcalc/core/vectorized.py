@@ -61,7 +61,7 @@ def run_batch(
         shapes, layouts = list(plan.shapes), plan.layouts
     if any(shapes):
         plan.check_memory(shapes, rows)
-    exact = exact and not any(shapes)  # a graph of scalars (stack(a, b) of scalars makes an array: not one)
+    exact = exact and all(not s for s in per_row)
     values: list = [None] * (plan.n_named + len(plan.constants))
     for s, inp in enumerate(plan.inputs):
         if s in given:
