@@ -11,7 +11,9 @@ independently of cgcalc's parser.
 Every op is used: add sub mul div pow neg exp log relu sigmoid tanh matmul affine sum mean softmax_with_loss
 (OPS, the spec's, which the torch differential tester knows) and issue 13's (MATH_OPS): sin cos sqrt abs square
 leaky_relu clip maximum minimum where max min logsumexp argmax mean_squared_error cross_entropy_error accuracy,
-with broadcasting, N-D matmul/affine operands of different ranks ((2,2,3) @ (3,2), (3,) @ (2,3,4), (4,) @ (4,)),
+and its shape ops (SHAPE_OPS): getitem with random basic indices (`x[1:, -1]`, `x[..., ::-2]`, and in mapping
+form), transpose (`x.T` or a permutation), concat and stack of one to three inputs (stack of scalars too), with
+broadcasting, N-D matmul/affine operands of different ranks ((2,2,3) @ (3,2), (3,) @ (2,3,4), (4,) @ (4,)),
 reductions over an axis, a list of axes, negative axes and keepdims, softmax_with_loss, cross_entropy_error and
 accuracy with one-hot, soft, class-index-input and literal class-index targets, nodes fed only by constants or
 `grad: false` inputs. The "nice values" inputs take now and then (exact zeros, ties, dyadic numbers) meet the
@@ -73,10 +75,21 @@ MATH_OPS = (
     "cross_entropy_error",
     "accuracy",
 )
-ALL_OPS = OPS + MATH_OPS
+SHAPE_OPS = ("getitem", "concat", "stack", "transpose")  # issue 13's indexing and joining (x[...], x.T)
+ALL_OPS = OPS + MATH_OPS + SHAPE_OPS
 BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 UNARY = ("neg", "exp", "log", "relu", "sigmoid", "tanh")
-ARRAYS_ONLY = ("matmul", "affine", "softmax_with_loss", "cross_entropy_error", "accuracy")  # not in a graph of scalars
+# not in a graph of scalars (stack is: stack(a, b) of scalars makes a vector)
+ARRAYS_ONLY = (
+    "matmul",
+    "affine",
+    "softmax_with_loss",
+    "cross_entropy_error",
+    "accuracy",
+    "getitem",
+    "concat",
+    "transpose",
+)
 CAP = 1e6  # no interval beyond +-CAP: values and gradients stay far from overflow
 MAX_SIZE = 48  # elements per value
 
@@ -413,6 +426,8 @@ class Gen:
             return self.add_node(op, [x], attrs, shape, min(lo, hi), max(lo, hi))
         if op in MATH_OPS:
             return self.math_node(op)
+        if op in SHAPE_OPS:
+            return self.shape_node(op)
         if op == "softmax_with_loss":
             x = self.pick_any("any", ranks=(1, 2))
             c = x.shape[-1]
@@ -551,6 +566,69 @@ class Gen:
             return self.add_node(op, [y, t], {}, (), 0.0, 1.0)
         raise ValueError(op)
 
+    def shape_node(self, op: str) -> Term:
+        """getitem (a random basic index), transpose (.T, or a permutation), concat and stack of 1 to 3 inputs;
+        the result's shape from numpy, on an empty array of the input's shape."""
+        src = self.src
+        if op == "getitem":
+            x = self.pick_any("any", ranks=(1, 2, 3))
+            index = self.index_for(x.shape)
+            shape = np.empty(x.shape)[python_index(index)].shape
+            return self.add_node(op, [x], {"index": index}, shape, x.lo, x.hi)
+        if op == "transpose":
+            x = self.pick_any("any", ranks=(2, 3))
+            r = len(x.shape)
+            perm = list(range(r))[::-1]
+            attrs: dict = {}
+            if r == 3 or src.boolean(0.3):
+                perm = sorted(range(r), key=lambda _: src.integer(0, 99))
+                attrs["axes"] = [a - r if src.boolean(0.3) else a for a in perm]
+            return self.add_node(op, [x], attrs, tuple(x.shape[a] for a in perm), x.lo, x.hi)
+        if op == "concat":
+            x = self.pick_any("any", ranks=(1, 2, 3))
+            r = len(x.shape)
+            axis = src.integer(-r, r - 1)
+            a = axis % r
+            parts = [x]
+            for _ in range(src.integer(0, 2)):
+                other = self.pick(x.shape[:a] + (self.dim(),) + x.shape[a + 1 :], "any", allow_const=False)
+                parts.insert(src.integer(0, len(parts)), other)
+            shape = x.shape[:a] + (sum(p.shape[a] for p in parts),) + x.shape[a + 1 :]
+        else:
+            x = self.pick_any("any", ranks=(0,) if self.scalar else (0, 1, 2), allow_const=True)  # scalar: inputs too
+            parts = [x] + [self.pick(x.shape, "any") for _ in range(src.integer(0, 2))]
+            r = len(x.shape) + 1
+            axis = src.integer(-r, r - 1)
+            shape = x.shape[: axis % r] + (len(parts),) + x.shape[axis % r :]
+        attrs = {"axis": axis} if axis or src.boolean(0.3) else {}
+        return self.add_node(op, parts, attrs, shape, min(p.lo for p in parts), max(p.hi for p in parts))
+
+    def index_for(self, shape: tuple[int, ...]) -> list:
+        """A random basic index of an array of `shape`, in getitem's form: whole numbers (negative too), slices
+        {start:, stop:, step:} (negative steps too, never empty) and now and then a '...' between a leading and
+        a trailing part."""
+        src, r = self.src, len(shape)
+        if src.boolean(0.25):
+            head = src.integer(0, r)
+            tail = src.integer(0, r - head)
+            return (
+                [self.index_item(d) for d in shape[:head]] + ["..."] + [self.index_item(d) for d in shape[r - tail :]]
+            )
+        return [self.index_item(d) for d in shape[: src.integer(1, r)]]
+
+    def index_item(self, n: int):
+        src = self.src
+        if src.boolean(0.4):
+            return src.integer(-n, n - 1)
+        for _ in range(4):
+            item = {}
+            for key, values in (("start", range(-n, n)), ("stop", range(-n, n + 1)), ("step", (1, 2, -1, -2, 3))):
+                if src.boolean(0.5):
+                    item[key] = src.choice(values)
+            if len(range(*slice(item.get("start"), item.get("stop"), item.get("step")).indices(n))):
+                return item
+        return {}
+
     def graph(self) -> tuple[list[Input], list[Node]]:
         n = self.src.integer(1, self.max_nodes)
         ops = list(self.ops)
@@ -594,6 +672,26 @@ def _attr_text(attrs: dict, expr: bool) -> list[str]:
     return out
 
 
+def python_index(index: list) -> tuple:
+    """getitem's index as Python's: ints, slice objects, Ellipsis."""
+    return tuple(
+        Ellipsis if i == "..." else i if isinstance(i, int) else slice(i.get("start"), i.get("stop"), i.get("step"))
+        for i in index
+    )
+
+
+def index_text(index: list) -> str:
+    """getitem's index as written between the brackets: 0, 1:3, ::-1, ..."""
+    parts = []
+    for i in index:
+        if i == "..." or isinstance(i, int):
+            parts.append(str(i))
+        else:
+            bounds = ["" if i.get(k) is None else str(i[k]) for k in ("start", "stop")]
+            parts.append(":".join(bounds) + (f":{i['step']}" if "step" in i else ""))
+    return ", ".join(parts)
+
+
 def _expr(tree, src, top: bool) -> str:
     """tree: (op, [args], attrs); an arg is a name, a float or a tree."""
     op, args, attrs = tree
@@ -610,6 +708,10 @@ def _expr(tree, src, top: bool) -> str:
         return f"{arg(args[0])} {BINARY[op]} {arg(args[1])}"
     if op == "neg" and not isinstance(args[0], float) and src.boolean(0.7):
         return f"-{arg(args[0])}"  # a unary minus; -(number) would be a literal, so neg(number) is a call
+    if op == "getitem":
+        return f"{arg(args[0])}[{index_text(attrs['index'])}]"
+    if op == "transpose" and not attrs and src.boolean(0.7):
+        return f"{arg(args[0])}.T"
     parts = [arg(a, wrap=False) for a in args] + _attr_text(attrs, expr=True)
     return f"{op}({', '.join(parts)})"
 

@@ -55,6 +55,7 @@ CORE_RANK = {
     "train_layers": 1,
     "math_layers": 1,
     "reduce_layers": 1,
+    "index_layers": 1,
     "registry": 2,
     "spec": 2,
     "expr": 3,

@@ -273,6 +273,7 @@ def test_the_example_graphs_are_the_ones_these_tests_know():
         "simple_conv_net.yaml",
         "softmax_cross_entropy.yaml",
         "iris_net.yaml",
+        "line_fit.yaml",
     }
 
 
@@ -289,7 +290,13 @@ def test_run_batch_rows_equal_single_runs(path, data):
         assert bit_equal(v, snapshot[k]), f"run_batch wrote into the column '{k}' it was handed"
 
 
-@pytest.mark.parametrize("path", GRAPH_FILES, ids=lambda p: p.name)
+# line_fit's design matrix is made in each row (concat of a column of P): its matmul then multiplies a (rows,
+# 4, 2) stack, whose products numpy adds in another order than a single run's BLAS (an ulp apart; the 1e-12
+# contract above holds), where the others' matmuls take a matrix every row shares
+ROW_MADE_MATMUL = {"line_fit.yaml"}
+
+
+@pytest.mark.parametrize("path", [p for p in GRAPH_FILES if p.name not in ROW_MADE_MATMUL], ids=lambda p: p.name)
 def test_run_batch_of_array_graphs_is_bit_exact_today(path):
     """Beyond the 1e-12 contract: the vectorized array graphs currently agree bit for bit too."""
     g = cgcalc.load(path)

@@ -173,7 +173,8 @@ def test_run_batch_of_a_derivative_graph_equals_its_rows_run_one_by_one(r):
 
 def test_the_property_graphs_derivatives_use_every_op_derivative_graphs_are_made_of():
     """The properties above are only as good as their graphs: over 200 of them, the derivative graphs hold every
-    op that backward_ops writes (relu's step, the shape ops, softmax_with_loss's softmax, log_softmax, one_hot)."""
+    op that backward_ops writes (relu's step, the shape ops, softmax_with_loss's softmax, log_softmax, one_hot,
+    getitem's getitem_grad, and the getitem that splits concat's and stack's gradient)."""
     ops: set[str] = set()
     for seed in range(200):
         g = rg.random_graph(rg.RandomSource(seed), file_shapes=False)
@@ -181,6 +182,7 @@ def test_the_property_graphs_derivatives_use_every_op_derivative_graphs_are_made
         if any(i.grad for i in graph.plan.inputs):
             ops |= {s.op for s in graph.derive().plan.steps}
     want = {"step", "sum_to", "broadcast_to", "reshape", "transpose", "softmax", "log_softmax", "one_hot", "identity"}
+    want |= {"getitem", "getitem_grad"}
     assert want <= ops, want - ops
 
 

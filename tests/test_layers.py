@@ -91,15 +91,19 @@ DERIVATIVE_OPS = [
     "col2im",
     "max_mask",
     "sign",  # abs's and maximum's derivatives
+    "getitem_grad",  # getitem's (tests/test_index_ops.py)
 ]
 # issue 13: the book's chapters 6 and 7 (tests/test_conv_layers.py)
 BOOK_OPS = ["batch_norm", "dropout", "conv2d", "max_pool", "avg_pool"]
+# issue 13: indexing and joining (tests/test_index_ops.py); concat and stack take any number of inputs
+INDEX_OPS = ["getitem", "concat", "stack"]
 ARITY = {"affine": 3, "matmul": 2, "softmax_with_loss": 2, "batch_norm": 3, "conv2d": 3}
 
 
 def test_registry_has_the_ops_of_the_spec_of_issue_13_and_the_derivative_ops():
-    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + list(MORE_OPS) + DERIVATIVE_OPS + BOOK_OPS)
-    assert len(LAYERS) == 16 + len(ISSUE_13_ELEMENTWISE) + len(MORE_OPS) + len(DERIVATIVE_OPS) + len(BOOK_OPS)
+    assert set(LAYERS) == set(BINARY + UNARY + ARRAY_OPS + list(MORE_OPS) + DERIVATIVE_OPS + BOOK_OPS + INDEX_OPS)
+    n_13 = len(ISSUE_13_ELEMENTWISE) + len(MORE_OPS) + len(DERIVATIVE_OPS) + len(BOOK_OPS) + len(INDEX_OPS)
+    assert len(LAYERS) == 16 + n_13
     for op, cls in LAYERS.items():
         assert callable(getattr(cls, "backward_ops", None)), f"{op} states no backward as ops"
         assert cls.forward_rule and cls.backward_rule, f"{op} has no rule for `cgcalc ops`"
@@ -108,6 +112,7 @@ def test_registry_has_the_ops_of_the_spec_of_issue_13_and_the_derivative_ops():
             continue
         assert cls.op == op
         assert cls.arity == (len(DOMAINS[op]) if op in DOMAINS else {**ARITY, **MORE_OPS}.get(op, 1))
+        assert cls.variadic == (op in ("concat", "stack"))
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -292,9 +292,21 @@ def validate(
 
 
 @app.command()
-def ops() -> None:
-    """Every op with its layer class, forward rule and backward rule."""
+def ops(
+    op: Annotated[str | None, typer.Argument(help="One op: its rules, attributes and their form.")] = None,
+) -> None:
+    """Every op with its layer class, forward rule and backward rule; or one op's page (cgcalc ops getitem)."""
     from ..core.registry import LAYERS
-    from ..views.render import ops_table
 
-    _print(ops_table(LAYERS))
+    if op is None:
+        from ..views.render import ops_table
+
+        _print(ops_table(LAYERS))
+        return
+    from ..errors import suggest
+    from ..views.op_doc import op_text
+
+    with _errors():
+        if op not in LAYERS:
+            raise UsageError(f"unknown op '{op}'{suggest(op, LAYERS)} (see: cgcalc ops)")
+    typer.echo("\n".join(map(_clean, op_text(op, LAYERS[op], _width() or 100).splitlines())))

@@ -76,9 +76,11 @@ class Layer:
 
     op: ClassVar[str] = ""
     arity: ClassVar[int] = 1
+    variadic: ClassVar[bool] = False  # True: any number of inputs, at least `arity` (concat, stack)
     symbol: ClassVar[str] = ""  # label of the op circle in exported figures
     forward_rule: ClassVar[str] = ""
     backward_rule: ClassVar[str] = ""
+    doc: ClassVar[str] = ""  # more than the rules say (an attribute's form, examples): `cgcalc ops OP`
     attr_defaults: ClassVar[dict[str, Any]] = {}
     elementwise: ClassVar[bool] = True  # the output's shape is the inputs' broadcast: scalars in, scalar out
     takes_grad: ClassVar[bool] = True  # False: the output is an index or a count (argmax), with no gradient

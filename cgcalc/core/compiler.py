@@ -169,10 +169,10 @@ class _Compiler:
             if cls is None:
                 hint = suggest(op, LAYERS) if type(op) is str else ""
                 raise self.err(f"unknown op '{op}'{hint} in node '{name}' (see: cgcalc ops)", ns.op_pos, name)
-            if len(ns.inputs) != cls.arity:
-                s = "" if cls.arity == 1 else "s"
-                msg = f"op '{op}' takes {cls.arity} input{s}, node '{name}' gives {len(ns.inputs)}"
-                raise self.err(msg, ns.op_pos, name)
+            n = len(ns.inputs)
+            if n != cls.arity and not (cls.variadic and n > cls.arity):
+                takes = f"{'at least ' if cls.variadic else ''}{cls.arity} input{'' if cls.arity == 1 else 's'}"
+                raise self.err(f"op '{op}' takes {takes}, node '{name}' gives {n}", ns.op_pos, name)
             try:
                 if ns.attrs or not cls.attr_defaults:
                     return cls, cls.check_attrs(ns.attrs) if ns.attrs else cls.attr_defaults

@@ -1,5 +1,6 @@
 """The expression form of a node: `sigmoid(x @ W + b)` -> nodes. Parsed by a tokenizer and a Pratt
-parser with Python's precedence; nothing is ever evaluated.
+parser with Python's precedence; nothing is ever evaluated. `x[0, 1:3]` is a getitem node whose `index` is
+written as the mapping form writes it ([0, {start: 1, stop: 3}]), and `x.T` a transpose.
 
 Inner operations become their own nodes, named after the node the expression defines: `price.1`,
 `price.2`, ... in evaluation order (left to right, innermost first); the last operation takes the name
@@ -18,7 +19,7 @@ from .spec import NodeSpec, Pos
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\*\*|[-+*/@(),=\[\]]))"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\*\*|\.\.\.|[-+*/@(),=\[\]:.]))"
 )
 # binding power and op of each binary operator (Python's: ** > unary - > * / @ > + -)
 _BINARY = {
@@ -105,10 +106,6 @@ class _Parser:
         kind, text, off = self.take()
         if kind == "num":
             return ("num", self.number(text, off), off)
-        if kind == "name":
-            if self.peek()[1] == "(":
-                return self.call(text, off, depth)
-            return ("name", text, off)
         if text in ("-", "+"):
             operand = self.expr(_UNARY, depth + 1)
             if text == "+":
@@ -116,11 +113,82 @@ class _Parser:
             if operand[0] == "num":
                 return ("num", -operand[1], off)
             return ("op", "neg", [operand], {}, off)
-        if text == "(":
-            inner = self.expr(0, depth + 1)
+        if kind == "name":
+            atom = self.call(text, off, depth) if self.peek()[1] == "(" else ("name", text, off)
+        elif text == "(":
+            atom = self.expr(0, depth + 1)
             self.expect(")")
-            return inner
-        raise self.err(f"unexpected {_show((kind, text, off))}", off)
+        else:
+            raise self.err(f"unexpected {_show((kind, text, off))}", off)
+        return self.postfix(atom)
+
+    def postfix(self, atom):
+        """x[...] and x.T after a name, a call or a parenthesis, binding tighter than any operator (Python's)."""
+        while self.peek()[1] in ("[", "."):
+            _, text, off = self.take()
+            if text == ".":
+                kind, attr, aoff = self.take()
+                if attr != "T" or kind != "name":
+                    shown = f"'.{attr}'" if kind == "name" else _show((kind, attr, aoff))
+                    raise self.err(f"expected .T (the transpose) after '.', found {shown}", aoff)
+                atom = ("op", "transpose", [atom], {}, off)
+            else:
+                atom = ("op", "getitem", [atom], {"index": self.index(off)}, off)
+        return atom
+
+    def index(self, off: int) -> list:
+        """What x[...] holds, as getitem's `index` attribute: whole numbers, slices a:b:c as mappings, '...'."""
+        items: list = []
+        while True:
+            tok = self.peek()
+            if tok[1] == "..." and "..." in items:
+                raise self.err("an index can have only one '...'", tok[2])
+            items.append(self.take()[1] if tok[1] == "..." else self.index_item())
+            if self.peek()[1] != ",":
+                break
+            self.take()
+            if self.peek()[1] == "]":
+                break  # x[0,] is x[0], as in Python
+        self.expect("]")
+        return items
+
+    def index_item(self):
+        start = self.whole()
+        if self.peek()[1] != ":":
+            if start is None:
+                raise self.err(
+                    f"expected an index (a whole number, a:b:c or ...), found {_show(self.peek())}", self.peek()[2]
+                )
+            return start
+        self.take()
+        item = {"start": start, "stop": self.whole()}
+        if self.peek()[1] == ":":
+            self.take()
+            tok = self.peek()
+            item["step"] = self.whole()
+            if item["step"] == 0:
+                raise self.err("a slice's step must not be 0", tok[2])
+        return {k: v for k, v in item.items() if v is not None}
+
+    def whole(self) -> int | None:
+        """A whole number written in an index (a sign allowed), or None when none is written there."""
+        kind, text, off = self.peek()
+        sign = 1
+        if text in ("-", "+"):
+            sign = -1 if text == "-" else 1
+            self.take()
+            kind, text, off = self.peek()
+        elif kind != "num":
+            return None
+        if kind != "num" or "." in text or "e" in text.lower():
+            shown = _show((kind, text, off))
+            raise self.err(f"an index is a whole number written out (x[0], x[1:3]), found {shown}", off)
+        self.take()
+        digits = text.replace("_", "")
+        if len(digits) > 15:
+            raise self.err(f"index {text} is too large", off)
+        self.number(text, off)  # 1__0 is not a number
+        return sign * int(digits)
 
     def call(self, fname: str, off: int, depth: int):
         self.expect("(")
@@ -170,6 +238,11 @@ def _show(tok) -> str:
 
 def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
     """The nodes an expression node stands for, in evaluation order; the last one is `spec.name`."""
+    return _nodes(spec, _tree(spec, file, max_depth))
+
+
+def _tree(spec: NodeSpec, file: str | None, max_depth: int) -> tuple:
+    """The expression's parse tree, which has at least one operation."""
     p = _Parser(spec.expr or "", f"node '{spec.name}'", spec.expr_pos, file, max_depth)
     if not (spec.expr or "").strip():
         raise p.err("it is empty", 0)
@@ -185,7 +258,11 @@ def lower(spec: NodeSpec, file: str | None, max_depth: int) -> list[NodeSpec]:
     if tree[0] != "op":
         shown = spec.expr.strip()
         raise p.err(f"'{shown}' has no operation; put a constant under 'inputs', or use the name directly", 0)
+    return tree
 
+
+def _nodes(spec: NodeSpec, tree: tuple) -> list[NodeSpec]:
+    """The tree's operations as nodes, innermost first, each located at its operator in the file."""
     newline = spec.expr.find("\n")  # past the first line break, an offset cannot be a column
 
     def at(off: int) -> Pos:

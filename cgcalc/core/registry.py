@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Layer
 from .conv_grad_layers import Col2im, Im2col, MaxMask
 from .conv_layers import AvgPool, Conv2d, MaxPool
+from .index_layers import Concat, GetItem, GetItemGrad, Stack
 from .layers import (
     AddLayer,
     DivLayer,
@@ -51,8 +52,10 @@ LAYERS: dict[str, type[Layer]] = {
         BatchNorm, Dropout,                                      # chapter 6
         Conv2d, MaxPool, AvgPool,                                # chapter 7
         CrossEntropyError, MeanSquaredError, Accuracy,           # chapter 4's losses, and accuracy
+        GetItem, Concat, Stack,                                  # indexing and joining: x[0], x[:, 1:3]
         Reshape, Transpose, SumTo, BroadcastTo, Identity, Step,  # what derivative graphs are made of
         SignLayer, Im2col, Col2im, MaxMask,                      # ... and those of abs, maximum, chapter 7
+        GetItemGrad,                                             # ... and getitem's
     )
 }
 # fmt: on

@@ -80,8 +80,11 @@ class Session:
         self.layouts = plan.layouts
         if overrides and any(shape_of(self.values[i]) != plan.shapes[i] for i in range(n_in)):
             self.layouts = plan.infer([shape_of(v) for v in self.values[:n_in]])[1]  # raises on a mismatch
-        self.arrays = not all(type(v) is float for v in self.values[:n_in])
-        self.exact = exact
+        scalars = all(type(v) is float for v in self.values[:n_in])
+        # a node may make an array of scalar inputs (stack(a, b)): numpy's warnings are off for it too, and its
+        # math is the C library's, as for the floats around it and as in run_batch of a graph of scalar inputs
+        self.arrays = not scalars or any(plan.shapes)
+        self.exact = exact or scalars
 
     @contextmanager
     def errstate(self) -> Iterator[None]:

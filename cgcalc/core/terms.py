@@ -17,6 +17,10 @@ from .base import Shape, broadcast_shapes
 from .registry import LAYERS
 
 COMMUTATIVE = frozenset(("add", "mul"))
+# ops that give zeros when an input is zero (for getitem_grad, its only input)
+_OF_ZERO = frozenset(
+    ("matmul", "neg", "sum", "mean", "max", "min", "step", "sign", "identity", "getitem", "getitem_grad")
+)
 _new = tuple.__new__  # a Term without NamedTuple's Python-level __new__
 
 
@@ -29,11 +33,21 @@ class Term(NamedTuple):
     name: str | None = None  # of an input
 
 
+class FrozenMapping(tuple):
+    """A mapping in an attribute (getitem's slice {start: 1, stop: 3}), frozen: its (key, value) pairs."""
+
+    __slots__ = ()
+
+
 def _frozen(v: Any) -> Any:
-    return tuple(_frozen(x) for x in v) if isinstance(v, (list, tuple)) else v
+    if isinstance(v, dict):
+        return FrozenMapping((k, _frozen(x)) for k, x in v.items())
+    return tuple(_frozen(x) for x in v) if isinstance(v, (list, tuple)) and not isinstance(v, FrozenMapping) else v
 
 
 def thawed(v: Any) -> Any:
+    if isinstance(v, FrozenMapping):
+        return {k: thawed(x) for k, x in v}
     return [thawed(x) for x in v] if isinstance(v, tuple) else v
 
 
@@ -179,7 +193,9 @@ class Terms:
             return self.op("reshape", self.terms[args[0]].args[0], **attrs)
         if op == "neg" and self.terms[args[0]].op == "neg":
             return self.terms[args[0]].args[0]
-        if op == "transpose" and vals[0] is not None:
+        if op in ("transpose", "getitem") and vals[0] is not None:
+            return self.full(vals[0], shape)
+        if op in ("concat", "stack") and len({repr(v) for v in vals}) == 1:  # every input one constant (not None)
             return self.full(vals[0], shape)
         return self._algebra(op, args, vals, shape)
 
@@ -207,7 +223,7 @@ class Terms:
                 return self.op("sub", inner.args[1], inner.args[0])
             if inner.op == "mul" and self.value(inner.args[0]) is not None:
                 return self.op("mul", self.const(-self.value(inner.args[0])), inner.args[1])
-        if op in ("matmul", "neg", "sum", "mean", "max", "min", "step", "sign", "identity") and 0 in vals:
+        if op in _OF_ZERO and 0 in vals:
             return self.full(0.0, shape)  # (a zero's step and sign are 0 too; sum, mean...: 0 of the reduced shape)
         return None
 

@@ -22,6 +22,7 @@ _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
 _NULL = ("", "~", "null", "Null", "NULL")
 _NO_ATTRS: dict = {}  # shared, never mutated
+MAX_INPUTS = 10_000  # concat and stack take any number; the others 3 at most (the compiler says so)
 
 
 class Builder:
@@ -122,8 +123,11 @@ class Builder:
             if len(items) > 64 or depth > 2:
                 raise self.err("attribute list is too long or too deep", n)
             return [self.attr_value(x, depth + 1) for x in items]
-        if kind == "mapping":
-            raise self.err("an attribute value must be a number, true/false or a list", n)
+        if kind == "mapping":  # getitem's slices: {start: 1, stop: 3}
+            pairs = self.mapping(n, "an attribute")
+            if len(pairs) > 64 or depth > 2:
+                raise self.err("attribute mapping is too long or too deep", n)
+            return {self.scalar(k, "a key"): self.attr_value(x, depth + 1) for k, x in pairs}
         if isinstance(n, (bool, int, float)) or n is None:
             return n
         text = self.scalar(n, "attribute")
@@ -347,8 +351,8 @@ class Builder:
             raise self.err(f"node '{name}' has no 'in' (its inputs)", val)
         ins = fields["in"][1]
         items = v.seq(ins) if v.kind(ins) == "sequence" else [ins]
-        if len(items) > 16:
-            raise self.err(f"node '{name}' has {len(items)} inputs; no op takes more than 3", ins)
+        if len(items) > MAX_INPUTS:
+            raise self.err(f"node '{name}' has {len(items)} inputs; no op takes more than {MAX_INPUTS:,}", ins)
         refs = tuple(self.ref(x, name) for x in items)
         attrs = {key: self.attr_value(fv) for key, (fk, fv) in fields.items() if key not in ("op", "in")}
         attr_pos = next((v.pos(fk) for key, (fk, fv) in fields.items() if key not in ("op", "in")), None)

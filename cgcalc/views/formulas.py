@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from ..core.compiler import Plan
 from ..core.derive import plan_terms
+from ..core.index_layers import index_text
 from ..core.registry import LAYERS
-from ..core.terms import Terms
+from ..core.terms import FrozenMapping, Terms
 
 MAX_LENGTH = 80
 INLINE_LENGTH = 40  # a formula in the inputs' names up to this long; else with the graph's node names
@@ -98,6 +99,8 @@ class _Printer:
         attrs = dict(term.attrs)
         if op == "transpose" and len(self.g.shape(args[0])) == 2:
             return self._wrapped(args[0], _ATOM) + ".T", _ATOM
+        if op == "getitem":
+            return f"{self._wrapped(args[0], _ATOM)}[{index_text(attrs['index'])}]", _ATOM
         inner = [self.text(a)[0] for a in args]
         defaults = LAYERS[op].attr_defaults
         inner += [f"{k}={_attr(v)}" for k, v in attrs.items() if v is not None and v != defaults.get(k)]
@@ -107,6 +110,8 @@ class _Printer:
 def _attr(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, FrozenMapping):  # a slice of getitem_grad's index
+        return "{" + ", ".join(f"{k}: {_attr(x)}" for k, x in v) + "}"
     if isinstance(v, tuple):
         return "[" + ", ".join(map(_attr, v)) + "]"
     return str(v)

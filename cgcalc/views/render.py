@@ -320,5 +320,6 @@ def ops_table(layers: dict) -> Table:
     table.add_column("forward", max_width=48)
     table.add_column("backward", max_width=56)
     for name, cls in layers.items():
-        table.add_row(name, cls.__name__, str(cls.arity), cls.forward_rule, cls.backward_rule)
+        arity = f"{cls.arity}+" if cls.variadic else str(cls.arity)  # concat, stack: any number, at least arity
+        table.add_row(name, cls.__name__, arity, cls.forward_rule, cls.backward_rule)
     return table

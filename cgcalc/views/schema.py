@@ -23,6 +23,22 @@ _ATTRIBUTES: dict[str, dict[str, Any]] = {
     "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}, "maxItems": 32},
     "axes": {"anyOf": [_INT_LIST, {"type": "null"}]},
     "classes": {"type": "integer", "minimum": 1},
+    "index": {
+        "description": "getitem's: one item per indexed axis (see: cgcalc ops getitem)",
+        "anyOf": [{"$ref": "#/$defs/index_item"}, {"type": "array", "items": {"$ref": "#/$defs/index_item"}}],
+    },
+}
+# an item of getitem's index: a whole number, a slice, or "..."
+_INDEX_ITEM = {
+    "anyOf": [
+        {"type": "integer"},
+        {"const": "..."},
+        {
+            "type": "object",
+            "properties": {k: {"type": ["integer", "null"]} for k in ("start", "stop", "step")},
+            "additionalProperties": False,
+        },
+    ]
 }
 
 
@@ -37,11 +53,12 @@ def _attribute(name: str, default: Any) -> dict[str, Any]:
 def _op_rule(op: str, cls) -> dict[str, Any]:
     """if op is this one, then: exactly its number of inputs, and only its attributes."""
     ref = {"$ref": "#/$defs/ref"}
-    if cls.arity == 1:
-        ins: dict[str, Any] = {"anyOf": [ref, {"type": "array", "items": ref, "minItems": 1, "maxItems": 1}]}
-    else:
-        ins = {"type": "array", "items": ref, "minItems": cls.arity, "maxItems": cls.arity}
-    ins["description"] = f"{cls.arity} input{'s' * (cls.arity != 1)}: names of inputs or nodes, or numbers"
+    array = {"type": "array", "items": ref, "minItems": cls.arity}
+    if not cls.variadic:
+        array["maxItems"] = cls.arity
+    ins: dict[str, Any] = {"anyOf": [ref, array]} if cls.arity == 1 else array
+    least = "at least " if cls.variadic else ""
+    ins["description"] = f"{least}{cls.arity} input{'s' * (cls.arity != 1)}: names of inputs or nodes, or numbers"
     props: dict[str, Any] = {"op": {"const": op, "description": cls.forward_rule}, "in": ins}
     for name, default in cls.attr_defaults.items():
         props[name] = _attribute(name, default)
@@ -79,7 +96,7 @@ def graph_schema() -> dict[str, Any]:
     expression = {
         "type": "string",
         "minLength": 1,
-        "description": "an expression: numbers, names, + - * / ** @, unary -, parentheses, calls of op names",
+        "description": "an expression: numbers, names, + - * / ** @, unary -, parentheses, calls of op names, x[0, 1:3] and x.T",
     }
     names = {"type": "string", "pattern": NAME}
     schema = {
@@ -111,6 +128,7 @@ def graph_schema() -> dict[str, Any]:
         "required": ["nodes"],
         "additionalProperties": False,
         "$defs": {
+            "index_item": _INDEX_ITEM,
             "number": number,
             "array": array,
             "ref": {
