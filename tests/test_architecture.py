@@ -60,6 +60,7 @@ CORE_RANK = {
     "spec": 2,
     "expr": 3,
     "plan": 3,
+    "attr_values": 0,
     "terms": 3,  # the derivative store: ops of the registry, no plan
     "subplan": 3.5,
     "compiler": 4,

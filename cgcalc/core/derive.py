@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..errors import UsageError, suggest
+from .attr_values import file_attrs, thawed
 from .base import Shape, fmt_shape
 from .compiler import Plan
-from .terms import Terms, count, file_attrs, thawed
+from .terms import Terms, count
 
 
 class Derivative(NamedTuple):

@@ -107,8 +107,8 @@ def trained_document(plan: Plan, values: Mapping[str, Any]) -> dict:
     """The graph file's values (name, description, inputs, nodes, outputs), with each input's value from
     `values` (the trained parameters, and the values the other inputs had): nodes as the file wrote them (an
     expression stays an expression), so that the trained file reads as the original does."""
+    from ..core.attr_values import file_attrs
     from ..core.derive import nested
-    from ..core.terms import file_attrs
 
     spec = plan.spec
     inputs: dict[str, Any] = {}

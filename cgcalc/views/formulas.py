@@ -4,11 +4,12 @@ node names (past INLINE_LENGTH); beyond MAX_LENGTH characters, no formula (the d
 
 from __future__ import annotations
 
+from ..core.attr_values import FrozenMapping
 from ..core.compiler import Plan
 from ..core.derive import plan_terms
 from ..core.index_layers import index_text
 from ..core.registry import LAYERS
-from ..core.terms import FrozenMapping, Terms
+from ..core.terms import Terms
 
 MAX_LENGTH = 80
 INLINE_LENGTH = 40  # a formula in the inputs' names up to this long; else with the graph's node names
