@@ -25,6 +25,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from cgcalc.api import Graph, load  # noqa: E402
 from cgcalc.batch import dask_client as dask_engine  # noqa: E402
+from cgcalc.batch import dask_cluster, dask_dataset  # noqa: E402
 from cgcalc.batch.runner import run_rows
 from cgcalc.errors import GraphError, RowsError, UsageError  # noqa: E402
 from cgcalc.io.rows import CsvRows  # noqa: E402
@@ -198,7 +199,7 @@ def test_some_columns_and_several_outputs(tmp_path, cluster):
 def test_a_large_parquet_file_is_split_by_row_groups(tmp_path, cluster, monkeypatch):
     graph = GRAPHS / "apple.yaml"
     g = load(graph)
-    monkeypatch.setattr(dask_engine, "PARQUET_PART_ROWS", 20)
+    monkeypatch.setattr(dask_dataset, "PARQUET_PART_ROWS", 20)
     rng = np.random.default_rng(3)
     cols = values(rng, list(g.inputs), 70)
     cols["apple_num"] = rng.integers(0, 10, 70)  # integers are numbers too
@@ -376,7 +377,7 @@ def test_bad_usage_is_an_error_not_a_traceback(tmp_path, cluster, monkeypatch):
         neuron = GRAPHS / "neuron.yaml"
         pq.write_table(pa.table({"b": [0.5]}), tmp_path / "b.parquet")
         run(neuron, tmp_path / "b.parquet", tmp_path / "out", cluster[0])
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1)
     with pytest.raises(UsageError, match="cannot connect to the dask scheduler at tcp://127.0.0.1:9"):
         run(graph, tmp_path / "data", tmp_path / "out", "tcp://127.0.0.1:9")
     no_leftovers(tmp_path / "out")

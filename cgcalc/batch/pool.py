@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from ..api import is_json
 from ..core.spec import Limits
@@ -29,7 +30,7 @@ AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: 
 MAX_AUTO_JOBS = 8
 
 _JOB: Job | None = None
-_ROWS: tuple = ("csv", [], None)  # the rows' kind, their columns (CSV) or the graph's inputs, and input shapes
+_ROWS: tuple = ("csv", None, None, None)  # the rows' kind, their CsvSpec (or the inputs, input shapes, column rules)
 
 
 def auto_jobs(size: int | None) -> int:
@@ -50,25 +51,20 @@ def pool_blocks(
     yielded in order. The graph goes to the workers as its text (read once, here: it may have come through a
     pipe); a worker never outlives this process."""
     if isinstance(rows, CsvRows):
-        rows_args = ("csv", rows.names, None)
+        rows_args = ("csv", rows.spec, None, None)
     else:
-        rows_args = ("jsonl", rows.inputs, rows.shapes)
+        rows_args = ("jsonl", rows.inputs, rows.shapes, rows.rules)
     # the workers hold the reading end of a pipe whose only writing end is this process's: when this process
     # ends, however it ends (SIGKILL included), they read end-of-file and exit
     lifeline, alive = multiprocessing.Pipe(duplex=False)
+    # the job as it is here (outputs, options, the columns echoed), but for its plan: each worker compiles its own
     args = (
         lifeline,
         graph_text,
         graph_file,
         is_json(graph_text, graph_file),
         Limits.from_env(),
-        job.outputs,
-        job.out_format,
-        job.file,
-        job.skip,
-        job.exact,
-        job.echo_names,
-        job.arrow,
+        replace(job, plan=None),
         *rows_args,
     )
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
@@ -121,23 +117,7 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start(
-    lifeline,
-    graph_text,
-    graph_file,
-    graph_json,
-    limits,
-    outputs,
-    out_format,
-    file,
-    skip,
-    exact,
-    echo_names,
-    arrow,
-    kind,
-    names,
-    shapes,
-) -> None:
+def _start(lifeline, graph_text, graph_file, graph_json, limits, job, kind, names, shapes, rules) -> None:
     global _JOB, _ROWS
     # Ctrl-C, SIGTERM and SIGHUP are the main process's to handle: it stops the pool (and a shell's Ctrl-C or a
     # `kill` of the process group reaches the workers too)
@@ -147,8 +127,8 @@ def _start(
     from ..api import loads
 
     g = loads(graph_text, file=graph_file, limits=limits, json=graph_json)
-    _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)
-    _ROWS = (kind, names, shapes)
+    _JOB = replace(job, plan=g.plan)
+    _ROWS = (kind, names, shapes, rules)
 
 
 def _watch(lifeline) -> None:
@@ -162,7 +142,7 @@ def _watch(lifeline) -> None:
 
 def _work(first: int, text: str) -> Block:
     assert _JOB is not None
-    kind, names, shapes = _ROWS
+    kind, names, shapes, rules = _ROWS
     if kind == "csv":
         return _JOB.csv_block(first, text, names)
-    return _JOB.jsonl_block(first, text, names, shapes)
+    return _JOB.jsonl_block(first, text, names, shapes, rules)
