@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # (JSON has no '+1' or '007'), no %a (hexadecimal)
 _FLOAT_FORMAT = re.compile(r"%#?(?:\.(\d{1,2}))?[eEfFgG]")
 _JSON = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+_ASCII = json.JSONEncoder(allow_nan=False)
 
 
 def float_format(fmt: str | None, precision: int | None) -> str | None:
@@ -90,13 +91,13 @@ def kept_value(v: Any) -> str:
         return v
     if v is None or v is MISSING:
         return ""
-    return _JSON.encode(strict(v)) if not isinstance(v, float) else float_text(v, None)
+    return _json(v) if not isinstance(v, float) else float_text(v, None)
 
 
 def kept_csv(values: Any, delimiter: str) -> list[str]:
     """CSV cells of a kept column: a list of read values, or an Arrow array (a Parquet column: Arrow's text)."""
     if not isinstance(values, list):
-        from ..io.arrow import arrow_texts
+        from ..io.arrow_out import arrow_texts
 
         values = arrow_texts(values)
     return [csv_quoted(kept_value(v), delimiter) for v in values]
@@ -106,7 +107,12 @@ def kept_json(values: Any) -> list[str | None]:
     """JSON texts of a kept column (None where a JSON Lines row leaves it out)."""
     if not isinstance(values, list):
         values = values.to_pylist()
-    return [None if v is MISSING else _JSON.encode(_plain(v)) for v in values]
+    return [None if v is MISSING else _json(v) for v in values]
+
+
+def _json(v: Any) -> str:
+    text = _JSON.encode(_plain(v))
+    return text if text.isprintable() else _ASCII.encode(_plain(v))  # a lone surrogate, a bidi override: escaped
 
 
 def _plain(v: Any) -> Any:

@@ -58,6 +58,9 @@ class DaskSummary(Summary):
     workers: int = 0
     first_nonfinite_file: str | None = None
     errors: list[RowsError] = field(default_factory=list)  # the bad rows skipped, in file and line order
+    rows_format: str = ""  # the dataset's: csv or parquet
+    header: str = ""  # the first CSV file's header, as read
+    columns: dict = field(default_factory=dict)  # Parquet: the input and kept columns' Arrow types
 
 
 def run_dask(
@@ -89,12 +92,11 @@ def run_dask(
     output : list of str, optional
         The outputs whose gradients are written (default: the graph's first output).
     scheduler : str, optional
-        Address of a running scheduler (``tcp://host:8786``); default: a LocalCluster with one worker
-        process per core on 127.0.0.1, closed at the end.
+        A running scheduler (``tcp://host:8786``); default: a LocalCluster on 127.0.0.1, closed at the end.
     rows_format, out_format : {"parquet", "csv"}, optional
-        Default: from the files' extensions; the output defaults to the rows' format.
+        Default: from the files' extensions; the output's, the rows' format.
     skip_bad_rows : bool
-        Skip a bad row (reported in ``summary.errors``) instead of failing on it.
+        Skip a bad row instead of failing on it.
     exact : bool
         As in `Graph.run_batch`: every row equal to `cgcalc run` bit for bit (default).
     workers : int, optional
@@ -102,8 +104,7 @@ def run_dask(
     progress : callable, optional
         Called on this process as ``progress(partitions_done, partitions)``.
     options : Options, optional
-        As local batch: kept columns (``keep``, ``keep_all``, ``ignore_outputs``), ``row_number``, ``sets``,
-        ``nodes`` (and ``node_grads``), the CSV ``delimiter`` (in and out) and ``float_format`` (CSV output).
+        As local batch's (kept columns, row numbers, --set, --nodes, CSV delimiter, float format; see Options).
 
     Returns
     -------
@@ -142,6 +143,8 @@ class _Run:
     options: Options
     reading: Reading
     writing: Writing
+    header: str  # the first CSV file's header, as read (for --bad-rows)
+    types: dict  # Parquet: the Arrow types of the input and kept columns (for --bad-rows)
 
 
 def _prepare(
@@ -166,14 +169,15 @@ def _prepare(
         raise UsageError("--precision and --float-format are for text output (CSV), not Parquet")
     inputs = list(g.inputs)
     rules = rules_for(g.plan, outputs, options)
-    layout, types = first_layout(found[0], fmt, inputs, rules, options.delimiter)
+    layout, header, types = first_layout(found[0], fmt, inputs, rules, options.delimiter)
     reading = Reading(rules, options.delimiter, layout.names, tuple(layout.kept_names))
     names, parts = (csv_parts if fmt == "csv" else parquet_parts)(found, inputs, reading)
     results = _result_names(g, names, outputs, options)
-    writing = Writing(options.float_format, options.delimiter, options.row_number, types)
+    kept_types = {k: types[k] for k in layout.kept_names if k in types}
+    writing = Writing(options.float_format, options.delimiter, options.row_number, kept_types)
     return _Run(
         graph_text, graph_file, limits, outputs, fmt, out_format, len(found), inputs, names, parts, results, options,
-        reading, writing,
+        reading, writing, header, types,
     )  # fmt: skip
 
 
@@ -255,7 +259,14 @@ def _tasks(run: _Run, tmp: str, skip: bool, exact: bool) -> list:
 def _summary(run: _Run, out: str, reports: list[pd.DataFrame], n_workers: int) -> DaskSummary:
     """The partitions' reports added up; the first non-finite row is that of the first partition with one."""
     summary = DaskSummary(
-        out=out, out_format=run.out_format, files=run.files, partitions=len(run.parts), workers=n_workers
+        out=out,
+        out_format=run.out_format,
+        files=run.files,
+        partitions=len(run.parts),
+        workers=n_workers,
+        rows_format=run.fmt,
+        header=run.header,
+        columns=run.types,
     )
     for part, rep in zip(run.parts, reports):
         r = rep.iloc[0]

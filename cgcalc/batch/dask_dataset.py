@@ -73,15 +73,16 @@ def check_out(out: str) -> str:
 
 def first_layout(
     first: tuple[str, str], fmt: str, inputs: list[str], rules: ColumnRules, delimiter: str
-) -> tuple[Layout, dict]:
-    """The first file's columns (every other file must have the same), and the Arrow types of the kept ones
-    (Parquet: as they are; CSV: text)."""
+) -> tuple[Layout, str, dict]:
+    """The first file's columns (every other file must have the same), its header as read (CSV), and the Arrow
+    types of its input and kept columns (Parquet)."""
     path, label = first
     if fmt == "csv":
-        return _csv_header(path, label, inputs, rules, delimiter).layout, {}
+        header = _csv_header(path, label, inputs, rules, delimiter)
+        return header.layout, header.header, {}
     schema = _parquet_file(path, label).schema_arrow
     layout = check_parquet_schema(schema, inputs, label, rules)
-    return layout, {k: schema.field(k).type for k in layout.kept_names}
+    return layout, "", {k: schema.field(k).type for k in [*layout.input_names, *layout.kept_names]}
 
 
 def _csv_header(

@@ -278,7 +278,7 @@ def _write_parquet(path: str, columns: dict, writing: Writing) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..io.arrow import arrow_column
+    from ..io.arrow_out import arrow_column
 
     pq.write_table(pa.Table.from_arrays([arrow_column(v) for v in columns.values()], names=list(columns)), path)
 

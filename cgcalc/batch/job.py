@@ -206,7 +206,7 @@ def _concat(parts: list) -> Any:
     if isinstance(parts[0], list):
         return [x for p in parts for x in p]
     if hasattr(parts[0], "type"):  # Arrow arrays (kept Parquet columns)
-        from ..io.arrow import concat_arrays
+        from ..io.arrow_out import concat_arrays
 
         return concat_arrays(parts)
     import numpy as np

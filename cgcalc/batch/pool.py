@@ -69,8 +69,16 @@ def pool_blocks(
     )
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
+    blocks = rows.blocks(chunk_rows)
     try:
-        for first, text in rows.blocks(chunk_rows):
+        head = next(blocks, None)
+        if head is None:
+            return
+        # the workers take a while to start (0.2 s; seconds on a loaded machine: the first submit waits for the
+        # forkserver): this process does the very first block itself, before any, so that the first rows come out
+        # at once (a reader of `| head` waits for nothing more)
+        yield _here(job, rows, *head)
+        for first, text in blocks:
             pending.append(_submit(pool, first, text))
             if len(pending) >= 2 * jobs:
                 yield pending.popleft().result()
@@ -88,6 +96,13 @@ def pool_blocks(
         pool.shutdown(wait=True, cancel_futures=True)
         alive.close()
         lifeline.close()
+
+
+def _here(job: Job, rows: CsvRows | JsonlRows, first: int, text: str) -> Block:
+    """A block done in this process, as a worker does it (the same bytes)."""
+    if isinstance(rows, CsvRows):
+        return job.csv_block(first, text, rows.spec)
+    return job.jsonl_block(first, text, rows.inputs, rows.shapes, rows.rules)
 
 
 _STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -15,7 +15,8 @@ from ..io.rows import CsvRows, JsonlRows
 from .job import DEFAULT_CHUNK_ROWS, Block, Job, Options, result_names
 
 if TYPE_CHECKING:
-    from ..io.arrow import ParquetRows, ParquetSink
+    from ..io.arrow import ParquetRows
+    from ..io.arrow_out import ParquetSink
 
 
 @dataclass
@@ -56,7 +57,7 @@ def run_rows(
     stream: bool = False,
 ) -> Summary:
     """Evaluate every row of `rows` (CsvRows, JsonlRows or io.arrow.ParquetRows) and write one output row each
-    to `out` (a text file; for out_format "parquet", an io.arrow.ParquetSink).
+    to `out` (a text file; for out_format "parquet", an io.arrow_out.ParquetSink).
 
     With jobs > 1 (CSV rows, or JSON Lines written as JSON Lines; and `graph_text`, the graph file's content,
     given), blocks of rows are parsed, evaluated and formatted by that many worker processes; the output is the
@@ -72,7 +73,7 @@ def run_rows(
         job.kept_names = rows.layout.kept_names  # known before any row is read
     writer = _Writer(out, job, header_done=out_format != "csv", stream=stream)  # JSON Lines: no header
     if isinstance(rows, CsvRows):
-        writer.header(rows.layout.input_names)  # known before any row is read
+        writer.header(rows.layout.input_names)  # known before any row is read (and the workers need it)
     pool = jobs > 1 and graph_text is not None and (isinstance(rows, CsvRows) or out_format == "jsonl")
     if pool:
         from .pool import pool_blocks
@@ -89,7 +90,7 @@ def run_rows(
     )
     if job.kept_names is None:
         job.kept_names = list(getattr(rows, "kept_names", None) or ())
-    writer.header(list(rows.names or []))  # a CSV of no rows still has its header
+    writer.finish(list(rows.names or []))  # a CSV of no rows still has its header
     if out_format == "parquet":
         _close_parquet(out, job, rows)
     return summary
@@ -106,25 +107,34 @@ def _close_parquet(out: ParquetSink, job: Job, rows) -> None:
 
 
 class _Writer:
-    """The output file, and its CSV header written once: before the first rows (their input columns are known
-    then), or at the end when there are none."""
+    """The output file, and its CSV header written once: with the first rows (their input columns are known then,
+    and a run whose first rows fail writes nothing, to a pipe too), or at the end when there are none."""
 
     def __init__(self, out: IO[str] | ParquetSink, job: Job, header_done: bool, stream: bool = False) -> None:
         self.out, self.job, self.header_done, self.stream = out, job, header_done, stream
+        self.pending = ""  # the header line, once known, until the first rows go with it
 
     def header(self, names: list[str]) -> None:
-        if not self.header_done:
-            self.out.write(self.job.header(names))
-            self.header_done = True
+        """The header's columns are known (the echoed input columns: `names`)."""
+        if not self.header_done and not self.pending:
+            self.pending = self.job.header(names)
 
     def block(self, b: Block) -> None:
         if b.data is not None:  # columns, for a ParquetSink
             self.out.write(b.data)
         if b.text:
             self.header(self.job.echo_names or [])
-            self.out.write(b.text)
+            self.out.write(self.pending + b.text if self.pending else b.text)
+            self.pending, self.header_done = "", True
             if self.stream:
                 self.out.flush()  # a pipe's reader gets the rows now, not at the end
+
+    def finish(self, names: list[str]) -> None:
+        """The end: a CSV of no rows still has its header."""
+        self.header(names)
+        if self.pending:
+            self.out.write(self.pending)
+            self.pending, self.header_done = "", True
 
 
 def _blocks(job: Job, rows: CsvRows | JsonlRows | ParquetRows, chunk_rows: int) -> Iterator[Block]:

@@ -67,7 +67,17 @@ class CsvRows:
                 raise RowsError("the rows file is empty (expected a header of input names)", file=file)
         self.header = header.rstrip("\r\n")  # as read, for --bad-rows
         self.names = [c.strip() for c in next(csv.reader([self.header], delimiter=delimiter))]
-        layout = (rules or plain_rules(inputs)).layout(self.names, file, self.line, _cell_starts(header, delimiter))
+        try:
+            layout = (rules or plain_rules(inputs)).layout(self.names, file, self.line, _cell_starts(header, delimiter))
+        except RowsError as e:
+            other = [d for d in ",;\t|" if d != delimiter and d in self.header]
+            if len(self.names) == 1 and other:
+                shown = "tab" if other[0] == "\t" else other[0]
+                e.message = (
+                    f"the header is one column, '{self.names[0]}': are its cells separated by '{shown}'? "
+                    f"(give --delimiter '{shown}')"
+                )
+            raise
         self.spec = CsvSpec(tuple(self.names), delimiter, None if layout.plain else layout)
         self.layout = layout
 
@@ -298,7 +308,8 @@ class LineLimit(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.f.read(len(b))
+        # read1: what is there (a pipe's reader must not wait for a whole buffer's worth: rows stream in too)
+        data = self._read_some(len(b))
         n = len(data)
         b[:n] = data
         self.bytes_read += n
@@ -309,6 +320,10 @@ class LineLimit(io.RawIOBase):
             self.lines += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
             self.run = self.run + n if last < 0 else n - last - 1
         return n
+
+    def _read_some(self, n: int) -> bytes:
+        read1 = getattr(self.f, "read1", None)
+        return read1(n) if read1 is not None else self.f.read(n)
 
     def _check_lines(self, data: bytes) -> None:
         start = 0
