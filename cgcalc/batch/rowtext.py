@@ -65,11 +65,12 @@ def _same_kept(job: Job, chunk: Chunk) -> None:
     is an error (as one with another input is), not a key silently dropped."""
     extra = [k for k in chunk.kept or () if k not in (job.kept_names or ())]
     if extra:
+        at = next(i for i, v in enumerate(chunk.kept[extra[0]]) if v is not MISSING)
         raise RowsError(
             f"this row has '{extra[0]}', which the first row did not: a CSV or Parquet output needs the same "
             "columns in every row (write JSON Lines: -o OUT.jsonl, or name the columns: --keep COL,...)",
             file=job.file,
-            line=int(chunk.lines[0]),
+            line=int(chunk.lines[at]),
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import RowsError, suggest
 
 ROW_NUMBER = "line"  # the column --row-number writes: each row's line in the rows file (Parquet: its row)
-_GRAD = re.compile(r"d([A-Za-z_][A-Za-z0-9_]*)/d([A-Za-z_][A-Za-z0-9_]*)")
+_GRAD = re.compile(r"d([A-Za-z_][A-Za-z0-9_.]*)/d([A-Za-z_][A-Za-z0-9_.]*)")  # node names: f, f.1
 
 INPUT, KEEP, IGNORE = "input", "keep", "ignore"
 
