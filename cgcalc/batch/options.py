@@ -48,7 +48,8 @@ def check_options(plan: Plan, outputs: list[str], options: Options) -> None:
             raise UsageError(f"--keep {name}: an input of the graph (its cells are copied anyway): keep other columns")
     if options.row_number and ROW_NUMBER in inputs:
         raise UsageError(f"--row-number writes a column '{ROW_NUMBER}', and the graph has an input of that name")
-    clash = [k for k in options.keep if k in result_names(plan, outputs, options) or k == ROW_NUMBER]
+    results = result_names(plan, outputs, options) + [ROW_NUMBER] * options.row_number
+    clash = [k for k in options.keep if k in results]
     if clash:
         raise UsageError(f"--keep {clash[0]}: this run writes a result column of that name too")
 
