@@ -439,3 +439,16 @@ def test_the_example_graphs_these_tests_use():
     g = cgcalc.load(EXPRESSIONS)
     assert list(g.inputs) == ["x", "y"] and list(g.outputs) == ["f", "g"]
     assert {"f.1", "f.4", "f.5"} <= set(g.plan.names)
+
+
+def test_no_rows_still_give_the_header_with_the_kept_columns(tmp_path, csv_path):
+    assert cli("batch", APPLE, apple_csv(tmp_path, "id,apple\n"), "--keep", "id", "--row-number").stdout == (
+        "line,id,apple,price,dprice/dapple,dprice/dapple_num,dprice/dtax\n"
+    )
+    assert cli("batch", APPLE, "-", "--rows-format", "jsonl", "--keep", "id", input="").stdout == (
+        "id,price,dprice/dapple,dprice/dapple_num,dprice/dtax\n"
+    )
+    pq = parquet(csv_path)
+    cli("batch", APPLE, apple_csv(tmp_path, "id,apple\n"), "--keep", "id", "--row-number", "-o", tmp_path / "o.parquet")
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert t.num_rows == 0 and [str(f.type) for f in t.schema][:3] == ["int64", "string", "double"]

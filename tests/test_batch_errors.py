@@ -58,6 +58,8 @@ OPTION_ERRORS = [
         "error: --bad-rows bad.jsonl: the bad rows are written as the rows are read, as csv",
     ),  # fmt: skip
     (["rows.csv", "--bad-rows", "o.csv", "-o", "o.csv"], "error: --bad-rows and -o name the same file"),
+    (["rows.csv", "--bad-rows", "-"], "error: --bad-rows and -o name the same file"),
+    (["rows.csv", "--bad-rows", "/dev/stdout", "-o", "-"], "error: --bad-rows and -o name the same file"),
     (
         ["rows.csv", "--output", "out.csv"],
         "error: --output out.csv: no output or node of that name.",

@@ -40,7 +40,7 @@ from .dask_worker import (  # noqa: F401 - graph_key, _COMPILED and the stages: 
     _write,
     graph_key,
 )
-from .job import Options, check_options, rules_for
+from .options import Options, check_options, rules_for
 from .runner import Summary
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from ..io.arrow import parquet_columns
 from ..io.atomic import replacing
 from ..io.columns import ROW_NUMBER, ColumnRules
 from ..io.rows import CsvRows, rows_text
-from .job import Options
+from .options import Options
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ..core.compiler import Plan
 from ..core.vectorized import run_batch
@@ -15,15 +15,10 @@ from ..io.columns import ROW_NUMBER, Chunk, as_read
 from ..io.jsonl import JsonlRows
 from ..io.rows import CsvSpec, parse_csv
 from . import rowtext
-from .cells import cell_texts, csv_line
-from .options import Options, check_options, result_names, rules_for
-
-if TYPE_CHECKING:
-    pass
+from .cells import csv_line
+from .options import Options, result_names
 
 DEFAULT_CHUNK_ROWS = 16384  # small enough that memory stays flat (measured: 10M rows ~ 100k rows)
-
-__all__ = ["DEFAULT_CHUNK_ROWS", "Block", "Job", "Options", "cell_texts", "check_options", "result_names", "rules_for"]
 
 
 class Block(NamedTuple):
@@ -212,7 +207,3 @@ def _concat(parts: list) -> Any:
     import numpy as np
 
     return np.concatenate(parts)
-
-
-def _result_names(plan: Plan, outputs: list[str]) -> list[str]:  # (the name the tests and benchmarks know)
-    return result_names(plan, outputs)

@@ -45,11 +45,18 @@ def auto_jobs(size: int | None) -> int:
 
 
 def pool_blocks(
-    job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int, graph_text: str | bytes, graph_file: str
+    job: Job,
+    rows: CsvRows | JsonlRows,
+    chunk_rows: int,
+    jobs: int,
+    graph_text: str | bytes,
+    graph_file: str,
+    first_here: bool = False,
 ) -> Iterator[Block]:
     """`job.csv_block` (or `job.jsonl_block`) over the blocks of `rows`, computed by `jobs` worker processes,
     yielded in order. The graph goes to the workers as its text (read once, here: it may have come through a
-    pipe); a worker never outlives this process."""
+    pipe); a worker never outlives this process. first_here: the first block is done in this process, at once
+    (the output is a pipe, whose reader waits for it), before the workers start."""
     if isinstance(rows, CsvRows):
         rows_args = ("csv", rows.spec, None, None)
     else:
@@ -71,13 +78,15 @@ def pool_blocks(
     pending: deque[Future] = deque()
     blocks = rows.blocks(chunk_rows)
     try:
-        head = next(blocks, None)
-        if head is None:
-            return
-        # the workers take a while to start (0.2 s; seconds on a loaded machine: the first submit waits for the
-        # forkserver): this process does the very first block itself, before any, so that the first rows come out
-        # at once (a reader of `| head` waits for nothing more)
-        yield _here(job, rows, *head)
+        if first_here:
+            head = next(blocks, None)
+            if head is None:
+                return
+            # the workers take a while to start (0.2 s; seconds on a loaded machine: the first submit waits for
+            # the forkserver): this process does the very first block itself, before any, so that the first rows
+            # come out at once (a reader of `| head` waits for nothing more). Without pyarrow, whose import would
+            # take as long: the same bytes (see io/arrow.py)
+            yield _here(replace(job, arrow=False), rows, *head)
         for first, text in blocks:
             pending.append(_submit(pool, first, text))
             if len(pending) >= 2 * jobs:

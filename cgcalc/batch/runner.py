@@ -12,7 +12,8 @@ from ..core.runtime import check_outputs
 from ..errors import RowsError
 from ..io.columns import ROW_NUMBER
 from ..io.rows import CsvRows, JsonlRows
-from .job import DEFAULT_CHUNK_ROWS, Block, Job, Options, result_names
+from .job import DEFAULT_CHUNK_ROWS, Block, Job
+from .options import Options, result_names
 
 if TYPE_CHECKING:
     from ..io.arrow import ParquetRows
@@ -78,7 +79,7 @@ def run_rows(
     if pool:
         from .pool import pool_blocks
 
-        blocks = pool_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file)
+        blocks = pool_blocks(job, rows, chunk_rows, jobs, graph_text, graph_file, first_here=stream)
     else:
         blocks = _blocks(job, rows, chunk_rows)
     summary = _write_blocks(blocks, writer, on_bad, progress)
@@ -88,9 +89,9 @@ def run_rows(
         + (f", by {jobs} worker processes" if pool else "")
         + (", CSV read and written with pyarrow" if arrow and isinstance(rows, CsvRows) else "")
     )
-    if job.kept_names is None:
-        job.kept_names = list(getattr(rows, "kept_names", None) or ())
-    writer.finish(list(rows.names or []))  # a CSV of no rows still has its header
+    if job.kept_names is None:  # JSON Lines of no rows: --keep's columns
+        job.kept_names = list(getattr(rows, "kept_names", None) or options.keep)
+    writer.finish(_given_names(rows))  # a CSV of no rows still has its header
     if out_format == "parquet":
         _close_parquet(out, job, rows)
     return summary
@@ -99,11 +100,16 @@ def run_rows(
 def _close_parquet(out: ParquetSink, job: Job, rows) -> None:
     """The Parquet file finished: with its columns' types when no row was written."""
     if job.echo_names is None:
-        job.echo_names = list(rows.names or [])
+        job.echo_names = _given_names(rows)
     schema = getattr(rows, "schema", None)
     types = {k: schema.field(k).type if schema is not None else "string" for k in job.kept_names or ()}
     types[ROW_NUMBER] = "int64"
     out.close(job.lead_names() + result_names(job.plan, job.outputs, job.options), types)
+
+
+def _given_names(rows) -> list[str]:
+    """The input columns of the rows (a CSV's, a Parquet file's; JSON Lines: the first row's)."""
+    return rows.layout.input_names if isinstance(rows, CsvRows) else list(rows.names or [])
 
 
 class _Writer:

@@ -205,7 +205,7 @@ def options(args: BatchArgs, g: Graph, fmt_in: str, fmt_out: str) -> Options:
         raise UsageError("--precision and --float-format are for text output (CSV, JSON Lines), not Parquet")
     if args.delimiter is not None and "csv" not in (fmt_in, fmt_out):
         raise UsageError(f"--delimiter is for CSV, and these rows are {fmt_in}, the output {fmt_out}")
-    if args.bad_rows is not None and args.bad_rows == args.out and args.out not in ("-", None):
+    if args.bad_rows is not None and _same_output(args.bad_rows, args.out):
         raise UsageError("--bad-rows and -o name the same file: give the bad rows a file of their own")
     return Options(
         sets=_overrides(args.set_),
@@ -218,6 +218,12 @@ def options(args: BatchArgs, g: Graph, fmt_in: str, fmt_out: str) -> Options:
         keep_all=args.keep_all,
         ignore_outputs=args.ignore_outputs,
     )
+
+
+def _same_output(a: str, b: str | None) -> bool:
+    """Two outputs that are one (stdout has three names)."""
+    stdout = ("-", "/dev/stdout", None)
+    return (a in stdout and b in stdout) or a == b
 
 
 def check_output_name(g: Graph, output: str | None) -> None:
