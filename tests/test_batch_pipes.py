@@ -112,6 +112,24 @@ def test_rows_are_written_while_the_input_is_still_open(tmp_path, args):
             run.kill()
 
 
+@needs_proc
+def test_a_fifo_given_with_o_is_streamed_too(tmp_path):
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+    run = Run(["--chunk-rows", "100", "-o", fifo], apple_lines(200), env=env(TMPDIR=str(tmp_path)))
+    try:
+        with open(fifo, "rb") as f:  # opened when the run opens it to write
+            lines = [f.readline() for _ in range(201)]
+            assert lines[0].startswith(b"apple,apple_num,tax,price,") and run.running()
+            run.proc.stdin.close()
+            assert f.read() == b""
+        assert run.proc.wait(timeout=60) == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.fifo"]  # nothing spooled
+    finally:
+        if run.running():
+            run.kill()
+
+
 def test_a_file_is_still_all_or_nothing_and_so_is_the_bad_rows_file(tmp_path):
     src = tmp_path / "rows.csv"
     src.write_text("apple,apple_num\n" + "".join(f"{i},1\n" for i in range(50)) + "1,oops\n" + "2,,\n")
