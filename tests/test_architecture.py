@@ -78,10 +78,16 @@ STACKS = {
     "rich": ("cgcalc.cli", "cgcalc.views.render"),  # and render_trace, render_analysis (a prefix)
     "yaml": ("cgcalc.io.read",),
     "matplotlib": ("cgcalc.views.plot",),  # the optional `plot` extra: sweep --plot
-    "pyarrow": ("cgcalc.io.arrow", "cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),
-    "dask": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),
-    "distributed": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),
-    "pandas": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_worker"),
+    "pyarrow": (
+        "cgcalc.io.arrow",
+        "cgcalc.batch.dask_client",
+        "cgcalc.batch.dask_cluster",
+        "cgcalc.batch.dask_dataset",
+        "cgcalc.batch.dask_worker",
+    ),
+    "dask": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_cluster", "cgcalc.batch.dask_worker"),
+    "distributed": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_cluster", "cgcalc.batch.dask_worker"),
+    "pandas": ("cgcalc.batch.dask_client", "cgcalc.batch.dask_cluster", "cgcalc.batch.dask_worker"),
 }
 
 

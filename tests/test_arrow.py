@@ -115,7 +115,7 @@ def test_arrow_reads_a_cell_only_as_python_reads_it(rows):
     lines = [f"{a},{b}" for a, b in rows]
     text = "\n".join(lines) + "\n"
     try:
-        expected = [_row(i + 2, line, ["x", "y"], "r.csv") for i, line in enumerate(lines)]
+        expected = [_row(i + 2, line, ["x", "y"], "r.csv")[0] for i, line in enumerate(lines)]
     except RowsError:
         expected = None
     got = csv_floats(text, ["x", "y"], len(lines)) if all(lines) else None

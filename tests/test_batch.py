@@ -1077,14 +1077,26 @@ def test_failing_run_leaves_an_existing_out_file_untouched(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_failing_run_to_stdout_writes_nothing_to_stdout(tmp_path, monkeypatch):
+def test_failing_run_to_stdout_has_streamed_the_rows_before_the_failing_block(tmp_path, monkeypatch):
+    # stdout is a stream (a pipe cannot be all-or-nothing): the blocks before the bad one were written, whole
+    # lines and the header once; the failing block and what follows it were not; no temporary file anywhere
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     src = tmp_path / "rows.csv"
-    src.write_text(apple_rows(50, bad_line=51))
+    src.write_text(apple_rows(50, bad_line=51))  # line 51 is row 50: the 5th block of 10 rows
     r = cli("batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "10", code=2)
-    assert r.stdout == ""
-    assert leftovers(tmp_path) == []
+    assert f"{src}:51:" in r.stderr
+    header, rows = read_csv(r.stdout)
+    assert header == expected_columns(load("apple.yaml"), ["apple", "apple_num", "tax"])
+    assert len(rows) == 40 and r.stdout.endswith("\n")
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
     r = cli("batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "10", "--out-format", "jsonl", code=2)
+    assert len(r.stdout.splitlines()) == 40 and all(json.loads(line) for line in r.stdout.splitlines())
+
+
+def test_failing_first_block_writes_nothing_to_stdout_not_even_the_header(tmp_path):
+    src = tmp_path / "rows.csv"
+    src.write_text(apple_rows(50, bad_line=5))
+    r = cli("batch", GRAPHS / "apple.yaml", src, "--chunk-rows", "10", code=2)
     assert r.stdout == ""
 
 
@@ -1413,13 +1425,16 @@ def test_ctrl_c_leaves_no_out_file_and_no_temporary_file(tmp_path, jobs):
 
 
 @needs_proc
-def test_ctrl_c_writing_to_stdout_writes_nothing(tmp_path):
+def test_ctrl_c_writing_to_stdout_stops_after_whole_lines_and_leaves_no_temporary_file(tmp_path):
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     run = Run(["--chunk-rows", "1000"], apple_lines(5000), env={**os.environ, "TMPDIR": str(tmpdir)})
-    run.wait_for_output_file(tmpdir)
+    # streamed: every row read so far is out while stdin is still open (the run waits for more rows)
+    lines = [run.proc.stdout.readline() for _ in range(1 + 5000)]
+    assert lines[0].startswith(b"apple,apple_num,tax,price,") and all(line.endswith(b"\n") for line in lines)
     stdout, stderr = run.stop(signal.SIGINT)
     assert run.proc.returncode == 130, stderr
+    assert b"interrupted" in stderr and b"Traceback" not in stderr
     assert stdout == b""
     assert list(tmpdir.iterdir()) == []
 

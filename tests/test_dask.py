@@ -25,6 +25,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from cgcalc.api import Graph, load  # noqa: E402
 from cgcalc.batch import dask_client as dask_engine  # noqa: E402
+from cgcalc.batch import dask_cluster, dask_dataset  # noqa: E402
 from cgcalc.batch.runner import run_rows
 from cgcalc.errors import GraphError, RowsError, UsageError  # noqa: E402
 from cgcalc.io.rows import CsvRows  # noqa: E402
@@ -198,7 +199,7 @@ def test_some_columns_and_several_outputs(tmp_path, cluster):
 def test_a_large_parquet_file_is_split_by_row_groups(tmp_path, cluster, monkeypatch):
     graph = GRAPHS / "apple.yaml"
     g = load(graph)
-    monkeypatch.setattr(dask_engine, "PARQUET_PART_ROWS", 20)
+    monkeypatch.setattr(dask_dataset, "PARQUET_PART_ROWS", 20)
     rng = np.random.default_rng(3)
     cols = values(rng, list(g.inputs), 70)
     cols["apple_num"] = rng.integers(0, 10, 70)  # integers are numbers too
@@ -376,7 +377,7 @@ def test_bad_usage_is_an_error_not_a_traceback(tmp_path, cluster, monkeypatch):
         neuron = GRAPHS / "neuron.yaml"
         pq.write_table(pa.table({"b": [0.5]}), tmp_path / "b.parquet")
         run(neuron, tmp_path / "b.parquet", tmp_path / "out", cluster[0])
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", 1)
     with pytest.raises(UsageError, match="cannot connect to the dask scheduler at tcp://127.0.0.1:9"):
         run(graph, tmp_path / "data", tmp_path / "out", "tcp://127.0.0.1:9")
     no_leftovers(tmp_path / "out")
@@ -562,3 +563,98 @@ def test_cli_local_engine_reads_one_parquet_file_and_names_a_missing_one(tmp_pat
 
     r = CliRunner().invoke(app, ["batch", str(GRAPHS / "apple.yaml"), str(tmp_path / "r.parquet")])
     assert r.exit_code == 2 and r.stderr == f"error: {tmp_path / 'r.parquet'}: no such file\n"
+
+
+# -- issue 17: the options of local batch, in the dask engine -----------------------------------------------
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from cgcalc.cli.app import app
+
+    r = CliRunner(env={"CGCALC_DEBUG": None}).invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.stderr
+    return r
+
+
+def _csv_rows(text: str, delimiter: str = ",") -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+
+
+def test_cli_options_in_the_dask_engine_equal_local_batch_csv(tmp_path, cluster):
+    """--keep, --row-number, --set, --nodes/--nodes-grad, --float-format and --delimiter: each part file has the
+    columns, kept text and values of local batch of its file with the same options."""
+    graph = GRAPHS / "apple.yaml"
+    d = tmp_path / "rows"
+    d.mkdir()
+    texts = ['note;apple;id\n"a;b";100;1\nplain;120.5;2\n', 'note;apple;id\nZoë;7;3\n"say ""hi""";8.25;4\n']
+    for i, text in enumerate(texts):
+        (d / f"f{i}.csv").write_text(text, encoding="utf-8")
+    opts = ["--keep", "id,note", "--row-number", "--set", "tax=1.25", "--nodes", "apple_price", "--nodes-grad"]
+    opts += ["--float-format", "%.6g", "--delimiter", ";"]
+    _cli("batch", graph, d, *opts, "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out")
+    parts = sorted((tmp_path / "out").glob("part-*.csv"))
+    assert len(parts) == 2
+    for part, i in zip(parts, range(2)):
+        got = _csv_rows(part.read_text(encoding="utf-8"), ";")
+        local = _csv_rows(_cli("batch", graph, d / f"f{i}.csv", *opts).stdout, ";")
+        assert [list(r) for r in got] == [list(r) for r in local]
+        assert list(got[0])[:4] == ["line", "id", "note", "apple"]
+        for a, b in zip(got, local):
+            assert (a["line"], a["id"], a["note"]) == (b["line"], b["id"], b["note"])
+            assert float(a["apple"]) == float(b["apple"])
+            assert [a[k] for k in list(a)[4:]] == [b[k] for k in list(b)[4:]]  # results, by the same format
+
+
+def test_options_in_the_dask_engine_equal_local_batch_parquet(tmp_path, cluster):
+    graph = GRAPHS / "apple.yaml"
+    d = tmp_path / "rows"
+    d.mkdir()
+    tables = [
+        pa.table({"id": pa.array([1, 2], pa.int64()), "apple": [1.5, 2.5], "tag": ["x", None]}),
+        pa.table({"id": pa.array([3], pa.int64()), "apple": [4.0], "tag": ["z"]}),
+    ]
+    for i, t in enumerate(tables):
+        pq.write_table(t, d / f"f{i}.parquet")
+    opts = ["--keep-all", "--row-number", "--nodes", "apple_price"]
+    _cli("batch", graph, d, *opts, "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out")
+    parts = sorted((tmp_path / "out").glob("part-*.parquet"))
+    for i, part in enumerate(parts):
+        local = tmp_path / f"local{i}.parquet"
+        _cli("batch", graph, d / f"f{i}.parquet", *opts, "-o", local)
+        got, want = pq.read_table(part), pq.read_table(local)
+        assert got.schema.equals(want.schema) and got.equals(want)
+    assert str(pq.read_table(parts[0]).schema.field("id").type) == "int64"
+
+
+def test_bad_rows_file_of_the_dask_engine_names_each_file(tmp_path, cluster):
+    graph = GRAPHS / "apple.yaml"
+    d = tmp_path / "rows"
+    d.mkdir()
+    (d / "f0.csv").write_text("apple,tax\n1,2\nx,1\n")
+    (d / "f1.csv").write_text("apple,tax\n3,\n4,5\n")
+    bad = tmp_path / "bad.csv"
+    r = _cli(
+        "batch", graph, d, "--bad-rows", bad, "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out"
+    )
+    assert bad.read_text() == (
+        "file,line,error,apple,tax\n"
+        f"{d / 'f0.csv'},3,column 'apple': bad number 'x',x,1\n"
+        f"{d / 'f1.csv'},2,column 'tax': empty cell,3,\n"
+    )
+    assert r.stderr == f"warning: 2 bad rows skipped of 4 (written to {bad}); 2 written\n"
+
+
+def test_the_dask_engine_reads_local_batch_output_back_with_ignore_outputs(tmp_path, cluster):
+    graph = GRAPHS / "apple.yaml"
+    src = tmp_path / "rows.csv"
+    src.write_text("id,apple\na,1.5\nb,2.5\n")
+    first = tmp_path / "first" / "f.csv"
+    first.parent.mkdir()
+    _cli("batch", graph, src, "--keep", "id", "-o", first)
+    _cli("batch", graph, first.parent, "--keep-all", "--ignore-outputs", "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out")  # fmt: skip
+    got = _csv_rows((tmp_path / "out" / "part-00000.csv").read_text())
+    want = _csv_rows(first.read_text())
+    assert [list(r) for r in got] == [list(r) for r in want]
+    assert [(r["id"], float(r["price"])) for r in got] == [(r["id"], float(r["price"])) for r in want]

@@ -37,9 +37,11 @@ def test_a_stop_signal_leaves_no_file_and_no_process(tmp_path, sig, jobs):
     wait_until(lambda: not any(map(alive, processes)), what="the worker processes to end")
 
 
-def test_a_stop_signal_writing_to_stdout_writes_nothing_and_leaves_nothing(tmp_path):
+def test_a_stop_signal_writing_to_stdout_stops_the_stream_and_leaves_nothing(tmp_path):
+    # stdout is streamed (issue 17): the rows read so far are out, whole, before the stop; no temporary file
     run = Run(["--chunk-rows", "1000"], apple_lines(5000), env={**os.environ, "TMPDIR": str(tmp_path)})
-    run.wait_for_output_file(tmp_path)  # its anonymous temporary file, open in $TMPDIR
+    lines = [run.proc.stdout.readline() for _ in range(1 + 5000)]
+    assert all(line.endswith(b"\n") for line in lines)
     stdout, stderr = run.stop(signal.SIGTERM)
     assert (run.proc.returncode, stdout, stderr) == (128 + signal.SIGTERM, b"", b"error: stopped by SIGTERM\n")
     assert list(tmp_path.iterdir()) == []

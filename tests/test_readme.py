@@ -102,7 +102,8 @@ def _lines(s: str) -> list[str]:
 @pytest.mark.parametrize("first, steps", _examples(), ids=[e[0] for e in _examples()])
 def test_every_readme_example_is_the_real_output(first, steps, tmp_path, monkeypatch):
     """Each `$ cgcalc ...` example, pipes between cgcalc commands included, run in a folder holding the graphs
-    (and any file a `$ cat FILE` before it shows), prints exactly what the README shows."""
+    (and any file a `$ cat FILE` before it shows), prints exactly what the README shows; a `$ cat FILE` after a
+    command that wrote FILE shows exactly what it wrote."""
     import shlex
 
     shutil.copytree(ROOT / "graphs", tmp_path / "graphs")
@@ -110,8 +111,12 @@ def test_every_readme_example_is_the_real_output(first, steps, tmp_path, monkeyp
     runner = CliRunner(env={"CGCALC_DEBUG": None, "COLUMNS": "100"})
     for command, shown in steps:
         words = shlex.split(command)
-        if words[0] == "cat":  # a file the example shows: made, so that the next command can read it
-            (tmp_path / words[1]).write_text(shown + "\n", encoding="utf-8")
+        if words[0] == "cat":
+            path = tmp_path / words[1]
+            if path.exists():  # a file an earlier command wrote (or a graph): shown as it is
+                assert _lines(shown) == _lines(path.read_text(encoding="utf-8")), command
+            else:  # a file the example shows: made, so that the next command can read it
+                path.write_text(shown + "\n", encoding="utf-8")
             continue
         stdin = None
         for part in " ".join(shlex.quote(w) for w in words).split(" '|' "):

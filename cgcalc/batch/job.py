@@ -4,36 +4,21 @@ this process or in a worker process (pool.py), and its output rows are written i
 
 from __future__ import annotations
 
-import csv
 import io
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from ..core.compiler import Plan
 from ..core.vectorized import run_batch
 from ..errors import CgcalcError, RowsError
-from ..io.rows import Chunk, JsonlRows, parse_csv
-from ..numbers import NONFINITE, strict
+from ..io.columns import ROW_NUMBER, Chunk, as_read
+from ..io.jsonl import JsonlRows
+from ..io.rows import CsvSpec, parse_csv
+from . import rowtext
+from .cells import csv_line
+from .options import Options, result_names
 
-if TYPE_CHECKING:
-    import numpy as np
-
-_JSON = json.JSONEncoder(allow_nan=False)  # json.dumps(x, allow_nan=False), without a new encoder per row
 DEFAULT_CHUNK_ROWS = 16384  # small enough that memory stays flat (measured: 10M rows ~ 100k rows)
-
-
-def cell_texts(a: np.ndarray, quote: bool = False) -> list[str]:
-    """Each row's cell text: shortest round-trip floats; arrays as JSON (CSV-quoted when quote)."""
-    if a.ndim == 1:
-        out = list(map(float.__repr__, a.tolist()))  # repr(), without the dispatch: ~10% faster
-        import numpy as np
-
-        if not np.isfinite(a).all():
-            out = [NONFINITE.get(t, t) for t in out]
-        return out
-    texts = [json.dumps(strict(x), allow_nan=False) for x in a.tolist()]
-    return ['"' + t.replace('"', '""') + '"' for t in texts] if quote else texts
 
 
 class Block(NamedTuple):
@@ -61,6 +46,8 @@ class Job:
     exact: bool = True
     echo_names: list[str] | None = None  # CSV output: the input columns copied in front (None: not known yet)
     arrow: bool = False  # parse and write CSV with pyarrow (the same bytes, faster)
+    options: Options = field(default_factory=Options)
+    kept_names: list[str] | None = None  # the kept columns, in front of the inputs (None: not known yet)
 
     def _fast(self):
         """pyarrow's reader of CSV cells, when the Arrow path is on (the same values; see io/arrow.py)."""
@@ -70,21 +57,23 @@ class Job:
 
         return csv_floats
 
-    def csv_block(self, first: int, text: str, names: list[str]) -> Block:
+    def csv_block(self, first: int, text: str, spec: CsvSpec) -> Block:
         """CSV lines (the first is line `first`) -> their output rows."""
         errors: list[RowsError] = []
         try:
-            chunk = parse_csv(text, first, names, self.file, errors.append if self.skip else None, self._fast())
+            chunk = parse_csv(text, first, spec, self.file, errors.append if self.skip else None, self._fast())
         except RowsError as e:
             return Block("", 0, 0, 0, None, [e])
         if chunk is None:
             return Block("", len(errors), 0, 0, None, errors)
         b = self.block(chunk)
-        return b._replace(rows=b.rows + len(errors), errors=errors + b.errors)
+        if not errors:
+            return b
+        return b._replace(rows=b.rows + len(errors), errors=sorted(errors + b.errors, key=_line))
 
-    def jsonl_block(self, first: int, text: str, inputs: list[str], shapes: dict) -> Block:
+    def jsonl_block(self, first: int, text: str, inputs: list[str], shapes: dict, rules=None) -> Block:
         """JSON Lines (the first is line `first`) -> their output rows (JSON Lines: no columns to agree on)."""
-        rows = JsonlRows(io.StringIO(text), self.file, inputs, shapes)
+        rows = JsonlRows(io.StringIO(text), self.file, inputs, shapes, rules)
         rows.line = first - 1
         unread: list[RowsError] = []
         try:
@@ -114,12 +103,7 @@ class Job:
         if errors and not self.skip:
             return Block("", 0, 0, 0, None, errors[:1])
         lines = [b.first_nonfinite_line for b in blocks if b.first_nonfinite_line is not None]
-        data = None
-        if any(b.data is not None for b in blocks):
-            import numpy as np
-
-            parts = [b.data for b in blocks if b.data is not None]
-            data = {k: np.concatenate([d[k] for d in parts]) for k in parts[0]}
+        parts = [b.data for b in blocks if b.data is not None]
         return Block(
             "".join(b.text for b in blocks),
             sum(b.rows for b in blocks),
@@ -127,130 +111,99 @@ class Job:
             sum(b.nonfinite for b in blocks),
             min(lines) if lines else None,
             errors,
-            data,
+            {k: _concat([d[k] for d in parts]) for k in parts[0]} if parts else None,
             tuple(n for b in blocks for n in b.notes),
         )
 
     def block(self, chunk: Chunk) -> Block:
         """One chunk of good rows, evaluated together -> their output rows."""
-        import numpy as np
-
         n = len(chunk.lines)
+        opts = self.options
         try:
-            res = run_batch(self.plan, chunk.columns, self.outputs, exact=self.exact, rows=n)
+            res = run_batch(
+                self.plan,
+                self.given(chunk, n),
+                self.outputs,
+                exact=self.exact,
+                rows=n,
+                nodes=opts.nodes,
+                node_grads=opts.node_grads,
+            )
         except CgcalcError as e:
             # rows whose arrays do not fit the graph (a chunk shares its shapes: all of them are bad)
-            errors = [RowsError(e.message, file=self.file, line=line) for line in chunk.lines]
+            errors = [_bad_row(e.message, self.file, chunk, i) for i in range(n)]
             return Block("", n, 0, 0, None, errors if self.skip else errors[:1])
         cols = res.columns()
-        bad = np.zeros(n, dtype=bool)
-        for a in cols.values():
-            fin = np.isfinite(a)
-            if not fin.all():
-                bad |= ~fin.reshape(n, -1).all(axis=1)
-        nonfinite = int(bad.sum())
-        first_bad = chunk.lines[int(np.argmax(bad))] if nonfinite else None
+        nonfinite, first_bad = _nonfinite(cols, chunk.lines, n)
         if self.echo_names is None:
             self.echo_names = list(chunk.columns)
+        if self.kept_names is None:
+            self.kept_names = list(chunk.kept or ())
         if self.out_format == "parquet":
-            given = _echo_arrays(self.plan, chunk, self.echo_names, n, self.file)
-            data = dict(zip(self.echo_names, given)) | cols
-            return Block("", n, n, nonfinite, first_bad, [], data)
-        text = self._csv(chunk, cols, n) if self.out_format == "csv" else self._jsonl(chunk, cols, n)
+            return Block("", n, n, nonfinite, first_bad, [], rowtext.parquet_data(self, chunk, cols, n))
+        text = (
+            rowtext.csv_text(self, chunk, cols, n)
+            if self.out_format == "csv"
+            else rowtext.jsonl_text(self, chunk, cols, n)
+        )
         return Block(text, n, n, nonfinite, first_bad, [])
 
-    def _csv(self, chunk: Chunk, cols: dict, n: int) -> str:
-        if self.arrow:
-            from ..io.arrow import csv_rows, float_texts
+    def given(self, chunk: Chunk, n: int) -> dict:
+        """The inputs of a chunk's rows: their own columns, and --set's values for the inputs they leave out."""
+        sets = self.options.sets
+        if not sets:
+            return chunk.columns
+        import numpy as np
 
-            def texts(a):
-                return float_texts(a) if a.ndim == 1 else cell_texts(a, quote=True)
-
-            if chunk.echo is not None:
-                cells = [chunk.echo] if self.echo_names else []
-            else:
-                cells = [texts(a) for a in _echo_arrays(self.plan, chunk, self.echo_names, n, self.file)]
-            return csv_rows(cells + [texts(a) for a in cols.values()])
-        lead = chunk.echo if chunk.echo is not None else _echo_csv(self.plan, chunk, self.echo_names, n, self.file)
-        # one %-template per row: repr() of the floats straight into the line (no list of cell strings)
-        specs, parts = [], []
-        if self.echo_names:
-            specs.append("%s")
-            parts.append(lead)
-        for a in cols.values():
-            if a.ndim == 1 and np_isfinite_all(a):
-                specs.append("%r")
-                parts.append(a.tolist())
-            else:
-                specs.append("%s")
-                parts.append(cell_texts(a, quote=True))
-        template = ",".join(specs) + "\n"
-        return "".join([template % row for row in zip(*parts)])
-
-    def _jsonl(self, chunk: Chunk, cols: dict, n: int) -> str:
-        columns = {**chunk.columns, **cols}  # the row's inputs, then the results (names never clash)
-        if all(a.ndim == 1 for a in columns.values()) and all(map(np_isfinite_all, columns.values())):
-            # numbers only: one %-template per row; json writes a float as repr() does, so the text is
-            # json.dumps's, byte for byte (tested)
-            keys = ", ".join(json.dumps(k).replace("%", "%%") + ": %r" for k in columns)
-            template = "{" + keys + "}\n"
-            return "".join([template % row for row in zip(*[a.tolist() for a in columns.values()])])
-        values = [strict(a.tolist()) for a in columns.values()]
-        encode = _JSON.encode
-        return "".join([encode(dict(zip(columns, row))) + "\n" for row in zip(*values)])
+        extra = {k: np.broadcast_to(v, (n, *np.shape(v))) for k, v in sets.items() if k not in chunk.columns}
+        return {**extra, **chunk.columns}
 
     def header(self, names: list[str]) -> str:
-        """The CSV output's header line: the echoed input columns, the outputs, the gradients."""
+        """The CSV output's header line: the row number, the kept and the given input columns, the results."""
         self.echo_names = list(names)
-        return _csv_line(names + _result_names(self.plan, self.outputs))
+        return csv_line(self.lead_names() + result_names(self.plan, self.outputs, self.options), self.options.delimiter)
+
+    def lead_names(self) -> list[str]:
+        """The output's columns before the results: the row number, the kept columns, the given inputs."""
+        return [ROW_NUMBER] * self.options.row_number + list(self.kept_names or ()) + list(self.echo_names or ())
 
 
 def _line(e: RowsError) -> int:
     return e.line or 0
 
 
-def np_isfinite_all(a: np.ndarray) -> bool:
+def _nonfinite(cols: dict, lines, n: int) -> tuple[int, int | None]:
+    """How many rows have a NaN or inf among their results, and the line of the first."""
     import numpy as np
 
-    return bool(np.isfinite(a).all())
+    bad = np.zeros(n, dtype=bool)
+    for a in cols.values():
+        fin = np.isfinite(a)
+        if not fin.all():
+            bad |= ~fin.reshape(n, -1).all(axis=1)
+    count = int(bad.sum())
+    return count, (lines[int(np.argmax(bad))] if count else None)
 
 
-def _csv_line(cells: list[str]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(cells)
-    return buf.getvalue()
+def _bad_row(message: str, file: str, chunk: Chunk, i: int) -> RowsError:
+    """Row i of a chunk that cannot run, as read (its text; Parquet: its values)."""
+    e = RowsError(message, file=file, line=int(chunk.lines[i]))
+    if chunk.raw is not None:
+        return as_read(e, chunk.raw[i])
+    row = {k: v[i].tolist() for k, v in chunk.columns.items()}
+    for k, v in (chunk.kept or {}).items():
+        row[k] = v[i] if isinstance(v, list) else v[i].as_py()
+    return as_read(e, row=row)
 
 
-def _result_names(plan: Plan, outputs: list[str]) -> list[str]:
-    outs = list(dict.fromkeys(list(plan.outputs) + outputs))
-    return outs + [f"d{o}/d{i.name}" for o in outputs for i in plan.inputs if i.grad]
+def _concat(parts: list) -> Any:
+    """Columns of consecutive blocks as one: numpy arrays, lists, or Arrow arrays."""
+    if isinstance(parts[0], list):
+        return [x for p in parts for x in p]
+    if hasattr(parts[0], "type"):  # Arrow arrays (kept Parquet columns)
+        from ..io.arrow_out import concat_arrays
 
-
-def _echo_arrays(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> list:
-    """The given input columns of rows from JSON Lines or Parquet, in the first row's order: the value each
-    input had in that row (the file's value where the row left it out)."""
+        return concat_arrays(parts)
     import numpy as np
 
-    cols = []
-    for name in names:
-        if name in chunk.columns:
-            a = chunk.columns[name]
-        else:
-            inp = plan.inputs[plan.index[name]]
-            a = np.broadcast_to(np.asarray(inp.value, dtype=np.float64).reshape(inp.shape), (n, *inp.shape))
-        cols.append(np.asarray(a, dtype=np.float64))
-    extra = [k for k in chunk.columns if k not in names]
-    if extra:
-        raise RowsError(
-            f"this row sets '{extra[0]}', which the first row did not: a CSV or Parquet output needs "
-            "the same columns in every row (write JSON Lines: -o OUT.jsonl)",
-            file=file,
-            line=chunk.lines[0],
-        )
-    return cols
-
-
-def _echo_csv(plan: Plan, chunk: Chunk, names: list[str], n: int, file: str) -> list[str]:
-    """The input cells of a CSV row written from JSON Lines or Parquet."""
-    cols = [cell_texts(a, quote=True) for a in _echo_arrays(plan, chunk, names, n, file)]
-    return [",".join(cells) for cells in zip(*cols)] if cols else [""] * n
+    return np.concatenate(parts)

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from ..api import is_json
 from ..core.spec import Limits
@@ -29,7 +30,7 @@ AUTO_MIN_BYTES = 8 << 20  # a rows file smaller than this runs in this process: 
 MAX_AUTO_JOBS = 8
 
 _JOB: Job | None = None
-_ROWS: tuple = ("csv", [], None)  # the rows' kind, their columns (CSV) or the graph's inputs, and input shapes
+_ROWS: tuple = ("csv", None, None, None)  # the rows' kind, their CsvSpec (or the inputs, input shapes, column rules)
 
 
 def auto_jobs(size: int | None) -> int:
@@ -44,37 +45,49 @@ def auto_jobs(size: int | None) -> int:
 
 
 def pool_blocks(
-    job: Job, rows: CsvRows | JsonlRows, chunk_rows: int, jobs: int, graph_text: str | bytes, graph_file: str
+    job: Job,
+    rows: CsvRows | JsonlRows,
+    chunk_rows: int,
+    jobs: int,
+    graph_text: str | bytes,
+    graph_file: str,
+    first_here: bool = False,
 ) -> Iterator[Block]:
     """`job.csv_block` (or `job.jsonl_block`) over the blocks of `rows`, computed by `jobs` worker processes,
     yielded in order. The graph goes to the workers as its text (read once, here: it may have come through a
-    pipe); a worker never outlives this process."""
+    pipe); a worker never outlives this process. first_here: the first block is done in this process, at once
+    (the output is a pipe, whose reader waits for it), before the workers start."""
     if isinstance(rows, CsvRows):
-        rows_args = ("csv", rows.names, None)
+        rows_args = ("csv", rows.spec, None, None)
     else:
-        rows_args = ("jsonl", rows.inputs, rows.shapes)
+        rows_args = ("jsonl", rows.inputs, rows.shapes, rows.rules)
     # the workers hold the reading end of a pipe whose only writing end is this process's: when this process
     # ends, however it ends (SIGKILL included), they read end-of-file and exit
     lifeline, alive = multiprocessing.Pipe(duplex=False)
+    # the job as it is here (outputs, options, the columns echoed), but for its plan: each worker compiles its own
     args = (
         lifeline,
         graph_text,
         graph_file,
         is_json(graph_text, graph_file),
         Limits.from_env(),
-        job.outputs,
-        job.out_format,
-        job.file,
-        job.skip,
-        job.exact,
-        job.echo_names,
-        job.arrow,
+        replace(job, plan=None),
         *rows_args,
     )
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
+    blocks = rows.blocks(chunk_rows)
     try:
-        for first, text in rows.blocks(chunk_rows):
+        if first_here:
+            head = next(blocks, None)
+            if head is None:
+                return
+            # the workers take a while to start (0.2 s; seconds on a loaded machine: the first submit waits for
+            # the forkserver): this process does the very first block itself, before any, so that the first rows
+            # come out at once (a reader of `| head` waits for nothing more). Without pyarrow, whose import would
+            # take as long: the same bytes (see io/arrow.py)
+            yield _here(replace(job, arrow=False), rows, *head)
+        for first, text in blocks:
             pending.append(_submit(pool, first, text))
             if len(pending) >= 2 * jobs:
                 yield pending.popleft().result()
@@ -92,6 +105,13 @@ def pool_blocks(
         pool.shutdown(wait=True, cancel_futures=True)
         alive.close()
         lifeline.close()
+
+
+def _here(job: Job, rows: CsvRows | JsonlRows, first: int, text: str) -> Block:
+    """A block done in this process, as a worker does it (the same bytes)."""
+    if isinstance(rows, CsvRows):
+        return job.csv_block(first, text, rows.spec)
+    return job.jsonl_block(first, text, rows.inputs, rows.shapes, rows.rules)
 
 
 _STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -121,23 +141,7 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _start(
-    lifeline,
-    graph_text,
-    graph_file,
-    graph_json,
-    limits,
-    outputs,
-    out_format,
-    file,
-    skip,
-    exact,
-    echo_names,
-    arrow,
-    kind,
-    names,
-    shapes,
-) -> None:
+def _start(lifeline, graph_text, graph_file, graph_json, limits, job, kind, names, shapes, rules) -> None:
     global _JOB, _ROWS
     # Ctrl-C, SIGTERM and SIGHUP are the main process's to handle: it stops the pool (and a shell's Ctrl-C or a
     # `kill` of the process group reaches the workers too)
@@ -147,8 +151,8 @@ def _start(
     from ..api import loads
 
     g = loads(graph_text, file=graph_file, limits=limits, json=graph_json)
-    _JOB = Job(g.plan, outputs, out_format, file, skip=skip, exact=exact, echo_names=echo_names, arrow=arrow)
-    _ROWS = (kind, names, shapes)
+    _JOB = replace(job, plan=g.plan)
+    _ROWS = (kind, names, shapes, rules)
 
 
 def _watch(lifeline) -> None:
@@ -162,7 +166,7 @@ def _watch(lifeline) -> None:
 
 def _work(first: int, text: str) -> Block:
     assert _JOB is not None
-    kind, names, shapes = _ROWS
+    kind, names, shapes, rules = _ROWS
     if kind == "csv":
         return _JOB.csv_block(first, text, names)
-    return _JOB.jsonl_block(first, text, names, shapes)
+    return _JOB.jsonl_block(first, text, names, shapes, rules)

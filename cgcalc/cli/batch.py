@@ -1,5 +1,5 @@
 """`cgcalc batch`: the command line of batch/ (the local runner, its worker pool, the dask client) and io/arrow.py
-(registered on the app when cli/app.py imports this module)."""
+(registered on the app when cli/app.py imports this module). Its options are in cli/batch_options.py."""
 
 from __future__ import annotations
 
@@ -7,93 +7,49 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
-from typing import IO, TYPE_CHECKING, Annotated
-
-import typer
+from typing import IO, TYPE_CHECKING
 
 from ..errors import UsageError, clean
-from .common import GraphArg, OutputOpt, _compile, _errors, _outputs, _read_graph, _warn, app
+from .batch_options import (
+    BadRowsOpt,
+    BatchArgs,
+    ChunkRowsOpt,
+    DelimiterOpt,
+    Engine,
+    EngineOpt,
+    FastMathOpt,
+    FloatFormatOpt,
+    IgnoreOutputsOpt,
+    JobsOpt,
+    KeepAllOpt,
+    KeepOpt,
+    NodesGradOpt,
+    NodesOpt,
+    OutFormatOpt,
+    OutOpt,
+    PrecisionOpt,
+    QuietOpt,
+    RowNumberOpt,
+    RowsArg,
+    RowsFormatOpt,
+    SchedulerOpt,
+    SkipBadRowsOpt,
+    VerboseOpt,
+    WorkersOpt,
+    check_output_name,
+    format_of,
+    options,
+    out_format,
+)
+from .common import GraphArg, OutputOpt, SetOpt, _compile, _errors, _outputs, _read_graph, _warn, app
 from .progress import partition_progress, rows_progress
 
 if TYPE_CHECKING:
     from ..api import Graph
+    from ..batch.bad_rows import BadRows
+    from ..batch.options import Options
     from ..batch.runner import Summary
-    from ..core.compiler import Plan
     from ..errors import RowsError
-    from ..io.arrow import ParquetRows, ParquetSink
-    from ..io.rows import CsvRows, JsonlRows
-
-
-class RowsFormat(StrEnum):
-    csv = "csv"
-    jsonl = "jsonl"
-    parquet = "parquet"  # needs pyarrow
-
-
-class Engine(StrEnum):
-    local = "local"
-    dask = "dask"
-
-
-# the options of `cgcalc batch`, as --help lists them
-RowsArg = Annotated[
-    str, typer.Argument(help="Rows: CSV (header = input names), JSON Lines or Parquet; - for stdin.", metavar="ROWS")
-]
-OutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--out",
-        "-o",
-        help="Write here (CSV; JSON Lines for .jsonl; Parquet for .parquet), atomically; default: stdout.",
-    ),
-]
-RowsFormatOpt = Annotated[
-    RowsFormat | None, typer.Option("--rows-format", help="csv, jsonl or parquet (default: from ROWS' extension).")
-]
-OutFormatOpt = Annotated[
-    RowsFormat | None,
-    typer.Option("--out-format", help="csv, jsonl or parquet (default: from OUT's extension, else csv)."),
-]
-ChunkRowsOpt = Annotated[
-    int | None,
-    typer.Option("--chunk-rows", min=1, help="Rows evaluated together (default 16,384; with Parquet 131,072)."),
-]
-SkipBadRowsOpt = Annotated[bool, typer.Option("--skip-bad-rows", help="Report bad rows on stderr and go on.")]
-FastMathOpt = Annotated[
-    bool,
-    typer.Option(
-        "--fast-math",
-        help="numpy's exp/log/tanh/pow/sin/cos for graphs of scalars (faster; may differ from `run` in the last bit).",
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Say how rows were grouped.")]
-EngineOpt = Annotated[
-    Engine,
-    typer.Option(
-        "--engine",
-        help="local, or dask: a dataset of Parquet/CSV files on a "
-        "dask.distributed cluster (pip install 'cgcalc\\[dask]').",
-    ),
-]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option("--scheduler", help="dask: the scheduler to connect to (default: a LocalCluster on this machine)."),
-]
-WorkersOpt = Annotated[
-    int | None, typer.Option("--workers", min=1, help="dask: workers of the LocalCluster (default: one per core).")
-]
-JobsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=1,
-        help="Worker processes for CSV rows, or JSON Lines "
-        "to JSON Lines (default: one per core for files over 8 MB; 1: none).",
-    ),
-]
 
 
 @app.command()
@@ -106,6 +62,17 @@ def batch(
     out_format: OutFormatOpt = None,
     chunk_rows: ChunkRowsOpt = None,
     skip_bad_rows: SkipBadRowsOpt = False,
+    bad_rows: BadRowsOpt = None,
+    keep: KeepOpt = None,
+    keep_all: KeepAllOpt = False,
+    row_number: RowNumberOpt = False,
+    ignore_outputs: IgnoreOutputsOpt = False,
+    set_: SetOpt = None,
+    nodes: NodesOpt = None,
+    nodes_grad: NodesGradOpt = False,
+    precision: PrecisionOpt = None,
+    float_format: FloatFormatOpt = None,
+    delimiter: DelimiterOpt = None,
     fast_math: FastMathOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -115,82 +82,33 @@ def batch(
     jobs: JobsOpt = None,
 ) -> None:
     """Evaluate many rows: per row, its input columns, every output, and dO/dX for every input X."""
+    args = BatchArgs(**locals())  # every option, as given
     with _errors():
         if graph == "-" and rows == "-":
             raise UsageError("the graph and the rows cannot both come from stdin (-): give one of them as a file")
         graph_text, graph_label = _read_graph(graph)  # once: it may be a pipe, and the workers get this text
         g = _compile(graph_text, graph_label)
-        if engine is Engine.dask:
-            _batch_dask(
-                graph_text,
-                graph_label,
-                g,
-                rows,
-                out,
-                output=output,
-                rows_format=rows_format,
-                out_format=out_format,
-                skip_bad_rows=skip_bad_rows,
-                fast_math=fast_math,
-                quiet=quiet,
-                scheduler=scheduler,
-                workers=workers,
-            )
-        else:
-            _batch_local(
-                graph,
-                graph_text,
-                graph_label,
-                g,
-                rows,
-                None if out == "-" else out,
-                output=output,
-                rows_format=rows_format,
-                out_format=out_format,
-                chunk_rows=chunk_rows,
-                skip_bad_rows=skip_bad_rows,
-                fast_math=fast_math,
-                quiet=quiet,
-                verbose=verbose,
-                jobs=jobs,
-            )
+        check_output_name(g, output)
+        (_batch_dask if engine is Engine.dask else _batch_local)(args, graph_text, graph_label, g)
 
 
-def _batch_local(
-    graph: str,
-    text: bytes,
-    graph_label: str,
-    g: Graph,
-    rows: str,
-    out: str | None,
-    *,
-    output: str | None,
-    rows_format: RowsFormat | None,
-    out_format: RowsFormat | None,
-    chunk_rows: int | None,
-    skip_bad_rows: bool,
-    fast_math: bool,
-    quiet: bool,
-    verbose: bool,
-    jobs: int | None,
-) -> None:
+def _batch_local(args: BatchArgs, text: bytes, graph_label: str, g: Graph) -> None:
     """cgcalc batch (the local engine): the rows through run_rows, in this process or its worker processes, into
-    OUT (atomically; None: stdout); then what the run counted, on stderr."""
+    OUT (a file: atomically; stdout or a pipe: streamed); then what the run counted, on stderr."""
     from ..batch.runner import run_rows
     from ..io.atomic import output as output_file
+    from ..io.atomic import target
 
-    fmt_in, fmt_out, arrow = _formats(rows, out, rows_format, out_format)
-    label = "<stdin>" if rows == "-" else rows
-    with _rows_reader(rows, label, fmt_in, g.plan) as (reader, total, done):
-        processes = _jobs(jobs, fmt_in, fmt_out, total)
+    out = None if args.out == "-" else args.out
+    fmt_out, arrow = out_format(args, out)
+    label = "<stdin>" if args.rows == "-" else args.rows
+    outputs = _outputs(g, args.output)
+    with _rows_reader(args, label, g, outputs, fmt_out) as (reader, fmt_in, opts, total, done):
+        inputs = [("graph file", args.graph), ("rows file", args.rows)]
         with (
-            rows_progress(quiet, total) as advance,
-            output_file(
-                out,
-                prefix=".cgcalc-batch-",
-                name_only=fmt_out == "parquet",
-                inputs=[("graph file", graph), ("rows file", rows)],
-            ) as f,
+            rows_progress(args.quiet, total) as advance,
+            output_file(out, prefix=".cgcalc-batch-", name_only=fmt_out == "parquet", inputs=inputs, stream=True) as f,
+            _bad_rows_file(args, reader, fmt_in, opts, inputs) as bad,
         ):
             try:
                 summary = run_rows(
@@ -198,36 +116,21 @@ def _batch_local(
                     reader,
                     _sink(f, fmt_out),
                     fmt_out,
-                    _outputs(g, output),
-                    _chunk_rows(chunk_rows, fmt_in, fmt_out),
-                    _skipped if skip_bad_rows else None,
+                    outputs,
+                    _chunk_rows(args.chunk_rows, fmt_in, fmt_out),
+                    bad.add if bad is not None else _skipped if args.skip else None,
                     lambda n: advance(done(n)),
-                    exact=not fast_math,
-                    jobs=processes,
+                    exact=not args.fast_math,
+                    jobs=_jobs(args.jobs, fmt_in, fmt_out, total),
                     graph_text=text,
                     graph_file=graph_label,
                     arrow=arrow,
+                    options=opts,
+                    stream=target(out).replace is None,
                 )
             except UnicodeDecodeError:
                 raise UsageError(f"{label}: not UTF-8 text") from None
-    _summarize(summary, label, out, quiet, verbose)
-
-
-def _formats(
-    rows: str, out: str | None, rows_format: RowsFormat | None, out_format: RowsFormat | None
-) -> tuple[str, str, bool]:
-    """The rows' format and the output's (as given, else from the extensions, else CSV), and whether pyarrow is
-    there (it reads and writes CSV faster; Parquet needs it)."""
-    from ..io.arrow import why_not
-
-    fmt_in = rows_format.value if rows_format else _format_of(rows, "csv")
-    fmt_out = out_format.value if out_format else _format_of(out or "", "csv")
-    no_arrow = why_not()
-    if "parquet" in (fmt_in, fmt_out) and no_arrow is not None:
-        raise UsageError(f"Parquet needs pyarrow ({no_arrow})")
-    if fmt_out == "parquet" and not out and sys.stdout.isatty():
-        raise UsageError("Parquet is binary: write it to a file with -o OUT.parquet (or pipe it)")
-    return fmt_in, fmt_out, no_arrow is None
+    _summarize(summary, label, out, args)
 
 
 def _jobs(jobs: int | None, fmt_in: str, fmt_out: str, size: int | None) -> int:
@@ -250,12 +153,12 @@ def _chunk_rows(chunk_rows: int | None, fmt_in: str, fmt_out: str) -> int:
     return PARQUET_CHUNK_ROWS if "parquet" in (fmt_in, fmt_out) else DEFAULT_CHUNK_ROWS
 
 
-def _sink(f: IO[str] | str, fmt_out: str) -> IO[str] | ParquetSink:
+def _sink(f: IO[str] | str, fmt_out: str):
     """Where run_rows writes: the output file; for Parquet, a ParquetSink given the file's name (Arrow writes the
     file itself: through a Python file object it takes 1.3x the time)."""
     if fmt_out != "parquet":
         return f
-    from ..io.arrow import ParquetSink
+    from ..io.arrow_out import ParquetSink
 
     return ParquetSink(f)
 
@@ -265,22 +168,43 @@ def _skipped(e: RowsError) -> None:
     _warn(f"{e} (row skipped)")
 
 
-def _summarize(summary: Summary, label: str, out: str | None, quiet: bool, verbose: bool) -> None:
+@contextmanager
+def _bad_rows_file(args: BatchArgs, reader, fmt_in: str, opts: Options, inputs) -> Iterator[BadRows | None]:
+    """--bad-rows FILE: a BadRows writer in the rows' format, its file complete at the end (or absent)."""
+    if args.bad_rows is None:
+        yield None
+        return
+    from ..batch.bad_rows import BadRows
+    from ..io.atomic import output as output_file
+
+    said = format_of(args.bad_rows, fmt_in)
+    if said != fmt_in:
+        raise UsageError(f"--bad-rows {args.bad_rows}: the bad rows are written as the rows are read, as {fmt_in}")
+    schema = getattr(reader, "schema", None)
+    columns = {n: schema.field(n).type for n in [*reader.names, *reader.kept_names]} if schema is not None else None
+    with output_file(args.bad_rows, prefix=".cgcalc-bad-", name_only=fmt_in == "parquet", inputs=inputs) as f:
+        bad = BadRows(f, fmt_in, header=getattr(reader, "header", ""), delimiter=opts.delimiter, columns=columns)
+        yield bad
+        bad.close()
+
+
+def _summarize(summary: Summary, label: str, out: str | None, args: BatchArgs) -> None:
     """What a local batch run says at the end, on stderr."""
-    _counts(summary, label)
-    if verbose:
+    _counts(summary, label, args.bad_rows)
+    if args.verbose:
         for note in summary.notes:
             sys.stderr.write(f"note: {note}\n")
-    if not quiet and sys.stderr.isatty():
+    if not args.quiet and sys.stderr.isatty():
         sys.stderr.write(clean(f"{summary.written:,} rows -> {out or 'stdout'}") + "\n")
 
 
-def _counts(summary: Summary, file: str | None) -> None:
+def _counts(summary: Summary, file: str | None, bad_rows: str | None = None) -> None:
     """The bad and the non-finite rows a batch run counted, on stderr (local and dask alike)."""
     if summary.bad:
+        where = f"written to {bad_rows}" if bad_rows is not None else "each reported above"
         _warn(
             f"{summary.bad:,} bad row{'s' if summary.bad > 1 else ''} skipped of {summary.rows:,} "
-            f"(each reported above); {summary.written:,} written"
+            f"({where}); {summary.written:,} written"
         )
     if summary.nonfinite:
         _warn(
@@ -290,97 +214,132 @@ def _counts(summary: Summary, file: str | None) -> None:
         )
 
 
-def _batch_dask(
-    text: bytes,
-    graph: str,
-    g: Graph,
-    rows: str,
-    out: str | None,
-    *,
-    output: str | None,
-    rows_format: RowsFormat | None,
-    out_format: RowsFormat | None,
-    skip_bad_rows: bool,
-    fast_math: bool,
-    quiet: bool,
-    scheduler: str | None,
-    workers: int | None,
-) -> None:
+def _batch_dask(args: BatchArgs, text: bytes, graph: str, g: Graph) -> None:
     """cgcalc batch --engine dask: the same rows -> results, as a partitioned dataset written by a cluster."""
     from ..batch.dask_client import require_dask, run_dask
 
     require_dask()
-    if not out:
+    if not args.out:
         raise UsageError("--engine dask writes a dataset: give its directory with -o OUT")
-    with partition_progress(quiet) as progress:
+    fmt_in = args.rows_format.value if args.rows_format else None
+    fmt_out = args.out_format.value if args.out_format else None
+    opts = options(args, g, fmt_in or "csv", fmt_out or "csv")
+    with partition_progress(args.quiet) as progress:
         summary = run_dask(
             text,
             graph,
-            rows,
-            out,
-            output=_outputs(g, output),
-            scheduler=scheduler,
-            rows_format=rows_format.value if rows_format else None,
-            out_format=out_format.value if out_format else None,
-            skip_bad_rows=skip_bad_rows,
-            exact=not fast_math,
-            workers=workers,
+            args.rows,
+            args.out,
+            output=_outputs(g, args.output),
+            scheduler=args.scheduler,
+            rows_format=fmt_in,
+            out_format=fmt_out,
+            skip_bad_rows=args.skip,
+            exact=not args.fast_math,
+            workers=args.workers,
             progress=progress,
+            options=opts,
         )
-    for e in summary.errors:
-        _skipped(e)
-    _counts(summary, summary.first_nonfinite_file)
-    if not quiet and sys.stderr.isatty():
+    if args.bad_rows is not None:
+        _dask_bad_rows(args, summary, opts)
+    else:
+        for e in summary.errors:
+            _skipped(e)
+    _counts(summary, summary.first_nonfinite_file, args.bad_rows)
+    if not args.quiet and sys.stderr.isatty():
         sys.stderr.write(
-            clean(f"{summary.written:,} rows -> {out} ({summary.partitions} partitions, {summary.workers} workers)")
+            clean(
+                f"{summary.written:,} rows -> {args.out} ({summary.partitions} partitions, {summary.workers} workers)"
+            )
             + "\n"
         )
 
 
-def _format_of(path: str, default: str) -> str:
-    from ..io.arrow import PARQUET_EXTS
+def _dask_bad_rows(args: BatchArgs, summary, opts: Options) -> None:
+    """The dask run's bad rows (from every file: a `file` column first), written by this process at the end."""
+    from ..batch.bad_rows import BadRows
+    from ..io.atomic import output as output_file
 
-    p = path.lower()
-    return "jsonl" if p.endswith((".jsonl", ".ndjson")) else "parquet" if p.endswith(PARQUET_EXTS) else default
+    fmt = summary.rows_format
+    if format_of(args.bad_rows, fmt) != fmt:
+        raise UsageError(f"--bad-rows {args.bad_rows}: the bad rows are written as the rows are read, as {fmt}")
+    with output_file(args.bad_rows, prefix=".cgcalc-bad-", name_only=fmt == "parquet") as f:
+        bad = BadRows(f, fmt, header=summary.header, delimiter=opts.delimiter, columns=summary.columns, with_file=True)
+        for e in summary.errors:
+            bad.add(e)
+        bad.close()
 
 
 @contextmanager
 def _rows_reader(
-    rows: str, label: str, fmt: str, plan: Plan
-) -> Iterator[tuple[CsvRows | JsonlRows | ParquetRows, int | None, Callable[[int], int]]]:
-    """The reader of a rows file, its size for the progress bar, and a function from rows done (in the
-    last block) to progress done (bytes read, or rows for Parquet); the file is closed at the end (stdin is not)."""
-    from ..io.rows import CsvRows, JsonlRows, rows_text
+    args: BatchArgs, label: str, g: Graph, outputs: list[str] | None, fmt_out: str
+) -> Iterator[tuple[object, str, Options, int | None, Callable[[int], int]]]:
+    """The reader of the rows file (its format as given, else from its extension, else from its first bytes), the
+    format, the run's Options, the file's size for the progress bar, and a function from rows done (in the last
+    block) to progress done (bytes read, or rows for Parquet); the file is closed at the end (stdin is not)."""
+    from ..batch.options import check_options, rules_for
+    from ..core.runtime import check_outputs
+    from ..io.rows import CsvRows, JsonlRows, rows_text, sniff
 
+    plan, rows = g.plan, args.rows
     names = [i.name for i in plan.inputs]
+    fmt = args.rows_format.value if args.rows_format else format_of(rows, None) if rows != "-" else None
+    if fmt is None and os.path.isfile(rows) and _is_parquet(rows):
+        fmt = "parquet"
     if fmt == "parquet":
-        from ..io.arrow import ParquetRows
-
-        if rows == "-":
-            raise UsageError("Parquet rows must be a file, not stdin")
-        if not os.path.isfile(rows):
-            raise UsageError(f"{rows}: no such file")
-        reader = ParquetRows(rows, label, names)
-        count = [0]
-
-        def rows_done(n: int) -> int:
-            count[0] += n
-            return count[0]
-
-        yield reader, reader.total or None, rows_done
+        yield _parquet_reader(args, label, g, outputs, fmt_out)
         return
     with _open_rows(rows) as f:
         text = rows_text(f, label)
-        counter = text.buffer.raw
+        fmt = fmt or sniff(text) or "csv"
+        opts = options(args, g, fmt, fmt_out)
+        checked = check_outputs(plan, outputs)
+        check_options(plan, checked, opts)
+        rules = rules_for(plan, checked, opts)
         try:
-            reader = (
-                CsvRows(text, label, names)
-                if fmt == "csv"
-                else JsonlRows(text, label, names, dict(zip(names, plan.shapes)))
-            )
+            if fmt == "csv":
+                reader = CsvRows(text, label, names, rules, opts.delimiter)
+            else:
+                reader = JsonlRows(text, label, names, dict(zip(names, plan.shapes)), rules)
         except UnicodeDecodeError:
             raise UsageError(f"{label}: not UTF-8 text") from None
-        yield reader, counter.total, lambda n: counter.bytes_read
+        counter = text.buffer.raw
+        yield reader, fmt, opts, counter.total, lambda n: counter.bytes_read
+
+
+def _parquet_reader(args: BatchArgs, label: str, g: Graph, outputs, fmt_out: str) -> tuple:
+    """A Parquet rows file's reader (the same tuple as _rows_reader's): progress in rows."""
+    from ..batch.options import check_options, rules_for
+    from ..core.runtime import check_outputs
+    from ..io.arrow import ParquetRows, why_not
+
+    no_arrow = why_not()
+    if no_arrow is not None:
+        raise UsageError(f"Parquet needs pyarrow ({no_arrow})")
+    if args.rows == "-":
+        raise UsageError("Parquet rows must be a file, not stdin")
+    if not os.path.isfile(args.rows):
+        raise UsageError(f"{args.rows}: no such file")
+    opts = options(args, g, "parquet", fmt_out)
+    checked = check_outputs(g.plan, outputs)
+    check_options(g.plan, checked, opts)
+    reader = ParquetRows(args.rows, label, [i.name for i in g.plan.inputs], rules_for(g.plan, checked, opts))
+    count = [0]
+
+    def rows_done(n: int) -> int:
+        count[0] += n
+        return count[0]
+
+    return reader, "parquet", opts, reader.total or None, rows_done
+
+
+def _is_parquet(path: str) -> bool:
+    """A file that starts with Parquet's magic bytes (a rows file whose name says nothing)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 @contextmanager

@@ -3,7 +3,7 @@ the same forward and backward as a single run (so that row i equals that row's o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import UsageError, suggest
@@ -32,6 +32,23 @@ class BatchResult:
         return cols
 
 
+def _start_values(plan: Plan, given: dict, rows: int) -> list:
+    """Every slot's starting value: the given columns, the file's value of the others repeated per row, and
+    the constants with the row axis too, so that a layer tells a per-row shape apart from the batch's (a
+    literal class index of softmax_with_loss is a (rows,) column of indices, not a one-hot array of 2s)."""
+    import numpy as np
+
+    values: list = [None] * (plan.n_named + len(plan.constants))
+    for s, inp in enumerate(plan.inputs):
+        if s in given:
+            values[s] = given[s]
+        else:
+            file_value = inp.value if not inp.shape else _file_array(inp)
+            values[s] = np.broadcast_to(np.asarray(file_value, dtype=np.float64), (rows, *inp.shape))
+    values[plan.n_named :] = [np.broadcast_to(np.float64(c), (rows,)) for c in plan.constants]
+    return values
+
+
 def run_batch(
     plan: Plan,
     columns: Mapping[str, Any],
@@ -39,6 +56,8 @@ def run_batch(
     exact: bool = True,
     rows: int | None = None,
     grads: bool = True,
+    nodes: Sequence[str] = (),
+    node_grads: bool = False,
 ) -> BatchResult:
     """Vectorized runs: every row of `columns` (input name -> array with a leading row axis) at once.
 
@@ -47,6 +66,8 @@ def run_batch(
     pass exact=False for numpy's faster versions), and to rounding otherwise (matmul's BLAS sums in its own
     order).
     grads=False runs forward only (no gradient is computed).
+    `nodes`: intermediate nodes whose values are results too (after the outputs); with node_grads, also
+    dO/dN for each of them (after the inputs' gradients; none for a node that takes no gradient).
     """
     import numpy as np
 
@@ -62,31 +83,23 @@ def run_batch(
     if any(shapes):
         plan.check_memory(shapes, rows)
     exact = exact and all(not s for s in per_row)
-    values: list = [None] * (plan.n_named + len(plan.constants))
-    for s, inp in enumerate(plan.inputs):
-        if s in given:
-            values[s] = given[s]
-        else:
-            file_value = inp.value if not inp.shape else _file_array(inp)
-            values[s] = np.broadcast_to(np.asarray(file_value, dtype=np.float64), (rows, *inp.shape))
-    # constants get the row axis too, so that a layer tells a per-row shape apart from the batch's: a literal
-    # class index of softmax_with_loss is a (rows,) column of indices, not a one-hot array of 2s
-    values[plan.n_named :] = [np.broadcast_to(np.float64(c), (rows,)) for c in plan.constants]
+    values = _start_values(plan, given, rows)
     with np.errstate(all="ignore"), exact_arrays(exact):
         layers = forward(plan, values, layouts, lead=1)
         # let go of the node values nobody reads again (the layers keep what backward needs): memory freed
         # now is memory backward's arrays reuse, instead of asking the system for fresh pages
-        keep = {plan.index[o] for o in list(plan.outputs) + outputs}
+        keep = {plan.index[o] for o in [*plan.outputs, *outputs, *nodes]}
         for st in plan.steps:
             if st.slot not in keep:
                 values[st.slot] = np.broadcast_to(np.float64(0.0), np.shape(values[st.slot]))
         wanted, grads = grads, {}
         input_slots = [s for s in range(n_in) if plan.inputs[s].grad]
+        node_slots = [plan.index[x] for x in nodes if plan.has_grad[plan.index[x]]] if node_grads else []
         for o in outputs if wanted else ():
             g = backward(plan, values, layers, layouts, plan.index[o])
-            complete(plan, values, g, input_slots)
-            grads[o] = {names[s]: g[s] for s in input_slots}
-    outs = {o: values[plan.index[o]] for o in dict.fromkeys(list(plan.outputs) + outputs)}
+            complete(plan, values, g, input_slots + node_slots)
+            grads[o] = {plan.names[s]: g[s] for s in input_slots + node_slots}
+    outs = {o: values[plan.index[o]] for o in dict.fromkeys([*plan.outputs, *outputs, *nodes])}
     # a result is read-only, and never the caller's own column (mul hands out its cached input as a gradient)
     theirs = list(given.values())
     outs = {o: _private(v, theirs) for o, v in outs.items()}

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..numbers import NONFINITE
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from ..errors import RowsError
-    from .rows import Chunk
+    from .columns import Chunk, ColumnRules, Layout
 
 INSTALL = "pip install 'cgcalc[arrow]'"
 
@@ -61,20 +61,30 @@ def _bools(mask):
     return pa.Array.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(np.packbits(mask, bitorder="little"))])
 
 
-def _strings(texts: list[str]):
-    """A string Arrow array from a list of str (ASCII: offsets from the lengths; else the usual way)."""
+def _strings(texts: list):
+    """A string Arrow array from a list of str (None: null), from the lengths and the bytes."""
     import numpy as np
     import pyarrow as pa
 
+    nulls = None
+    if None in texts:
+        valid = np.fromiter((t is not None for t in texts), dtype=bool, count=len(texts))
+        nulls = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        texts = [t or "" for t in texts]
     data = "".join(texts)
-    if not data.isascii() or len(data) >= 1 << 31:
-        return pa.array(texts, pa.string())
+    if data.isascii():
+        raw, lengths = data.encode(), map(len, texts)
+    else:
+        encoded = [t.encode() for t in texts]
+        raw, lengths = b"".join(encoded), map(len, encoded)
+    if len(raw) >= 1 << 31:
+        return pa.array(texts, pa.large_string())
     offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, texts), dtype=np.int32, count=len(texts)), out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(texts), [None, pa.py_buffer(offsets), pa.py_buffer(data.encode())])
+    np.cumsum(np.fromiter(lengths, dtype=np.int32, count=len(texts)), out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(texts), [nulls, pa.py_buffer(offsets), pa.py_buffer(raw)])
 
 
-def csv_floats(text: str, names: list[str], n_lines: int) -> dict[str, Any] | None:
+def csv_floats(text: str, names: list[str], n_lines: int, delimiter: str = ",") -> dict[str, Any] | None:
     """The columns of CSV lines (no header, `n_lines` of them, no blank line) as float64 arrays, or None when
     Arrow cannot read them exactly as cgcalc's Python reader would."""
     import numpy as np
@@ -87,7 +97,7 @@ def csv_floats(text: str, names: list[str], n_lines: int) -> dict[str, Any] | No
         table = pcsv.read_csv(
             pa.py_buffer(text.encode()),
             read_options=pcsv.ReadOptions(column_names=names, use_threads=False),
-            parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False),
             convert_options=pcsv.ConvertOptions(
                 column_types={n: pa.float64() for n in names},
                 null_values=[],
@@ -161,14 +171,14 @@ def float_texts(a: np.ndarray) -> Any:
     return s
 
 
-def csv_rows(cells: list) -> str:
-    """CSV lines from columns of cell texts (Arrow string arrays or lists of str), joined by commas."""
+def csv_rows(cells: list, delimiter: str = ",") -> str:
+    """CSV lines from columns of cell texts (Arrow string arrays or lists of str), joined by the delimiter."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     cols = [c if isinstance(c, (pa.Array, pa.ChunkedArray)) else _strings(c) for c in cells]
-    comma, newline, empty = _texts(",", "\n", "")
+    comma, newline, empty = _texts(delimiter, "\n", "")
     rows = pc.binary_join_element_wise(*cols, comma)
     rows = pc.binary_join_element_wise(rows, newline, empty)
     if isinstance(rows, pa.ChunkedArray):
@@ -186,34 +196,33 @@ PARQUET_CHUNK_ROWS = 1 << 17  # rows per block (and row group) when Parquet is r
 # row groups read and write faster (16,384-row groups: 1.3x the time, 1.3x the size)
 
 
-def check_parquet_schema(schema: pa.Schema, inputs: list[str], label: str) -> list[str]:
-    """The column names of a Parquet file whose columns are all inputs of the graph, holding numbers."""
+def check_parquet_schema(schema: pa.Schema, inputs: list[str], label: str, rules: ColumnRules | None = None) -> Layout:
+    """The layout of a Parquet file's columns: the inputs (holding numbers), the kept ones (any type)."""
     import pyarrow as pa
 
-    from ..errors import RowsError, suggest
+    from ..errors import RowsError
+    from .columns import plain_rules
 
-    if len(set(schema.names)) != len(schema.names):  # first: schema.field(name) is ambiguous then
-        dup = next(n for n in schema.names if schema.names.count(n) > 1)
-        raise RowsError(f"column '{dup}' appears twice", file=label)
-    for name in schema.names:
-        if name not in inputs:
-            raise RowsError(f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}", file=label)
+    layout = (rules or plain_rules(inputs)).layout(list(schema.names), label)
+    for name in layout.input_names:
         t = schema.field(name).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)):
             raise RowsError(f"column '{name}' holds {t}, not numbers", file=label)
-    return list(schema.names)
+    return layout
 
 
 def parquet_columns(
-    table: pa.Table | pa.RecordBatch, names: list[str], first_row: int, label: str
-) -> tuple[np.ndarray, dict[str, np.ndarray], list[RowsError]]:
+    table: pa.Table | pa.RecordBatch, names: list[str], first_row: int, label: str, kept: Sequence[str] = ()
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[RowsError], dict[str, Any]]:
     """float64 columns of a Parquet table (integers converted as float() would); a null is a bad cell at its
-    row (1-based in the file). Returns (row numbers, columns, errors), only the good rows in the columns."""
+    row (1-based in the file). Returns (row numbers, columns, errors, kept columns), only the good rows in the
+    columns; each error has its row's values (as read)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from ..errors import RowsError
+    from .columns import as_read
 
     n = table.num_rows
     lines = np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)
@@ -227,21 +236,32 @@ def parquet_columns(
             first_bad[np.asarray(col.is_null()) & (first_bad < 0)] = j
             col = pc.fill_null(col, 0)
         columns[name] = _numpy(col)
+    kept_cols = {k: _combined(table.column(k)) for k in kept}
     bad = np.flatnonzero(first_bad >= 0)
     errors = [
-        RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=label, line=int(lines[i])) for i in bad
+        as_read(
+            RowsError(f"column '{names[first_bad[i]]}': empty cell (null)", file=label, line=int(lines[i])),
+            row={k: table.column(k)[int(i)].as_py() for k in [*names, *kept]},
+        )
+        for i in bad
     ]
     if len(bad):
         good = first_bad < 0
         columns = {k: v[good] for k, v in columns.items()}
+        kept_cols = {k: v.filter(_bools(good)) for k, v in kept_cols.items()}
         lines = lines[good]
-    return lines, columns, errors
+    return lines, columns, errors, kept_cols
+
+
+def _combined(col):
+    """One Arrow array of a column (a table's column may come in chunks)."""
+    return col.combine_chunks() if hasattr(col, "combine_chunks") else col
 
 
 class ParquetRows:
     """A Parquet rows file, read a batch of rows at a time (the same interface as io.rows.CsvRows)."""
 
-    def __init__(self, path: str, label: str, inputs: list[str]) -> None:
+    def __init__(self, path: str, label: str, inputs: list[str], rules: ColumnRules | None = None) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -252,59 +272,29 @@ class ParquetRows:
             self.pf = pq.ParquetFile(path)
         except (OSError, pa.ArrowException) as e:
             raise RowsError(f"cannot read as Parquet: {e}", file=label) from None
-        self.names = check_parquet_schema(self.pf.schema_arrow, inputs, label)
+        self.schema = self.pf.schema_arrow
+        self.layout = check_parquet_schema(self.schema, inputs, label, rules)
+        self.names = self.layout.input_names
+        self.kept_names = self.layout.kept_names
         self.total = self.pf.metadata.num_rows
 
     def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
         import pyarrow as pa
 
         from ..errors import RowsError
-        from .rows import Chunk
+        from .columns import Chunk
 
         first = 0
+        read = [*self.names, *self.kept_names]
         try:
-            for batch in self.pf.iter_batches(batch_size=size, columns=self.names):
-                lines, columns, errors = parquet_columns(batch, self.names, first, self.file)
+            for batch in self.pf.iter_batches(batch_size=size, columns=read):
+                lines, columns, errors, kept = parquet_columns(batch, self.names, first, self.file, self.kept_names)
                 first += batch.num_rows
                 for e in errors:
                     if on_bad is None:
                         raise e
                     on_bad(e)
                 if len(lines):
-                    yield Chunk(lines, columns, None)
+                    yield Chunk(lines, columns, None, kept or None)
         except (OSError, pa.ArrowException) as e:
             raise RowsError(f"cannot read as Parquet: {e}", file=self.file) from None
-
-
-class ParquetSink:
-    """Rows written to a Parquet file (a path or a file object): float64 columns, a row group per block."""
-
-    def __init__(self, f: str | IO[bytes]) -> None:
-        self.f = f
-        self.writer = None
-
-    def write(self, columns: dict) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from ..errors import UsageError
-
-        for name, a in columns.items():
-            if a.ndim != 1:
-                raise UsageError(
-                    f"Parquet output holds one number per cell, and '{name}' is an array "
-                    f"(shape {a.shape[1:]}): write CSV or JSON Lines"
-                )
-        table = pa.Table.from_arrays([_floats(v) for v in columns.values()], names=list(columns))
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.f, table.schema)
-        self.writer.write_table(table)
-
-    def close(self, names: list[str]) -> None:
-        """Finish the file (with these columns and no rows when nothing was written)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.f, pa.schema([(n, pa.float64()) for n in names]))
-        self.writer.close()

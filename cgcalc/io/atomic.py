@@ -132,13 +132,21 @@ def output(
     prefix: str = ".cgcalc-",
     name_only: bool = False,
     inputs: Sequence[tuple[str, str]] = (),
+    stream: bool = False,
 ) -> Iterator[IO | str]:
     """A file to write the output of a block to, which appears at `path` (None or '-': stdout) complete, only
     when the block succeeds. Yields a text file (utf-8, no newline translation) or a binary one; name_only:
-    the name of a file for a writer that opens it itself. `inputs` ((what, path)): refused as the output."""
+    the name of a file for a writer that opens it itself. `inputs` ((what, path)): refused as the output.
+    stream: stdout, a pipe or a device is written as the block writes (a pipe's reader cannot be given
+    all-or-nothing anyway: it may stop reading, or wait for the first rows); a file is still replaced whole."""
     t = target(path)
     refuse_inputs(t, inputs)
-    sink = _replacing(t, binary, prefix, name_only) if t.replace is not None else _spooled(t, binary, prefix, name_only)
+    if t.replace is not None:
+        sink = _replacing(t, binary, prefix, name_only)
+    elif stream and not name_only:
+        sink = _direct(t, binary)
+    else:
+        sink = _spooled(t, binary, prefix, name_only)
     try:
         with sink as f:
             yield f
@@ -237,6 +245,46 @@ def _spooled(t: Target, binary: bool, prefix: str, name_only: bool) -> Iterator[
             text.detach()
         spool.seek(0)
         _copy(spool, t)
+
+
+@contextmanager
+def _direct(t: Target, binary: bool) -> Iterator[IO]:
+    """stdout, a file descriptor or a device, written as the block writes (each write reaches it when flushed)."""
+    if t.fd == 1:
+        sys.stdout.flush()  # what was printed before comes first
+        raw, own = sys.stdout.buffer, False
+    else:
+        try:
+            fd = os.dup(t.fd) if t.fd is not None else os.open(t.device, os.O_WRONLY | os.O_NOCTTY)
+        except OSError as e:
+            raise UsageError(f"cannot write: {e.strerror or e}", file=t.label) from None
+        raw, own = os.fdopen(fd, "wb"), True
+    try:
+        yield raw if binary else _Utf8(raw)
+        raw.flush()
+    finally:
+        if own:
+            try:
+                raw.close()
+            except OSError:
+                pass  # (already reported by the write or flush that failed)
+
+
+class _Utf8:
+    """Text written as UTF-8 to a binary file that stays the caller's (no close, no flush when collected: after a
+    broken pipe, stdout is the CLI's to drop quietly)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        data = memoryview(text.encode("utf-8"))
+        while data:  # a pipe whose reader goes away mid-write takes part of it (then the next write fails)
+            data = data[self.raw.write(data) or 0 :]
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 def _copy(f: IO[bytes], t: Target) -> None:

@@ -1,26 +1,23 @@
-"""Rows files in: CSV (blocks of lines, parsed by numpy or Arrow; cell by cell when a block has a bad cell,
-to name it) and JSON Lines (one object per line). Each yields Chunks of good rows with their line numbers."""
+"""Rows files in: CSV (blocks of lines, parsed by numpy or Arrow; a block with a bad cell is cut into smaller
+pieces until the bad rows are found and named, so that a few bad rows cost about what good rows cost) and, in
+io/jsonl.py, JSON Lines. Each yields Chunks of good rows with their line numbers."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
-from typing import IO, Any
+from typing import IO
 
-from ..errors import RowsError, suggest
+from ..errors import RowsError
+from .columns import Chunk, ColumnRules, Layout, as_read, line_blocks, plain_rules
+from .jsonl import JsonlRows, strict_in  # noqa: F401 - the rows readers, from one module
 
-
-@dataclass
-class Chunk:
-    lines: Sequence[int]  # line number of each row in the rows file
-    columns: dict[str, Any]  # input name -> array (rows, *shape)
-    echo: list[str] | None  # CSV: each row's own text, to copy to the output as it was
+SPLIT = 16  # a block with a bad cell is read again in this many pieces, each piece that has one too likewise...
+SLOW_LINES = 64  # ...down to this many lines, read cell by cell (which names the bad cell)
 
 
 def _cell(text: str) -> float:
@@ -30,21 +27,36 @@ def _cell(text: str) -> float:
     return float(t)
 
 
-def _cell_starts(text: str) -> list[int]:
-    """1-based column where each CSV cell of a line starts (commas inside quotes do not count)."""
+def _cell_starts(text: str, delimiter: str = ",") -> list[int]:
+    """1-based column where each CSV cell of a line starts (delimiters inside quotes do not count)."""
     starts, quoted = [1], False
     for i, ch in enumerate(text):
         if ch == '"':
             quoted = not quoted
-        elif ch == "," and not quoted:
+        elif ch == delimiter and not quoted:
             starts.append(i + 2)
     return starts
 
 
-class CsvRows:
-    """A CSV rows file: a header of input names, then one number per cell."""
+@dataclass(frozen=True)
+class CsvSpec:
+    """How the lines of a CSV rows file are read: its columns, its delimiter, and which columns are inputs."""
 
-    def __init__(self, f: IO[str], file: str, inputs: list[str]) -> None:
+    names: tuple[str, ...]
+    delimiter: str = ","
+    layout: Layout | None = None  # None: every column is an input
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.names) if self.layout is None else self.layout.input_names
+
+
+class CsvRows:
+    """A CSV rows file: a header of column names (the graph's inputs, and kept or ignored ones), then rows."""
+
+    def __init__(
+        self, f: IO[str], file: str, inputs: list[str], rules: ColumnRules | None = None, delimiter: str = ","
+    ) -> None:
         self.f, self.file = f, file
         self.line = 0
         header = ""
@@ -53,108 +65,173 @@ class CsvRows:
             self.line += 1
             if not header:
                 raise RowsError("the rows file is empty (expected a header of input names)", file=file)
-        self.names = [c.strip() for c in next(csv.reader([header]))]
-        col = 1
-        for name in self.names:
-            if name not in inputs:
-                raise RowsError(
-                    f"unknown column '{name}': not an input of the graph{suggest(name, inputs)}",
-                    file=file,
-                    line=self.line,
-                    col=col,
+        self.header = header.rstrip("\r\n")  # as read, for --bad-rows
+        self.names = [c.strip() for c in next(csv.reader([self.header], delimiter=delimiter))]
+        try:
+            layout = (rules or plain_rules(inputs)).layout(self.names, file, self.line, _cell_starts(header, delimiter))
+        except RowsError as e:
+            other = [d for d in ",;\t|" if d != delimiter and d in self.header]
+            if len(self.names) == 1 and other:
+                shown = "tab" if other[0] == "\t" else other[0]
+                e.message = (
+                    f"the header is one column, '{self.names[0]}': are its cells separated by '{shown}'? "
+                    f"(give --delimiter '{shown}')"
                 )
-            col += len(name) + 1
-        if len(set(self.names)) != len(self.names):
-            dup = next(n for n in self.names if self.names.count(n) > 1)
-            raise RowsError(f"column '{dup}' appears twice", file=file, line=self.line)
+            raise
+        self.spec = CsvSpec(tuple(self.names), delimiter, None if layout.plain else layout)
+        self.layout = layout
 
     def blocks(self, size: int) -> Iterator[tuple[int, str]]:
         """The text after the header, `size` lines at a time: (line number of the block's first line, text)."""
-        return _blocks(self, size)
+        return line_blocks(self, size)
 
     def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
         for first, text in self.blocks(size):
-            chunk = parse_csv(text, first, self.names, self.file, on_bad)
+            chunk = parse_csv(text, first, self.spec, self.file, on_bad)
             if chunk is not None:
                 yield chunk
 
 
-def _blocks(rows, size: int) -> Iterator[tuple[int, str]]:
-    """`size` lines of rows.f at a time, counted in rows.line: (line number of the first, their text)."""
-    while True:
-        raw = list(islice(rows.f, size))
-        if not raw:
-            return
-        first = rows.line + 1
-        rows.line += len(raw)
-        yield first, "".join(raw)
-
-
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_Part = tuple  # (line numbers, lines, input columns, kept columns or None, echo texts)
 
 
 def parse_csv(
     text: str,
     first: int,
-    names: list[str],
+    spec: CsvSpec,
     file: str,
     on_bad: Callable[[RowsError], None] | None,
     fast: Callable | None = None,
 ) -> Chunk | None:
     """A block of CSV lines (the first is line `first` of `file`) -> a Chunk of its good rows, or None.
-    A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out. `arrow`: read
-    `fast(text, names, n)`: another reader of the cells (arrow.csv_floats: pyarrow's), giving the same values or
-    None for a block it cannot read, which then goes the usual way."""
-    import numpy as np
-
+    A bad cell raises RowsError, or with `on_bad` is passed to it and its row left out. `fast(text, names, n,
+    delimiter)`: another reader of the cells (arrow.csv_floats: pyarrow's), giving the same values or None for
+    lines it cannot read, which then go the usual way."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     lines = _NEWLINE.split(text) if "\r" in text else text.split("\n")
     if lines and not lines[-1]:
         lines.pop()
-    numbers: range | list[int] = range(first, first + len(lines))
-    columns = None
-    if lines and all(lines) and "_" not in text:  # blank lines; numpy takes 1_000, cgcalc does not
-        if fast is not None:
-            columns = fast(text, names, len(lines))
-        else:
-            try:
-                data = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
-            except ValueError:
-                data = None
-            if data is not None and data.shape == (len(lines), len(names)):
-                columns = {n: data[:, j] for j, n in enumerate(names)}
-    if columns is None:  # find the bad cells (and the blank lines) one by one
-        numbers, lines, data = _slow(numbers, lines, names, file, on_bad)
-        columns = {n: data[:, j] for j, n in enumerate(names)}
-    if not lines:
+    parts = _parse(range(first, first + len(lines)), lines, spec, file, on_bad, fast, text)
+    parts = [p for p in parts if len(p[1])]
+    if not parts:
         return None
-    return Chunk(numbers, columns, lines)
+    if len(parts) == 1:
+        numbers, lines, columns, kept, echo = parts[0]
+        return Chunk(numbers, columns, echo, kept, lines)
+    return _joined(parts)
 
 
-def _slow(numbers, texts, names, file, on_bad):
+def _parse(numbers, lines: list[str], spec: CsvSpec, file, on_bad, fast, text: str | None = None) -> list[_Part]:
+    """The good rows of these lines, as parts in line order: read whole when they can be, else in SPLIT pieces
+    (each read whole if it can be), down to SLOW_LINES lines read cell by cell."""
+    if lines and all(lines):  # a blank line is never read whole: numpy and Arrow would skip it silently
+        got = _whole(lines, spec, fast, text)
+        if got is not None:
+            return [(numbers, lines, *got)]
+    if len(lines) <= SLOW_LINES:
+        return [_slow(numbers, lines, spec, file, on_bad)]
+    step = -(-len(lines) // SPLIT)
+    parts = []
+    for i in range(0, len(lines), step):
+        parts += _parse(numbers[i : i + step], lines[i : i + step], spec, file, on_bad, fast)
+    return parts
+
+
+def _whole(lines: list[str], spec: CsvSpec, fast, text: str | None) -> tuple | None:
+    """(input columns, kept columns, echo) of lines that are all good, read at once; None when one is not."""
+    import numpy as np
+
+    if spec.layout is not None:
+        return _whole_cells(lines, spec)
+    if text is None or "\r" in text:
+        text = "\n".join(lines)
+    if "_" in text:  # numpy takes 1_000, cgcalc does not
+        return None
+    names = list(spec.names)
+    if fast is not None:
+        columns = fast(text, names, len(lines), spec.delimiter)
+        return None if columns is None else (columns, None, lines)
+    try:
+        data = np.loadtxt(lines, delimiter=spec.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"')
+    except ValueError:
+        return None
+    if data.shape != (len(lines), len(names)):
+        return None
+    return {n: data[:, j] for j, n in enumerate(names)}, None, lines
+
+
+def _whole_cells(lines: list[str], spec: CsvSpec) -> tuple | None:
+    """Lines with kept (or ignored) columns: split into cells by the csv module, the inputs' cells read as
+    numbers by float()'s rules (as _cell reads them)."""
+    import numpy as np
+
+    layout = spec.layout
+    rows = list(csv.reader(lines, delimiter=spec.delimiter))
+    n = len(spec.names)
+    if len(rows) != len(lines) or any(len(r) != n for r in rows):  # (a quote left open joins two lines)
+        return None
+    columns = {}
+    for j in layout.inputs:
+        cells = [r[j] for r in rows]
+        joined = "".join(cells)
+        if "_" in joined or not joined.isascii():
+            return None
+        try:
+            columns[spec.names[j]] = np.array(cells, dtype=np.float64)
+        except ValueError:
+            return None
+    kept = {spec.names[j]: [r[j] for r in rows] for j in layout.kept}
+    return columns, kept or None, lines if layout.in_order else _echo(rows, layout, spec.delimiter)
+
+
+def _echo(rows: list[list[str]], layout: Layout, delimiter: str) -> list[str]:
+    """Each row's kept cells, then its input cells, as CSV text (the lead of its output line)."""
+    order = layout.kept + layout.inputs
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows([[r[j] for j in order] for r in rows])
+    return buf.getvalue().split("\n")[:-1]
+
+
+def _slow(numbers, texts, spec: CsvSpec, file, on_bad) -> _Part:
     """Cell by cell, to name the bad one (and skip its row with --skip-bad-rows)."""
     import numpy as np
 
-    good_lines, good_texts, values = [], [], []
+    good_lines, good_texts, values, kept_rows = [], [], [], []
     for line, text in zip(numbers, texts):
         if not text.strip():
             continue
         try:
-            values.append(_row(line, text, names, file))
+            row, kept = _row(line, text, spec, file)
         except RowsError as e:
             if on_bad is None:
                 raise
-            on_bad(e)
+            on_bad(as_read(e, text))
             continue
         good_lines.append(line)
         good_texts.append(text)
-    data = np.array(values, dtype=np.float64).reshape(len(values), len(names))
-    return good_lines, good_texts, data
+        values.append(row)
+        kept_rows.append(kept)
+    inputs = spec.input_names
+    data = np.array(values, dtype=np.float64).reshape(len(values), len(inputs))
+    columns = {n: data[:, j] for j, n in enumerate(inputs)}
+    layout = spec.layout
+    if layout is None:
+        return good_lines, good_texts, columns, None, good_texts
+    kept_cols = {spec.names[j]: [k[i] for k in kept_rows] for i, j in enumerate(layout.kept)}
+    echo = good_texts
+    if not layout.in_order:
+        echo = _echo(list(csv.reader(good_texts, delimiter=spec.delimiter)), layout, spec.delimiter)
+    return good_lines, good_texts, columns, kept_cols or None, echo
 
 
-def _row(line: int, text: str, names: list[str], file: str) -> list[float]:
-    cells = next(csv.reader([text]))
+def _row(line: int, text: str, spec: CsvSpec | list[str], file: str) -> tuple[list[float], list[str]]:
+    """One line's input values (in file order) and kept cells (in output order), or a RowsError naming the cell."""
+    if not isinstance(spec, CsvSpec):
+        spec = CsvSpec(tuple(spec))
+    cells = next(csv.reader([text], delimiter=spec.delimiter))
+    names = spec.names
     if len(cells) != len(names):
         raise RowsError(
             f"row has {len(cells)} cell{'s' * (len(cells) != 1)}, the header has {len(names)}",
@@ -162,152 +239,44 @@ def _row(line: int, text: str, names: list[str], file: str) -> list[float]:
             line=line,
             col=1,
         )
+    layout = spec.layout
+    wanted = range(len(names)) if layout is None else layout.inputs
+    starts = None
     out = []
-    for name, cell, col in zip(names, cells, _cell_starts(text)):
+    for j in wanted:
         try:
-            out.append(_cell(cell))
+            out.append(_cell(cells[j]))
         except ValueError:
-            why = f"bad number '{cell.strip()}'" if cell.strip() else "empty cell"
-            raise RowsError(f"column '{name}': {why}", file=file, line=line, col=col) from None
-    return out
+            starts = starts or _cell_starts(text, spec.delimiter)
+            cell = cells[j].strip()
+            why = f"bad number '{cell}'" if cell else "empty cell"
+            raise RowsError(f"column '{names[j]}': {why}", file=file, line=line, col=starts[j]) from None
+    return out, [] if layout is None else [cells[j] for j in layout.kept]
 
 
-class JsonlRows:
-    """JSON Lines: one object per line, input name -> number or (nested) list."""
+def _joined(parts: list[_Part]) -> Chunk:
+    """Parts of one block (in line order) as one Chunk."""
+    import numpy as np
 
-    def __init__(self, f: IO[str], file: str, inputs: list[str], shapes: dict[str, tuple]) -> None:
-        self.f, self.file, self.inputs, self.shapes = f, file, inputs, shapes
-        self.line = 0
-        self.names: list[str] | None = None  # the first row's keys: the echo columns of a CSV output
-        self.notes: list[str] = []  # for --verbose: where rows could not all run together
-
-    def blocks(self, size: int) -> Iterator[tuple[int, str]]:
-        """`size` lines at a time, for worker processes: (line number of the block's first line, text)."""
-        return _blocks(self, size)
-
-    def chunks(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[Chunk]:
-        for group in self.runs(size, on_bad):
-            yield from group
-
-    def runs(self, size: int, on_bad: Callable[[RowsError], None] | None) -> Iterator[list[Chunk]]:
-        """Up to `size` good rows at a time, as the groups they run in (alike rows: the same inputs and shapes);
-        a bad row is passed to on_bad (or raised) before the groups of the rows read with it."""
-        import numpy as np
-
-        pending: list[tuple[int, dict]] = []
-        for text in self.f:
-            self.line += 1
-            if not text.strip():
-                continue
-            try:
-                row = self._row(self.line, text)
-            except RowsError as e:
-                if on_bad is None:
-                    raise
-                on_bad(e)
-                continue
-            pending.append((self.line, row))
-            if len(pending) >= size:
-                yield list(self._groups(pending, np))
-                pending = []
-        if pending:
-            yield list(self._groups(pending, np))
-
-    def _row(self, line: int, text: str) -> dict:
-        try:
-            # integers as floats (a huge one is inf, as in --set); a key twice is an error, not the last one
-            obj = _DECODER.decode(text)
-        except ValueError as e:
-            col = getattr(e, "colno", None)
-            raise RowsError(f"not a JSON object: {getattr(e, 'msg', e)}", file=self.file, line=line, col=col) from None
-        except RecursionError:  # json's reader recurses once per [ or {
-            raise RowsError("the row is nested too deep", file=self.file, line=line, col=1) from None
-        if not isinstance(obj, dict):
-            raise RowsError("a row must be a JSON object {input: value, ...}", file=self.file, line=line, col=1)
-        row = {}
-        for name, v in obj.items():
-            if name not in self.inputs:
-                raise RowsError(
-                    f"unknown column '{name}': not an input of the graph{suggest(name, self.inputs)}",
-                    file=self.file,
-                    line=line,
-                    col=text.find(f'"{name}"') + 1 or None,
-                )
-            try:
-                row[name] = v if type(v) is float else self._value(v, name, line)  # a number: the usual cell
-            except RowsError as e:
-                e.col = text.find(f'"{name}"') + 1 or None
-                raise
-        if self.names is None:
-            self.names = list(obj)  # the first good row's keys
-        return row
-
-    def _value(self, v, name: str, line: int):
-        import numpy as np
-
-        def bad(why: str) -> RowsError:
-            return RowsError(f"column '{name}': {why}", file=self.file, line=line)
-
-        if isinstance(v, bool) or v is None:
-            raise bad(f"bad number {json.dumps(v)}")
-        if isinstance(v, (int, float)):
-            return float(v)
-        if isinstance(v, str):
-            if v in ("NaN", "Infinity", "-Infinity"):
-                return float(v)
-            raise bad(f"bad number {json.dumps(v)}")
-        try:
-            a = np.array(strict_in(v), dtype=np.float64)
-        except (ValueError, TypeError, RecursionError):
-            raise bad("not a number or a rectangular list of numbers") from None
-        if a.dtype != np.float64 or a.ndim == 0:
-            raise bad("not a number or a rectangular list of numbers")
-        return a
-
-    def _groups(self, pending, np) -> Iterator[Chunk]:
-        """Consecutive rows that set the same inputs with the same shapes run together."""
-
-        def signature(row):
-            return tuple((k, () if type(v) is float else v.shape) for k, v in row.items())
-
-        start = 0
-        groups = 0
-        while start < len(pending):
-            sig = signature(pending[start][1])
-            end = start + 1
-            while end < len(pending) and signature(pending[end][1]) == sig:
-                end += 1
-            group = pending[start:end]
-            cols = {k: np.array([r[k] for _, r in group], dtype=np.float64) for k, _ in sig}
-            yield Chunk([ln for ln, _ in group], cols, None)
-            groups += 1
-            start = end
-        if groups > 1:
-            self.notes.append(
-                f"lines {pending[0][0]}-{pending[-1][0]}: rows set different inputs or shapes, so they "
-                f"ran in {groups} groups (each group vectorized)"
-            )
+    numbers = [x for p in parts for x in p[0]]
+    lines = [x for p in parts for x in p[1]]
+    columns = {n: np.concatenate([p[2][n] for p in parts]) for n in parts[0][2]}
+    kept = None
+    if parts[0][3] is not None:
+        kept = {n: [x for p in parts for x in p[3][n]] for n in parts[0][3]}
+    echo = [x for p in parts for x in p[4]]
+    return Chunk(numbers, columns, echo, kept, lines)
 
 
-def _unique_pairs(items):
-    d = dict(items)
-    if len(d) != len(items):
-        seen = set()
-        dup = next(k for k, _ in items if k in seen or seen.add(k))
-        raise ValueError(f"key '{dup}' appears twice")
-    return d
-
-
-_DECODER = json.JSONDecoder(parse_int=float, object_pairs_hook=_unique_pairs)  # one, not one per row
-
-
-def strict_in(v: Any) -> Any:
-    """JSON input values: the strings our own output writes for non-finite numbers become floats."""
-    if isinstance(v, list):
-        return [strict_in(x) for x in v]
-    if isinstance(v, str) and v in ("NaN", "Infinity", "-Infinity"):
-        return float(v)
-    return v
+def sniff(text: io.TextIOWrapper) -> str | None:
+    """'jsonl' when a rows file (stdin, say) starts with '{', 'csv' when it starts otherwise, None when it is
+    empty; read without consuming anything."""
+    try:
+        head = text.buffer.peek(1 << 16)
+    except (AttributeError, OSError, ValueError):
+        return None
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return None if not head else "jsonl" if head.startswith(b"{") else "csv"
 
 
 def rows_text(f: IO[bytes], file: str, limit: int | None = None) -> io.TextIOWrapper:
@@ -339,7 +308,8 @@ class LineLimit(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.f.read(len(b))
+        # read1: what is there (a pipe's reader must not wait for a whole buffer's worth: rows stream in too)
+        data = self._read_some(len(b))
         n = len(data)
         b[:n] = data
         self.bytes_read += n
@@ -350,6 +320,10 @@ class LineLimit(io.RawIOBase):
             self.lines += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
             self.run = self.run + n if last < 0 else n - last - 1
         return n
+
+    def _read_some(self, n: int) -> bytes:
+        read1 = getattr(self.f, "read1", None)
+        return read1(n) if read1 is not None else self.f.read(n)
 
     def _check_lines(self, data: bytes) -> None:
         start = 0

@@ -93,7 +93,7 @@ def partition_work(paths: list[Path], tmp: Path) -> float:
     text = GRAPH.read_text()
     key = dask_engine.graph_key(text, str(GRAPH))
     limits = Limits.from_env()
-    names, parts = dask_engine._parquet_parts([(str(p), str(p)) for p in paths], list(g.inputs))
+    names, parts = dask_engine.parquet_parts([(str(p), str(p)) for p in paths], list(g.inputs))
     outputs = [g.outputs[0]]
     tmp.mkdir()
     times = []
