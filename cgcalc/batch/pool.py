@@ -57,23 +57,10 @@ def pool_blocks(
     yielded in order. The graph goes to the workers as its text (read once, here: it may have come through a
     pipe); a worker never outlives this process. first_here: the first block is done in this process, at once
     (the output is a pipe, whose reader waits for it), before the workers start."""
-    if isinstance(rows, CsvRows):
-        rows_args = ("csv", rows.spec, None, None)
-    else:
-        rows_args = ("jsonl", rows.inputs, rows.shapes, rows.rules)
     # the workers hold the reading end of a pipe whose only writing end is this process's: when this process
     # ends, however it ends (SIGKILL included), they read end-of-file and exit
     lifeline, alive = multiprocessing.Pipe(duplex=False)
-    # the job as it is here (outputs, options, the columns echoed), but for its plan: each worker compiles its own
-    args = (
-        lifeline,
-        graph_text,
-        graph_file,
-        is_json(graph_text, graph_file),
-        Limits.from_env(),
-        replace(job, plan=None),
-        *rows_args,
-    )
+    args = _worker_args(job, rows, graph_text, graph_file, lifeline)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start, initargs=args)
     pending: deque[Future] = deque()
     blocks = rows.blocks(chunk_rows)
@@ -105,6 +92,17 @@ def pool_blocks(
         pool.shutdown(wait=True, cancel_futures=True)
         alive.close()
         lifeline.close()
+
+
+def _worker_args(job: Job, rows: CsvRows | JsonlRows, graph_text: str | bytes, graph_file: str, lifeline) -> tuple:
+    """What each worker starts with: the lifeline, the graph's text, the job as it is here (outputs, options, the
+    columns echoed) but for its plan (each worker compiles its own), and how to read its rows."""
+    if isinstance(rows, CsvRows):
+        rows_args = ("csv", rows.spec, None, None)
+    else:
+        rows_args = ("jsonl", rows.inputs, rows.shapes, rows.rules)
+    graph = (graph_text, graph_file, is_json(graph_text, graph_file))
+    return (lifeline, *graph, Limits.from_env(), replace(job, plan=None), *rows_args)
 
 
 def _here(job: Job, rows: CsvRows | JsonlRows, first: int, text: str) -> Block:
