@@ -124,8 +124,8 @@ def parse_csv(
 
 
 def _parse(numbers, lines: list[str], spec: CsvSpec, file, on_bad, fast, text: str | None = None) -> list[_Part]:
-    """The good rows of these lines, as parts in line order: read whole when they can be, else in SPLIT pieces
-    (each read whole if it can be), down to SLOW_LINES lines read cell by cell."""
+    """The good rows of these lines, as parts in line order: read whole when they can be (by `fast`, if given),
+    else in SPLIT pieces (each read whole by numpy if it can be), down to SLOW_LINES lines read cell by cell."""
     if lines and all(lines):  # a blank line is never read whole: numpy and Arrow would skip it silently
         got = _whole(lines, spec, fast, text)
         if got is not None:
@@ -135,7 +135,8 @@ def _parse(numbers, lines: list[str], spec: CsvSpec, file, on_bad, fast, text: s
     step = -(-len(lines) // SPLIT)
     parts = []
     for i in range(0, len(lines), step):
-        parts += _parse(numbers[i : i + step], lines[i : i + step], spec, file, on_bad, fast)
+        # the pieces by numpy: the same values as Arrow's (see io/arrow.py), and 0.03 ms a call, not 0.5
+        parts += _parse(numbers[i : i + step], lines[i : i + step], spec, file, on_bad, None)
     return parts
 
 
