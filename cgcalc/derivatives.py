@@ -10,11 +10,11 @@ from typing import Any
 
 from .core.base import fmt_shape
 from .core.compiler import Plan
-from .core.derive import checked, derive, element_labels, hvp_terms, to_document
-from .core.runtime import Session, _frozen, input_values, shape_of
+from .core.derive import checked, derive, element_labels, hvp_terms, layout
+from .core.runtime import Session, _frozen, gc_paused, input_values, shape_of
 from .core.vectorized import run_batch
 from .errors import UsageError, suggest
-from .io.graph_text import to_text
+from .io.graph_text import terms_text
 
 
 def hessian(
@@ -97,9 +97,10 @@ def derive_text(
     """The text of the derivative graph file (YAML or JSON)."""
 
     wrt, output = checked(plan, wrt, output, order)
-    doc = to_document(plan, derive(plan, wrt, output, order), output, wrt, order)
-    header = f"cgcalc derive{' --order ' + str(order) if order > 1 else ''} of {plan.spec.file or name}"
-    return to_text(doc, fmt, header)
+    with gc_paused():  # tens of thousands of terms that form no cycles, as loading does
+        lay = layout(plan, derive(plan, wrt, output, order), output, wrt, order)
+        header = f"cgcalc derive{' --order ' + str(order) if order > 1 else ''} of {plan.spec.file or name}"
+        return terms_text(lay, fmt, header)
 
 
 def same_shapes(plan: Plan, overrides: Mapping[str, Any] | None, what: str) -> None:
@@ -126,8 +127,9 @@ def hvp_graph(
     key = (tuple(wrt), output)
     built = cache.get(key)
     if built is None:
-        d, vs = hvp_terms(plan, wrt, output)
-        doc = to_document(plan, d, output, wrt, 2, vs)
-        hv = load_json(to_text(doc, "json"), f"{plan.spec.name}-hvp")
+        with gc_paused():
+            d, vs = hvp_terms(plan, wrt, output)
+            text = terms_text(layout(plan, d, output, wrt, 2, vs), "json")
+        hv = load_json(text, f"{plan.spec.name}-hvp")
         built = cache[key] = (hv, [n for n, _ in vs], wrt)
     return built

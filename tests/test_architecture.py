@@ -61,6 +61,7 @@ CORE_RANK = {
     "expr": 3,
     "plan": 3,
     "attr_values": 0,
+    "rewrite": 2.9,  # the rules the derivative store simplifies with
     "terms": 3,  # the derivative store: ops of the registry, no plan
     "subplan": 3.5,
     "compiler": 4,

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..errors import UsageError, suggest
-from .attr_values import file_attrs, thawed
+from .attr_values import file_attrs
 from .base import Shape, fmt_shape
 from .compiler import Plan
-from .terms import Terms, count
+from .terms import ARGS, OP, Terms, count
 
 
 class Derivative(NamedTuple):
@@ -69,13 +69,13 @@ def checked(
 def plan_terms(plan: Plan) -> tuple[Terms, list[int], dict[str, int]]:
     """The graph's inputs and nodes as terms, each node as it is written."""
     g = Terms()
-    slots: list[int] = []
-    for inp in plan.inputs:
-        slots.append(g.input(inp.name, inp.shape, inp.grad))
+    slots = [g.input(inp.name, inp.shape, inp.grad) for inp in plan.inputs]
     slots += [-1] * len(plan.steps) + [g.const(c) for c in plan.constants]
-    for st in plan.steps:
-        attrs = file_attrs(st.cls, st.attrs) if st.attrs else {}
-        slots[st.slot] = g.node(st.name, st.op, [slots[a] for a in st.args], attrs, plan.shapes[st.slot])
+    node, shapes, get = g.node, plan.shapes, slots.__getitem__
+    for slot, name, op, cls, args, attrs, _ in plan.steps:
+        n = len(args)  # (one and two arguments, the usual, without a generator: derive of 10,000 nodes)
+        ins = (get(args[0]), get(args[1])) if n == 2 else (get(args[0]),) if n == 1 else tuple(map(get, args))
+        slots[slot] = node(name, op, ins, file_attrs(cls, attrs) if attrs else None, shapes[slot])
     nodes = {plan.names[s]: slots[s] for s in range(plan.n_named)}
     return g, slots[: len(plan.inputs)], nodes
 
@@ -117,41 +117,6 @@ def nested(flat: Any, shape: Shape) -> Any:
     return flat if shape[0] else []
 
 
-def to_document(
-    plan: Plan, d: Derivative, output: str, wrt: Sequence[str], order: int = 1, extra: Sequence[tuple[str, int]] = ()
-) -> dict:
-    """The derivative as a graph file's values (name, description, inputs, nodes, outputs): the graph's own
-    inputs, the nodes the derivatives need (the graph's own under their names), and the derivatives as
-    outputs. Names never collide: a taken one gets _2, _3..."""
-    terms = d.terms.terms
-    fresh = _Fresh(plan.names)
-    name_of: dict[int, str] = {t: i.name for t, i in zip(d.inputs, plan.inputs)}
-    name_of.update({t: n for n, t in extra})  # inputs the derivative adds (an HVP's vector)
-    for n, t in d.nodes.items():
-        if t not in name_of:
-            # an expression's inner node (`y.2`) becomes a name a file can hold (`y_2`)
-            name_of[t] = n if n.isidentifier() else fresh(_safe(n))
-    need = _needed(terms, [t for _, t in d.outputs])
-    out_names = [fresh(n) for n, _ in d.outputs]
-    aliases: list[tuple[str, int]] = []  # an output that is an input, a constant or a named node: identity
-    for name, (_, t) in zip(out_names, d.outputs):
-        if t in name_of or terms[t].op == "const":
-            aliases.append((name, t))
-        else:
-            name_of[t] = name
-    for n, a in d.adjoints.items():
-        if a not in name_of and need[a] and terms[a].op != "const":
-            name_of[a] = fresh(_safe(f"d_{output}_d_{n}"))
-    what = "d" if order == 1 else f"d{order}"
-    return {
-        "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
-        "description": f"{what} {output} / d ({', '.join(wrt)}) of {plan.spec.name}, by cgcalc derive",
-        "inputs": _inputs(plan, d.terms, extra),
-        "nodes": _nodes(terms, need, name_of, fresh, aliases),
-        "outputs": out_names,
-    }
-
-
 class _Fresh:
     """Names not yet taken: a taken base gets _2, _3..."""
 
@@ -166,46 +131,73 @@ class _Fresh:
         return name
 
 
+class Layout(NamedTuple):
+    """A derivative graph ready to write (io/graph_text.terms_text): the file's name, description and inputs,
+    the terms to write as nodes in order (constants among them: written where they are used), each term's
+    name in the file (the writer names the others t1, t2... with `fresh`, as it comes to them), the outputs
+    that are identity nodes of another term, and the outputs."""
+
+    head: dict  # name, description, inputs: a graph file's values
+    terms: Sequence[Any]  # the store's terms
+    order: list[int]  # the needed terms that are not inputs, in topological order
+    names: list[str | None]  # by term: its name in the file (an input or a node), None for a constant
+    aliases: list[tuple[str, int]]  # an output that is an input, a constant or a named node: identity of it
+    outputs: list[str]
+    fresh: _Fresh  # names not taken: t1, t2... for a term without a name
+
+
+def layout(
+    plan: Plan, d: Derivative, output: str, wrt: Sequence[str], order: int = 1, extra: Sequence[tuple[str, int]] = ()
+) -> Layout:
+    """The derivative as a graph file: the graph's own inputs, the nodes the derivatives need (the graph's own
+    under their names, the others t1, t2...), and the derivatives as outputs. Names never collide: a taken one
+    gets _2, _3..."""
+    terms = d.terms.terms
+    fresh = _Fresh(plan.names)
+    names: list[str | None] = [None] * len(terms)
+    for t, i in zip(d.inputs, plan.inputs):
+        names[t] = i.name
+    for n, t in extra:  # inputs the derivative adds (an HVP's vector)
+        names[t] = n
+    for n, t in d.nodes.items():
+        if names[t] is None:
+            # an expression's inner node (`y.2`) becomes a name a file can hold (`y_2`)
+            names[t] = n if n.isidentifier() else fresh(_safe(n))
+    need = _needed(terms, [t for _, t in d.outputs])
+    out_names = [fresh(n) for n, _ in d.outputs]
+    aliases: list[tuple[str, int]] = []
+    for name, (_, t) in zip(out_names, d.outputs):
+        if names[t] is not None or terms[t][OP] == "const":
+            aliases.append((name, t))
+        else:
+            names[t] = name
+    used = fresh.used
+    for n, a in d.adjoints.items():
+        if names[a] is None and need[a] and terms[a][OP] != "const":
+            name = f"d_{output}_d_{n}"
+            if not name.isidentifier():
+                name = _safe(name)
+            names[a] = fresh(name) if name in used else used.add(name) or name
+    written = [t for t, needed in enumerate(need) if needed and terms[t][OP] != "input"]
+    what = "d" if order == 1 else f"d{order}"
+    head = {
+        "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
+        "description": f"{what} {output} / d ({', '.join(wrt)}) of {plan.spec.name}, by cgcalc derive",
+        "inputs": _inputs(plan, d.terms, extra),
+    }
+    return Layout(head, terms, written, names, aliases, out_names, fresh)
+
+
 def _needed(terms: Sequence, outputs: Sequence[int]) -> list[bool]:
     """Which terms the outputs need: ids are topological, so one pass downwards marks them all."""
     need = [False] * len(terms)
     for t in outputs:
         need[t] = True
-    for t in range(len(terms) - 1, -1, -1):
+    for t in range(max(outputs, default=-1), -1, -1):
         if need[t]:
-            for a in terms[t].args:
+            for a in terms[t][ARGS]:
                 need[a] = True
     return need
-
-
-def _nodes(terms: Sequence, need: list[bool], name_of: dict[int, str], fresh: _Fresh, aliases: list) -> dict:
-    """The needed terms as a file's nodes, in order: a constant written as its value where it is used, a term
-    without a name as t1, t2...; each alias an identity node."""
-    refs: list[Any] = [None] * len(terms)  # what a reference to a term writes: its name, or a constant's value
-    for t, n in name_of.items():
-        refs[t] = n
-    k = 0
-    nodes: dict[str, dict] = {}
-    for t in range(len(terms)):
-        if not need[t]:
-            continue
-        op, args, attrs = terms[t][:3]
-        if op == "const":
-            refs[t] = terms[t].value
-            continue
-        if op == "input":
-            continue
-        name = refs[t]
-        if name is None:
-            k += 1
-            name = refs[t] = fresh(f"t{k}")
-        entry = {"op": op, "in": [refs[a] for a in args]}
-        if attrs:
-            entry.update({key: thawed(v) for key, v in attrs})
-        nodes[name] = entry
-    for name, t in aliases:
-        nodes[name] = {"op": "identity", "in": [refs[t] if terms[t].op != "const" else terms[t].value]}
-    return nodes
 
 
 def _inputs(plan: Plan, g: Terms, extra: Sequence[tuple[str, int]]) -> dict[str, Any]:

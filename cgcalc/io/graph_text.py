@@ -1,29 +1,28 @@
 """A graph's values (name, description, inputs, nodes, outputs) -> the text of a graph file: YAML, in the
-flow style people write (one line per input and node), or JSON. What `cgcalc derive` and `fit -o` write;
+flow style people write (one line per input and node), or JSON. What `cgcalc derive` (`terms_text`: a
+derivative graph's terms written as they are, without a document of them) and `fit -o` (`to_text`) write;
 the readers take both back exactly (floats as their shortest round-trip text)."""
 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
-from ..numbers import dumps, parse_number
+from ..core.attr_values import thawed
+from ..core.derive import Layout
+from ..core.terms import VALUE
+from ..numbers import dumps, parse_number, strict
 
 _WORDS = frozenset(("inf", "nan", "infinity"))  # names YAML's reader would take for numbers in `in`
+_LONGEST = max(map(len, _WORDS))
 
 
 def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
     """The file's text; `header` (YAML only) is written as comment lines first."""
     if fmt == "json":
         return dumps(doc) + "\n"
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
-    for key in ("name", "description"):
-        if doc.get(key):
-            lines.append(f"{key}: {json.dumps(doc[key], ensure_ascii=False)}")
-    lines.append("inputs:" if doc["inputs"] else "inputs: {}")
-    for name, v in doc["inputs"].items():
-        lines.append(f"  {name}: {_value(v)}")
-    lines.append("nodes:")
+    lines = _head(doc, header)
     refs: dict = {}  # each name or constant's text, once
     for name, node in doc["nodes"].items():
         if isinstance(node, str):  # an expression, as the file wrote it (`fit -o` keeps them)
@@ -42,6 +41,92 @@ def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
         lines.append(f"  {name}: {{op: {node['op']}, in: [{', '.join(ins)}]{attrs}}}")
     lines.append(f"outputs: {_value(doc['outputs'], names=True)}")
     return "\n".join(lines) + "\n"
+
+
+def _head(doc: dict, header: str) -> list[str]:
+    """A YAML file's lines down to `nodes:`: the header's comment lines, name, description and inputs."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for key in ("name", "description"):
+        if doc.get(key):
+            lines.append(f"{key}: {json.dumps(doc[key], ensure_ascii=False)}")
+    lines.append("inputs:" if doc["inputs"] else "inputs: {}")
+    for name, v in doc["inputs"].items():
+        lines.append(f"  {name}: {_value(v)}")
+    lines.append("nodes:")
+    return lines
+
+
+def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
+    """A derivative graph's text (the same as `to_text` of its document), written from its terms in one pass:
+    derive writes tens of thousands of nodes."""
+    terms, names = lay.terms, lay.names
+    yaml = fmt != "json"
+    # what a reference to a term writes (a name, or a constant's value), by term; and each format's pieces
+    refs: list[Any] = [None] * len(terms)
+    for t, n in enumerate(names):
+        if n is not None:
+            if not yaml:
+                refs[t] = _js(n)
+            elif n.isidentifier() and (len(n) > _LONGEST or n.lower() not in _WORDS):
+                refs[t] = n  # the usual: a plain name as it is
+            else:
+                refs[t] = _value(n, names=True)
+    const, attr = (_float, _yaml_attrs) if yaml else (_js, _json_attrs)
+    nodes, k, fresh = [], 0, lay.fresh
+    used = fresh.used
+    for t in lay.order:
+        op, args, attrs, _, value, _ = terms[t]
+        if op == "const":
+            refs[t] = const(value)
+            continue
+        if names[t] is None:  # a term without a name: t1, t2... (the first free name)
+            k += 1
+            name = f"t{k}"
+            names[t] = name = fresh(name) if name in used else used.add(name) or name
+            refs[t] = name if yaml else _js(name)
+        n = len(args)
+        ins = (
+            refs[args[0]]
+            if n == 1
+            else f"{refs[args[0]]}, {refs[args[1]]}"
+            if n == 2
+            else ", ".join(map(refs.__getitem__, args))
+        )
+        more = attr(attrs) if attrs else ""
+        if yaml:
+            nodes.append(f"  {names[t]}: {{op: {op}, in: [{ins}]{more}}}")
+        else:
+            nodes.append(f'{refs[t]}: {{"op": "{op}", "in": [{ins}]{more}}}')
+    for name, t in lay.aliases:
+        r = refs[t] or const(terms[t][VALUE])
+        nodes.append(
+            f"  {name}: {{op: identity, in: [{r}]}}" if yaml else f'{_js(name)}: {{"op": "identity", "in": [{r}]}}'
+        )
+    if yaml:
+        lines = _head(lay.head, header) + nodes
+        lines.append(f"outputs: {_value(lay.outputs, names=True)}")
+        return "\n".join(lines) + "\n"
+    head = dumps(lay.head)[:-1]  # {"name": ..., "description": ..., "inputs": {...}
+    text = f'{head}, "nodes": {{{", ".join(nodes)}}}, "outputs": {_js(lay.outputs)}}}'
+    if not text.isprintable():  # as dumps does: then every character past ASCII escaped
+        text = json.dumps(json.loads(text), allow_nan=False)
+    return text + "\n"
+
+
+def _yaml_attrs(attrs: tuple) -> str:
+    return "".join(f", {k}: {_value(thawed(v))}" for k, v in attrs)
+
+
+def _json_attrs(attrs: tuple) -> str:
+    return "".join(f", {_js(k)}: {_js(thawed(v))}" for k, v in attrs)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+def _js(v: Any) -> str:
+    """v as dumps writes it (before its check that the whole text is printable)."""
+    return encode_basestring(v) if type(v) is str else _encode(strict(v))
 
 
 def _value(v: Any, names: bool = False) -> str:

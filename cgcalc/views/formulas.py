@@ -9,7 +9,7 @@ from ..core.compiler import Plan
 from ..core.derive import plan_terms
 from ..core.index_layers import index_text
 from ..core.registry import LAYERS
-from ..core.terms import Terms
+from ..core.terms import OP, Terms
 
 MAX_LENGTH = 80
 INLINE_LENGTH = 40  # a formula in the inputs' names up to this long; else with the graph's node names
@@ -45,7 +45,7 @@ def _shortest(g: Terms, t: int, nodes: dict[str, int], max_length: int) -> str:
     """The formula in the inputs' names, or failing that with node names, or TOO_LONG."""
     named = {}
     for n, term in nodes.items():
-        if g.terms[term].op not in ("input", "const"):
+        if g.terms[term][OP] not in ("input", "const"):
             named.setdefault(term, n)
     for names, limit in (({}, min(INLINE_LENGTH, max_length)), (named, max_length)):
         try:
@@ -74,21 +74,19 @@ class _Printer:
         return text if prec >= at_least else f"({text})"
 
     def _text(self, t: int) -> tuple[str, int]:
-        term = self.g.terms[t]
-        if term.op == "input":
-            return term.name or "?", _ATOM
-        if term.op == "const":
-            x = term.value
+        op, args, attrs, _, x, name = self.g.terms[t]
+        if op == "input":
+            return name or "?", _ATOM
+        if op == "const":
             text = str(int(x)) if x == int(x) and abs(x) < 1e16 else repr(x)
             return text, (_ATOM if x >= 0 else 3)
         if t in self.names:
             return self.names[t], _ATOM
-        op, args = term.op, term.args
         if op in _INFIX:
             symbol, prec = _INFIX[op]
             left = self._wrapped(args[0], prec + (op == "matmul"))  # (a / 2) @ W, not a / 2 @ W
             # a - (b - c), a / (b × c), a × (b / c): on the right, only the same associative op goes bare
-            same = op in ("add", "mul") and self.g.terms[args[1]].op == op and args[1] not in self.names
+            same = op in ("add", "mul") and self.g.terms[args[1]][OP] == op and args[1] not in self.names
             right = self._wrapped(args[1], prec + (not same))
             return left + symbol + right, prec
         if op == "neg":
@@ -97,7 +95,7 @@ class _Printer:
             return f"{self._wrapped(args[0], 5)} ** {self._wrapped(args[1], 4)}", 4
         if op == "identity":
             return self.text(args[0])
-        attrs = dict(term.attrs)
+        attrs = dict(attrs)
         if op == "transpose" and len(self.g.shape(args[0])) == 2:
             return self._wrapped(args[0], _ATOM) + ".T", _ATOM
         if op == "getitem":
