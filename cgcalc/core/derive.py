@@ -123,6 +123,11 @@ class _Fresh:
     def __init__(self, taken: Sequence[str]) -> None:
         self.used = set(taken)
 
+    def copy(self) -> _Fresh:
+        other = _Fresh(())
+        other.used = set(self.used)
+        return other
+
     def __call__(self, base: str) -> str:
         name, k = base, 2
         while name in self.used:

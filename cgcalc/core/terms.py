@@ -30,7 +30,8 @@ class Terms(Rewrites):
     def __init__(self) -> None:
         self.terms: list[Term] = []
         self.values: list[float | None] = []  # by term: value(t), kept for speed
-        self.kinds: list[bool] = []  # by term: is it -a or c * a (c a power of two), which _algebra rewrites?
+        # by term: no rule of _algebra looks at it: no value, and neither -a nor c * a (c a power of two)
+        self.plain: list[bool] = []
         self._ids: dict[tuple, int] = {}
         self._consts: dict[float, int] = {}  # a nonzero constant's term, by value
         self.grad_false: set[int] = set()
@@ -41,8 +42,8 @@ class Terms(Rewrites):
         op, args, attrs, _, value, name = term
         if op == "const":
             key: tuple = (op, args, attrs, name, repr(value))
-        else:  # (op, args) when that is all there is (the form _made looks up)
-            key = (op, args) if not attrs and name is None else (op, args, attrs, name)
+        else:  # (op, *args) when that is all there is (the form _made and _plain1 look up)
+            key = (op, *args) if not attrs and name is None else (op, args, attrs, name)
         t = self._ids.get(key)
         if t is None:
             t = self._ids[key] = len(self.terms)
@@ -53,7 +54,7 @@ class Terms(Rewrites):
                 self.values.append(self.values[args[0]])
             else:
                 self.values.append(None)
-            self.kinds.append(op == "neg" or (op == "mul" and self._scaled(t)[1] != t))
+            self.plain.append(self.values[t] is None and op != "neg" and (op != "mul" or self._scaled(t)[1] == t))
         return t
 
     def input(self, name: str, shape: Shape, grad: bool = True) -> int:
@@ -91,7 +92,7 @@ class Terms(Rewrites):
         t = len(terms)
         terms.append((op, args, frozen, shape, None, name))
         self.values.append(None)
-        self.kinds.append(op == "neg" or (op == "mul" and self._scaled(t)[1] != t))
+        self.plain.append(op != "neg" and (op != "mul" or self._scaled(t)[1] == t))
         return t
 
     def op(self, op: str, *args: int, **attrs: Any) -> int:
@@ -121,26 +122,26 @@ class Terms(Rewrites):
     # --- the arithmetic backward_ops is written with --------------------------------------------------
 
     def add(self, a: int, b: int) -> int:
-        values, kinds = self.values, self.kinds
-        if values[a] is None and values[b] is None and not kinds[a] and not kinds[b] and a != b:
+        plain = self.plain
+        if plain[a] and plain[b] and a != b:
             return self._made("add", a, b) if a < b else self._made("add", b, a)
         return self._plain("add", a, b) if a != b and self._unremarkable(a, b) else self.op("add", a, b)
 
     def sub(self, a: int, b: int) -> int:
-        values, kinds = self.values, self.kinds
-        if values[a] is None and values[b] is None and not kinds[a] and not kinds[b] and a != b:
+        plain = self.plain
+        if plain[a] and plain[b] and a != b:
             return self._made("sub", a, b)
         return self._plain("sub", a, b) if a != b and self._unremarkable(a, b) else self.op("sub", a, b)
 
     def mul(self, a: int, b: int) -> int:
-        values, kinds = self.values, self.kinds
-        if values[a] is None and values[b] is None and not kinds[a] and not kinds[b]:
+        plain = self.plain
+        if plain[a] and plain[b]:
             return self._made("mul", a, b) if a <= b else self._made("mul", b, a)
         return self._plain("mul", a, b) if self._unremarkable(a, b, factor=True) else self.op("mul", a, b)
 
     def div(self, a: int, b: int) -> int:
-        values, kinds = self.values, self.kinds
-        if values[a] is None and values[b] is None and not kinds[a] and not kinds[b]:
+        plain, values = self.plain, self.values
+        if plain[a] and plain[b]:
             return self._made("div", a, b)
         if values[a] == 0 or values[b] == 1:
             return self.op("div", a, b)
@@ -154,10 +155,10 @@ class Terms(Rewrites):
         large graph makes tens of thousands of these): no minus sign, no scaled term, and no constant, or one
         constant on one side that is not 0 (for a factor: nor 1 or -1, of a term that is no product; div's 0 /
         x and x / 1 its caller leaves to the general path)."""
-        values, kinds = self.values, self.kinds
-        if kinds[a] or kinds[b]:
-            return False
+        values, plain = self.values, self.plain
         va, vb = values[a], values[b]
+        if (va is None and not plain[a]) or (vb is None and not plain[b]):
+            return False  # -a, or c * a
         if va is None and vb is None:
             return True
         if va is not None and vb is not None:
@@ -178,33 +179,29 @@ class Terms(Rewrites):
         t = self._made(op, a, b)
         if op == "mul" and t == len(terms) - 1:  # new: a scaled term (c * x with c a power of two)?
             c = values[a]
-            self.kinds[t] = c is not None and not terms[a][SHAPE] and _power_of_two(c)
+            self.plain[t] = not (c is not None and not terms[a][SHAPE] and _power_of_two(c))
         return t
 
     def _made(self, op: str, a: int, b: int) -> int:
         """The term a op b as it is (its arguments in order), shared if it exists."""
-        args = (a, b)
-        key = (op, args)
-        t = self._ids.get(key)
-        if t is None:
-            terms = self.terms
+        terms = self.terms
+        n = len(terms)
+        t = self._ids.setdefault((op, a, b), n)
+        if t == n:
             sa, sb = terms[a][SHAPE], terms[b][SHAPE]
-            t = self._ids[key] = len(terms)
-            terms.append((op, args, (), sa if sa == sb else broadcast_shapes(sa, sb), None, None))
+            terms.append((op, (a, b), (), sa if sa == sb else broadcast_shapes(sa, sb), None, None))
             self.values.append(None)
-            self.kinds.append(False)
+            self.plain.append(True)
         return t
 
     def _plain1(self, op: str, a: int) -> int:
-        args = (a,)
-        key = (op, args)
-        t = self._ids.get(key)
-        if t is None:
-            terms = self.terms
-            t = self._ids[key] = len(terms)
-            terms.append((op, args, (), terms[a][SHAPE], None, None))
+        terms = self.terms
+        n = len(terms)
+        t = self._ids.setdefault((op, a), n)
+        if t == n:
+            terms.append((op, (a,), (), terms[a][SHAPE], None, None))
             self.values.append(None)
-            self.kinds.append(False)
+            self.plain.append(True)
         return t
 
     def sum_to(self, t: int, shape: Shape) -> int:

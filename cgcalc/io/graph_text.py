@@ -59,31 +59,32 @@ def _head(doc: dict, header: str) -> list[str]:
 def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
     """A derivative graph's text (the same as `to_text` of its document), written from its terms in one pass:
     derive writes tens of thousands of nodes."""
-    terms, names = lay.terms, lay.names
+    terms, names = lay.terms, list(lay.names)  # (names and fresh are copied: the layout stays as it was)
     yaml = fmt != "json"
-    # what a reference to a term writes (a name, or a constant's value), by term; and each format's pieces
-    refs: list[Any] = [None] * len(terms)
+    # what a reference to a term writes, by term: a name (plain in YAML unless it would read as something
+    # else), or a constant's value
+    refs: list[Any] = list(names)
     for t, n in enumerate(names):
         if n is not None:
             if not yaml:
                 refs[t] = _js(n)
-            elif n.isidentifier() and (len(n) > _LONGEST or n.lower() not in _WORDS):
-                refs[t] = n  # the usual: a plain name as it is
-            else:
+            elif not n.isidentifier() or (len(n) <= _LONGEST and n.lower() in _WORDS):
                 refs[t] = _value(n, names=True)
     const, attr = (_float, _yaml_attrs) if yaml else (_js, _json_attrs)
-    nodes, k, fresh = [], 0, lay.fresh
-    used = fresh.used
+    nodes, k, fresh = [], 0, lay.fresh.copy()
+    taken = {n for n in fresh.used if n[:1] == "t" and n[1:].isdigit()}  # the graph's own names of that form
     for t in lay.order:
         op, args, attrs, _, value, _ = terms[t]
         if op == "const":
             refs[t] = const(value)
             continue
-        if names[t] is None:  # a term without a name: t1, t2... (the first free name)
+        if names[t] is None:  # a term without a name: t1, t2... (or, where the graph has that name, t1_2...)
             k += 1
             name = f"t{k}"
-            names[t] = name = fresh(name) if name in used else used.add(name) or name
-            refs[t] = name if yaml else _js(name)
+            if taken and name in taken:
+                name = fresh(name)
+            names[t] = name
+            refs[t] = name if yaml else f'"{name}"'
         n = len(args)
         ins = (
             refs[args[0]]
