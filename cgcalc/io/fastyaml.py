@@ -3,16 +3,18 @@
 PyYAML builds a Python object (and two position marks) for every scalar, which makes a 100,000-node file
 take seconds. Most graph files use only: top-level `key: value` lines, `inputs:`/`nodes:` blocks of
 `name: value` lines, plain scalars, and one-line (or bracket-continued) flow collections such as
-`{op: mul, in: [a, b]}` or `[[1, 2], [3, 4]]`. This module reads exactly that subset and returns plain
-Python data (every scalar a str, as written) with the line and column of each entry; on anything else —
-quotes, tags, anchors, block sequences, tabs, duplicate keys, a syntax error — it returns None, and the
-caller uses PyYAML. `read_marked` reads the same subset into marks.Marked nodes, every value with its
+`{op: mul, in: [a, b]}` or `[[1, 2], [3, 4]]`, and a double-quoted `name` and `description` as cgcalc
+writes them (`derive`, `fit -o`: JSON's string syntax, which YAML reads the same). This module reads exactly
+that subset and returns plain Python data (every scalar a str, as written) with the line and column of each
+entry; on anything else — other quotes, tags, anchors, block sequences, tabs, duplicate keys, a syntax
+error — it returns None, and the caller uses PyYAML. `read_marked` reads the same subset into marks.Marked nodes, every value with its
 line and column as PyYAML gives them: the text read again when a graph read the fast way has an error.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import re
 
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: +(.*))?\Z")
@@ -25,6 +27,9 @@ _IN_COMMENT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ufeff\u2028\u2029]")  # a
 _NODE = re.compile(r"\{op: ([A-Za-z_][A-Za-z0-9_]*), in: \[([A-Za-z0-9_., +\-]*)\]\}\Z")
 _FLOW_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): +")
 _INDICATOR = set("-?:,[]{}#&*!|>'\"%@`")
+_TEXT_KEYS = ("name", "description")  # the top-level keys a double-quoted value is read for
+# a double-quoted scalar in the escapes YAML and JSON read alike (no \u: JSON pairs surrogates, YAML not)
+_QUOTED = re.compile(r'"(?:[^"\\]|\\["\\bfnrt])*"\Z')
 
 
 class _Unsupported(Exception):
@@ -95,6 +100,11 @@ class _Reader:
                 value = self.block(key)
             elif value is None:
                 raise _Unsupported  # null, or a block of another kind
+            elif key in _TEXT_KEYS and value.startswith('"'):
+                if not _QUOTED.match(value):
+                    raise _Unsupported
+                text = json.loads(value)
+                value = self.node("scalar", text, (i + 1, len(line) - len(value) + 1), '"') if self.marked else text
             else:
                 value = self.value(value, i, len(line) - len(value))
             data[key] = (self.node("scalar", key, (i + 1, 1)), value) if self.marked else value
