@@ -3,8 +3,9 @@
     python tests/benchmarks/bench_derive.py [--quick] [--runs N]
 
 Targets (medians of interleaved runs, in this process):
-  - `cgcalc derive` of a 10,000-node graph (the chain and the tree of bench_scale, JSON) < 2x loading it
-    (`Graph.derive_text()` against `cgcalc.loads(text)` of the original);
+  - `cgcalc derive` of a 10,000-node graph (the chain and the tree of bench_scale, as a JSON file and as the
+    YAML file cgcalc writes) < 2x loading it (`Graph.derive_text()` against `cgcalc.loads(text)` of the
+    original); and, as information, loading the derivative file against loading the original;
   - `g.hessian()` of a scalar graph with n inputs <= (n + 2)x one `g.run()` (graphs of n = 2, 5, 20, 100
     inputs: the jax docstring's g, the apple-orange graph, and the tree of bench_scale with 20 and 100 inputs);
   - `g.hvp(v)` <= 4x one `g.run()` (the HVP graph built once, as `hessian` and `check --order 2` do).
@@ -24,6 +25,7 @@ from _common import GRAPHS, Report, fmt_s, interleaved, median, timed  # noqa: E
 from bench_scale import chain_graph, tree_graph  # noqa: E402
 
 import cgcalc  # noqa: E402
+from cgcalc.io.graph_text import to_text  # noqa: E402
 
 
 def tree_with_inputs(n_nodes: int, n_inputs: int) -> str:
@@ -49,10 +51,25 @@ def main() -> None:
     report = Report("issue 12: derive, hessian, hvp")
 
     for label, doc in (("chain", chain_graph(10_000)), ("tree", tree_graph(10_000))):
-        text = json.dumps(doc)
-        g = cgcalc.loads(text, json=True)
-        ours, base = interleaved(timed(g.derive_text), timed(lambda text=text: cgcalc.loads(text, json=True)), runs)
-        add(report, f"derive, 10,000-node {label}", ours, base, 2.0)
+        for fmt in ("JSON", "YAML"):  # the same graph as a JSON file (read by json.loads) and a YAML one
+            text = json.dumps(doc) if fmt == "JSON" else to_text(doc)
+            g = cgcalc.loads(text, json=fmt == "JSON")
+            ours, base = interleaved(
+                timed(g.derive_text), timed(lambda text=text, fmt=fmt: cgcalc.loads(text, json=fmt == "JSON")), runs
+            )
+            add(report, f"derive, 10,000-node {label}, {fmt} file", ours, base, 2.0)
+        derived = g.derive_text()  # the derivative file (YAML, 3.4 nodes a node): read back, against the file
+        ours, base = interleaved(
+            timed(lambda: cgcalc.loads(derived)), timed(lambda text=text: cgcalc.loads(text)), runs
+        )
+        report.row(
+            f"loading derive's file of the {label} (info)",
+            fmt_s(median(ours)),
+            fmt_s(median(base)),
+            median(ours) / median(base),
+            "-",
+            None,
+        )
 
     graphs = [
         ("jax g, n = 2", cgcalc.loads("inputs: {x0: 1.0, x1: 2.0}\nnodes:\n  g: x0**3 - 2*x0*x1 - x1**6\n")),
