@@ -772,18 +772,43 @@ def test_relu_at_its_kink_is_zero_both_ways():
     assert g.derive().run().value("d_f_d_x").tolist() == [0.0, 0.0, 3.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PowLayer.backward_ops (cgcalc/core/layers.py) writes d(x**y)/dy = dout * out * log(x) without the "
-    "numeric backward's special case (0 where x == 0 and y >= 0): at x = 0 the derivative graph gives "
-    "0 * log(0) = 0 * -inf = NaN where `cgcalc run` gives 0",
-)
 def test_pow_with_a_variable_exponent_at_base_zero_matches_the_numeric_gradient():
     g = loads("inputs:\n  x: 0\n  y: 2\nnodes:\n  f: x ** y\n")
     r = g.run()
     assert (r.grad("x"), r.grad("y")) == (0.0, 0.0)  # d/dx = y x^(y-1) = 0; d/dy: the limit x^y log x -> 0
     rd = g.derive().run()
     assert (rd.value("d_f_d_x"), rd.value("d_f_d_y")) == (0.0, 0.0)
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 2.0, -2.0, 0.5, math.inf, math.nan])
+@pytest.mark.parametrize("y", [0.0, 2.0, 3.0, -1.0, 0.5, math.nan])
+def test_pow_s_derivative_graph_has_its_special_cases_bit_for_bit(x: float, y: float):
+    # backward: dx = 0 where y = 0; dy = 0 where x = 0 and y >= 0 (torch's limits); the derivative graph writes
+    # them with where, steps and a safe input, and must give the same floats, NaN for NaN
+    g = loads(f"inputs:\n  x: {x!r}\n  y: {y!r}\nnodes:\n  f: x ** y\n".replace("nan", ".nan").replace("inf", ".inf"))
+    with np.errstate(all="ignore"):
+        r = g.run()
+        rd = g.derive().run()
+    for w in ("x", "y"):
+        assert _same(float(rd.value(f"d_f_d_{w}")), float(r.grad(w))), (w, rd.value(f"d_f_d_{w}"), r.grad(w))
+
+
+def test_pow_s_second_derivatives_at_base_zero_are_the_limits_not_nan():
+    # f = x ** y. At (0, 2): f_xx = y (y-1) x^(y-2) = 2, f_xy = x^(y-1) (1 + y log x) -> 0, f_yy = x^y log^2 x -> 0;
+    # at (0, 3) all three -> 0; at (2, 3) the formulas themselves
+    for (x, y), expected in (
+        ((0.0, 2.0), [[2.0, 0.0], [0.0, 0.0]]),
+        ((0.0, 3.0), [[0.0, 0.0], [0.0, 0.0]]),
+        ((2.0, 3.0), [[12.0, 4 * (1 + 3 * math.log(2))], [4 * (1 + 3 * math.log(2)), 8 * math.log(2) ** 2]]),
+    ):
+        g = loads(f"inputs:\n  x: {x}\n  y: {y}\nnodes:\n  f: x ** y\n")
+        labels, h = g.hessian()
+        assert labels == ["x", "y"]
+        assert np.allclose(h, expected, rtol=1e-14, atol=0), (x, y, h.tolist())
 
 
 def test_hessian_at_overrides_of_another_shape_is_right_or_refused():

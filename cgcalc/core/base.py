@@ -55,8 +55,11 @@ class Layout(NamedTuple):
 
 
 class Ops(Protocol):
-    """What a layer's `backward_ops(g, dout, out, ins, attrs)` writes its rule with (core.derive.Terms): every
-    argument and result is a term of the derivative graph (an int), made by one of these."""
+    """What a layer's `backward_ops(g, dout, out, ins, attrs)` writes its rule with (core.terms.Terms): every
+    argument and result is a term of the derivative graph (an int), made by one of these. `limits`: write
+    backward's special cases (pow's limits at x = 0) as ops too; false for the textbook formulas."""
+
+    limits: bool
 
     def add(self, a: int, b: int) -> int: ...
     def sub(self, a: int, b: int) -> int: ...

@@ -66,9 +66,9 @@ def checked(
     return wrt, output
 
 
-def plan_terms(plan: Plan) -> tuple[Terms, list[int], dict[str, int]]:
-    """The graph's inputs and nodes as terms, each node as it is written."""
-    g = Terms()
+def plan_terms(plan: Plan, limits: bool = True) -> tuple[Terms, list[int], dict[str, int]]:
+    """The graph's inputs and nodes as terms, each node as it is written (`limits`: see Terms)."""
+    g = Terms(limits)
     slots = [g.input(inp.name, inp.shape, inp.grad) for inp in plan.inputs]
     slots += [-1] * len(plan.steps) + [g.const(c) for c in plan.constants]
     node, shapes, get = g.node, plan.shapes, slots.__getitem__

@@ -252,7 +252,8 @@ def select(cond: Number, a: Number, b: Number) -> Number:
         return a if cond != 0 else b
     import numpy as np
 
-    return np.where(cond, a, b)
+    out = np.where(cond, a, b)
+    return float(out) if out.ndim == 0 else out  # (numpy scalars in: a float out, as for floats)
 
 
 def relu(x: Number) -> Number:

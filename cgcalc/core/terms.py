@@ -27,7 +27,10 @@ _RULED = frozenset(("neg", "identity", "reshape", "sum_to", "broadcast_to"))
 class Terms(Rewrites):
     """A hash-consed DAG of ops. Ids are in topological order: a term's arguments are made before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: bool = True) -> None:
+        # backward's special cases (pow's limits at x = 0) written as ops; without: the textbook formulas (the
+        # formulas `run --formulas` prints)
+        self.limits = limits
         self.terms: list[Term] = []
         self.values: list[float | None] = []  # by term: value(t), kept for speed
         # by term: no rule of _algebra looks at it: no value, and neither -a nor c * a (c a power of two)
