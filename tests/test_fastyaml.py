@@ -232,7 +232,7 @@ def test_what_cgcalc_writes_is_read_the_fast_way() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ['"a\\u0041"', '"a\\x41"', '"a\\/b"', '"a" "b"', '"a', "\"a\" b", '"a\\0"', "'a'", '"a\\\n"']
+    "value", ['"a\\u0041"', '"a\\x41"', '"a\\/b"', '"a" "b"', '"a', '"a" b', '"a\\0"', "'a'", '"a\\\n"']
 )
 def test_a_quoted_name_in_escapes_only_yaml_reads_is_left_to_pyyaml(value: str) -> None:
     text = f"name: {value}\ninputs:\n  x: 1\nnodes:\n  y: x * 2\n"

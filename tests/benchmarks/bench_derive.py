@@ -60,7 +60,7 @@ def main() -> None:
             add(report, f"derive, 10,000-node {label}, {fmt} file", ours, base, 2.0)
         derived = g.derive_text()  # the derivative file (YAML, 3.4 nodes a node): read back, against the file
         ours, base = interleaved(
-            timed(lambda: cgcalc.loads(derived)), timed(lambda text=text: cgcalc.loads(text)), runs
+            timed(lambda derived=derived: cgcalc.loads(derived)), timed(lambda text=text: cgcalc.loads(text)), runs
         )
         report.row(
             f"loading derive's file of the {label} (info)",
