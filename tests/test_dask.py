@@ -646,6 +646,26 @@ def test_bad_rows_file_of_the_dask_engine_names_each_file(tmp_path, cluster):
     assert r.stderr == f"warning: 2 bad rows skipped of 4 (written to {bad}); 2 written\n"
 
 
+def test_bad_rows_of_a_file_with_its_columns_in_another_order_are_written_in_the_header_s_order(tmp_path, cluster):
+    # the bad-rows file has one header, the first file's: a row of f1 (tax,apple) goes in as apple,tax, so that
+    # fixed and read back it means what it meant; a row that is bad for its number of cells stays as read
+    graph = GRAPHS / "apple.yaml"
+    d = tmp_path / "rows"
+    d.mkdir()
+    (d / "f0.csv").write_text("apple,tax\n1,2\n")
+    (d / "f1.csv").write_text('tax,apple\n0.5,x\n"1,5",2\n7\n0.25,4\n')
+    bad = tmp_path / "bad.csv"
+    _cli("batch", graph, d, "--bad-rows", bad, "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out")
+    lines = bad.read_text().splitlines()
+    assert lines[0] == "file,line,error,apple,tax"
+    assert [line.split(",", 3)[1] for line in lines[1:]] == ["2", "3", "4"]
+    assert lines[1].endswith(",x,0.5") and lines[2].endswith(',2,"1,5"') and lines[3].endswith(",7")
+    fixed = tmp_path / "fixed.csv"  # the first row fixed by hand, read back by local batch with its columns
+    fixed.write_text(lines[0] + "\n" + lines[1].replace(",x,", ",3,") + "\n")
+    out = _csv_rows(_cli("batch", graph, fixed, "--keep", "file,line,error", "-o", "-").stdout)
+    assert float(out[0]["price"]) == 3 * 2 * 0.5  # apple 3, apple_num 2 (the file's), tax 0.5
+
+
 def test_the_dask_engine_reads_local_batch_output_back_with_ignore_outputs(tmp_path, cluster):
     graph = GRAPHS / "apple.yaml"
     src = tmp_path / "rows.csv"

@@ -20,6 +20,7 @@ from ..io.arrow import parquet_columns
 from ..io.atomic import replacing
 from ..io.columns import ROW_NUMBER, ColumnRules
 from ..io.rows import CsvRows, rows_text
+from .cells import csv_line
 from .options import Options
 
 if TYPE_CHECKING:
@@ -143,9 +144,30 @@ def _read_csv(
         raise RowsError("not UTF-8 text", file=part.label) from None
     except OSError as e:
         raise RowsError(f"cannot read the file: {e.strerror or e}", file=part.label) from None
+    if errors and reader.names != list(reading.columns or names):
+        _in_first_order(errors, reader.names, list(reading.columns or names), reading.delimiter)
     columns = {n: np.concatenate(c) if c else np.zeros(0) for n, c in cols.items()}
     line_numbers = np.concatenate([np.asarray(x, dtype=np.int64) for x in lines]) if lines else np.zeros(0, np.int64)
     return _frame(names, columns, line_numbers, errors, kept)
+
+
+def _in_first_order(errors: list[RowsError], names: list[str], first: list[str], delimiter: str) -> None:
+    """Bad rows of a file whose columns are in another order than the first file's, which the --bad-rows file's
+    header has: each row's cells put in that order (a row of another number of cells than its header, which
+    cannot be, as read)."""
+    import csv
+
+    for e in errors:
+        text = getattr(e, "text", None)
+        if not text:
+            continue
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter, strict=True))
+        except (csv.Error, StopIteration):
+            continue
+        if len(cells) == len(names):
+            by_name = dict(zip(names, cells))
+            e.text = csv_line([by_name[n] for n in first], delimiter).rstrip("\n")
 
 
 def _read_parquet(
