@@ -150,3 +150,13 @@ class Run:
         if self.running():
             self.proc.kill()
         self.proc.communicate(timeout=60)
+
+
+@pytest.fixture(scope="module", autouse=True, params=["arrow", "python"])
+def csv_path(request):
+    """(autouse, imported by the batch tests) Every test of a module twice: with pyarrow reading and writing CSV (when installed), and without it."""
+    if request.param == "arrow":
+        pytest.importorskip("pyarrow")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CGCALC_ARROW", "1" if request.param == "arrow" else "0")
+        yield request.param

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import proc_helpers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,22 +36,13 @@ GRAPHS = ROOT / "graphs"
 GRAPH_FILES = sorted(p for p in GRAPHS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 CGCALC = [sys.executable, "-m", "cgcalc"]
 TMP_PREFIX = ".cgcalc-batch-"
+csv_path = proc_helpers.csv_path  # an autouse fixture: every test with pyarrow and without it
 
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 RTOL = 1e-12
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True, params=["arrow", "python"])
-def csv_path(request):
-    """Every test here twice: with pyarrow reading and writing CSV (when installed), and without it."""
-    if request.param == "arrow":
-        pytest.importorskip("pyarrow")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CGCALC_ARROW", "1" if request.param == "arrow" else "0")
-        yield request.param
 
 
 def load(name: str) -> cgcalc.Graph:

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import proc_helpers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,20 +25,11 @@ import cgcalc
 from cgcalc.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
+csv_path = proc_helpers.csv_path  # an autouse fixture: every test with pyarrow and without it
 GRAPHS = ROOT / "graphs"
 APPLE, APPLE_ORANGE, EXPRESSIONS = GRAPHS / "apple.yaml", GRAPHS / "apple_orange.yaml", GRAPHS / "expressions.yaml"
 RESULTS = ["price", "dprice/dapple", "dprice/dapple_num", "dprice/dtax"]  # apple.yaml's result columns
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(scope="module", autouse=True, params=["arrow", "python"])
-def csv_path(request):
-    """Every test here twice: with pyarrow reading and writing CSV (when installed), and without it."""
-    if request.param == "arrow":
-        pytest.importorskip("pyarrow")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CGCALC_ARROW", "1" if request.param == "arrow" else "0")
-        yield request.param
 
 
 def parquet(mode: str):
