@@ -166,7 +166,7 @@ def one_hot(op: str, t: Any, classes: int) -> Any:
     t = np.asarray(t)
     bad = (t != np.floor(t)) | (t < 0) | (t >= classes)
     if bad.any():
-        raise GraphError(f"{op}: class index {t[bad].flat[0]!r} is not an integer in 0..{classes - 1}")
+        raise GraphError(f"{op}: class index {float(t[bad].flat[0])!r} is not an integer in 0..{classes - 1}")
     return (np.arange(classes) == t[..., None]).astype(np.float64)
 
 
