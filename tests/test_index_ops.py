@@ -484,3 +484,13 @@ def test_the_schema_takes_the_mapping_forms_and_refuses_a_bad_index():
             cgcalc.loads(json.dumps(doc), json=True)
     many = {"inputs": x, "nodes": {"y": {"op": "concat", "in": ["x", "x", "x", "x"], "axis": 1}}}
     assert list(validator.iter_errors(many)) == []
+
+
+def test_a_picture_labels_getitem_with_its_index_when_it_fits(tmp_path):
+    g = write(
+        tmp_path, "g.yaml", "inputs:\n  x: [[1, 2, 3], [4, 5, 6]]\nnodes:\n  y: sum(x[:, 1:]) + sum(x[1, ::-1][0:2])\n"
+    )
+    out = cli("export", g, "--format", "mermaid")
+    assert out.exit_code == 0, out.stderr
+    assert '(("[:, 1:] ·' in out.stdout and '(("[0:2] ·' in out.stdout  # up to 7 characters: the index
+    assert out.stdout.count('(("[ ] ·') == 1 and "::-1" not in out.stdout  # [1, ::-1], 9: the symbol instead

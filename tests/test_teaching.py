@@ -172,6 +172,17 @@ def test_trace_command_prints_the_golden_text(runner: CliRunner, name: str) -> N
     assert r.stdout == (GOLDEN / f"trace_{name}.txt").read_text(encoding="utf-8")
 
 
+def test_trace_shows_the_attributes_the_file_gives(runner: CliRunner, tmp_path: Path) -> None:
+    # an index and an axis change what a node computes: the forward line shows them (defaults left out)
+    f = tmp_path / "g.yaml"
+    f.write_text("inputs:\n  x: [[1, 2], [3, 4]]\nnodes:\n  y: sum(x, axis=0)\n  z: sum(y[1:] * 2)\n")
+    r = runner.invoke(app, ["trace", str(f)])
+    assert r.exit_code == 0, r.stderr
+    assert "  y   = sum(x=2×2 [1, 2, 3, …], axis=0) = [4, 6]\n" in r.stdout
+    assert "  z.1 = getitem(y=[4, 6], [1:]) = [6]\n" in r.stdout
+    assert "  z   = sum(z.2=[12]) = 12\n" in r.stdout  # sum's default axis (all) is not shown
+
+
 def test_trace_data_reuse_accumulates() -> None:
     t = make_trace(cgcalc.load(GRAPHS / "reuse.yaml").plan)
     to_a = [p for s in t.backward for p in s.passes if p.to == "a"]

@@ -130,6 +130,11 @@ def _js(v: Any) -> str:
     return encode_basestring(v) if type(v) is str else _encode(strict(v))
 
 
+def flow_value(v: Any) -> str:
+    """A value as a graph file's YAML flow style writes it: numbers at full precision, `true`, `[1, 2]`."""
+    return _value(v)
+
+
 def _value(v: Any, names: bool = False) -> str:
     """A YAML flow value: numbers at full precision, names plain unless YAML would read them as something else."""
     if isinstance(v, bool):

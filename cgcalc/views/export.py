@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from ..core.attr_values import file_attrs
+from ..core.index_layers import index_text
 from ..core.runtime import Result, Value, to_plain
 from ..errors import clean
 from ..numbers import dumps, fmt_float, fmt_value
@@ -118,7 +120,7 @@ def _figure_parts(result: Result, precision: int):
     const_ids = {}
     for st in plan.steps:
         ids[st.slot] = f"n{st.slot}"
-        nodes.append((ids[st.slot], "op", st.cls.symbol, st.name, num(grads[st.slot])))
+        nodes.append((ids[st.slot], "op", _symbol(st), st.name, num(grads[st.slot])))
     for i, st in enumerate(plan.steps):
         for j, a in enumerate(st.args):
             if a >= plan.n_named:
@@ -135,6 +137,16 @@ def _figure_parts(result: Result, precision: int):
         nodes.append((oid, "output", o, o, ""))
         edges.append((ids[slot], oid, num(result.values[slot]), "1" if o == result.output else "", o))
     return nodes, edges
+
+
+def _symbol(st) -> str:
+    """An op's label in the picture: its symbol; getitem's, its index as Python writes it (`[:, 1]`) when that
+    fits in the op's circle (the tooltip names the node)."""
+    if st.op == "getitem":
+        label = f"[{index_text(file_attrs(st.cls, st.attrs)['index'])}]"
+        if len(label) <= 7:
+            return label
+    return st.cls.symbol
 
 
 def _q(text: str) -> str:

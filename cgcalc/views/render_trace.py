@@ -80,7 +80,7 @@ def _forward_lines(t: Any, precision: int, width: int | None) -> list[list[Text]
         args = ", ".join(f"{label}={v(x)}" if label else v(x) for label, x in s.args)
         line = Text("  ")
         line.append(s.name.ljust(name_width), style="bold")
-        line.append(f" = {s.op}({args}) = ")
+        line.append(f" = {s.op}({args}{', ' + s.attrs if s.attrs else ''}) = ")
         blocks.append(_ending(line, s.value, 6, precision, width, "bold"))
     return blocks
 

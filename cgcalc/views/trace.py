@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.attr_values import file_attrs
 from ..core.compiler import Plan
+from ..core.index_layers import index_text
 from ..core.runtime import Session, backward, check_outputs
+from ..io.graph_text import flow_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,7 @@ class ForwardStep:
     op: str
     args: tuple[tuple[str | None, Any], ...]  # (name, value) of each input; no name for a constant
     value: Any
+    attrs: str = ""  # the attributes the file gives (not the defaults): `axis=0`, getitem's `[1:, 0]`
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ def trace(plan: Plan, overrides: Mapping[str, Any] | None = None, output: str | 
                 st.op,
                 tuple((plan.names[a] if a < plan.n_named else None, values[a]) for a in st.args),
                 values[st.slot],
+                attrs_text(st),
             )
             for st in plan.steps
         )
@@ -131,3 +136,14 @@ def _full(g, like):
     import numpy as np
 
     return np.full(like.shape, g)
+
+
+def attrs_text(st: Any) -> str:
+    """A step's attributes as the file gives them, defaults left out: `axis=0, keepdims=true`; getitem's index
+    as Python writes it, `[1:, 0]`."""
+    if not st.attrs:
+        return ""
+    attrs = file_attrs(st.cls, st.attrs)
+    index = attrs.pop("index", None) if st.op in ("getitem", "getitem_grad") else None
+    parts = [f"[{index_text(index)}]"] if index is not None else []
+    return ", ".join(parts + [f"{k}={flow_value(v)}" for k, v in attrs.items()])
