@@ -237,3 +237,27 @@ def test_what_cgcalc_writes_is_read_the_fast_way() -> None:
 def test_a_quoted_name_in_escapes_only_yaml_reads_is_left_to_pyyaml(value: str) -> None:
     text = f"name: {value}\ninputs:\n  x: 1\nnodes:\n  y: x * 2\n"
     assert fastyaml.read(text) is None and fastyaml.read_marked(text) is None
+
+
+def test_what_fit_writes_is_read_the_fast_way_and_the_same() -> None:
+    # fit -o keeps a node's expression: written plain where the fast reader and PyYAML read it back the same
+    # (quoted only where they would not: a number, `true`, `a: b`, `a #b`...)
+    from cgcalc.fit.data import trained_document
+    from cgcalc.io.graph_text import to_text
+
+    for path in sorted(GRAPHS.glob("*.yaml")):
+        g = cgcalc.load(path)
+        text = to_text(trained_document(g.plan, {}))
+        assert fastyaml.read(text) is not None, path.name
+        back = cgcalc.loads(text).plan
+        assert (back.names, back.steps, back.constants) == (g.plan.names, g.plan.steps, g.plan.constants), path.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="xy12 .*+-#:,()[]{}\"'!&?|>~e", min_size=1, max_size=12))
+def test_an_expression_written_plain_reads_back_as_itself(text: str) -> None:
+    from cgcalc.io.read import reads_back_plain
+
+    if reads_back_plain(text):
+        assert yaml.safe_load(f"key: {text}\n") == {"key": text}
+        assert fastyaml.read(f"key: {text}\n")[0] == {"key": text}

@@ -13,6 +13,7 @@ from ..core.attr_values import thawed
 from ..core.derive import Layout
 from ..core.terms import VALUE
 from ..numbers import dumps, parse_number, strict
+from .read import reads_back_plain
 
 _WORDS = frozenset(("inf", "nan", "infinity"))  # names YAML's reader would take for numbers in `in`
 _LONGEST = max(map(len, _WORDS))
@@ -25,8 +26,8 @@ def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
     lines = _head(doc, header)
     refs: dict = {}  # each name or constant's text, once
     for name, node in doc["nodes"].items():
-        if isinstance(node, str):  # an expression, as the file wrote it (`fit -o` keeps them)
-            lines.append(f"  {name}: {json.dumps(node, ensure_ascii=False)}")
+        if isinstance(node, str):  # an expression, as the file wrote it (`fit -o` keeps them): plain if it can be
+            lines.append(f"  {name}: {node if reads_back_plain(node) else json.dumps(node, ensure_ascii=False)}")
             continue
         ins = []
         for r in node["in"]:

@@ -113,6 +113,23 @@ def _yaml11_number(text: str) -> bool:
     return False
 
 
+def reads_back_plain(text: str) -> bool:
+    """Does `key: TEXT` in a YAML file read back as this same string, by the fast reader and by PyYAML (a plain
+    scalar that resolves to a string: not a number, a bool or null)? What a graph writer checks before writing an
+    expression unquoted, so that the file stays in the fast reader's subset."""
+    from yaml.resolver import Resolver
+
+    from . import fastyaml
+
+    read = fastyaml.read(f"key: {text}\n")
+    if read is None or read[0] != {"key": text}:
+        return False
+    for tag, regexp in Resolver.yaml_implicit_resolvers.get(text[:1], []):
+        if regexp.match(text):
+            return tag == _STR_TAG
+    return True
+
+
 def _compose_yaml(text: str | bytes, file: str | None):
     import yaml
 
