@@ -60,7 +60,7 @@ def _head(doc: dict, header: str) -> list[str]:
 def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
     """A derivative graph's text (the same as `to_text` of its document), written from its terms in one pass:
     derive writes tens of thousands of nodes."""
-    terms, names = lay.terms, list(lay.names)  # (names and fresh are copied: the layout stays as it was)
+    terms, names = lay.terms, list(lay.names)  # (copied: the layout stays as it was)
     yaml = fmt != "json"
     # what a reference to a term writes, by term: a name (plain in YAML unless it would read as something
     # else), or a constant's value
@@ -72,8 +72,8 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
             elif not n.isidentifier() or (len(n) <= _LONGEST and n.lower() in _WORDS):
                 refs[t] = _value(n, names=True)
     const, attr = (_float, _yaml_attrs) if yaml else (_js, _json_attrs)
-    nodes, k, fresh = [], 0, lay.fresh.copy()
-    taken = {n for n in fresh.used if n[:1] == "t" and n[1:].isdigit()}  # the graph's own names of that form
+    nodes, k, fresh = [], 0, None
+    used = lay.fresh.used  # (a plain t-name is not added: no later name can be one, a taken one's is t1_2...)
     for t in lay.order:
         op, args, attrs, _, value, _ = terms[t]
         if op == "const":
@@ -82,7 +82,10 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
         if names[t] is None:  # a term without a name: t1, t2... (or, where the graph has that name, t1_2...)
             k += 1
             name = f"t{k}"
-            if taken and name in taken:
+            if name in used:
+                if fresh is None:  # (copied: the layout stays as it was)
+                    fresh = lay.fresh.copy()
+                    used = fresh.used
                 name = fresh(name)
             names[t] = name
             refs[t] = name if yaml else f'"{name}"'
