@@ -628,16 +628,23 @@ def test_options_in_the_dask_engine_equal_local_batch_parquet(tmp_path, cluster)
     assert str(pq.read_table(parts[0]).schema.field("id").type) == "int64"
 
 
-def test_bad_rows_file_of_the_dask_engine_names_each_file(tmp_path, cluster):
-    graph = GRAPHS / "apple.yaml"
+def _bad_rows_of(tmp_path, cluster, f0: str, f1: str):
+    """`batch --bad-rows` of apple.yaml over two CSV files in the dask engine: (the run, the bad-rows file, the
+    files' folder)."""
     d = tmp_path / "rows"
     d.mkdir()
-    (d / "f0.csv").write_text("apple,tax\n1,2\nx,1\n")
-    (d / "f1.csv").write_text("apple,tax\n3,\n4,5\n")
+    (d / "f0.csv").write_text(f0)
+    (d / "f1.csv").write_text(f1)
     bad = tmp_path / "bad.csv"
     r = _cli(
-        "batch", graph, d, "--bad-rows", bad, "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out"
-    )
+        "batch", GRAPHS / "apple.yaml", d, "--bad-rows", bad, "--engine", "dask", "--scheduler", cluster[0],
+        "-o", tmp_path / "out",
+    )  # fmt: skip
+    return r, bad, d
+
+
+def test_bad_rows_file_of_the_dask_engine_names_each_file(tmp_path, cluster):
+    r, bad, d = _bad_rows_of(tmp_path, cluster, "apple,tax\n1,2\nx,1\n", "apple,tax\n3,\n4,5\n")
     assert bad.read_text() == (
         "file,line,error,apple,tax\n"
         f"{d / 'f0.csv'},3,column 'apple': bad number 'x',x,1\n"
@@ -650,12 +657,7 @@ def test_bad_rows_of_a_file_with_its_columns_in_another_order_are_written_in_the
     # the bad-rows file has one header, the first file's: a row of f1 (tax,apple) goes in as apple,tax, so that
     # fixed and read back it means what it meant; a row that is bad for its number of cells stays as read
     graph = GRAPHS / "apple.yaml"
-    d = tmp_path / "rows"
-    d.mkdir()
-    (d / "f0.csv").write_text("apple,tax\n1,2\n")
-    (d / "f1.csv").write_text('tax,apple\n0.5,x\n"1,5",2\n7\n0.25,4\n')
-    bad = tmp_path / "bad.csv"
-    _cli("batch", graph, d, "--bad-rows", bad, "--engine", "dask", "--scheduler", cluster[0], "-o", tmp_path / "out")
+    _, bad, _ = _bad_rows_of(tmp_path, cluster, "apple,tax\n1,2\n", 'tax,apple\n0.5,x\n"1,5",2\n7\n0.25,4\n')
     lines = bad.read_text().splitlines()
     assert lines[0] == "file,line,error,apple,tax"
     assert [line.split(",", 3)[1] for line in lines[1:]] == ["2", "3", "4"]

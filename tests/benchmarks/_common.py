@@ -149,6 +149,10 @@ class Report:
         self.rows.append(cells)
         self._line(cells)
 
+    def info(self, target: str, ours: list[float], base: list[float]) -> None:
+        """A row for information (no target): the medians of two interleaved timings and their ratio."""
+        self.row(target, fmt_s(median(ours)), fmt_s(median(base)), median(ours) / median(base), "-", None)
+
     def error(self, target: str, message: str) -> None:
         cells = (target, "ERROR", "-", "-", "-", "FAIL")
         self.rows.append(cells)

@@ -299,14 +299,7 @@ def main() -> None:
         ratio <= 1.5,
     )
     a, c = interleaved(timed(ours), timed(lambda: book_loop(x, t, params)), runs, warmup=1)
-    report.row(
-        "   the same vs the book's layer-object loop (info)",
-        fmt_s(median(a)),
-        fmt_s(median(c)),
-        median(a) / median(c),
-        "-",
-        None,
-    )
+    report.info("   the same vs the book's layer-object loop (info)", a, c)
     report.row("   per step (info)", fmt_s(per_step[0]), fmt_s(per_step[1]), None, "-", None)
 
     if args.torch:
@@ -332,14 +325,7 @@ def main() -> None:
         wg.fit(PARAMS, {"x": wx, "t": wt}, optimizer="adam", lr=LR, epochs=2, batch_size=100, seed=SEED)
 
     a, b = interleaved(timed(wide_ours), timed(lambda: numpy_loop(wx, wt, wp, 2, 100)), runs, warmup=1)
-    report.row(
-        "the net at MNIST's size, 784-50-10, batch 100 (info)",
-        fmt_s(median(a)),
-        fmt_s(median(b)),
-        median(a) / median(b),
-        "-",
-        None,
-    )
+    report.info("the net at MNIST's size, 784-50-10, batch 100 (info)", a, b)
 
     cmd = [PYTHON, "-m", "cgcalc", "fit", GRAPHS / "iris_net.yaml", "--params", ",".join(PARAMS), "--rows",
            GRAPHS / "iris.jsonl", "--optimizer", "adam", "--lr", str(LR), "--epochs", str(EPOCHS), "--batch-size",
