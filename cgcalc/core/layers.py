@@ -107,26 +107,29 @@ class PowLayer(Layer):
 
     @staticmethod
     def backward_ops(g: Ops, dout: int, out: int, ins: tuple[int, ...], attrs: dict) -> tuple:
-        """As backward, its special cases included. Where a variable makes one (y = 0 for dx; x = 0 and y >= 0
-        for dy), `where(keep, formula, 0)` with the formula's own input made safe where it is not kept (JAX's
-        double where): the untaken side then has finite derivatives too, so that a second derivative is not
-        0 * inf = NaN there. keep is a sum of steps (step: 1 where its input > 0 or is NaN): nonzero exactly
-        where backward's condition is false, NaN included. (Without `g.limits`, for --formulas: the textbook
+        """As backward, its special cases included. Where a variable makes one (y = 0 for dx, where x is 0 or
+        NaN; x = 0 and y >= 0 for dy), `where(keep, formula, 0)` with the formula's own input made safe where it
+        is not kept (JAX's double where): the untaken side then has finite derivatives too, so that a second
+        derivative is not 0 * inf = NaN there. keep is made of steps (step: 1 where its input > 0 or is NaN):
+        nonzero exactly where the special case does not apply. (Without `g.limits`, for --formulas: the textbook
         formulas, dx = dout y x ** (y - 1), dy = dout out log x.)"""
         x, y = ins
         step, neg = (lambda t: g.op("step", t)), g.neg
         vy = g.value(y)
-        if vy is not None or not g.limits:  # a constant exponent (x ** 2), or the textbook formulas
+        vx = g.value(x)
+        if vy is not None or not g.limits or (vx is not None and vx != 0 and vx == vx):
+            # a constant exponent (x ** 2), a constant base that is neither 0 nor NaN (2 ** y), or the textbook
+            # formulas: no special case to write
             dx = None if vy == 0 else g.mul(g.mul(dout, y), g.op("pow", x, g.sub(y, g.const(1.0))))
             return dx, None if vy is not None else g.mul(g.mul(dout, out), g.op("log", x))
-        keep = g.add(step(y), step(neg(y)))  # y != 0
+        # backward's dx = 0 where y = 0 matters only where y x ** (y - 1) is not finite there: x = 0 or NaN (x ** -1
+        # is inf, NaN); elsewhere the formula, which is 0 at y = 0 by itself and keeps its derivative in y
+        sx, snx = step(x), step(neg(x))
+        keep = g.add(g.add(step(y), step(neg(y))), g.op("abs", g.sub(sx, snx)))  # y != 0, or x neither 0 nor NaN
         ys = g.op("where", keep, y, g.const(1.0))
         dx = g.mul(g.mul(dout, ys), g.op("pow", x, g.sub(ys, g.const(1.0))))
         dx = g.op("where", keep, dx, g.const(0.0))
-        vx = g.value(x)
-        if vx is not None and vx != 0:  # (2 ** y) x is no 0: x ** y log x
-            return dx, g.mul(g.mul(dout, out), g.op("log", x))
-        keep = g.add(g.add(step(x), step(neg(x))), step(neg(y)))  # x != 0 or y < 0
+        keep = g.add(g.add(sx, snx), step(neg(y)))  # x != 0 or y < 0 (NaN counts as != 0, as in backward)
         xs = g.op("where", keep, x, g.const(1.0))
         dy = g.op("where", keep, g.mul(g.mul(dout, out), g.op("log", xs)), g.const(0.0))
         return dx, dy
