@@ -11,7 +11,7 @@ _gc_was_on = gc.isenabled()
 gc.disable()  # importing typer (and later rich) makes ~50,000 objects: no collection is worth running meanwhile
 
 from . import batch, commands, derive, fit, schema, whatif  # noqa: E402, F401 - their @app.command()s register the commands
-from .common import _STOP_SIGNALS, _ClosedStdout, _terminate, app  # noqa: E402
+from .common import _STOP_SIGNALS, _ClosedStdout, _stopped, _terminate, app  # noqa: E402
 
 ORDER = [
     "run",
@@ -51,7 +51,13 @@ def main() -> None:
             signal.signal(sig, _terminate)
     if sys.stdout is None:
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedStdout()), encoding="utf-8")
-    app()
+    try:
+        app()
+    except KeyboardInterrupt as e:
+        # a Ctrl-C outside a command's own handling: before it, or a second one while the first ends the run
+        # (pyarrow reports one Ctrl-C twice: its own KeyboardInterrupt, then Python's pending signal), which
+        # Python would otherwise end by killing the process with SIGINT after the clean-up was done
+        sys.exit(_stopped(e))
 
 
 if _gc_was_on:

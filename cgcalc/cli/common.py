@@ -83,10 +83,15 @@ def _terminate(signum, frame) -> None:
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
+_said: list[int] = []  # the stop already reported (once is enough: see main)
+
+
 def _stopped(e: BaseException | None) -> int:
-    """Say why the run stopped (Ctrl-C, SIGTERM, SIGHUP); the exit code of a process killed by that signal."""
+    """Say why the run stopped (Ctrl-C, SIGTERM, SIGHUP), once; the exit code of a process killed by that signal."""
     signum = getattr(e, "signum", signal.SIGINT)
-    _err("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
+    if not _said:
+        _said.append(signum)
+        _err("interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}")
     return ExitCode(128 + signum)
 
 
