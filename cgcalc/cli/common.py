@@ -36,6 +36,7 @@ class _OneLineErrors(TyperGroup):
         return command
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
+        _said.clear()  # (a program, a test say, may run several commands in one process)
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
             sys.stdout.flush()  # a full or closed stdout is found here, not in the interpreter's exit
