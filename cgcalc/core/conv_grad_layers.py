@@ -8,7 +8,7 @@ from ..errors import ShapeError
 from .base import Layer, Layout, Ops, Shape, fmt_shape
 from .conv_layers import Array, checked_attrs, col2im, im2col, image_shape, need_attrs, out_size
 from .kernels import Number, zeros_like
-from .prob_layers import _axis_attrs, _axis_layout
+from .prob_layers import AxisLayer
 
 
 class Im2col(Layer):
@@ -94,24 +94,15 @@ class Col2im(Layer):
         return (g.op("im2col", dout, **{k: v for k, v in attrs.items() if k != "shape"}),)
 
 
-class MaxMask(Layer):
+class MaxMask(AxisLayer):
     op, symbol = "max_mask", "max mask"
-    elementwise = False
     forward_rule = "1 at the first maximum along `axis` (default -1; np.argmax's), 0 elsewhere: max_pool's backward"
     backward_rule = "dx = 0 (flat but where the maximum moves)"
-    attr_defaults = {"axis": -1}
-    __slots__ = ("axis", "x")
-
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = axis
-
-    @classmethod
-    def check_attrs(cls, attrs):
-        return _axis_attrs(cls, attrs)
+    __slots__ = ("x",)
 
     @classmethod
     def layout(cls, shapes, attrs):
-        lay = _axis_layout(cls, shapes, attrs)
+        lay = super().layout(shapes, attrs)
         if shapes[0][lay.attrs["axis"]] == 0:
             raise ShapeError(f"max_mask: axis {attrs['axis']} of {fmt_shape(shapes[0])} is empty: no maximum to mark")
         return lay

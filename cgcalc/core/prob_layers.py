@@ -30,6 +30,26 @@ def _axis_layout(cls: type[Layer], shapes, attrs) -> Layout:
     return Layout((sa,), sa, sa, {"axis": axis % len(sa) - len(sa)})  # from the end: per row, in a batch
 
 
+class AxisLayer(Layer):
+    """An op of one input along one `axis` (default -1, the last), of the input's shape: softmax, log_softmax,
+    max_mask."""
+
+    elementwise = False
+    attr_defaults = {"axis": -1}
+    __slots__ = ("axis",)
+
+    def __init__(self, axis: int = -1) -> None:
+        self.axis = axis
+
+    @classmethod
+    def check_attrs(cls, attrs):
+        return _axis_attrs(cls, attrs)
+
+    @classmethod
+    def layout(cls, shapes, attrs):
+        return _axis_layout(cls, shapes, attrs)
+
+
 def softmax(x: Any, axis: int) -> Any:
     """The book's softmax (chapter 3), along `axis`: exp(x - max) / sum(exp(x - max)), as softmax_with_loss
     computes it."""
@@ -49,24 +69,11 @@ def log_softmax(x: Any, axis: int) -> Any:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-class Softmax(Layer):
+class Softmax(AxisLayer):
     op, symbol = "softmax", "softmax"
-    elementwise = False
     forward_rule = "exp(x) / sum(exp(x)) along `axis` (default -1), as the book: x - max(x) first"
     backward_rule = "dx = y * dout - y * sum(y * dout, axis)  (y = softmax(x))"
-    attr_defaults = {"axis": -1}
-    __slots__ = ("axis", "out")
-
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = axis
-
-    @classmethod
-    def check_attrs(cls, attrs):
-        return _axis_attrs(cls, attrs)
-
-    @classmethod
-    def layout(cls, shapes, attrs):
-        return _axis_layout(cls, shapes, attrs)
+    __slots__ = ("out",)
 
     def forward(self, x: Number) -> Number:
         self.out = y = softmax(x, self.axis)
@@ -83,24 +90,11 @@ class Softmax(Layer):
         return (g.sub(dx, g.mul(out, g.op("sum", dx, axis=attrs["axis"], keepdims=True))),)
 
 
-class LogSoftmax(Layer):
+class LogSoftmax(AxisLayer):
     op, symbol = "log_softmax", "log softmax"
-    elementwise = False
     forward_rule = "x - log(sum(exp(x))) along `axis` (default -1)"
     backward_rule = "dx = dout - softmax(x) * sum(dout, axis)"
-    attr_defaults = {"axis": -1}
-    __slots__ = ("axis", "out")
-
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = axis
-
-    @classmethod
-    def check_attrs(cls, attrs):
-        return _axis_attrs(cls, attrs)
-
-    @classmethod
-    def layout(cls, shapes, attrs):
-        return _axis_layout(cls, shapes, attrs)
+    __slots__ = ("out",)
 
     def forward(self, x: Number) -> Number:
         self.out = y = log_softmax(x, self.axis)
