@@ -11,9 +11,26 @@ from .kernels import Number, zeros_like
 from .prob_layers import AxisLayer
 
 
-class Im2col(Layer):
-    op, symbol = "im2col", "im2col"
+class _Cols(Layer):
+    """im2col and col2im: a filter_h x filter_w window moved by `stride` over an image padded by `pad`."""
+
     elementwise = False
+    __slots__ = ()
+
+    @classmethod
+    def check_attrs(cls, attrs):
+        return checked_attrs(cls, attrs, {"filter_h": 1, "filter_w": 1, "stride": 1, "pad": 0})
+
+    @classmethod
+    def cols_shape(cls, image: Shape, attrs: dict) -> Shape:
+        """The columns' shape for an image (N, C, H, W): one row per output position, one column per (c, fy, fx)."""
+        n, c, h, w = image
+        fh, fw, s, p = attrs["filter_h"], attrs["filter_w"], attrs["stride"], attrs["pad"]
+        return (n * out_size(cls.op, "height", h, fh, s, p) * out_size(cls.op, "width", w, fw, s, p), c * fh * fw)
+
+
+class Im2col(_Cols):
+    op, symbol = "im2col", "im2col"
     forward_rule = (
         "x (N, C, H, W) as the book's im2col: one row per output position, one column per (c, fy, fx) of a "
         "filter_h x filter_w window: (N*OH*OW, C*filter_h*filter_w)"
@@ -26,17 +43,10 @@ class Im2col(Layer):
         self.filter_h, self.filter_w, self.stride, self.pad = filter_h, filter_w, stride, pad
 
     @classmethod
-    def check_attrs(cls, attrs):
-        return checked_attrs(cls, attrs, {"filter_h": 1, "filter_w": 1, "stride": 1, "pad": 0})
-
-    @classmethod
     def layout(cls, shapes, attrs):
         (sx,) = shapes
         need_attrs("im2col", attrs, "filter_h", "filter_w")
-        n, c, h, w = image_shape("im2col", sx)
-        fh, fw, s, p = attrs["filter_h"], attrs["filter_w"], attrs["stride"], attrs["pad"]
-        rows = n * out_size("im2col", "height", h, fh, s, p) * out_size("im2col", "width", w, fw, s, p)
-        out = (rows, c * fh * fw)
+        out = cls.cols_shape(image_shape("im2col", sx), attrs)
         return Layout((sx,), out, out, attrs)
 
     def forward(self, x: Array) -> Array:
@@ -51,9 +61,8 @@ class Im2col(Layer):
         return (g.op("col2im", dout, shape=g.shape(ins[0]), **attrs),)
 
 
-class Col2im(Layer):
+class Col2im(_Cols):
     op, symbol = "col2im", "col2im"
-    elementwise = False
     forward_rule = (
         "the book's col2im, im2col's adjoint: each row's window of (c, fy, fx) added into an array of `shape` "
         "(N, C, H, W) where im2col took it from (overlaps summed)"
@@ -66,16 +75,10 @@ class Col2im(Layer):
         self.shape, self.filter_h, self.filter_w, self.stride, self.pad = shape, filter_h, filter_w, stride, pad
 
     @classmethod
-    def check_attrs(cls, attrs):
-        return checked_attrs(cls, attrs, {"filter_h": 1, "filter_w": 1, "stride": 1, "pad": 0})
-
-    @classmethod
     def layout(cls, shapes, attrs):
         (sc,) = shapes
         need_attrs("col2im", attrs, "shape", "filter_h", "filter_w")
-        n, c, h, w = attrs["shape"]
-        fh, fw, s, p = attrs["filter_h"], attrs["filter_w"], attrs["stride"], attrs["pad"]
-        want = (n * out_size("col2im", "height", h, fh, s, p) * out_size("col2im", "width", w, fw, s, p), c * fh * fw)
+        want = cls.cols_shape(attrs["shape"], attrs)
         if sc != want:
             raise ShapeError(
                 f"col2im: col must be (N*OH*OW, C*filter_h*filter_w) = {fmt_shape(want)} for shape "
