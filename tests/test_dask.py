@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
 import signal
 import subprocess
@@ -21,11 +20,12 @@ pytest.importorskip("pyarrow")
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client  # noqa: E402
 
 from cgcalc.api import Graph, load  # noqa: E402
 from cgcalc.batch import dask_client as dask_engine  # noqa: E402
 from cgcalc.batch import dask_cluster, dask_dataset  # noqa: E402
+from cgcalc.batch.dask_cluster import local_cluster  # noqa: E402
 from cgcalc.batch.runner import run_rows
 from cgcalc.errors import GraphError, RowsError, UsageError  # noqa: E402
 from cgcalc.io.rows import CsvRows  # noqa: E402
@@ -54,15 +54,7 @@ def test_the_scalar_graphs_are_found():
 @pytest.fixture(scope="module")
 def cluster():
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.CRITICAL,
-        ) as c,
+        local_cluster(2) as c,  # as the engine starts one
         Client(c, set_as_default=False) as client,
     ):
         yield c.scheduler_address, client

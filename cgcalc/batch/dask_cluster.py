@@ -34,29 +34,34 @@ def require_dask() -> None:
         raise UsageError(f"--engine dask needs {e.name or 'dask'}, which is not installed: {INSTALL}") from None
 
 
-@contextmanager
-def client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def local_cluster(n_workers: int):
+    """A LocalCluster as the dask engine starts one (the tests and bench_dask too): a process a worker, one thread
+    each, loopback only; no dashboard, and the scheduler's small HTTP server (health, metrics) on a free port
+    rather than 8787, which another cluster may hold; logs off (a bad cell fails its task, and a worker would
+    log "Compute Failed" and a traceback on our stderr)."""
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.CRITICAL,
+    )
+
+
+@contextmanager
+def client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    from distributed import Client
 
     if scheduler is None:
         n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        # loopback only; no dashboard, and the scheduler's small HTTP server (health, metrics) on a free port
-        # rather than 8787, which another cluster may hold; a bad cell fails its task, and a worker would
-        # log "Compute Failed" and a traceback on our stderr: logs off
         with (
-            _started(
-                lambda: LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.CRITICAL,
-                )
-            ) as cluster,
+            _started(lambda: local_cluster(n)) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
             yield client

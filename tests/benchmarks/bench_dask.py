@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import statistics
@@ -119,7 +118,7 @@ def main() -> None:
     rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     tiny = args.tiny or (50 if args.quick else 200)
 
-    from distributed import LocalCluster
+    from cgcalc.batch.dask_cluster import local_cluster
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     try:
@@ -140,15 +139,7 @@ def main() -> None:
         shutil.copy(tiny_paths[0], tmp / "one" / "t.0.parquet")
 
         t = time.perf_counter()
-        with LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.CRITICAL,
-        ) as cluster:
+        with local_cluster(args.workers) as cluster:  # as the engine starts one
             startup = time.perf_counter() - t
             address = cluster.scheduler_address
             dask_run(tmp / "tiny", tmp / "warm", address)  # every worker imports pandas and pyarrow once
