@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from collections.abc import Callable
 from typing import NamedTuple
@@ -638,6 +639,21 @@ def test_names_the_derivative_would_make_up_are_fresh_too():
     v = {"x": 1.0, "t1": -0.5, "v_x": 2.0}
     hv = g.hvp(v)
     np.testing.assert_allclose([hv[w] for w in labels], h @ [v[w] for w in labels], rtol=1e-14)
+
+
+@pytest.mark.parametrize("expr", [False, True])
+def test_names_yaml_would_read_as_numbers_are_quoted_where_used(expr):
+    """Inputs named nan and Inf and a node named INFINITY (names a graph may have): every reference to them in
+    the derivative file is quoted ("nan"), so that it reads back as the name, not the number; with and without an
+    expression's inner node (y.1) among the graph's names."""
+    y = "INFINITY * nan + 1" if expr else "{op: add, in: ['INFINITY', 'Inf']}"  # (unquoted: numbers)
+    g = loads(f"inputs:\n  nan: 2.0\n  Inf: 3.0\nnodes:\n  INFINITY: {{op: mul, in: ['nan', 'Inf']}}\n  y: {y}\n")
+    text = g.derive_text()
+    assert '"nan"' in text and '"Inf"' in text and not re.search(r"[\[ ](nan|Inf|INFINITY)[,\]]", text), text
+    d = cgcalc.loads(text)
+    r, rd = g.run(), d.run()
+    assert [rd.value(f"d_y_d_{w}") for w in ("nan", "Inf")] == [r.grad("nan"), r.grad("Inf")]
+    assert all(o in text for o in d.outputs)
 
 
 def test_inner_nodes_of_expressions_become_valid_names():

@@ -76,7 +76,7 @@ def plan_terms(plan: Plan, limits: bool = True) -> tuple[Terms, list[int], dict[
         n = len(args)  # (one and two arguments, the usual, without a generator: derive of 10,000 nodes)
         ins = (get(args[0]), get(args[1])) if n == 2 else (get(args[0]),) if n == 1 else tuple(map(get, args))
         slots[slot] = node(name, op, ins, file_attrs(cls, attrs) if attrs else None, shapes[slot])
-    nodes = {plan.names[s]: slots[s] for s in range(plan.n_named)}
+    nodes = dict(zip(plan.names, slots))  # (names: of the inputs and nodes, by slot)
     return g, slots[: len(plan.inputs)], nodes
 
 
@@ -95,7 +95,7 @@ def derive(plan: Plan, wrt: Sequence[str] | None = None, output: str | None = No
         for ws, t in level:
             nxt += [(ws + [w], d) for w, d in zip(wrt, g.gradients(t, w_terms))]
             if k == 0:
-                by_term = {t: n for n, t in reversed(list(nodes.items()))}
+                by_term = dict(zip(reversed(nodes.values()), reversed(nodes.keys())))  # (the first name of a term)
                 adjoints = {by_term[t]: a for t, a in g.adjoints.items() if t in by_term}
         level = nxt
     prefix = "d" if order == 1 else f"d{order}"
@@ -148,7 +148,7 @@ class Layout(NamedTuple):
     names: list[str | None]  # by term: its name in the file (an input or a node), None for a constant
     aliases: list[tuple[str, int]]  # an output that is an input, a constant or a named node: identity of it
     outputs: list[str]
-    fresh: _Fresh  # names not taken: t1, t2... for a term without a name
+    fresh: _Fresh  # names not taken: t1, t2... for a term without a name (its `used`: every name in `names`)
 
 
 def layout(
@@ -164,11 +164,12 @@ def layout(
         names[t] = i.name
     for n, t in extra:  # inputs the derivative adds (an HVP's vector)
         names[t] = n
+        fresh.used.add(n)
     for n, t in d.nodes.items():
         if names[t] is None:
             # an expression's inner node (`y.2`) becomes a name a file can hold (`y_2`)
             names[t] = n if n.isidentifier() else fresh(_safe(n))
-    need = _needed(terms, [t for _, t in d.outputs])
+    need, written = _needed(terms, [t for _, t in d.outputs])
     out_names = [fresh(n) for n, _ in d.outputs]
     aliases: list[tuple[str, int]] = []
     for name, (_, t) in zip(out_names, d.outputs):
@@ -183,7 +184,6 @@ def layout(
             if not name.isidentifier():
                 name = _safe(name)
             names[a] = fresh(name) if name in used else used.add(name) or name
-    written = [t for t, needed in enumerate(need) if needed and terms[t][OP] != "input"]
     what = "d" if order == 1 else f"d{order}"
     head = {
         "name": f"{plan.spec.name}-derivative" + (f"-{order}" if order > 1 else ""),
@@ -193,16 +193,22 @@ def layout(
     return Layout(head, terms, written, names, aliases, out_names, fresh)
 
 
-def _needed(terms: Sequence, outputs: Sequence[int]) -> list[bool]:
-    """Which terms the outputs need: ids are topological, so one pass downwards marks them all."""
+def _needed(terms: Sequence, outputs: Sequence[int]) -> tuple[list[bool], list[int]]:
+    """Which terms the outputs need, and those that are not inputs in topological order (the nodes to write):
+    ids are topological, so one pass downwards marks them all."""
     need = [False] * len(terms)
     for t in outputs:
         need[t] = True
+    written = []
     for t in range(max(outputs, default=-1), -1, -1):
         if need[t]:
-            for a in terms[t][ARGS]:
+            term = terms[t]
+            for a in term[ARGS]:
                 need[a] = True
-    return need
+            if term[OP] != "input":
+                written.append(t)
+    written.reverse()
+    return need, written
 
 
 def _inputs(plan: Plan, g: Terms, extra: Sequence[tuple[str, int]]) -> dict[str, Any]:

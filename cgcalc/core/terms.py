@@ -241,16 +241,19 @@ class Terms(Rewrites):
             return [self.full(0.0, self.shape(w)) for w in wrt]
         adj: dict[int, int] = {out: self.full(1.0, self.shape(out))}
         get, add = adj.get, self.add
+        rules: dict[str, tuple] = {}  # by op: its layer's backward_ops and attribute defaults
         for t in range(out, -1, -1):
             g = get(t)
             if g is None or not depends[t]:
                 continue
             op, args, attrs, _, _, _ = terms[t]
-            if op == "input" or op == "const":
-                continue
-            cls = LAYERS[op]
-            checked = cls.check_attrs({k: thawed(v) for k, v in attrs}) if attrs else cls.attr_defaults
-            for a, d in zip(args, cls.backward_ops(self, g, t, args, checked)):
+            rule = rules.get(op)
+            if rule is None:
+                if op == "input" or op == "const":
+                    continue
+                rule = rules[op] = LAYERS[op].backward_ops, LAYERS[op].attr_defaults
+            checked = LAYERS[op].check_attrs({k: thawed(v) for k, v in attrs}) if attrs else rule[1]
+            for a, d in zip(args, rule[0](self, g, t, args, checked)):
                 if d is None or not depends[a]:
                     continue
                 if terms[d][SHAPE] != terms[a][SHAPE]:

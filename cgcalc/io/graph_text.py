@@ -6,6 +6,7 @@ the readers take both back exactly (floats as their shortest round-trip text).""
 from __future__ import annotations
 
 import json
+from itertools import product
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -17,6 +18,8 @@ from .read import reads_back_plain
 
 _WORDS = frozenset(("inf", "nan", "infinity"))  # names YAML's reader would take for numbers in `in`
 _LONGEST = max(map(len, _WORDS))
+# every spelling of them (YAML reads .NaN, .Inf... in any case): a set of names that holds none needs no check
+_WORD_FORMS = frozenset(map("".join, (p for w in _WORDS for p in product(*((c, c.upper()) for c in w)))))
 
 
 def to_text(doc: dict, fmt: str = "yaml", header: str = "") -> str:
@@ -62,24 +65,18 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
     derive writes tens of thousands of nodes."""
     terms, names = lay.terms, list(lay.names)  # (copied: the layout stays as it was)
     yaml = fmt != "json"
-    # what a reference to a term writes, by term: a name (plain in YAML unless it would read as something
-    # else), or a constant's value
-    refs: list[Any] = list(names)
-    for t, n in enumerate(names):
-        if n is not None:
-            if not yaml:
-                refs[t] = _js(n)
-            elif not n.isidentifier() or (len(n) <= _LONGEST and n.lower() in _WORDS):
-                refs[t] = _value(n, names=True)
+    refs = _refs(names, lay.fresh.used, yaml)
+    used = lay.fresh.used
     const, attr = (_float, _yaml_attrs) if yaml else (_js, _json_attrs)
+    # (a plain t-name is not added to `used`: no later name can be one, a taken one's is t1_2...)
     nodes, k, fresh = [], 0, None
-    used = lay.fresh.used  # (a plain t-name is not added: no later name can be one, a taken one's is t1_2...)
     for t in lay.order:
-        op, args, attrs, _, value, _ = terms[t]
+        op, args, attrs, _, value, name = terms[t]
         if op == "const":
             refs[t] = const(value)
             continue
-        if names[t] is None:  # a term without a name: t1, t2... (or, where the graph has that name, t1_2...)
+        name = names[t]
+        if name is None:  # a term without a name: t1, t2... (or, where the graph has that name, t1_2...)
             k += 1
             name = f"t{k}"
             if name in used:
@@ -90,16 +87,16 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
             names[t] = name
             refs[t] = name if yaml else f'"{name}"'
         n = len(args)
-        ins = (
-            refs[args[0]]
-            if n == 1
-            else f"{refs[args[0]]}, {refs[args[1]]}"
-            if n == 2
-            else ", ".join(map(refs.__getitem__, args))
-        )
+        if yaml and not attrs and 0 < n < 3:  # the usual line, in one string
+            if n == 2:
+                nodes.append(f"  {name}: {{op: {op}, in: [{refs[args[0]]}, {refs[args[1]]}]}}")
+            else:
+                nodes.append(f"  {name}: {{op: {op}, in: [{refs[args[0]]}]}}")
+            continue
+        ins = ", ".join(map(refs.__getitem__, args))
         more = attr(attrs) if attrs else ""
         if yaml:
-            nodes.append(f"  {names[t]}: {{op: {op}, in: [{ins}]{more}}}")
+            nodes.append(f"  {name}: {{op: {op}, in: [{ins}]{more}}}")
         else:
             nodes.append(f'{refs[t]}: {{"op": "{op}", "in": [{ins}]{more}}}')
     for name, t in lay.aliases:
@@ -116,6 +113,22 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
     if not text.isprintable():  # as dumps does: then every character past ASCII escaped
         text = json.dumps(json.loads(text), allow_nan=False)
     return text + "\n"
+
+
+def _refs(names: list[str | None], used: set[str], yaml: bool) -> list[Any]:
+    """What a reference to a term writes, by term: its name (plain in YAML unless it would read as something
+    else), or None (a constant's value: its writer's). `used`: every name in `names`, and others taken."""
+    refs: list[Any] = list(names)
+    if yaml and used.isdisjoint(_WORD_FORMS) and all(map(str.isidentifier, used)):
+        return refs  # (the usual: every name plain; the check takes a fraction of the loop below)
+    for t, n in enumerate(names):
+        if n is None:
+            continue
+        if not yaml:
+            refs[t] = _js(n)
+        elif not n.isidentifier() or (len(n) <= _LONGEST and n.lower() in _WORDS):
+            refs[t] = _value(n, names=True)
+    return refs
 
 
 def _yaml_attrs(attrs: tuple) -> str:
