@@ -460,3 +460,25 @@ def test_hvp_equals_hessian_times_v_and_central_differences_along_v(r):
     scale = max(1.0, rg.magnitude(fd, h, got, flat_gradient(graph, wrt, values, out)) * float(np.abs(v).sum()))
     assert rg.close(got, h @ v, 1e-12, 1e-12 * scale), (g.text, got.tolist(), (h @ v).tolist())
     assert rg.close(got, fd, 1e-6, 1e-6 * scale), (g.text, got.tolist(), fd.tolist())
+
+
+@budget(60)
+@given(r=st.randoms(use_true_random=False))
+def test_every_name_a_derivative_file_gives_is_an_identifier_it_has_taken(r):
+    """The YAML writer leaves every name plain when none of the names taken is a word YAML reads as a number
+    (nan, Inf...): it counts on derive's layout giving identifiers only (an expression's inner node y.1 becomes
+    y_1), each among `fresh.used`. Orders 1 and 2, and the HVP graph with its added vector inputs."""
+    from cgcalc.core.derive import checked, derive, hvp_terms, layout
+
+    src = rg.RandomSource(r)
+    g = _graph_with_gradients(src, scalar=src.boolean(0.5))
+    plan = cgcalc.loads(g.text, json=g.json).plan
+    wrt, output = checked(plan, None, None)
+    lays = [layout(plan, derive(plan, wrt, output), output, wrt)]
+    if plan.shapes[plan.index[output]] == ():
+        lays.append(layout(plan, derive(plan, wrt, output, 2), output, wrt, 2))
+        d, vs = hvp_terms(plan, wrt, output)
+        lays.append(layout(plan, d, output, wrt, 2, vs))
+    for lay in lays:
+        given_names = [n for n in lay.names if n is not None]
+        assert given_names and all(n.isidentifier() and n in lay.fresh.used for n in given_names), given_names

@@ -145,7 +145,7 @@ class Layout(NamedTuple):
     head: dict  # name, description, inputs: a graph file's values
     terms: Sequence[Any]  # the store's terms
     order: list[int]  # the needed terms that are not inputs, in topological order
-    names: list[str | None]  # by term: its name in the file (an input or a node), None for a constant
+    names: list[str | None]  # by term: its name in the file (an input or a node; an identifier), None for a constant
     aliases: list[tuple[str, int]]  # an output that is an input, a constant or a named node: identity of it
     outputs: list[str]
     fresh: _Fresh  # names not taken: t1, t2... for a term without a name (its `used`: every name in `names`)

@@ -43,10 +43,8 @@ class Terms(Rewrites):
 
     def _intern(self, term: Term) -> int:
         op, args, attrs, _, value, name = term
-        if op == "const":
-            key: tuple = (op, args, attrs, name, repr(value))
-        else:  # (op, *args) when that is all there is (the form _made and _plain1 look up)
-            key = (op, *args) if not attrs and name is None else (op, args, attrs, name)
+        # a term is its own key (its shape follows from the rest); a constant's value by its repr (-0.0 is not 0.0)
+        key = (op, args, attrs, name, repr(value)) if op == "const" else term
         t = self._ids.get(key)
         if t is None:
             t = self._ids[key] = len(self.terms)
@@ -189,10 +187,11 @@ class Terms(Rewrites):
         """The term a op b as it is (its arguments in order), shared if it exists."""
         terms = self.terms
         n = len(terms)
-        t = self._ids.setdefault((op, a, b), n)
+        sa, sb = terms[a][SHAPE], terms[b][SHAPE]
+        term = (op, (a, b), (), sa if sa == sb else broadcast_shapes(sa, sb), None, None)
+        t = self._ids.setdefault(term, n)
         if t == n:
-            sa, sb = terms[a][SHAPE], terms[b][SHAPE]
-            terms.append((op, (a, b), (), sa if sa == sb else broadcast_shapes(sa, sb), None, None))
+            terms.append(term)
             self.values.append(None)
             self.plain.append(True)
         return t
@@ -200,9 +199,10 @@ class Terms(Rewrites):
     def _plain1(self, op: str, a: int) -> int:
         terms = self.terms
         n = len(terms)
-        t = self._ids.setdefault((op, a), n)
+        term = (op, (a,), (), terms[a][SHAPE], None, None)
+        t = self._ids.setdefault(term, n)
         if t == n:
-            terms.append((op, (a,), (), terms[a][SHAPE], None, None))
+            terms.append(term)
             self.values.append(None)
             self.plain.append(True)
         return t

@@ -117,10 +117,11 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
 
 def _refs(names: list[str | None], used: set[str], yaml: bool) -> list[Any]:
     """What a reference to a term writes, by term: its name (plain in YAML unless it would read as something
-    else), or None (a constant's value: its writer's). `used`: every name in `names`, and others taken."""
+    else), or None (a constant's value: its writer's). `used`: every name in `names`, and others taken; the
+    names are identifiers (core/derive.layout makes them so)."""
     refs: list[Any] = list(names)
-    if yaml and used.isdisjoint(_WORD_FORMS) and all(map(str.isidentifier, used)):
-        return refs  # (the usual: every name plain; the check takes a fraction of the loop below)
+    if yaml and used.isdisjoint(_WORD_FORMS):
+        return refs  # (the usual: every name plain, found without the loop below)
     for t, n in enumerate(names):
         if n is None:
             continue
