@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..errors import UsageError, suggest
-from .attr_values import file_attrs
 from .base import Shape, fmt_shape
 from .compiler import Plan
 from .terms import ARGS, OP, Terms, count
@@ -71,11 +70,7 @@ def plan_terms(plan: Plan, limits: bool = True) -> tuple[Terms, list[int], dict[
     g = Terms(limits)
     slots = [g.input(inp.name, inp.shape, inp.grad) for inp in plan.inputs]
     slots += [-1] * len(plan.steps) + [g.const(c) for c in plan.constants]
-    node, shapes, get = g.node, plan.shapes, slots.__getitem__
-    for slot, name, op, cls, args, attrs, _ in plan.steps:
-        n = len(args)  # (one and two arguments, the usual, without a generator: derive of 10,000 nodes)
-        ins = (get(args[0]), get(args[1])) if n == 2 else (get(args[0]),) if n == 1 else tuple(map(get, args))
-        slots[slot] = node(name, op, ins, file_attrs(cls, attrs) if attrs else None, shapes[slot])
+    g.nodes(plan.steps, slots, plan.shapes)
     nodes = dict(zip(plan.names, slots))  # (names: of the inputs and nodes, by slot)
     return g, slots[: len(plan.inputs)], nodes
 
@@ -95,8 +90,10 @@ def derive(plan: Plan, wrt: Sequence[str] | None = None, output: str | None = No
         for ws, t in level:
             nxt += [(ws + [w], d) for w, d in zip(wrt, g.gradients(t, w_terms))]
             if k == 0:
-                by_term = dict(zip(reversed(nodes.values()), reversed(nodes.keys())))  # (the first name of a term)
-                adjoints = {by_term[t]: a for t, a in g.adjoints.items() if t in by_term}
+                # by the first name of its term: every term with an adjoint is an input or a node (constants
+                # depend on no input), so each has one
+                by_term = dict(zip(reversed(nodes.values()), reversed(nodes.keys())))
+                adjoints = dict(zip(map(by_term.__getitem__, g.adjoints), g.adjoints.values()))
         level = nxt
     prefix = "d" if order == 1 else f"d{order}"
     outputs = [(_safe(f"{prefix}_{output}_" + "_".join(f"d_{w}" for w in ws)), t) for ws, t in level]

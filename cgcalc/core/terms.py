@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .attr_values import _frozen, thawed
+from .attr_values import _frozen, file_attrs, thawed
 from .base import Shape, broadcast_shapes
 from .registry import LAYERS
 from .rewrite import ARGS, ATTRS, COMMUTATIVE, NAME, OP, SHAPE, VALUE, Rewrites, Term, _power_of_two
@@ -84,17 +84,21 @@ class Terms(Rewrites):
         c = self.const(v)
         return c if not shape else self.op("broadcast_to", c, shape=shape)
 
-    def node(self, name: str, op: str, args: tuple[int, ...], attrs: dict | None, shape: Shape) -> int:
-        """A node of the graph itself, as written (of the shape the compiler found): never rewritten or merged
-        with another (each keeps its own gradient, and its name in a derivative graph)."""
-        frozen = tuple(sorted((k, _frozen(v)) for k, v in attrs.items())) if attrs else ()
+    def nodes(self, steps: Sequence[tuple], slots: list[int], shapes: Sequence[Shape]) -> None:
+        """The nodes of the graph itself, as written (a plan's steps: (slot, name, op, cls, args, attrs, needs)
+        rows, of the shapes the compiler found), each one's term put in `slots` at its slot (its arguments'
+        read there): never rewritten or merged with another (each keeps its own gradient, and its name in a
+        derivative graph). One loop without a call per node: derive of 10,000 nodes."""
         # not interned: a derivative's own terms are nameless, so none is ever looked up as equal to a node
-        terms = self.terms
-        t = len(terms)
-        terms.append((op, args, frozen, shape, None, name))
-        self.values.append(None)
-        self.plain.append(op != "neg" and (op != "mul" or self._scaled(t)[1] == t))
-        return t
+        terms, values, plain, get = self.terms, self.values, self.plain, slots.__getitem__
+        for slot, name, op, cls, args, attrs, _ in steps:
+            n = len(args)
+            ins = (get(args[0]), get(args[1])) if n == 2 else (get(args[0]),) if n == 1 else tuple(map(get, args))
+            frozen = tuple(sorted((k, _frozen(v)) for k, v in file_attrs(cls, attrs).items())) if attrs else ()
+            slots[slot] = t = len(terms)
+            terms.append((op, ins, frozen, shapes[slot], None, name))
+            values.append(None)
+            plain.append(op != "neg" and (op != "mul" or self._scaled(t)[1] == t))
 
     def op(self, op: str, *args: int, **attrs: Any) -> int:
         """The term op(args) with these attributes (in the file's form), simplified, shared if it exists."""
@@ -252,8 +256,10 @@ class Terms(Rewrites):
                 if op == "input" or op == "const":
                     continue
                 rule = rules[op] = LAYERS[op].backward_ops, LAYERS[op].attr_defaults
-            checked = LAYERS[op].check_attrs({k: thawed(v) for k, v in attrs}) if attrs else rule[1]
-            for a, d in zip(args, rule[0](self, g, t, args, checked)):
+            backward_ops, checked = rule
+            if attrs:
+                checked = LAYERS[op].check_attrs({k: thawed(v) for k, v in attrs})
+            for a, d in zip(args, backward_ops(self, g, t, args, checked)):
                 if d is None or not depends[a]:
                     continue
                 if terms[d][SHAPE] != terms[a][SHAPE]:
