@@ -134,7 +134,7 @@ class Terms(Rewrites):
 
     def sub(self, a: int, b: int) -> int:
         plain = self.plain
-        if plain[a] and plain[b] and a != b:
+        if plain[b] and a != b and (plain[a] or self.values[a]):  # (and c - b: sigmoid's and tanh's 1 - y)
             return self._made("sub", a, b)
         return self._plain("sub", a, b) if a != b and self._unremarkable(a, b) else self.op("sub", a, b)
 
