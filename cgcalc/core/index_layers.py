@@ -221,24 +221,31 @@ def _piece(axis: int, item: Any) -> list:
     return [{}] * axis + [item]
 
 
-class Concat(Layer):
-    op, symbol, arity = "concat", "concat", 1
+class _Joined(Layer):
+    """An op that joins any number of inputs along one `axis` (default 0): concat, stack."""
+
+    arity = 1
     variadic = True
     elementwise = False
+    attr_defaults = {"axis": 0}
+    __slots__ = ()
+
+    @classmethod
+    def check_attrs(cls, attrs):
+        return _axis_attrs(cls, attrs)
+
+
+class Concat(_Joined):
+    op, symbol = "concat", "concat"
     forward_rule = (
         "the inputs joined along `axis` (default 0), numpy's concatenate: of one shape but on that axis; "
         "concat(a, b, ..., axis=0)"
     )
     backward_rule = "each input's own piece of dout: dout split along `axis` at the inputs' sizes (getitem of slices)"
-    attr_defaults = {"axis": 0}
     __slots__ = ("axis", "sizes")
 
     def __init__(self, axis: int = -1, sizes: tuple[int, ...] = ()) -> None:
         self.axis, self.sizes = axis, sizes  # the axis from the end: per row, in a batch
-
-    @classmethod
-    def check_attrs(cls, attrs):
-        return _axis_attrs(cls, attrs)
 
     @classmethod
     def layout(cls, shapes, attrs):
@@ -286,21 +293,14 @@ class Concat(Layer):
         return tuple(pieces)
 
 
-class Stack(Layer):
-    op, symbol, arity = "stack", "stack", 1
-    variadic = True
-    elementwise = False
+class Stack(_Joined):
+    op, symbol = "stack", "stack"
     forward_rule = "the inputs, all of one shape, along a new axis `axis` (default 0), numpy's stack: stack(a, b, ...)"
     backward_rule = "dx_i = dout at index i of `axis` (a getitem)"
-    attr_defaults = {"axis": 0}
     __slots__ = ("axis",)
 
     def __init__(self, axis: int = -1) -> None:
         self.axis = axis  # the new axis from the end: per row, in a batch
-
-    @classmethod
-    def check_attrs(cls, attrs):
-        return _axis_attrs(cls, attrs)
 
     @classmethod
     def layout(cls, shapes, attrs):
