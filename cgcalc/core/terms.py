@@ -90,10 +90,16 @@ class Terms(Rewrites):
         read there): never rewritten or merged with another (each keeps its own gradient, and its name in a
         derivative graph). One loop without a call per node: derive of 10,000 nodes."""
         # not interned: a derivative's own terms are nameless, so none is ever looked up as equal to a node
-        terms, values, plain, get = self.terms, self.values, self.plain, slots.__getitem__
+        terms, values, plain = self.terms, self.values, self.plain
         for slot, name, op, cls, args, attrs, _ in steps:
-            n = len(args)
-            ins = (get(args[0]), get(args[1])) if n == 2 else (get(args[0]),) if n == 1 else tuple(map(get, args))
+            n = len(args)  # (one and two arguments, the usual, by subscript: faster than a call)
+            ins = (
+                (slots[args[0]], slots[args[1]])
+                if n == 2
+                else (slots[args[0]],)
+                if n == 1
+                else tuple(slots[a] for a in args)
+            )
             frozen = tuple(sorted((k, _frozen(v)) for k, v in file_attrs(cls, attrs).items())) if attrs else ()
             slots[slot] = t = len(terms)
             terms.append((op, ins, frozen, shapes[slot], None, name))
