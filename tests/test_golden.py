@@ -57,6 +57,19 @@ def test_run_table(graph, golden):
     check_golden(golden, render(result_table(result)))
 
 
+def test_narrow_run_table_with_formulas_labels_each_rows_own():
+    """A terminal of 60 columns stacks each row; `--formulas` labels each row's formula with its own name
+    (∂price/∂apple = apple_num × tax, the issue's example), where the wide table's column says ∂price/∂name."""
+    from cgcalc.views.formulas import formulas
+
+    g = cgcalc.load(ROOT / "graphs" / "apple.yaml")
+    text = render(result_table(g.run(), formulas=formulas(g.plan, "price"), width=60))
+    check_golden("run_apple_formulas_60.txt", text)
+    assert "  ∂price/∂apple =        apple_num × tax\n" in text
+    assert "  ∂price/∂tax =          apple × apple_num\n" in text
+    assert "∂name" not in text and max(map(len, text.splitlines())) <= 60
+
+
 @pytest.mark.parametrize(
     ("graph", "golden"),
     [("apple.yaml", "run_apple.txt"), ("apple_orange.yaml", "run_apple_orange.txt")],

@@ -158,9 +158,12 @@ def _result_stacked(result, precision, full, max_rows, sort, formulas, only, ela
     plan = result.plan
     slots, hidden = select_rows(result, max_rows, sort, only, elasticity)
     marked = set(plan.outputs) | set(result.grads)
-    labels = ["value"] + [f"grad of {o}" for o in result.grads] + ([f"∂{result.output}/∂name ="] if formulas else [])
+    labels = ["value"] + [f"grad of {o}" for o in result.grads]
     labels += [f"elasticity of {result.output}"] if elasticity is not None else []
-    label_width = max(len(x) for x in labels)
+    # each row's formula under its own label, ∂price/∂apple = (the table's column says ∂name): aligned with the
+    # others unless longer than half the width (then on a line of its own, the formula under it)
+    d_labels = {s: f"∂{result.output}/∂{plan.names[s]} =" for s in slots} if formulas is not None else {}
+    label_width = max(len(x) for x in labels + [x for x in d_labels.values() if len(x) <= width // 2])
     name_width = min(24, max(len(plan.names[s]) for s in slots))
     lines: list = [literal(graph_title(plan.spec, " — "), style="bold")]
     n_in = len(plan.inputs)
@@ -184,11 +187,11 @@ def _result_stacked(result, precision, full, max_rows, sort, formulas, only, ela
         lines.append(head)
         fields = [("value", value, "")] + [(f"grad of {o}", g, "dim" if dim else "magenta") for o, g, dim in grads]
         if formulas is not None:
-            fields.append((f"∂{result.output}/∂name =", formulas.get(name) or "—", "magenta"))
+            fields.append((d_labels[slot], formulas.get(name) or "—", "magenta"))
         if elasticity is not None:
             fields.append((labels[-1], fmt_value(elasticity[slot], precision, full), "yellow"))
         for label, text, style in fields:
-            if "\n" in text or 2 + label_width + 2 + len(text) > width:
+            if "\n" in text or len(label) > label_width or 2 + label_width + 2 + len(text) > width:
                 lines.append(literal(f"  {label}"))
                 lines += [Text("    " + line, style=style) for line in _wrapped(text, width - 4)]
             else:
