@@ -65,13 +65,13 @@ def terms_text(lay: Layout, fmt: str = "yaml", header: str = "") -> str:
     derive writes tens of thousands of nodes."""
     terms, names = lay.terms, list(lay.names)  # (copied: the layout stays as it was)
     yaml = fmt != "json"
-    refs = _refs(names, lay.fresh.used, yaml)
     used = lay.fresh.used
+    refs = _refs(names, used, yaml)
     const, attr = (_float, _yaml_attrs) if yaml else (_js, _json_attrs)
     # (a plain t-name is not added to `used`: no later name can be one, a taken one's is t1_2...)
     nodes, k, fresh = [], 0, None
     for t in lay.order:
-        op, args, attrs, _, value, name = terms[t]
+        op, args, attrs, _, value, _ = terms[t]
         if op == "const":
             refs[t] = const(value)
             continue
